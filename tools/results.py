@@ -17,10 +17,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, field_validator
 
 
-class Measurement(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Row(BaseModel):
+    """Base for every result model and nested row: strict fields, NaN/inf become None."""
 
-    verdict: str
+    model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -29,6 +29,12 @@ class Measurement(BaseModel):
         if isinstance(v, float) and not math.isfinite(v):
             return None
         return v
+
+
+class Measurement(Row):
+    """A tool's result: its fields plus a one-line plain-language verdict."""
+
+    verdict: str
 
 
 def db(x: float, floor_db: float = -200.0) -> float:
@@ -43,4 +49,7 @@ def power_db(p: float, floor_db: float = -200.0) -> float:
 
 def r(x: float | None, nd: int = 2) -> float | None:
     """Round for reporting; None passes through."""
-    return None if x is None else round(float(x), nd)
+    if x is None:
+        return None
+    v = round(float(x), nd)
+    return 0.0 if v == 0 else v  # never "-0.0"

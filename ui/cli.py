@@ -1,7 +1,153 @@
-"""The one `mixingbuddy` command line."""
+"""The one `mixingbuddy` command line.
+
+Sub-commands:
+  analyze MIX   measure a mix (and its stems / a reference track): readable report or --json
+  demo          render a demo song with numpy, write it and its stems, and analyse it
+  tables        rebuild the small reference tables baked into the package
+
+Bad input ends with one line ``error[<code>]: <message>`` on stderr and exit status 2, never a
+traceback (set MIXINGBUDDY_DEBUG=1 to see one for an internal error).
+"""
+from __future__ import annotations
+
+import argparse
+import os
 import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
 
 
-def main(argv=None) -> int:
-    print("mixingbuddy: not yet", file=sys.stderr)
+def _progress_bar(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", disable=None, leave=False, file=sys.stderr)
+
+
+def _parse_stem_args(items: list[str]) -> dict[str, str]:
+    from mixingbuddy.tools.errors import InvalidArgumentError
+
+    out: dict[str, str] = {}
+    for item in items:
+        role, sep, path = item.partition("=")
+        if not sep or not role or not path:
+            raise InvalidArgumentError(f"--stem expects ROLE=PATH, got {item!r}")
+        out[path] = role.strip().lower()
+    return out
+
+
+def _load_inputs(args):
+    from mixingbuddy.tools.ingest import load_audio, load_mix_and_stems, load_stem_set
+
+    cap = args.max_minutes * 60.0
+    if args.stem:
+        roles = _parse_stem_args(args.stem)
+        mix = load_audio(args.mix, max_duration_s=cap)
+        stems = load_stem_set(list(roles), roles={Path(p).name: r for p, r in roles.items()},
+                              max_duration_s=cap)
+    else:
+        mix, stems = load_mix_and_stems(args.mix, args.stems, max_duration_s=cap)
+    reference = load_audio(args.reference, max_duration_s=cap) if args.reference else None
+    return mix, stems, reference
+
+
+def cmd_analyze(args) -> int:
+    from mixingbuddy.tools.analyze import analyze
+    from mixingbuddy.tools.report import render_text
+
+    steps = 6 + (1 if args.reference else 0)
+    with _progress_bar(steps, "analyze") as bar:
+        mix, stems, reference = _load_inputs(args)
+        bar.update(1)
+        report = analyze(mix, stems, anchor=args.anchor, reference=reference,
+                         platform=args.platform, progress=lambda name: bar.update(1))
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        print(render_text(report))
     return 0
+
+
+def cmd_demo(args) -> int:
+    import soundfile as sf
+
+    from mixingbuddy.model.demo_song import SongConfig, render_song
+
+    out = Path(args.out)
+    (out / "stems").mkdir(parents=True, exist_ok=True)
+    gains = {"vocals": args.vocals_db} if args.vocals_db else None
+    print(f"Rendering a {args.seconds:.0f} s demo song (seed {args.seed}) into {out}/ ...",
+          file=sys.stderr)
+    mix, stems = render_song(SongConfig(duration_s=args.seconds, seed=args.seed), gains_db=gains)
+    sf.write(out / "mix.wav", mix, 44_100, subtype="PCM_24")
+    for role, x in stems.items():
+        sf.write(out / "stems" / f"{role}.wav", x, 44_100, subtype="PCM_24")
+    ns = argparse.Namespace(mix=str(out / "mix.wav"), stems=str(out / "stems"), stem=[],
+                            anchor="drums", reference=None, platform=args.platform,
+                            json=False, max_minutes=20.0)
+    return cmd_analyze(ns)
+
+
+def cmd_tables(args) -> int:
+    if args.which == "target-curve":
+        from mixingbuddy.tools.build_target_curve import main as build
+    else:
+        from mixingbuddy.tools.build_balance_reference import main as build
+    return int(build([args.source, "--out", args.out]) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mixingbuddy", description="MixingBuddy: a mix critic you can talk to.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    a = sub.add_parser("analyze", help="measure a mix; readable report or --json")
+    a.add_argument("mix", help="the mix (wav, flac, ogg, aiff, mp3, m4a, or a MUSDB18 .stem.mp4)")
+    g = a.add_mutually_exclusive_group()
+    g.add_argument("--stems", metavar="DIR", help="folder (or .stem.mp4) with the mix's stems; roles from file names")
+    g.add_argument("--stem", metavar="ROLE=PATH", action="append", default=[],
+                   help="one stem with its role (vocals, drums, bass, other); repeat")
+    a.add_argument("--anchor", help="stem assumed correct, others are judged against it")
+    a.add_argument("--reference", metavar="FILE", help="a reference track to compare against")
+    a.add_argument("--platform", help="target platform: spotify, apple_music, youtube, amazon_music, deezer, ebu_r128")
+    a.add_argument("--json", action="store_true", help="print every measurement as JSON")
+    a.add_argument("--max-minutes", type=float, default=20.0, help="refuse files longer than this (default 20)")
+    a.set_defaults(func=cmd_analyze)
+
+    d = sub.add_parser("demo", help="render a demo song with stems and analyse it")
+    d.add_argument("--out", default="out/demo")
+    d.add_argument("--seconds", type=float, default=30.0)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--vocals-db", type=float, default=-6.0, help="flaw to inject on the vocals (dB)")
+    d.add_argument("--platform", default="spotify")
+    d.set_defaults(func=cmd_demo)
+
+    t = sub.add_parser("tables", help="rebuild a baked reference table from its source data")
+    t.add_argument("which", choices=["target-curve", "balance-reference"])
+    t.add_argument("source", help="MUSDB18 folder (target-curve) or segment CSV (balance-reference)")
+    t.add_argument("--out", required=True)
+    t.set_defaults(func=cmd_tables)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mixingbuddy.tools.errors import MixingBuddyError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MixingBuddyError as e:
+        print(f"error[{e.code}]: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # never a traceback for the user; one line saying what broke
+        if os.environ.get("MIXINGBUDDY_DEBUG"):
+            raise
+        print(f"error[internal]: {type(e).__name__}: {' '.join(str(e).split())[:300]}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+# One-command set-up on a fresh Debian machine: `make run` and `make test` create .venv,
+# install torch (CPU wheel, pinned so pip never pulls a CUDA build) and the project, then run.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+DEMO   := out/demo
+
+.PHONY: setup run test bench debs clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+setup: $(STAMP)
+
+# Debian packages used by the benchmarks (ffmpeg's ebur128 filter as the loudness reference).
+debs:
+	command -v ffmpeg >/dev/null || (apt-get update -q && apt-get install -y -q ffmpeg)
+
+run: setup
+	$(VENV)/bin/mixingbuddy demo --out $(DEMO)
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+bench: setup debs
+	$(PY) -m mixingbuddy.evals.bench_analyze
+
+clean:
+	rm -rf $(VENV) out build *.egg-info

@@ -1,0 +1,142 @@
+"""Benchmark: `analyze` speed on a 3-minute song, and loudness agreement with ffmpeg's ebur128.
+
+Prints (medians over repeated runs, side by side on this machine):
+  1. full analyze (decode + every measurement) of a 3-minute stereo 44.1 kHz mix, and of the same
+     song with its 4 stems; the per-tool split;
+  2. ffmpeg's ebur128 filter (libebur128 semantics, peak=true) on the same mix file, and the time
+     ratio;
+  3. integrated loudness, true peak and LRA against ffmpeg on real songs (MUSDB18 7-s previews),
+     with the agreement targets (0.1 LU, 0.3 dB, 1 LU).
+
+Usage:  python -m mixingbuddy.evals.bench_analyze [--runs 5] [--musdb ../shared/data/musdb18-7]
+Needs Debian's ffmpeg on PATH for parts 2-3 (`make bench` installs it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import soundfile as sf
+
+from mixingbuddy.model.demo_song import SongConfig, render_song
+from mixingbuddy.tools.analyze import analyze
+from mixingbuddy.tools.ingest import load_audio, load_mix_and_stems
+
+DEFAULT_MUSDB = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "musdb18-7"
+
+
+def ffmpeg_ebur128(path: Path, stream: int | None = None) -> dict[str, float]:
+    """Run ffmpeg's ebur128 filter (true peak on) and parse its summary."""
+    cmd = ["ffmpeg", "-nostats", "-hide_banner", "-i", str(path)]
+    if stream is not None:
+        cmd += ["-map", f"0:a:{stream}"]
+    cmd += ["-filter_complex" if stream is None else "-af", "ebur128=peak=true", "-f", "null", "-"]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    dt = time.perf_counter() - t0
+    summary = p.stderr[p.stderr.rfind("Summary:"):]
+    grab = lambda key: float(re.search(key + r":\s+(-?[\d.]+|-inf)", summary).group(1))  # noqa: E731
+    return {"integrated_lufs": grab("I"), "lra_lu": grab("LRA"), "true_peak_dbtp": grab("Peak"),
+            "seconds": dt}
+
+
+def median_time(fn, runs: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def bench_speed(runs: int, tmp: Path) -> None:
+    print("Rendering a 3-minute 44.1 kHz stereo song with 4 stems ...", flush=True)
+    mix, stems = render_song(SongConfig(duration_s=180.0, sr=44_100, seed=1), gains_db={"vocals": -4.0})
+    (tmp / "stems").mkdir()
+    sf.write(tmp / "mix.wav", mix, 44_100, subtype="PCM_24")
+    for role, x in stems.items():
+        sf.write(tmp / "stems" / f"{role}.wav", x, 44_100, subtype="PCM_24")
+
+    def full(with_stems: bool):
+        m, s = load_mix_and_stems(tmp / "mix.wav", tmp / "stems" if with_stems else None)
+        return analyze(m, s, anchor="drums" if with_stems else None, platform="spotify")
+
+    full(False)  # warm-up: imports, numba/librosa caches, FFT plans
+    t_mix, rep_mix = median_time(lambda: full(False), runs)
+    t_stems, rep_stems = median_time(lambda: full(True), runs)
+    print(f"\n| analyze, 3-min stereo 44.1 kHz (median of {runs}) | seconds | target |")
+    print("|---|---|---|")
+    print(f"| mix only | {t_mix:.2f} | <= 3 |")
+    print(f"| mix + 4 stems | {t_stems:.2f} | <= 8 |")
+    print("\nper-tool seconds (mix+stems run; tools run on a 2-thread pool, so they overlap):")
+    for k, v in rep_stems.timings_s.items():
+        print(f"  {k:22s} {v:.3f}")
+    print("per-tool seconds (mix-only run):")
+    for k, v in rep_mix.timings_s.items():
+        print(f"  {k:22s} {v:.3f}")
+    if shutil.which("ffmpeg"):
+        t_ff, ff = median_time(lambda: ffmpeg_ebur128(tmp / "mix.wav"), runs)
+        ours = rep_mix.loudness
+        print(f"\nffmpeg ebur128 (loudness only) median {t_ff:.2f} s; full analyze / ffmpeg = "
+              f"{t_mix / t_ff:.2f}x")
+        print(f"on this mix: ours I={ours.integrated_lufs:.2f} LUFS, TP={ours.true_peak_dbtp:.2f} dBTP, "
+              f"LRA={ours.loudness_range_lu:.2f} LU | ffmpeg I={ff['integrated_lufs']:.2f}, "
+              f"TP={ff['true_peak_dbtp']:.2f}, LRA={ff['lra_lu']:.2f}")
+
+
+def bench_agreement(musdb: Path, limit: int) -> bool:
+    files = sorted((musdb / "train").glob("*.stem.mp4"))[:limit]
+    if not files:
+        print(f"\n(no MUSDB18 files under {musdb}; agreement check skipped)")
+        return True
+    print(f"\nAgreement with ffmpeg ebur128 on {len(files)} real songs (mixture stream):")
+    print("| song | I ours | I ffmpeg | dI LU | TP ours | TP ffmpeg | dTP dB | LRA ours | LRA ffmpeg | dLRA LU |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    worst = {"i": 0.0, "tp": 0.0, "lra": 0.0}
+    for f in files:
+        from mixingbuddy.tools.loudness import measure_loudness
+
+        a = load_audio(f, stream=0)
+        ours = measure_loudness(a.samples, a.sr)
+        ff = ffmpeg_ebur128(f, stream=0)
+        d = {"i": ours.integrated_lufs - ff["integrated_lufs"],
+             "tp": ours.true_peak_dbtp - ff["true_peak_dbtp"],
+             "lra": (ours.loudness_range_lu or 0.0) - ff["lra_lu"]}
+        for k in worst:
+            worst[k] = max(worst[k], abs(d[k]))
+        print(f"| {f.name.replace('.stem.mp4', '')[:40]} | {ours.integrated_lufs:.2f} | {ff['integrated_lufs']:.2f} | "
+              f"{d['i']:+.2f} | {ours.true_peak_dbtp:.2f} | {ff['true_peak_dbtp']:.2f} | {d['tp']:+.2f} | "
+              f"{ours.loudness_range_lu or 0:.2f} | {ff['lra_lu']:.2f} | {d['lra']:+.2f} |")
+    ok = worst["i"] <= 0.1 and worst["tp"] <= 0.3 and worst["lra"] <= 1.0
+    print(f"\nworst |dI| = {worst['i']:.3f} LU (<= 0.1), |dTP| = {worst['tp']:.3f} dB (<= 0.3), "
+          f"|dLRA| = {worst['lra']:.3f} LU (<= 1.0): {'PASS' if ok else 'FAIL'}")
+    print(json.dumps({"worst_abs": worst, "n_songs": len(files), "pass": ok}))
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--musdb", type=Path, default=DEFAULT_MUSDB)
+    p.add_argument("--songs", type=int, default=10, help="real songs to check against ffmpeg")
+    p.add_argument("--skip-speed", action="store_true")
+    args = p.parse_args(argv)
+    if not shutil.which("ffmpeg"):
+        print("note: ffmpeg not on PATH; the ffmpeg comparisons are skipped (make bench installs it)")
+    with tempfile.TemporaryDirectory() as d:
+        if not args.skip_speed:
+            bench_speed(args.runs, Path(d))
+    ok = bench_agreement(args.musdb, args.songs) if shutil.which("ffmpeg") else True
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Full analysis of a mix: every standing measurement in one typed report.
+
+Data flow: files -> ``ingest`` (decode, check, resample to 48 kHz) -> the measurement tools
+(loudness, dynamics, spectrum, stereo; with stems: stem balance and masking; without stems: the
+mix-only stem estimate; with a reference: the loudness-matched comparison) -> ``AnalysisReport``.
+The tools are independent, so they run on a small thread pool (numpy, scipy and soxr release the
+GIL in their inner loops).
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from pydantic import BaseModel
+
+from .audio import Audio, StemSet
+from .dynamics import DynamicsResult, measure_dynamics
+from .errors import InvalidArgumentError
+from .loudness import LoudnessResult, PLATFORM_TARGETS, measure_loudness
+from .masking import MaskingResult, measure_masking
+from .mix_estimate import MixEstimateResult, estimate_stem_levels
+from .reference_compare import ReferenceComparison, compare_to_reference
+from .spectral import SpectrumResult, measure_spectrum
+from .stem_balance import StemBalanceResult, measure_stem_balance
+from .stereo import StereoResult, measure_stereo
+
+
+class FileInfo(BaseModel):
+    name: str
+    duration_s: float
+    analysis_sr_hz: int
+    source_sr_hz: int | None
+    source_channels: int | None
+    source_format: str | None
+    warnings: list[str]
+
+
+class AnalysisReport(BaseModel):
+    mix: FileInfo
+    stems: list[FileInfo] = []
+    stem_sources: dict[str, list[str]] = {}
+    reference: FileInfo | None = None
+    platform: str | None = None
+    anchor: str | None = None
+    loudness: LoudnessResult
+    dynamics: DynamicsResult
+    spectrum: SpectrumResult
+    stereo: StereoResult
+    stem_balance: StemBalanceResult | None = None
+    masking: MaskingResult | None = None
+    mix_estimate: MixEstimateResult | None = None
+    reference_comparison: ReferenceComparison | None = None
+    warnings: list[str] = []
+    timings_s: dict[str, float] = {}
+
+
+def file_info(a: Audio) -> FileInfo:
+    return FileInfo(name=a.name, duration_s=round(a.duration_s, 3), analysis_sr_hz=a.sr,
+                    source_sr_hz=a.source_sr, source_channels=a.source_channels,
+                    source_format=a.source_format, warnings=list(a.warnings))
+
+
+def analyze(mix: Audio, stems: StemSet | None = None, *, anchor: str | None = None,
+            reference: Audio | None = None, platform: str | None = None,
+            workers: int = 2, progress: Callable[[str], None] | None = None) -> AnalysisReport:
+    """Run every measurement that applies and return the report.
+
+    ``progress`` is called with each step's name as it finishes (for progress bars)."""
+    if platform is not None and platform not in PLATFORM_TARGETS:
+        raise InvalidArgumentError(
+            f"unknown platform {platform!r}; choose one of {', '.join(PLATFORM_TARGETS)}")
+    if anchor is not None and stems is not None and anchor not in stems.stems:
+        raise InvalidArgumentError(
+            f"anchor stem {anchor!r} is not among the stems ({', '.join(stems.roles)})")
+    x, sr = mix.samples, mix.sr
+    def loudness_and_dynamics() -> tuple[LoudnessResult, DynamicsResult]:
+        loud = measure_loudness(x, sr, platform=platform)
+        return loud, measure_dynamics(x, sr, loudness=loud)  # reuses true peak and short-term max
+
+    jobs: dict[str, Callable[[], Any]] = {
+        "loudness": loudness_and_dynamics,
+        "spectrum": lambda: measure_spectrum(x, sr),
+        "stereo": lambda: measure_stereo(x, sr),
+    }
+    if stems is not None:
+        arrays = {role: a.samples for role, a in stems.stems.items()}
+        jobs["stem_balance"] = lambda: measure_stem_balance(arrays, stems.sr, anchor=anchor)
+        if len(arrays) >= 2:
+            jobs["masking"] = lambda: measure_masking(arrays, stems.sr)
+    else:
+        jobs["mix_estimate"] = lambda: estimate_stem_levels(x, sr)
+    if reference is not None:
+        jobs["reference_comparison"] = lambda: compare_to_reference(x, reference.samples, sr)
+
+    def timed(name: str) -> tuple[str, Any, float]:
+        t0 = time.perf_counter()
+        out = jobs[name]()
+        return name, out, time.perf_counter() - t0
+
+    results: dict[str, Any] = {}
+    timings: dict[str, float] = {}
+    # Longest jobs first so the pool stays busy.
+    order = sorted(jobs, key=lambda k: ("masking", "mix_estimate", "loudness").index(k)
+                   if k in ("masking", "mix_estimate", "loudness") else 9)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for name, out, dt in pool.map(timed, order):
+            if name == "loudness":
+                results["loudness"], results["dynamics"] = out
+            else:
+                results[name] = out
+            timings[name] = round(dt, 3)
+            if progress:
+                progress(name)
+    warnings = list(mix.warnings)
+    if stems is not None:
+        warnings += stems.warnings
+    if reference is not None:
+        warnings += [f"reference: {w}" for w in reference.warnings]
+    return AnalysisReport(
+        mix=file_info(mix),
+        stems=[file_info(a) for a in stems.stems.values()] if stems else [],
+        stem_sources=dict(stems.sources) if stems else {},
+        reference=file_info(reference) if reference else None,
+        platform=platform, anchor=anchor, warnings=warnings, timings_s=timings, **results)
