@@ -181,7 +181,9 @@ def render_stems(cfg: SongConfig) -> dict[str, np.ndarray]:
     raw = {"drums": _drums(cfg, rng), "bass": _bass(cfg, rng), "other": _other(cfg, rng),
            "vocals": _vocals(cfg, rng)}
     out = {}
+    dc_block = signal.butter(2, 25, "highpass", fs=cfg.sr, output="sos")
     for name, x in raw.items():
+        x = signal.sosfilt(dc_block, x, axis=0)  # the synthesis leaves some DC; a mix would not
         frame = x.reshape(-1)[: (x.size // 4800) * 4800].reshape(-1, 4800)
         rms = np.sqrt((frame**2).mean(axis=1))
         active = rms[rms > rms.max() * 0.05]

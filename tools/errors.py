@@ -7,6 +7,45 @@ names the file (by its base name only) and what is wrong with it. The CLI prints
 from __future__ import annotations
 
 import os
+import re
+import unicodedata
+
+MAX_NAME_CHARS = 100
+
+
+_NAME_KEEP_PUNCT = set(" ._-+,=@")
+
+
+def sanitize_name(path: str | os.PathLike | bytes) -> str:
+    """Display name for a file: its base name made safe to print and to show in a UI.
+
+    Only the last path component is kept (``/`` and ``\\`` both count as separators), the
+    text is NFC-normalised, and every character that is not a letter, a digit or one of
+    ``space . _ - + , = @`` (control characters, newlines, shell metacharacters such as
+    ``$ ` ; | & < > ( ) * ? ! ' "``, emoji...) becomes ``_``. Leading dots, dashes and
+    spaces are removed (no hidden or option-like names) and the result is cut to
+    100 characters, keeping a short extension. Never empty (``"audio"``). The name is
+    only ever displayed; nothing is written under it.
+    """
+    if isinstance(path, bytes):
+        text = os.fsdecode(path)
+    else:
+        text = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
+    text = text.rstrip("/\\")
+    base = re.split(r"[\\/]", text)[-1] if text else ""
+    base = unicodedata.normalize("NFC", base)
+    out = []
+    for ch in base:
+        out.append(ch if (ch.isalnum() or ch in _NAME_KEEP_PUNCT) else "_")
+    name = re.sub(r"_{2,}", "_", "".join(out))
+    name = re.sub(r"\s+", " ", name).lstrip(" .-").rstrip(" .")
+    if len(name) > MAX_NAME_CHARS:
+        stem, ext = os.path.splitext(name)
+        if 1 < len(ext) <= 10:
+            name = stem[: MAX_NAME_CHARS - len(ext)].rstrip(" .") + ext
+        else:
+            name = name[:MAX_NAME_CHARS].rstrip(" .")
+    return name or "audio"
 
 
 class MixingBuddyError(Exception):
@@ -15,7 +54,7 @@ class MixingBuddyError(Exception):
     code = "error"
 
     def __init__(self, message: str, *, path: str | os.PathLike | None = None):
-        name = os.path.basename(str(path)) if path is not None else None
+        name = sanitize_name(path) if path is not None else None
         self.path = str(path) if path is not None else None
         text = f"{name}: {message}" if name else message
         super().__init__(" ".join(text.split()))  # always one line

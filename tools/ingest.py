@@ -51,7 +51,6 @@ import math
 import os
 import re
 import struct
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -65,6 +64,7 @@ from .errors import (
     EmptyFileError,
     InvalidArgumentError,
     MixingBuddyError,
+    sanitize_name,
     NonFiniteSamplesError,
     NotAudioError,
     SampleRateError,
@@ -98,7 +98,6 @@ SILENCE_FLOOR_DBFS = -90.0
 # A file whose data stops early is still analysed (with a warning) when at least this share
 # of what its header declares is present; below it the file is refused as truncated.
 TRUNCATION_TOLERANCE_RATIO = 0.9
-MAX_NAME_CHARS = 100
 # MUSDB18 / Native Instruments stem order: audio stream index -> role.
 MUSDB_STREAM_ROLES = ("mixture", "drums", "bass", "other", "vocals")
 
@@ -108,41 +107,6 @@ _READ_BLOCK = 1 << 17  # frames per libsndfile read (small enough to salvage a c
 
 # ---------------------------------------------------------------------------------------------
 # names
-
-
-_NAME_KEEP_PUNCT = set(" ._-+,=@")
-
-
-def sanitize_name(path: str | os.PathLike | bytes) -> str:
-    """Display name for a file: its base name made safe to print and to show in a UI.
-
-    Only the last path component is kept (``/`` and ``\\`` both count as separators), the
-    text is NFC-normalised, and every character that is not a letter, a digit or one of
-    ``space . _ - + , = @`` (control characters, newlines, shell metacharacters such as
-    ``$ ` ; | & < > ( ) * ? ! ' "``, emoji...) becomes ``_``. Leading dots, dashes and
-    spaces are removed (no hidden or option-like names) and the result is cut to
-    100 characters, keeping a short extension. Never empty (``"audio"``). The name is
-    only ever displayed; nothing is written under it.
-    """
-    if isinstance(path, bytes):
-        text = os.fsdecode(path)
-    else:
-        text = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
-    text = text.rstrip("/\\")
-    base = re.split(r"[\\/]", text)[-1] if text else ""
-    base = unicodedata.normalize("NFC", base)
-    out = []
-    for ch in base:
-        out.append(ch if (ch.isalnum() or ch in _NAME_KEEP_PUNCT) else "_")
-    name = re.sub(r"_{2,}", "_", "".join(out))
-    name = re.sub(r"\s+", " ", name).lstrip(" .-").rstrip(" .")
-    if len(name) > MAX_NAME_CHARS:
-        stem, ext = os.path.splitext(name)
-        if 1 < len(ext) <= 10:
-            name = stem[: MAX_NAME_CHARS - len(ext)].rstrip(" .") + ext
-        else:
-            name = name[:MAX_NAME_CHARS].rstrip(" .")
-    return name or "audio"
 
 
 def _fail(cls: type[MixingBuddyError], name: str, message: str, path: str | None = None):
@@ -1089,7 +1053,9 @@ def _finish(
             raise _fail(TooLongError, name, "is too large to resample in memory", path) from e
         if samples.dtype != np.float32:
             samples = samples.astype(np.float32)
-        warnings.append(f"resampled from {dec.sr} Hz to {target_sr} Hz")
+        if dec.sr < 32_000:  # resampling itself is routine; a narrow band is worth saying
+            warnings.append(f"sampled at {dec.sr} Hz: nothing above {dec.sr / 2000:g} kHz was "
+                            f"recorded, so the air and brilliance bands read empty")
     samples = np.ascontiguousarray(samples, dtype=np.float32)
     audio = Audio(
         samples=samples,

@@ -14,12 +14,15 @@ Method (one STFT, no source separation):
 3. Three features, each the energy of a part of the spectrogram relative to the whole mix (dB):
    - drums: the percussive energy;
    - bass: the harmonic energy below 150 Hz;
-   - vocals: the centre-panned harmonic energy from 200 Hz to 4 kHz, ``max(M - S, 0)`` (lead
-     vocals are mixed to the centre; wide sources have M ~ S); for a mono mix, where M - S says
-     nothing, the harmonic energy from 200 Hz to 4 kHz with its own calibration.
+   - vocals: the harmonic energy from 200 Hz to 4 kHz, and, for a stereo mix, the centre-panned
+     part of it, ``max(M - S, 0)`` (lead vocals are mixed to the centre; wide sources have
+     M ~ S);
    - other: the side (``S``) harmonic energy from 200 Hz to 8 kHz (guitars, keys and pads are
-     the sources usually spread wide); for a mono mix, what the three calibrated estimates
-     leave of the mix's power, ``10*log10(1 - sum of their power shares)``.
+     the sources usually spread wide), and what the three calibrated estimates leave of the
+     mix's power, ``10*log10(1 - sum of their power shares)`` (the only option for mono).
+   Where a role has two features, the one with the smaller calibration error is used (on the
+   MUSDB18 previews the plain harmonic 200 Hz-4 kHz energy beats the centre-panned one for
+   vocals: much besides the voice sits in the centre).
 4. Each feature is mapped to a level "stem RMS minus mix RMS (dB)" by a straight line fitted
    on real multitracks (``data/mix_estimate_calibration.json``, built by
    ``build_mix_estimate_calibration`` from the MUSDB18 train previews: 94 songs, 6.8 s each,
@@ -67,6 +70,9 @@ MIN_CONFIDENCE = 0.5
 CLEAR_OUTLIER_ERRORS = 2.0  # judged anyway when this many expected errors outside p10..p90
 NOMINAL_SPREAD_DB = 3.5  # professional spread (sd) used when no reference is given
 ROLES = ("drums", "bass", "vocals", "other")
+CANDIDATES = {"drums": ["drums_perc"], "bass": ["bass_harm_low"],
+              "vocals": ["vocals_centre_harm", "vocals_harm_mid"],
+              "other": ["other_side_harm", "other_residual"]}
 
 Status = Literal["within_range", "too_loud", "too_quiet", "uncertain"]
 
@@ -199,11 +205,15 @@ def _features(x: np.ndarray, sr: int) -> dict:
     out["bass_harm_low"] = share_db(float((mask_h[:, low] * bt[:, low]).sum(dtype=np.float64)))
     out["vocals_harm_mid"] = share_db(float((mask_h[:, vocal] * bt[:, vocal]).sum(dtype=np.float64)))
     if stereo:
-        centre = bm[:, vocal] - bs[:, vocal]  # summed before clipping: wide sources cancel
+        centre = np.maximum(bm[:, vocal] - bs[:, vocal], 0.0)
         out["vocals_centre_harm"] = share_db(float((mask_h[:, vocal] * centre).sum(dtype=np.float64)))
         wide = (centres >= OTHER_LO_HZ) & (centres < OTHER_HI_HZ)
         out["other_side_harm"] = share_db(float((mask_h[:, wide] * bs[:, wide]).sum(dtype=np.float64)))
     return out
+
+
+def _pick(cal: dict, candidates: list[str]) -> str:
+    return min(candidates, key=lambda f: cal["features"][f]["loo_rmse_db"])
 
 
 def _vs_rest(m: float | None) -> float | None:
@@ -244,19 +254,16 @@ def estimate_stem_levels(samples: np.ndarray, sr: int, reference=None) -> MixEst
                 confidence_basis="silent mix", reference=None, status="uncertain", distance_db=None))
         return _result(results, duration, stereo, cal, "The mix is silent; nothing to estimate.")
 
-    names = {"drums": "drums_perc", "bass": "bass_harm_low",
-             "vocals": "vocals_centre_harm" if stereo else "vocals_harm_mid"}
+    # per role, the available feature with the smallest calibration error
+    names = {role: _pick(cal, [f for f in CANDIDATES[role] if f in feats or f == "other_residual"])
+             for role in ROLES}
     est: dict[str, float] = {}
     raw: dict[str, float] = {}
-    for role, fname in names.items():
-        raw[role] = feats[fname]
-        est[role] = min(apply_line(cal["features"][fname], raw[role]), -0.5)
-    if stereo:
-        names["other"] = "other_side_harm"
-        raw["other"] = feats["other_side_harm"]
-    else:
-        names["other"] = "other_residual"
-        raw["other"] = other_feature(est)
+    for role in ("drums", "bass", "vocals"):
+        raw[role] = feats[names[role]]
+        est[role] = min(apply_line(cal["features"][names[role]], raw[role]), -0.5)
+    raw["other"] = (other_feature(est) if names["other"] == "other_residual"
+                    else feats[names["other"]])
     est["other"] = min(apply_line(cal["features"][names["other"]], raw["other"]), -0.5)
 
     for role in ROLES:
@@ -317,7 +324,7 @@ def _stem_verdict(se: StemEstimate) -> str:
     ref = se.reference
     rng = f"professional range {ref.p10_db:.1f} to {ref.p90_db:.1f} dB (p10-p90)"
     if se.status == "within_range":
-        return f"{head}: within the {rng}."
+        return f"{head}: within the {rng}, as far as a mix-only estimate can tell."
     word = "quieter" if se.status == "too_quiet" else "louder"
     extra = " (or absent)" if se.status == "too_quiet" and se.role != "other" else ""
     return f"{head}: {se.distance_db:.1f} dB {word} than the {rng}{extra}."

@@ -44,19 +44,12 @@ from typing import Any, Literal
 
 import numpy as np
 import scipy.fft
-from pydantic import BaseModel, ConfigDict, field_validator
 
 from .bands import (REGION_LABELS, REGIONS_HZ, band_matrix, nominal_hz, region_band_weights,
                     third_octave_bands_hz)
 from .errors import InvalidArgumentError
-from .results import Measurement
-from .results import r as _round
-
-
-def r(x: float | None, nd: int = 2) -> float | None:
-    """Round for reporting (results.r), without negative zeros ("-0.0" reads badly)."""
-    v = _round(x, nd)
-    return None if v is None else v + 0.0
+from .results import Measurement, r
+from .results import Row as _Row
 
 
 DEFAULT_N_FFT = 16384
@@ -268,17 +261,6 @@ def spectral_profile(samples: np.ndarray, sr: int, n_fft: int = DEFAULT_N_FFT) -
 
 
 # ----------------------------------------------------------------------------- target curve
-
-class _Row(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _finite_or_none(cls, v: Any) -> Any:
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        return v
-
 
 class TargetStat(_Row):
     """Between-song statistics of one quantity."""

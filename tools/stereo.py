@@ -43,11 +43,12 @@ from typing import Any, Literal
 import numpy as np
 import scipy.fft
 import scipy.signal
-from pydantic import BaseModel, ConfigDict, field_validator
 
 from .bands import REGION_LABELS, REGIONS_HZ, band_matrix
-from .results import Measurement
-from .spectral import r, validate_samples
+from .loudness import k_weighting_sos
+from .results import Measurement, r
+from .results import Row as _Row
+from .spectral import validate_samples
 
 STFT_N_FFT = 8192
 ST_WINDOW_S = 0.4
@@ -62,21 +63,6 @@ FOLD_LOSS_WARN_DB = 3.0  # overall loss at/above this is called out
 ST_ANTI_PHASE = -0.3  # a 400 ms window below this correlation is an anti-phase moment
 OUT_OF_PHASE = -0.2  # overall or per-region correlation below this is called out of phase
 
-# ITU-R BS.1770-4 K-weighting at 48 kHz: pre-filter (high shelf) and RLB high-pass, (b, a).
-_K_SHELF = ([1.53512485958697, -2.69169618940638, 1.19839281085285],
-            [1.0, -1.69065929318241, 0.73248077421585])
-_K_HP = ([1.0, -2.0, 1.0], [1.0, -1.99004745483398, 0.99007225036621])
-
-
-class _Row(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _finite_or_none(cls, v: Any) -> Any:
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        return v
 
 
 class StereoRegion(_Row):
@@ -161,12 +147,11 @@ def _ratio_db(num: Any, den: Any) -> Any:
 
 
 def k_weighting_power(freqs_hz: np.ndarray) -> np.ndarray:
-    """|H(f)|^2 of the BS.1770-4 K-weighting filter (48 kHz coefficients; frequencies above
-    24 kHz take the 24 kHz value)."""
+    """|H(f)|^2 of the BS.1770-4 K-weighting filter (the loudness meter's own 48 kHz
+    coefficients; frequencies above 24 kHz take the 24 kHz value)."""
     f = np.minimum(np.asarray(freqs_hz, dtype=np.float64), 24000.0)
-    _, h1 = scipy.signal.freqz(*_K_SHELF, worN=f, fs=48000)
-    _, h2 = scipy.signal.freqz(*_K_HP, worN=f, fs=48000)
-    return np.abs(h1 * h2) ** 2
+    _, h = scipy.signal.sosfreqz(k_weighting_sos(48000), worN=f, fs=48000)
+    return np.abs(h) ** 2
 
 
 def _stft_cross(L: np.ndarray, R: np.ndarray, n_fft: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
