@@ -23,8 +23,9 @@ Method (energetic masking on an auditory band scale):
    not a loudness model.
 
 Per ordered pair (masker, target): the share of the target's active cells that are masked
-(overall and per band), the 3 worst bands (at least ``min_band_active_pct`` of the frames
-active), the worst time ranges (frames where at least half of the target's active bands are
+(overall and per band), the 3 worst bands (among the target's core bands: median level within
+20 dB of its strongest band, and at least ``min_band_active_pct`` of the frames active, so that
+a remedy never aims at a band where the target has only a fringe of energy), the worst time ranges (frames where at least half of the target's active bands are
 masked, merged into ranges of >= 0.5 s, the 3 longest), and an EQ remedy: at the worst band's
 centre f, the separation needed is ``need = median(L_masker - L_target) + threshold_db`` over
 the masked cells; "cut need/2..need dB (1-6 dB) on the masker around f (Q ~ 2) and/or boost
@@ -53,6 +54,8 @@ from .stem_balance import _as_stems, _check_sr
 FFT_S = 0.085  # target STFT length (s); rounded up to a power of two
 MIN_RANGE_S = 0.5  # shortest reported masked time range
 FRAME_MASKED_RATIO = 0.5  # a frame is "masked" when >= this share of active bands are masked
+CORE_RANGE_DB = 20.0  # worst bands are taken among the target's bands within this of its strongest
+BOOST_RANGE_DB = 12.0  # the boost frequency is taken among bands within this of its strongest
 
 
 class _Part(BaseModel):
@@ -239,9 +242,12 @@ def _pair(masker, target, L, m, t, active, masked, diff, act_cells_band, masked_
         band_pct = np.where(acb > 0, 100.0 * masked_band[m, t] / np.maximum(acb, 1), np.nan)
     overall = 100.0 * masked_band[m, t].sum() / total_active
 
-    # Worst bands: enough activity, highest share masked.
+    # Worst bands: among the target's core bands (median active level within CORE_RANGE_DB of
+    # its strongest band) with enough activity, the highest share masked.
     min_frames = max(1, int(math.ceil(min_band_active_pct / 100.0 * n_frames)))
-    eligible = np.flatnonzero((acb >= min_frames) & (masked_band[m, t] > 0))
+    finite = np.isfinite(t_med)
+    core = finite & (t_med >= (np.max(t_med[finite]) if finite.any() else 0.0) - CORE_RANGE_DB)
+    eligible = np.flatnonzero(core & (acb >= min_frames) & (masked_band[m, t] > 0))
     order = eligible[np.lexsort((-acb[eligible], -band_pct[eligible]))][:3]
     worst_bands = []
     for b in order:
@@ -283,7 +289,7 @@ def _pair(masker, target, L, m, t, active, masked, diff, act_cells_band, masked_
         boost_lo = round(float(np.clip(need / 4.0, 0.5, 3.0)), 1)
         boost_hi = round(float(np.clip(need / 2.0, 0.5, 3.0)), 1)
         # the target's most distinctive strong band: largest median target-over-masker level
-        strong = np.isfinite(t_med) & (t_med >= np.max(t_med[np.isfinite(t_med)]) - 12.0)
+        strong = finite & (t_med >= np.max(t_med[finite]) - BOOST_RANGE_DB)
         with np.errstate(invalid="ignore"):
             margin = np.array([np.median(-diff[m, t, active[t, :, b], b]) if strong[b] else -np.inf
                                for b in range(nb)])

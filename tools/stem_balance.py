@@ -396,12 +396,27 @@ def measure_stem_balance(stems: dict[str, np.ndarray], sr: int, anchor: str | No
     frame = max(1, int(sr * FRAME_S))
     n_frames = n // frame
 
-    # K-weighting (the only per-sample filtering): stems in parallel, scipy releases the GIL.
+    # K-weighting (the only per-sample filtering) and the frame Gram matrices, in 10 s chunks
+    # (filter state carried across) so the K-weighted copy never exists whole; stems are
+    # filtered in parallel (scipy releases the GIL).
     sos = k_weighting_sos(sr).astype(np.float32)
+    g_raw = np.empty((n_frames, s, n_ch, s, n_ch), dtype=np.float64)
+    g_k = np.empty_like(g_raw)
+    zi = [np.zeros((sos.shape[0], 2, n_ch), dtype=np.float32) for _ in range(s)]
+    step = SEGMENT_FRAMES
+
+    def kfilter(i: int, a: int, b: int) -> np.ndarray:
+        y, zi[i] = sosfilt(sos, arrays[i][a:b], axis=0, zi=zi[i])
+        return y
+
     with ThreadPoolExecutor(max_workers=min(2, s)) as pool:
-        kw = list(pool.map(lambda a: sosfilt(sos, a, axis=0), arrays))
-        g_raw, g_k = pool.map(lambda xs: _frame_gram(xs, frame, n_frames), (arrays, kw))
-    del kw
+        for f0 in range(0, n_frames, step):
+            f1 = min(f0 + step, n_frames)
+            a, b = f0 * frame, f1 * frame
+            kw = list(pool.map(lambda i: kfilter(i, a, b), range(s)))
+            raw = [x[a:b] for x in arrays]
+            g_raw[f0:f1], g_k[f0:f1] = pool.map(lambda xs: _frame_gram(xs, frame, f1 - f0),
+                                                (raw, kw))
     if not (np.isfinite(g_raw).all() and np.isfinite(g_k).all()):
         bad = [nm for nm, a in zip(names, arrays) if not np.isfinite(a).all()]
         raise InvalidArgumentError(
