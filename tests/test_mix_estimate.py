@@ -8,9 +8,12 @@ from importlib import resources
 
 import numpy as np
 import pytest
-
 from mixingbuddy.tools.errors import InvalidArgumentError
-from mixingbuddy.tools.mix_estimate import FEATURE_VERSION, estimate_stem_levels, load_calibration
+from mixingbuddy.tools.mix_estimate import (
+    FEATURE_VERSION,
+    estimate_stem_levels,
+    load_calibration,
+)
 
 SR = 48_000
 ROLES = ("drums", "bass", "vocals", "other")

@@ -12,12 +12,15 @@ from importlib import resources
 
 import numpy as np
 import pytest
-
 from mixingbuddy.tools.build_balance_reference import build as build_reference
 from mixingbuddy.tools.errors import InvalidArgumentError
 from mixingbuddy.tools.loudness import integrated_loudness_lufs
 from mixingbuddy.tools.stem_balance import (
-    StemBalanceResult, load_balance_reference, measure_stem_balance, normalise_role)
+    StemBalanceResult,
+    load_balance_reference,
+    measure_stem_balance,
+    normalise_role,
+)
 
 SR = 48_000
 REF = load_balance_reference("all")

@@ -84,7 +84,7 @@ def fit_line(x: np.ndarray, y: np.ndarray) -> dict:
     loo = np.asarray(loo)
     return {
         "slope": round(float(slope), 4), "intercept_db": round(float(intercept), 4),
-        "n": int(len(y)), "r": round(float(np.corrcoef(x, y)[0, 1]), 3),
+        "n": len(y), "r": round(float(np.corrcoef(x, y)[0, 1]), 3),
         "rmse_db": round(float(np.sqrt(np.mean(res ** 2))), 3),
         "loo_rmse_db": round(float(np.sqrt(np.mean(loo ** 2))), 3),
         "loo_mae_db": round(float(np.mean(np.abs(loo))), 3),

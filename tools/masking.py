@@ -39,16 +39,14 @@ All 12 ordered pairs of 4 stems are computed at once (arrays of shape
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
-from pydantic import BaseModel, ConfigDict, field_validator
 
 from .bands import band_matrix, erb_bands_hz
 from .errors import InvalidArgumentError
-from .results import Measurement, r
+from .results import Measurement, Row, r
 from .stem_balance import _as_stems, _check_sr
 
 FFT_S = 0.085  # target STFT length (s); rounded up to a power of two
@@ -58,18 +56,7 @@ CORE_RANGE_DB = 20.0  # worst bands are taken among the target's bands within th
 BOOST_RANGE_DB = 12.0  # the boost frequency is taken among bands within this of its strongest
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _finite_or_none(cls, v: Any) -> Any:
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        return v
-
-
-class MaskedBand(_Part):
+class MaskedBand(Row):
     centre_hz: float
     lower_hz: float
     upper_hz: float
@@ -78,7 +65,7 @@ class MaskedBand(_Part):
     median_masker_minus_target_db: float | None  # over the target's active frames here
 
 
-class MaskedRange(_Part):
+class MaskedRange(Row):
     start_s: float
     end_s: float
     masked_pct: float  # mean share of the target's active bands masked in the range
@@ -167,7 +154,7 @@ def measure_masking(stems: dict[str, np.ndarray], sr: int, threshold_db: float =
         raise InvalidArgumentError(
             f"measure_masking: sample rate {sr} Hz leaves no band above {f_lo_hz} Hz")
     centres, lower, upper = erb_bands_hz(int(n_bands), f_lo_hz, f_hi_hz)
-    n_fft = 1 << int(math.ceil(math.log2(FFT_S * sr)))
+    n_fft = 1 << math.ceil(math.log2(FFT_S * sr))
     hop = n_fft // 2
     w_band = band_matrix(lower, upper, sr, n_fft).astype(np.float32)
 
@@ -244,7 +231,7 @@ def _pair(masker, target, L, m, t, active, masked, diff, act_cells_band, masked_
 
     # Worst bands: among the target's core bands (median active level within CORE_RANGE_DB of
     # its strongest band) with enough activity, the highest share masked.
-    min_frames = max(1, int(math.ceil(min_band_active_pct / 100.0 * n_frames)))
+    min_frames = max(1, math.ceil(min_band_active_pct / 100.0 * n_frames))
     finite = np.isfinite(t_med)
     core = finite & (t_med >= (np.max(t_med[finite]) if finite.any() else 0.0) - CORE_RANGE_DB)
     eligible = np.flatnonzero(core & (acb >= min_frames) & (masked_band[m, t] > 0))

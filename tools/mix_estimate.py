@@ -170,7 +170,7 @@ def _band_power(chan: np.ndarray, n_fft: int, hop: int, win: np.ndarray, w: np.n
 
 def _features(x: np.ndarray, sr: int) -> dict:
     """Raw features (dB re the mix's total power) of a validated (n, C) float32 signal."""
-    n_fft = 1 << int(math.ceil(math.log2(FFT_S * sr)))
+    n_fft = 1 << math.ceil(math.log2(FFT_S * sr))
     hop = n_fft // 2
     f_hi = min(F_HI_HZ, 0.49 * sr)
     edges = np.geomspace(F_LO_HZ, f_hi, N_BANDS + 1)
@@ -190,7 +190,7 @@ def _features(x: np.ndarray, sr: int) -> dict:
     out = {"stereo": stereo, "silent": total <= 1e-12 * bt.size}
     if out["silent"]:
         return out
-    kt = max(3, int(round(HARM_KERNEL_S * sr / hop)) | 1)
+    kt = max(3, round(HARM_KERNEL_S * sr / hop) | 1)
     harm = ndi.median_filter(bt, size=(kt, 1), mode="nearest")
     perc = ndi.median_filter(bt, size=(1, PERC_KERNEL_BANDS), mode="nearest")
     h2, p2 = harm * harm, perc * perc

@@ -51,15 +51,14 @@ import json
 import math
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, field_validator
 from scipy.signal import sosfilt
 
 from .errors import InvalidArgumentError
 from .loudness import k_weighting_sos
-from .results import Measurement, r
+from .results import Measurement, Row, r
 
 FRAME_S = 0.05  # activity frame (s), as in the reference study
 SEGMENT_FRAMES = 200  # 10 s segments
@@ -71,25 +70,11 @@ KNOWN_ROLES = ("vocals", "drums", "bass", "other")
 _ALIASES = {"vocal": "vocals", "vox": "vocals", "voice": "vocals", "voices": "vocals",
             "lead_vocals": "vocals", "drum": "drums", "percussion": "drums", "kit": "drums",
             "basses": "bass", "bass_guitar": "bass", "others": "other", "accompaniment": "other"}
-_ROLE_WORD = {"vocals": "vocals", "drums": "drums", "bass": "bass", "other": "other"}
 
 Status = Literal["within_range", "too_loud", "too_quiet", "silent", "no_reference"]
 
 
-class _Part(BaseModel):
-    """A nested part of a result (no verdict of its own); NaN/inf become None."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _finite_or_none(cls, v: Any) -> Any:
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        return v
-
-
-class ReferenceRange(_Part):
+class ReferenceRange(Row):
     """Professional distribution of one relative level (dB), from the reference table."""
 
     population: str  # "all" (MUSDB18-HQ train+test) or "train"
@@ -106,7 +91,7 @@ class ReferenceRange(_Part):
     song_mean_sd_db: float | None = None  # spread between songs
 
 
-class LevelComparison(_Part):
+class LevelComparison(Row):
     """One relative level of one stem and where it sits in the professional range."""
 
     quantity: Literal["vs_rest", "vs_mix", "vs_anchor"]
@@ -255,7 +240,7 @@ def _as_stems(stems, sr: int, min_s: float, tool: str) -> tuple[list[str], list[
             raise InvalidArgumentError(
                 f"{tool}: stems differ in length ({names[0]!r} has {n} samples, {name!r} has "
                 f"{a.shape[0]}); align them first")
-    if n < int(round(min_s * sr)):
+    if n < round(min_s * sr):
         raise InvalidArgumentError(
             f"{tool}: stems are {n / sr:.3f} s long; need at least {min_s:g} s")
     if any(a.shape[1] == 2 for a in arrays):
@@ -413,10 +398,10 @@ def measure_stem_balance(stems: dict[str, np.ndarray], sr: int, anchor: str | No
         for f0 in range(0, n_frames, step):
             f1 = min(f0 + step, n_frames)
             a, b = f0 * frame, f1 * frame
-            kw = list(pool.map(lambda i: kfilter(i, a, b), range(s)))
+            kw = list(pool.map(kfilter, range(s), [a] * s, [b] * s))
             raw = [x[a:b] for x in arrays]
-            g_raw[f0:f1], g_k[f0:f1] = pool.map(lambda xs: _frame_gram(xs, frame, f1 - f0),
-                                                (raw, kw))
+            g_raw[f0:f1], g_k[f0:f1] = pool.map(_frame_gram, (raw, kw), (frame, frame),
+                                                (f1 - f0, f1 - f0))
     if not (np.isfinite(g_raw).all() and np.isfinite(g_k).all()):
         bad = [nm for nm, a in zip(names, arrays) if not np.isfinite(a).all()]
         raise InvalidArgumentError(
@@ -454,14 +439,14 @@ def measure_stem_balance(stems: dict[str, np.ndarray], sr: int, anchor: str | No
 
     # Loudness: 400 ms blocks (8 frames) every 100 ms (2 frames); 3 s short-term windows.
     csum = np.concatenate([np.zeros((len(weights), 1)), np.cumsum(e_k, axis=1)], axis=1)
-    blk_frames = int(round(0.4 / FRAME_S))
+    blk_frames = round(0.4 / FRAME_S)
     if n_frames >= blk_frames:
         starts = np.arange(0, n_frames - blk_frames + 1, 2)
         block_power = (csum[:, starts + blk_frames] - csum[:, starts]) / (blk_frames * frame)
     else:
         block_power = np.zeros((len(weights), 0))
     integ = [_integrated_lufs(bp) for bp in block_power]
-    st_frames = int(round(3.0 / FRAME_S))
+    st_frames = round(3.0 / FRAME_S)
     if n_frames >= st_frames:
         st_starts = np.arange(0, n_frames - st_frames + 1, 2)
         st_lufs = _lufs((csum[:s, st_starts + st_frames] - csum[:s, st_starts]) / (st_frames * frame))
@@ -572,8 +557,8 @@ def _stem_verdict(st: StemLevel, n_stems: int, have_ref: bool) -> str:
     if st.status == "silent":
         return f"{name}{tag} is silent: no 50 ms frame rises above -50 dBFS."
     if n_stems == 1:
-        return (f"{name} is the only stem ({st.integrated_lufs} LUFS integrated); balance needs at "
-                "least two stems.")
+        lufs = f" ({st.integrated_lufs:.1f} LUFS integrated)" if st.integrated_lufs is not None else ""
+        return f"{name} is the only stem{lufs}; balance needs at least two stems."
     c = st.vs_rest
     if c is None or c.value_db is None:
         return (f"{name}{tag} is active in {st.active_pct}% of the song but never in half of a "
