@@ -9,6 +9,8 @@ DEMO   := out/demo
 .PHONY: setup run test bench debs clean
 
 $(STAMP): pyproject.toml
+	@# tinysoundfont's wheel asks for pyaudio, which compiles against Debian's portaudio19-dev
+	dpkg -s portaudio19-dev >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q portaudio19-dev)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
