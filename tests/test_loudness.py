@@ -29,31 +29,7 @@ from mixingbuddy.tools.loudness import (
     true_peak_dbtp,
 )
 
-SR = 48_000
-
-
-def sine(level_dbfs: float, seconds: float, freq: float = 1000.0, sr: int = SR,
-         phase_deg: float = 0.0) -> np.ndarray:
-    n = int(round(seconds * sr))
-    t = np.arange(n) / sr
-    return 10 ** (level_dbfs / 20) * np.sin(2 * np.pi * freq * t + np.deg2rad(phase_deg))
-
-
-def stereo(*segments: tuple[float, float], sr: int = SR) -> np.ndarray:
-    """Concatenated 1 kHz sine segments (level dBFS, seconds), same on both channels, float32."""
-    y = np.concatenate([sine(level, secs, sr=sr) for level, secs in segments])
-    return np.stack([y, y], axis=1).astype(np.float32)
-
-
-def faded(y: np.ndarray, sr: int = SR, fade_s: float = 0.01) -> np.ndarray:
-    """Raised-cosine fade in and out, so a test tone has no abrupt edge (an abrupt start of a
-    high tone really overshoots once band-limited, which is not what the true-peak cases test)."""
-    n = int(fade_s * sr)
-    w = np.ones(len(y))
-    ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(n) / n)
-    w[:n] = ramp
-    w[-n:] = ramp[::-1]
-    return y * (w if y.ndim == 1 else w[:, None])
+from mixingbuddy.evals.compliance import SR, faded, sine, stereo
 
 
 # --- K-weighting ------------------------------------------------------------------------------

@@ -56,9 +56,11 @@ def cmd_analyze(args) -> int:
     from mixingbuddy.tools.analyze import analyze
     from mixingbuddy.tools.report import render_text
 
-    steps = 6 + (1 if args.reference else 0)
-    with _progress_bar(steps, "analyze") as bar:
+    with _progress_bar(1, "analyze") as bar:
         mix, stems, reference = _load_inputs(args)
+        # one step for loading, then one per tool job (loudness+dynamics, spectrum, stereo,
+        # stem balance + masking or the mix-only estimate, the reference comparison)
+        bar.total = 1 + 3 + (2 if stems is not None else 1) + (1 if reference is not None else 0)
         bar.update(1)
         report = analyze(mix, stems, anchor=args.anchor, reference=reference,
                          platform=args.platform, progress=lambda name: bar.update(1))
