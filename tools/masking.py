@@ -47,7 +47,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .bands import band_matrix, erb_bands_hz
 from .errors import InvalidArgumentError
 from .results import Measurement, Row, r
-from .stem_balance import _as_stems, _check_sr
+from .validate import check_sr, check_stems
 
 FFT_S = 0.085  # target STFT length (s); rounded up to a power of two
 MIN_RANGE_S = 0.5  # shortest reported masked time range
@@ -137,7 +137,7 @@ def measure_masking(stems: dict[str, np.ndarray], sr: int, threshold_db: float =
     ``stems``: name -> samples (n,) or (n, 2) float, all the same length, at least two stems.
     ``threshold_db``: a target cell is masked where the masker is at most this many dB below it.
     """
-    sr = _check_sr(sr)
+    sr = check_sr(sr, "measure_masking", integer_only=True)
     for name, v in (("threshold_db", threshold_db), ("activity_range_db", activity_range_db),
                     ("floor_db", floor_db), ("min_band_active_pct", min_band_active_pct)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -146,7 +146,7 @@ def measure_masking(stems: dict[str, np.ndarray], sr: int, threshold_db: float =
         raise InvalidArgumentError(f"measure_masking: threshold_db must be in 0..40 dB, got {threshold_db}")
     if activity_range_db <= 0:
         raise InvalidArgumentError("measure_masking: activity_range_db must be > 0")
-    names, arrays = _as_stems(stems, sr, 0.5, "measure_masking")
+    names, arrays = check_stems(stems, sr, "measure_masking", min_s=0.5)
     if len(names) < 2:
         raise InvalidArgumentError("measure_masking: needs at least two stems")
     f_hi_hz = min(float(f_hi_hz), 0.5 * sr * 0.98)

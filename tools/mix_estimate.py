@@ -58,6 +58,7 @@ from .bands import band_matrix
 from .errors import InvalidArgumentError
 from .results import Measurement, r
 from .stem_balance import ReferenceRange, _range, _resolve_reference
+from .validate import check_array, check_sr
 
 FEATURE_VERSION = 1  # bump when _features changes; the calibration must then be rebuilt
 FFT_S = 0.085  # STFT length target (s), rounded up to a power of two
@@ -124,27 +125,11 @@ def apply_line(cal_entry: dict, x: float) -> float:
 # --------------------------------------------------------------------------- features
 
 def _validate(samples, sr) -> tuple[np.ndarray, int]:
-    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or int(sr) <= 0:
-        raise InvalidArgumentError(f"estimate_stem_levels: sr must be a positive integer (Hz), got {sr!r}")
-    sr = int(sr)
-    if sr < 8000:
-        raise InvalidArgumentError(f"estimate_stem_levels: sr {sr} Hz is too low (need >= 8000 Hz)")
-    try:
-        x = np.asarray(samples)
-    except Exception:  # noqa: BLE001
-        raise InvalidArgumentError("estimate_stem_levels: samples must be an array") from None
-    if x.dtype.kind != "f":
-        raise InvalidArgumentError(
-            f"estimate_stem_levels: samples must be float in [-1, 1], got dtype {x.dtype}")
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.ndim != 2 or x.shape[1] not in (1, 2):
-        raise InvalidArgumentError(
-            f"estimate_stem_levels: samples must be shaped (n,) or (n, 1|2), got {tuple(np.shape(samples))}")
-    if x.shape[0] < int(0.5 * sr):
-        raise InvalidArgumentError(
-            f"estimate_stem_levels: {x.shape[0] / sr:.3f} s of audio; need at least 0.5 s")
-    return x.astype(np.float32, copy=False), sr
+    """The mix as float32 (n, 1|2), at least 0.5 s, and ``sr`` (an integer >= 8000 Hz). NaN and
+    inf are caught later, in the band powers of :func:`_features` (no extra pass here)."""
+    sr = check_sr(sr, "estimate_stem_levels", minimum=8000, integer_only=True)
+    x = check_array(samples, "estimate_stem_levels", min_samples=int(0.5 * sr), sr=sr, float32=True)
+    return x, sr
 
 
 def _band_power(chan: np.ndarray, n_fft: int, hop: int, win: np.ndarray, w: np.ndarray,

@@ -40,7 +40,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import scipy.fft
@@ -50,6 +50,7 @@ from .bands import (REGION_LABELS, REGIONS_HZ, band_matrix, nominal_hz, region_b
 from .errors import InvalidArgumentError
 from .results import Measurement, r
 from .results import Row as _Row
+from .validate import check_samples, check_sr
 
 
 DEFAULT_N_FFT = 16384
@@ -77,53 +78,6 @@ BIG_BAND_DEVIATION_DB = 6.0  # a single band also needs at least this deviation 
 NARROW_CONTRAST_DB = 5.0  # ... and must stand this far above/below its +-2 neighbours' mean
 
 
-# ----------------------------------------------------------------------------- validation
-
-def validate_samples(samples: Any, sr: Any, who: str, *, max_channels: int = 2,
-                     min_samples: int = MIN_SAMPLES) -> np.ndarray:
-    """Check a measurement's input and return it as float32 ``(n_samples, n_channels)``.
-
-    Raises :class:`InvalidArgumentError` with a specific message for a non-array, a wrong shape
-    (including the channels-first ``(2, n)`` mistake), too few samples, NaN/inf, or ``sr <= 0``.
-    """
-    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)):
-        if isinstance(sr, (float, np.floating)) and float(sr).is_integer():
-            sr = int(sr)
-        else:
-            raise InvalidArgumentError(f"{who}: sr must be an integer number of Hz, got {sr!r}")
-    if sr <= 0:
-        raise InvalidArgumentError(f"{who}: sr must be > 0 Hz, got {sr}")
-    try:
-        x = np.asarray(samples)
-    except Exception:  # noqa: BLE001 - anything that is not array-like
-        raise InvalidArgumentError(f"{who}: samples must be a numeric array") from None
-    if np.issubdtype(x.dtype, np.integer):
-        raise InvalidArgumentError(
-            f"{who}: samples must be float with full scale 1.0, got integer dtype {x.dtype} "
-            "(divide PCM by 2**(bits-1) first)")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise InvalidArgumentError(f"{who}: samples must be a real float array, got dtype {x.dtype}")
-    if x.ndim == 1:
-        x = x[:, None]
-    elif x.ndim != 2:
-        raise InvalidArgumentError(f"{who}: samples must have shape (n,) or (n, channels), got {x.shape}")
-    n, ch = x.shape
-    if n == 0 or ch == 0:
-        raise InvalidArgumentError(f"{who}: samples are empty (shape {x.shape})")
-    if ch > max_channels:
-        if n <= max_channels:
-            raise InvalidArgumentError(
-                f"{who}: samples look channels-first (shape {x.shape}); pass (n_samples, n_channels)")
-        raise InvalidArgumentError(f"{who}: at most {max_channels} channels supported, got {ch}")
-    if n < min_samples:
-        raise InvalidArgumentError(
-            f"{who}: need at least {min_samples} samples ({min_samples / sr:.3f} s at {sr} Hz), got {n}")
-    x = x.astype(np.float32, copy=False)
-    if not np.isfinite(x).all():
-        raise InvalidArgumentError(f"{who}: samples contain NaN or infinite values")
-    return x
-
-
 # ----------------------------------------------------------------------------- spectrum
 
 def _hop_for(n: int, n_fft: int) -> int:
@@ -135,7 +89,8 @@ def ltas_power(samples: np.ndarray, sr: int, n_fft: int = DEFAULT_N_FFT
     """Long-term average power spectrum: ``(freqs_hz, power)`` with one-sided power per bin
     (linear, mean square units; the bins sum to the mean square of the signal). Signals shorter
     than ``n_fft`` use the largest power of two that fits. See the module docstring."""
-    x = validate_samples(samples, sr, "ltas", max_channels=64)
+    sr = check_sr(sr, "ltas")
+    x, _ = check_samples(samples, "ltas", max_channels=64, min_samples=MIN_SAMPLES, sr=sr, float32=True)
     if isinstance(n_fft, bool) or not isinstance(n_fft, (int, np.integer)) or n_fft < 16:
         raise InvalidArgumentError(f"ltas: n_fft must be an integer >= 16, got {n_fft!r}")
     n_fft = int(n_fft)
@@ -445,8 +400,9 @@ def measure_spectrum(samples: np.ndarray, sr: int, target: TargetCurve | None = 
     same way). Bands and regions outside the target's
     ``reliable_range_hz`` get no target values (None) and drive no advice.
     """
-    x = validate_samples(samples, sr, "measure_spectrum")
-    prof = spectral_profile(x, int(sr))
+    sr = check_sr(sr, "measure_spectrum")
+    x, _ = check_samples(samples, "measure_spectrum", min_samples=MIN_SAMPLES, sr=sr, float32=True)
+    prof = spectral_profile(x, sr)
     if compare and target is None:
         target = load_target_curve()
     if not compare:

@@ -59,6 +59,7 @@ from scipy.signal import sosfilt
 from .errors import InvalidArgumentError
 from .loudness import k_weighting_sos
 from .results import Measurement, Row, r
+from .validate import check_sr, check_stems
 
 FRAME_S = 0.05  # activity frame (s), as in the reference study
 SEGMENT_FRAMES = 200  # 10 s segments
@@ -194,58 +195,13 @@ def _range(stats: dict | None, population: str) -> ReferenceRange | None:
                           **{k: float(stats[k]) for k in keys})
 
 
-# --------------------------------------------------------------------------- validation
+# --------------------------------------------------------------------------- roles
 
 def normalise_role(name: str) -> str | None:
     """Reference role for a stem name (case and separators ignored), or None if unknown."""
     key = str(name).strip().lower().replace(" ", "_").replace("-", "_")
     key = _ALIASES.get(key, key)
     return key if key in KNOWN_ROLES else None
-
-
-def _check_sr(sr) -> int:
-    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or int(sr) <= 0:
-        raise InvalidArgumentError(f"sr must be a positive integer sample rate (Hz), got {sr!r}")
-    return int(sr)
-
-
-def _as_stems(stems, sr: int, min_s: float, tool: str) -> tuple[list[str], list[np.ndarray]]:
-    """Validate a stem dict; return names and float32 arrays, all (n, C) with one C
-    (mono stems are duplicated to two channels when any stem is stereo)."""
-    if not isinstance(stems, dict) or not stems:
-        raise InvalidArgumentError(f"{tool}: stems must be a non-empty dict of name -> samples")
-    names, arrays = [], []
-    for name, x in stems.items():
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidArgumentError(f"{tool}: stem names must be non-empty strings, got {name!r}")
-        try:
-            a = np.asarray(x)
-        except Exception:  # noqa: BLE001 - anything that is not array-like
-            raise InvalidArgumentError(f"{tool}: stem {name!r} is not an array") from None
-        if a.dtype.kind != "f":
-            raise InvalidArgumentError(
-                f"{tool}: stem {name!r} must hold float samples in [-1, 1], got dtype {a.dtype}")
-        if a.ndim == 1:
-            a = a[:, None]
-        if a.ndim != 2 or a.shape[1] not in (1, 2):
-            raise InvalidArgumentError(
-                f"{tool}: stem {name!r} must be shaped (n,) or (n, 1|2), got {tuple(np.shape(x))}")
-        if a.shape[0] == 0:
-            raise InvalidArgumentError(f"{tool}: stem {name!r} is empty")
-        names.append(name)
-        arrays.append(a.astype(np.float32, copy=False))
-    n = arrays[0].shape[0]
-    for name, a in zip(names, arrays):
-        if a.shape[0] != n:
-            raise InvalidArgumentError(
-                f"{tool}: stems differ in length ({names[0]!r} has {n} samples, {name!r} has "
-                f"{a.shape[0]}); align them first")
-    if n < round(min_s * sr):
-        raise InvalidArgumentError(
-            f"{tool}: stems are {n / sr:.3f} s long; need at least {min_s:g} s")
-    if any(a.shape[1] == 2 for a in arrays):
-        arrays = [a if a.shape[1] == 2 else np.repeat(a, 2, axis=1) for a in arrays]
-    return names, arrays
 
 
 # --------------------------------------------------------------------------- signal helpers
@@ -358,8 +314,8 @@ def measure_stem_balance(stems: dict[str, np.ndarray], sr: int, anchor: str | No
     ``"train"``, a table dict, or False (no reference: everything ``no_reference``).
     See the module docstring for the method and its sources.
     """
-    sr = _check_sr(sr)
-    names, arrays = _as_stems(stems, sr, FRAME_S, "measure_stem_balance")
+    sr = check_sr(sr, "measure_stem_balance", integer_only=True)
+    names, arrays = check_stems(stems, sr, "measure_stem_balance", min_s=FRAME_S)
     roles = [normalise_role(nm) for nm in names]
     anchor_idx = None
     if anchor is not None:

@@ -48,7 +48,8 @@ from .bands import REGION_LABELS, REGIONS_HZ, band_matrix
 from .loudness import k_weighting_sos
 from .results import Measurement, r
 from .results import Row as _Row
-from .spectral import validate_samples
+from .spectral import MIN_SAMPLES
+from .validate import check_samples, check_sr
 
 STFT_N_FFT = 8192
 ST_WINDOW_S = 0.4
@@ -126,7 +127,8 @@ def _corr(sxy: Any, sxx: Any, syy: Any, sx: Any, sy: Any, n: Any) -> Any:
 def correlation(samples: np.ndarray, sr: int = 48000) -> float | None:
     """Overall inter-channel correlation in [-1, 1] (zero-mean normalised cross-correlation at
     lag 0, the phase-meter definition). A mono input returns 1.0; two silent channels None."""
-    x = validate_samples(samples, sr, "correlation", min_samples=2)
+    sr = check_sr(sr, "correlation")
+    x, _ = check_samples(samples, "correlation", min_samples=2, sr=sr, float32=True)
     if x.shape[1] == 1:
         return 1.0
     L, R = x[:, 0].astype(np.float64), x[:, 1].astype(np.float64)
@@ -222,8 +224,8 @@ def measure_stereo(samples: np.ndarray, sr: int) -> StereoResult:
     """Stereo image of ``samples`` ((n,) mono or (n, 2) stereo float, full scale 1.0) at ``sr``
     Hz; see the module docstring for every definition. A mono input is measured as two
     identical channels and says so (correlation 1, width 0)."""
-    x = validate_samples(samples, sr, "measure_stereo")
-    sr = int(sr)
+    sr = check_sr(sr, "measure_stereo")
+    x, _ = check_samples(samples, "measure_stereo", min_samples=MIN_SAMPLES, sr=sr, float32=True)
     mono = x.shape[1] == 1
     L = np.ascontiguousarray(x[:, 0])
     R = L if mono else np.ascontiguousarray(x[:, 1])
