@@ -150,3 +150,17 @@ def test_calibration_file_has_required_fields():
 def test_bad_input(samples, sr, msg):
     with pytest.raises(InvalidArgumentError, match=msg):
         estimate_stem_levels(samples, sr)
+
+
+def test_a_mix_without_a_stem_gets_no_absurd_level():
+    # a lone sine has no percussion at all: the drums feature is far below anything calibrated,
+    # so the estimate is clamped to a plausible level and not judged (it was -120 dB before)
+    sr = 48_000
+    t = np.arange(8 * sr) / sr
+    x = np.stack([0.3 * np.sin(2 * np.pi * 440 * t)] * 2, axis=1).astype(np.float32)
+    res = estimate_stem_levels(x, sr)
+    by_role = {s.role: s for s in res.stems}
+    for s in res.stems:
+        assert -40.0 < s.estimated_level_vs_mix_db <= 0.0
+    assert by_role["drums"].status == "uncertain"
+    assert "may be absent" in by_role["drums"].confidence_basis

@@ -76,7 +76,8 @@ def analyze(mix: Audio, stems: StemSet | None = None, *, anchor: str | None = No
     x, sr = mix.samples, mix.sr
     def loudness_and_dynamics() -> tuple[LoudnessResult, DynamicsResult]:
         loud = measure_loudness(x, sr, platform=platform)
-        return loud, measure_dynamics(x, sr, loudness=loud)  # reuses true peak and short-term max
+        # reuses true peak and short-term max; clipping as counted at the file's own rate
+        return loud, measure_dynamics(x, sr, loudness=loud, clipping=mix.source_clipping)
 
     jobs: dict[str, Callable[[], Any]] = {
         "loudness": loudness_and_dynamics,

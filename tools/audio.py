@@ -24,6 +24,9 @@ class Audio:
     source_format: str | None = None
     path: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # dynamics.ClippingResult measured on the file's own samples at its own rate (set by ingest
+    # when it resamples or sees full-scale runs); None when the analysis samples are the source.
+    source_clipping: object | None = None
 
     @property
     def n_samples(self) -> int:

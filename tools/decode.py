@@ -41,6 +41,7 @@ import soundfile as sf
 import soxr
 
 from .audio import Audio
+from .dynamics import clipping_runs
 from .errors import (
     AudioFileNotFoundError,
     EmptyFileError,
@@ -651,11 +652,16 @@ def to_audio(
         warnings.append(
             f"decoded peak {peak_dbfs:+.2f} dBFS is above full scale; kept as is, not clipped"
         )
-    if dec.clip_runs:
-        warnings.append(
-            f"clipped input: {dec.clip_runs} run(s) of 3 or more consecutive full-scale samples"
-        )
     samples = dec.samples
+    # Clipping is judged on the file's own samples: resampling rounds off flat tops, so the
+    # 48 kHz copy would under-count. The dynamics tool reports this same result.
+    source_clipping = None
+    if dec.clip_runs or dec.sr != target_sr:
+        source_clipping = clipping_runs(samples, dec.sr)
+        if source_clipping.runs:
+            warnings.append(f"clipped input: {source_clipping.runs} run(s) of "
+                            f"{source_clipping.min_run} or more consecutive samples at "
+                            f"{source_clipping.level_dbfs:+.2f} dBFS or above")
     if dec.channels == 6:
         warnings.append(
             "downmixed 6 channels (5.1: L R C LFE Ls Rs) to stereo: L/R + 0.707*C + 0.707*surround, "
@@ -686,5 +692,6 @@ def to_audio(
         source_format=dec.fmt,
         path=path,
         warnings=warnings,
+        source_clipping=source_clipping,
     )
     return audio, peak_dbfs

@@ -256,12 +256,15 @@ def _psr_words(psr: float) -> str:
     return "open and dynamic"
 
 
-def measure_dynamics(samples: np.ndarray, sr: int, loudness: LoudnessResult | None = None) -> DynamicsResult:
+def measure_dynamics(samples: np.ndarray, sr: int, loudness: LoudnessResult | None = None,
+                     clipping: ClippingResult | None = None) -> DynamicsResult:
     """Crest factor, PSR, clipping runs and DC offset of a mix, with a one-line verdict.
 
     ``loudness``: the :class:`LoudnessResult` of the same samples, if already measured; its
     true peak, loudest short-term loudness and crest factor are reused (otherwise they are
     measured here, which costs K-weighting and oversampling again).
+    ``clipping``: the clipping measured on the file's own samples before resampling
+    (``Audio.source_clipping``); resampling rounds off flat tops, so it is the better count.
     """
     x, peak = check_samples(samples, "measure_dynamics", max_channels=MAX_CHANNELS)
     sr = check_sr(sr, "measure_dynamics", minimum=MIN_SR)
@@ -273,7 +276,7 @@ def measure_dynamics(samples: np.ndarray, sr: int, loudness: LoudnessResult | No
         tp = r(db(true_peak_linear(x, sr, peak)))
         crest = r(crest_db(peak, mean_square(x)))
     psr = r(tp - st_max) if st_max is not None else None
-    clip = clipping_runs(x, sr)
+    clip = clipping if clipping is not None else clipping_runs(x, sr)
     dc = dc_offset(x)
     n_ch = x.shape[1]
     parts = []

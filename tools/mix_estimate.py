@@ -71,6 +71,8 @@ VOCAL_LO_HZ, VOCAL_HI_HZ = 200.0, 4000.0
 OTHER_LO_HZ, OTHER_HI_HZ = 200.0, 8000.0
 MIN_CONFIDENCE = 0.5
 CLEAR_OUTLIER_ERRORS = 2.0  # judged anyway when this many expected errors outside p10..p90
+CLAMP_DB = 3.0  # a feature is extrapolated at most this far past its calibrated range
+ABSENT_BELOW_DB = 6.0  # further below the calibrated range than this: the stem may be absent
 NOMINAL_SPREAD_DB = 3.5  # professional spread (sd) used when no reference is given
 ROLES = ("drums", "bass", "vocals", "other")
 CANDIDATES = {"drums": ["drums_perc"], "bass": ["bass_harm_low"],
@@ -244,16 +246,21 @@ def estimate_stem_levels(samples: np.ndarray, sr: int, reference=None) -> MixEst
     raw: dict[str, float] = {}
     for role in ("drums", "bass", "vocals"):
         raw[role] = feats[names[role]]
-        est[role] = min(apply_line(cal["features"][names[role]], raw[role]), -0.5)
+        est[role] = min(apply_line(cal["features"][names[role]], _clamp(cal, names[role], raw[role])), -0.5)
     raw["other"] = (other_feature(est) if names["other"] == "other_residual"
                     else feats[names["other"]])
-    est["other"] = min(apply_line(cal["features"][names["other"]], raw["other"]), -0.5)
+    est["other"] = min(apply_line(cal["features"][names["other"]],
+                                  _clamp(cal, names["other"], raw["other"])), -0.5)
 
     for role in ROLES:
         entry = cal["features"][names[role]]
         err = float(entry["loo_rmse_db"])
         basis = [f"leave-one-out RMS error {entry['loo_rmse_db']:.1f} dB on {entry['n']} MUSDB18 clips"]
-        if not entry["feature_min"] - 1.0 <= raw[role] <= entry["feature_max"] + 1.0:
+        absent = raw[role] < entry["feature_min"] - ABSENT_BELOW_DB
+        if absent:
+            basis.append(f"feature {entry['feature_min'] - raw[role]:.0f} dB below anything calibrated: "
+                         "this stem may be absent, so no level is judged")
+        elif not entry["feature_min"] - 1.0 <= raw[role] <= entry["feature_max"] + 1.0:
             err *= 1.5
             basis.append("feature outside the calibrated range (x1.5)")
         if duration < 5.0:
@@ -276,7 +283,7 @@ def estimate_stem_levels(samples: np.ndarray, sr: int, reference=None) -> MixEst
             else:
                 status, dist = "within_range", 0.0
             clear = dist > CLEAR_OUTLIER_ERRORS * err
-            if conf < MIN_CONFIDENCE and not clear:
+            if absent or (conf < MIN_CONFIDENCE and not clear):
                 status, dist = "uncertain", None
         se = StemEstimate(
             verdict="", role=role, estimated_level_vs_mix_db=r(m, 1),
@@ -286,6 +293,13 @@ def estimate_stem_levels(samples: np.ndarray, sr: int, reference=None) -> MixEst
         se.verdict = _stem_verdict(se)
         results.append(se)
     return _result(results, duration, stereo, cal, _overall(results))
+
+
+def _clamp(cal: dict, feature: str, value: float) -> float:
+    """Keep a feature within CLAMP_DB of its calibrated range: the fitted line is not valid far
+    outside it (a mix with no such stem would otherwise extrapolate to absurd levels)."""
+    entry = cal["features"][feature]
+    return float(np.clip(value, entry["feature_min"] - CLAMP_DB, entry["feature_max"] + CLAMP_DB))
 
 
 def _result(stems, duration, stereo, cal, verdict) -> MixEstimateResult:
