@@ -4,6 +4,13 @@ Sub-commands:
   analyze MIX   measure a mix (and its stems / a reference track): readable report or --json
   demo          render a demo song with numpy, write it and its stems, and analyse it
   tables        rebuild the small reference tables baked into the package
+  data build    build a flawed-mix corpus (model.data.corpus)
+  eval balance  score systems on the balance benchmark (evals.balance)
+  train         train the audio language model (model.train)
+  listen MIX    the audio language model's advice (model.listen)
+
+The heavy sub-commands live in their own modules and are imported only when used, so
+`analyze` starts without loading torch or the synthesiser.
 
 Bad input ends with one line ``error[<code>]: <message>`` on stderr and exit status 2, never a
 traceback (set MIXINGBUDDY_DEBUG=1 to see one for an internal error).
@@ -99,7 +106,18 @@ def cmd_tables(args) -> int:
     return int(build([args.source, "--out", args.out]) or 0)
 
 
-def build_parser() -> argparse.ArgumentParser:
+# command -> (module, function that adds its parser to the top-level subparsers)
+LAZY_COMMANDS = {
+    "data": ("mixingbuddy.model.data.corpus", "add_parser", "build flawed-mix corpora"),
+    "eval": ("mixingbuddy.evals.balance", "add_parser", "benchmarks: eval balance ..."),
+    "train": ("mixingbuddy.model.train", "add_train_parser", "train the audio language model"),
+    "listen": ("mixingbuddy.model.listen", "add_listen_parser", "the audio language model's advice on a mix"),
+}
+
+
+def build_parser(load: str | None = "all") -> argparse.ArgumentParser:
+    """The parser. ``load`` names the one lazy command whose module is imported ("all" imports
+    every one, None none); the others get a placeholder that only shows their help line."""
     p = argparse.ArgumentParser(prog="mixingbuddy", description="MixingBuddy: a mix critic you can talk to.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -129,13 +147,24 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("source", help="MUSDB18 folder (target-curve) or segment CSV (balance-reference)")
     t.add_argument("--out", required=True)
     t.set_defaults(func=cmd_tables)
+
+    from importlib import import_module
+
+    for name, (module, fn, help_text) in LAZY_COMMANDS.items():
+        if load in ("all", name):
+            getattr(import_module(module), fn)(sub)
+        else:
+            sub.add_parser(name, help=help_text, add_help=False)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     from mixingbuddy.tools.errors import MixingBuddyError
 
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    load = first if first in LAZY_COMMANDS else (None if first else "all")
+    args = build_parser(load).parse_args(argv)
     try:
         return args.func(args)
     except MixingBuddyError as e:

@@ -21,7 +21,7 @@ built with one seed always gets the same wordings.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

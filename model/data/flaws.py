@@ -1,0 +1,334 @@
+"""Flaw injection: break one stem's level on purpose and label the result.
+
+Protocol (the MixingBuddy-gain study's published data recipe, re-implemented here):
+
+Chunking
+    A song is cut into chunks of ``chunk_s`` seconds (default 10 s, hop = ``chunk_s``; a tail
+    shorter than a chunk is dropped). A song shorter than one chunk (the 6.8 s MUSDB18 preview
+    excerpts) is used whole.
+Activity gate
+    The same gate as the professional reference table (``tools/data/balance_reference.json``,
+    built from MUSDB18-HQ, Rafii et al. 2019): a stem is *active* in a chunk when at least 50% of
+    its 50 ms frames have an RMS (mean of the channels) above -50 dBFS. Target and anchor must
+    both be active; a chunk with fewer than two active stems among bass, drums and vocals is
+    skipped.
+Flaw
+    Five categories, assigned in equal shares: very quiet (-12..-6 dB), quiet (-6..-3 dB), no
+    error (0 dB), loud (+3..+6 dB), very loud (+6..+12 dB); the gain is drawn uniformly inside the
+    category's range and applied to one target among bass, drums, vocals. The anchor (named in
+    the instruction and assumed correct) is one of the other two; "other" is never target nor
+    anchor.
+Mixdown
+    The flawed mix is the sum of the stems with the target's gain applied, then one common gain
+    (never a boost) so that the mix peak is at most -1 dBFS; relative levels are unchanged.
+Levels
+    ``rms_dbfs`` of a stem is the RMS of the chunk, both channels pooled, the quantity of the
+    reference table (one 10 s segment = one chunk). ``vs_rest_db`` is the stem against the
+    actual audio sum of the other stems, ``vs_mix_db`` against the mix (all stems summed),
+    ``vs_anchor_db`` against the anchor stem. ``true_levels`` are measured on the final
+    (flawed, peak-normalised, not augmented) stems, ``original_levels`` on the same stems
+    without the flaw at the same common gain, so the target's ``vs_anchor_db`` moves by exactly
+    the applied gain.
+Augmentation (training split only, as in the study)
+    Overall gain uniform in +-3 dB, a DC offset uniform in +-0.005, and white Gaussian noise
+    whose RMS is uniform in -70..-50 dBFS; samples are clipped to [-1, 1] afterwards (the share
+    of clipped samples is recorded).
+Labels
+    *Published* labels: category, target, corrective direction, applied gain and the corrective
+    range of :mod:`.templates`. *Norm-referenced* labels: for each active stem of bass, drums,
+    vocals, its level against the rest of the mix compared with the p10..p90 range of the same
+    quantity (``vs_rest``, population "all") in the reference table; the label names the stem
+    farthest outside its range, with direction and distance, or "balanced". Note: the reference
+    measures the rest as the power sum of the other stems; here the rest is the actual audio
+    sum (the two agree for uncorrelated stems).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...tools.stem_balance import (
+    ACTIVE_FRAME_DBFS,
+    ACTIVE_SEGMENT_RATIO,
+    FRAME_S,
+    load_balance_reference,
+)
+from .templates import (
+    CATEGORIES,
+    CORRECTION_RANGES_DB,
+    CORRECTIVE_DIRECTION,
+    GAIN_RANGES_DB,
+    STEMS,
+)
+
+ALL_STEMS = ("bass", "drums", "vocals", "other")
+SILENT_DBFS = -150.0  # below this a stem counts as silent: its levels are None
+PRESENT_RATIO = 0.1  # a stem is named as present when >= 10% of its frames are active
+
+
+@dataclass(frozen=True)
+class FlawConfig:
+    """Settings of the flaw-injection protocol (defaults: the study's values)."""
+
+    chunk_s: float = 10.0
+    min_song_s: float = 1.0  # shorter songs are not used
+    peak_dbfs: float = -1.0  # the flawed mix is scaled down to peak at most here
+    aug_gain_db: float = 3.0  # +- overall gain
+    aug_dc: float = 0.005  # +- DC offset
+    aug_noise_dbfs: tuple[float, float] = (-70.0, -50.0)  # white-noise RMS range
+    gain_ranges_db: dict = field(default_factory=lambda: dict(GAIN_RANGES_DB))
+
+
+# --------------------------------------------------------------------------- measurement
+
+def _stereo(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[:, None]
+    return x if x.shape[1] == 2 else np.repeat(x[:, :1], 2, axis=1)
+
+
+def frame_rms_dbfs(x: np.ndarray, sr: int, frame_s: float = FRAME_S) -> np.ndarray:
+    """RMS (dBFS) of consecutive ``frame_s`` frames of the mean of the channels; a partial
+    last frame is dropped (one frame if the signal is shorter than a frame)."""
+    x = np.asarray(x, dtype=np.float64)
+    sig = x.mean(axis=1) if x.ndim == 2 else x
+    frame = max(1, round(sr * frame_s))
+    n_frames = max(1, len(sig) // frame)
+    seg = sig[: n_frames * frame] if len(sig) >= frame else sig
+    power = (seg.reshape(n_frames, -1) ** 2).mean(axis=1)
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(np.maximum(power, 1e-30))
+
+
+def active_ratio(x: np.ndarray, sr: int) -> float:
+    """Share of 50 ms frames whose RMS is above -50 dBFS (the reference table's gate)."""
+    return float(np.mean(frame_rms_dbfs(x, sr) > ACTIVE_FRAME_DBFS))
+
+
+def is_active(x: np.ndarray, sr: int) -> bool:
+    return active_ratio(x, sr) >= ACTIVE_SEGMENT_RATIO
+
+
+def rms_dbfs(x: np.ndarray) -> float | None:
+    """RMS of the whole signal, channels pooled, in dBFS; None when silent."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0:
+        return None
+    p = float(np.mean(x * x))
+    if p <= 10 ** (SILENT_DBFS / 10):
+        return None
+    return 10.0 * math.log10(p)
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(a - b, 4)
+
+
+def measure_levels(stems: dict[str, np.ndarray], anchor: str | None) -> dict[str, dict]:
+    """Per stem of bass, drums, vocals, other (missing ones count as silent):
+    ``rms_dbfs``, ``vs_rest_db`` (against the audio sum of the other stems), ``vs_mix_db``
+    (against the sum of all stems) and ``vs_anchor_db`` (against ``anchor``). None where a
+    level is undefined (silent stem, silent rest, no anchor)."""
+    arrays = {s: _stereo(stems[s]).astype(np.float64) for s in stems}
+    n = next(iter(arrays.values())).shape[0]
+    mix = np.zeros((n, 2), np.float64)
+    for a in arrays.values():
+        mix += a
+    mix_db = rms_dbfs(mix)
+    own = {s: (rms_dbfs(arrays[s]) if s in arrays else None) for s in ALL_STEMS}
+    anchor_db = own.get(anchor) if anchor else None
+    out = {}
+    for s in ALL_STEMS:
+        if s in arrays:
+            rest_db = rms_dbfs(mix - arrays[s])
+        else:
+            rest_db = mix_db
+        lvl = own[s]
+        out[s] = {
+            "rms_dbfs": None if lvl is None else round(lvl, 4),
+            "vs_rest_db": _diff(lvl, rest_db),
+            "vs_mix_db": _diff(lvl, mix_db),
+            "vs_anchor_db": _diff(lvl, anchor_db),
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- labels
+
+def norm_labels(levels: dict[str, dict], stems: Sequence[str] = STEMS, reference: dict | None = None) -> dict:
+    """Norm-referenced label from measured levels (as returned by :func:`measure_levels`).
+
+    For each stem in ``stems`` with a defined ``vs_rest_db``: below the reference p10 ->
+    ``too_quiet`` (distance p10 - level), above p90 -> ``too_loud`` (level - p90), else
+    ``within_range`` (distance 0). The label is the stem with the largest distance (ties: the
+    first in ``stems`` order), or ``"balanced"`` when every stem is inside its range.
+    ``reference``: a population dict of the balance table (default ``all``)."""
+    ref = reference if reference is not None else load_balance_reference("all")
+    per_stem: dict[str, dict] = {}
+    for s in stems:
+        lvl = (levels.get(s) or {}).get("vs_rest_db")
+        if lvl is None:
+            continue
+        p10 = float(ref["vs_rest"][s]["p10_db"])
+        p90 = float(ref["vs_rest"][s]["p90_db"])
+        if lvl < p10:
+            status, dist = "too_quiet", p10 - lvl
+        elif lvl > p90:
+            status, dist = "too_loud", lvl - p90
+        else:
+            status, dist = "within_range", 0.0
+        per_stem[s] = {"level_vs_rest_db": round(float(lvl), 3), "p10_db": p10, "p90_db": p90,
+                       "status": status, "distance_db": round(float(dist), 3)}
+    worst = None
+    for s, d in per_stem.items():
+        if d["distance_db"] > 0 and (worst is None or d["distance_db"] > per_stem[worst]["distance_db"]):
+            worst = s
+    if worst is None:
+        return {"label": "balanced", "direction": None, "distance_db": 0.0, "per_stem": per_stem}
+    return {"label": worst, "direction": per_stem[worst]["status"],
+            "distance_db": per_stem[worst]["distance_db"], "per_stem": per_stem}
+
+
+def published_labels(category: str, target: str | None, gain_db: float) -> dict:
+    """The study's label: category, target (None for no_error), corrective direction,
+    applied gain and the corrective range (dB) the response names."""
+    if category == "no_error":
+        return {"category": category, "target": None, "direction": None, "gain_db": 0.0,
+                "correction_range_db": None}
+    lo, hi = CORRECTION_RANGES_DB[category]
+    return {"category": category, "target": target, "direction": CORRECTIVE_DIRECTION[category],
+            "gain_db": round(float(gain_db), 4), "correction_range_db": [lo, hi]}
+
+
+# --------------------------------------------------------------------------- planning
+
+def chunk_bounds(n_samples: int, sr: int, chunk_s: float, min_song_s: float = 1.0) -> list[tuple[int, int]]:
+    """(start, stop) sample indices of the chunks of a song: hop = chunk length, the tail
+    shorter than a chunk dropped; a song shorter than one chunk (but at least ``min_song_s``)
+    is one chunk, used whole."""
+    size = round(chunk_s * sr)
+    if n_samples < size:
+        return [(0, n_samples)] if n_samples >= min_song_s * sr else []
+    return [(i, i + size) for i in range(0, n_samples - size + 1, size)]
+
+
+def category_sequence(n: int, rng: np.random.Generator) -> list[str]:
+    """``n`` categories: consecutive blocks of 5 are shuffled permutations of CATEGORIES, so
+    every block holds each category once (exact 20% per full block; a partial last block
+    differs by at most one per category)."""
+    out: list[str] = []
+    while len(out) < n:
+        out.extend(CATEGORIES[i] for i in rng.permutation(len(CATEGORIES)))
+    return out[:n]
+
+
+def draw_gain_db(category: str, rng: np.random.Generator, ranges: dict | None = None) -> float:
+    lo, hi = (ranges or GAIN_RANGES_DB)[category]
+    return 0.0 if lo == hi else float(rng.uniform(lo, hi))
+
+
+def target_order(active: Sequence[str], rng: np.random.Generator) -> list[str]:
+    """The active stems of bass, drums, vocals in a shuffled order (targets cycle over it)."""
+    pool = [s for s in STEMS if s in active]
+    return [pool[i] for i in rng.permutation(len(pool))]
+
+
+def choose_pair(order: Sequence[str], k: int, rng: np.random.Generator) -> tuple[str, str]:
+    """Target and anchor for the ``k``-th sample of a chunk: the target cycles over ``order``
+    (see :func:`target_order`; at least two stems), the anchor is drawn from the others."""
+    order = [s for s in order if s in STEMS]
+    if len(order) < 2:
+        raise ValueError("need at least two active stems among bass, drums, vocals")
+    target = order[k % len(order)]
+    others = [s for s in STEMS if s in order and s != target]
+    anchor = others[int(rng.integers(len(others)))]
+    return target, anchor
+
+
+# --------------------------------------------------------------------------- audio
+
+def apply_flaw(stems: dict[str, np.ndarray], target: str | None, gain_db: float,
+               peak_dbfs: float = -1.0) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray], float]:
+    """Apply ``gain_db`` to ``target`` and mix down.
+
+    Returns ``(mix, flawed_stems, original_stems, common_gain_db)``: the mix (float32, (n, 2))
+    scaled by one common gain so that its peak is at most ``peak_dbfs`` (never boosted), the
+    flawed stems and the unflawed stems, both at that common gain (float64)."""
+    orig = {s: _stereo(x).astype(np.float64) for s, x in stems.items()}
+    g = 10.0 ** (gain_db / 20.0)
+    flawed = {s: (x * g if s == target else x) for s, x in orig.items()}
+    mix = np.sum(list(flawed.values()), axis=0)
+    peak = float(np.max(np.abs(mix))) if mix.size else 0.0
+    limit = 10.0 ** (peak_dbfs / 20.0)
+    common = 1.0 if peak <= limit or peak == 0.0 else limit / peak
+    if common != 1.0:
+        mix = mix * common
+        flawed = {s: x * common for s, x in flawed.items()}
+        orig = {s: x * common for s, x in orig.items()}
+    common_db = 0.0 if common == 1.0 else 20.0 * math.log10(common)
+    return mix.astype(np.float32), flawed, orig, common_db
+
+
+def augment_mix(mix: np.ndarray, rng: np.random.Generator, cfg: FlawConfig = FlawConfig()) -> tuple[np.ndarray, dict]:
+    """Training augmentation of the study: overall gain (uniform +-``aug_gain_db``), DC offset
+    (uniform +-``aug_dc``, same on both channels), white Gaussian noise with an RMS uniform in
+    ``aug_noise_dbfs``; then clipped to [-1, 1]. Returns the audio and the drawn values."""
+    gain_db = float(rng.uniform(-cfg.aug_gain_db, cfg.aug_gain_db))
+    dc = float(rng.uniform(-cfg.aug_dc, cfg.aug_dc))
+    noise_dbfs = float(rng.uniform(*cfg.aug_noise_dbfs))
+    noise = rng.standard_normal(mix.shape) * (10.0 ** (noise_dbfs / 20.0))
+    y = mix.astype(np.float64) * (10.0 ** (gain_db / 20.0)) + dc + noise
+    clipped = float(np.mean(np.abs(y) > 1.0))
+    y = np.clip(y, -1.0, 1.0).astype(np.float32)
+    return y, {"gain_db": round(gain_db, 4), "dc_offset": round(dc, 6), "noise_dbfs": round(noise_dbfs, 3),
+               "clipped_frac": round(clipped, 6)}
+
+
+@dataclass
+class FlawedSample:
+    """One flawed chunk: the mix to write and its labels (manifest fields)."""
+
+    mix: np.ndarray  # float32 (n, 2), augmented when ``augment`` is set
+    category: str
+    target: str | None
+    anchor: str
+    gain_db: float
+    common_gain_db: float
+    stems_present: list[str]
+    published: dict
+    norm: dict
+    true_levels: dict
+    original_levels: dict
+    augment: dict | None
+
+
+def make_sample(chunk: dict[str, np.ndarray], sr: int, category: str, target: str, anchor: str,
+                rng: np.random.Generator, *, augment: bool, cfg: FlawConfig = FlawConfig(),
+                active: Sequence[str] | None = None, present: Sequence[str] | None = None) -> FlawedSample:
+    """Flaw one chunk. ``target`` is the stem that gets the gain (its name is kept in the
+    published label only when the category is not no_error); ``rng`` draws the gain and the
+    augmentation. ``active``: stems that pass the gate (default: measured here), used for the
+    norm label; ``present``: stems named in the instruction (default: measured here)."""
+    if target not in STEMS or anchor not in STEMS or target == anchor:
+        raise ValueError(f"target and anchor must be two different stems of {STEMS}")
+    if active is None:
+        active = [s for s in STEMS if s in chunk and is_active(chunk[s], sr)]
+    if present is None:
+        present = [s for s in ALL_STEMS if s in chunk and active_ratio(chunk[s], sr) >= PRESENT_RATIO]
+    gain_db = draw_gain_db(category, rng, cfg.gain_ranges_db)
+    applied_to = target if category != "no_error" else None
+    mix, flawed, orig, common_db = apply_flaw(chunk, applied_to, gain_db, cfg.peak_dbfs)
+    true_levels = measure_levels(flawed, anchor)
+    original_levels = measure_levels(orig, anchor)
+    norm = norm_labels(true_levels, stems=[s for s in STEMS if s in active])
+    aug = None
+    if augment:
+        mix, aug = augment_mix(mix, rng, cfg)
+    return FlawedSample(mix=mix, category=category, target=applied_to, anchor=anchor, gain_db=gain_db,
+                        common_gain_db=common_db, stems_present=list(present),
+                        published=published_labels(category, target, gain_db), norm=norm,
+                        true_levels=true_levels, original_levels=original_levels, augment=aug)
