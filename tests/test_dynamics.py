@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import json
 import math
-import re
 
 import numpy as np
 import pytest
-
 from mixingbuddy.tools.dynamics import (
     ClippingResult,
     DynamicsResult,
@@ -18,6 +16,7 @@ from mixingbuddy.tools.dynamics import (
     psr_db,
 )
 from mixingbuddy.tools.errors import InvalidArgumentError
+from mixingbuddy.tools.grounding import numbers_in_text, numeric_fields
 from mixingbuddy.tools.loudness import measure_loudness
 
 SR = 48_000
@@ -178,18 +177,6 @@ def test_measure_dynamics_reuses_loudness_and_agrees_without_it():
     json.loads(with_l.model_dump_json())
 
 
-def _numbers(text: str) -> list[float]:
-    return [float(m) for m in re.findall(r"(?<![A-Za-z\d.])[-+]?\d+(?:\.\d+)?", text)]
-
-
-def _field_values(obj) -> list[float]:
-    if isinstance(obj, dict):
-        return [v for x in obj.values() for v in _field_values(x)]
-    if isinstance(obj, list):
-        return [v for x in obj for v in _field_values(x)]
-    if isinstance(obj, (int, float)) and not isinstance(obj, bool):
-        return [float(obj)]
-    return []
 
 
 @pytest.mark.parametrize("case", ["clean", "clipped", "dc", "mono_short", "silent"])
@@ -205,8 +192,8 @@ def test_every_number_in_the_verdict_is_a_field(case):
     else:
         x = np.zeros((SR * 4, 2), np.float32)
     res = measure_dynamics(x, SR)
-    fields = [abs(v) for v in _field_values(res.model_dump(exclude={"verdict"}))]
-    for num in _numbers(res.verdict):
+    fields = [abs(v) for v in numeric_fields(res.model_dump(exclude={"verdict"}))]
+    for num in numbers_in_text(res.verdict):
         assert any(abs(abs(num) - f) <= 0.0051 + 0.05 * (f != int(f)) for f in fields), (num, res.verdict)
     json.loads(res.model_dump_json())
 

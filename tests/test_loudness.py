@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import math
-import re
 
 import numpy as np
 import pytest
-
+from mixingbuddy.evals.compliance import SR, faded, sine, stereo
 from mixingbuddy.tools.errors import InvalidArgumentError
+from mixingbuddy.tools.grounding import numbers_in_text, numeric_fields
 from mixingbuddy.tools.loudness import (
     PLATFORM_TARGETS,
     LoudnessResult,
@@ -28,9 +28,6 @@ from mixingbuddy.tools.loudness import (
     short_term_lufs,
     true_peak_dbtp,
 )
-
-from mixingbuddy.evals.compliance import SR, faded, sine, stereo
-
 
 # --- K-weighting ------------------------------------------------------------------------------
 
@@ -340,18 +337,6 @@ def test_short_term_series_is_compact_for_a_long_file():
     assert len(res.short_term_lufs) <= 2 * 60
 
 
-def _numbers(text: str) -> list[float]:
-    return [float(m) for m in re.findall(r"(?<![A-Za-z\d.])[-+]?\d+(?:\.\d+)?", text)]
-
-
-def _field_values(obj) -> list[float]:
-    if isinstance(obj, dict):
-        return [v for x in obj.values() for v in _field_values(x)]
-    if isinstance(obj, list):
-        return [v for x in obj for v in _field_values(x)]
-    if isinstance(obj, (int, float)) and not isinstance(obj, bool):
-        return [float(obj)]
-    return []
 
 
 @pytest.mark.parametrize("level,platform", [(-9.0, None), (-18.0, None), (-9.0, "apple_music"),
@@ -359,8 +344,8 @@ def _field_values(obj) -> list[float]:
 def test_every_number_in_the_verdict_is_a_field(level, platform):
     x = stereo((level, 6.0), (level - 8.0, 4.0))
     res = measure_loudness(np.clip(x * 1.0, -1, 1), SR, platform=platform)
-    fields = [abs(v) for v in _field_values(res.model_dump(exclude={"verdict"}))]
-    for num in _numbers(res.verdict):
+    fields = [abs(v) for v in numeric_fields(res.model_dump(exclude={"verdict"}))]
+    for num in numbers_in_text(res.verdict):
         assert any(abs(abs(num) - f) <= 0.051 for f in fields), (num, res.verdict)
 
 
