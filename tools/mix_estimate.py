@@ -57,7 +57,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .bands import band_matrix
 from .errors import InvalidArgumentError
 from .results import Measurement, r
-from .stem_balance import ReferenceRange, _range, _resolve_reference
+from .stem_balance import ReferenceRange, place_in_range, reference_range, resolve_reference
 from .validate import check_array, check_sr
 
 FEATURE_VERSION = 1  # bump when _features changes; the calibration must then be rebuilt
@@ -224,7 +224,7 @@ def estimate_stem_levels(samples: np.ndarray, sr: int, reference=None) -> MixEst
     """
     x, sr = _validate(samples, sr)
     cal = load_calibration()
-    ref = _resolve_reference(reference)
+    ref = resolve_reference(reference)
     pop = ref["population"] if ref else None
     duration = x.shape[0] / sr
     feats = _features(x, sr)
@@ -268,7 +268,7 @@ def estimate_stem_levels(samples: np.ndarray, sr: int, reference=None) -> MixEst
             basis.append("clip under 5 s (x1.5)")
         if role == "vocals" and not stereo:
             basis.append("mono mix: no centre cue")
-        rng_ = _range(ref["vs_mix"].get(role), pop) if ref else None
+        rng_ = reference_range(ref["vs_mix"].get(role), pop) if ref else None
         spread = rng_.sd_db if rng_ is not None and rng_.sd_db else NOMINAL_SPREAD_DB
         conf = float(np.clip(1.0 - (err / spread) ** 2, 0.0, 1.0))
         basis.append(f"1 - (error / professional spread sd {spread:.1f} dB)^2")
@@ -276,12 +276,7 @@ def estimate_stem_levels(samples: np.ndarray, sr: int, reference=None) -> MixEst
         status: Status = "uncertain"
         dist = None
         if rng_ is not None:
-            if m < rng_.p10_db:
-                status, dist = "too_quiet", rng_.p10_db - m
-            elif m > rng_.p90_db:
-                status, dist = "too_loud", m - rng_.p90_db
-            else:
-                status, dist = "within_range", 0.0
+            status, dist = place_in_range(m, rng_)
             clear = dist > CLEAR_OUTLIER_ERRORS * err
             if absent or (conf < MIN_CONFIDENCE and not clear):
                 status, dist = "uncertain", None

@@ -169,7 +169,9 @@ def load_balance_reference(population: str = "all") -> dict:
     return dict(pops[population], population=population)
 
 
-def _resolve_reference(reference) -> dict | None:
+def resolve_reference(reference) -> dict | None:
+    """The balance table to judge against: None -> the packaged "all" population, a population
+    name -> that one, a dict -> itself, False -> no table."""
     if reference is None:
         return load_balance_reference("all")
     if isinstance(reference, str):
@@ -184,7 +186,8 @@ def _resolve_reference(reference) -> dict | None:
     raise InvalidArgumentError("reference must be None, 'all', 'train', False or a reference-table dict")
 
 
-def _range(stats: dict | None, population: str) -> ReferenceRange | None:
+def reference_range(stats: dict | None, population: str) -> ReferenceRange | None:
+    """One quantity's percentiles from the table as a :class:`ReferenceRange` (None if absent)."""
     if not stats:
         return None
     keys = ("p5_db", "p10_db", "p25_db", "p50_db", "p75_db", "p90_db", "p95_db", "mean_db")
@@ -257,18 +260,23 @@ def _db_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- comparison logic
 
+def place_in_range(value_db: float, ref: ReferenceRange) -> tuple[str, float]:
+    """``(status, distance_db)`` of a level against the professional p10..p90 range:
+    ``too_quiet`` / ``too_loud`` with the distance outside it, or ``within_range`` and 0."""
+    if value_db < ref.p10_db:
+        return "too_quiet", ref.p10_db - value_db
+    if value_db > ref.p90_db:
+        return "too_loud", value_db - ref.p90_db
+    return "within_range", 0.0
+
+
 def _judge(quantity, against, value, n_seg, gate, ref: ReferenceRange | None,
            mix_form: bool = False) -> LevelComparison:
     """Place ``value`` in the reference range and size a gain change."""
     status: Status = "no_reference"
     dist = gain = gain_min = None
     if ref is not None and value is not None:
-        if value < ref.p10_db:
-            status, dist = "too_quiet", ref.p10_db - value
-        elif value > ref.p90_db:
-            status, dist = "too_loud", value - ref.p90_db
-        else:
-            status, dist = "within_range", 0.0
+        status, dist = place_in_range(value, ref)
         target_lo, target_hi = ref.p25_db, ref.p75_db
         nearest = min(max(value, target_lo), target_hi)
         if mix_form:  # a stem's level vs a mix that contains it: convert via stem-vs-rest
@@ -329,7 +337,7 @@ def measure_stem_balance(stems: dict[str, np.ndarray], sr: int, anchor: str | No
                 raise InvalidArgumentError(
                     f"anchor stem {anchor!r} is not among the stems ({', '.join(names)})")
             anchor_idx = hits[0]
-    ref = _resolve_reference(reference)
+    ref = resolve_reference(reference)
     pop = ref["population"] if ref else None
 
     n, n_ch = arrays[0].shape
@@ -442,14 +450,14 @@ def measure_stem_balance(stems: dict[str, np.ndarray], sr: int, anchor: str | No
         vs_rest = vs_mix = vs_anchor = None
         if s > 1:
             vs_rest = _judge("vs_rest", "rest", v_rest_ps, int(gate_rest.sum()), gate_name,
-                             _range(ref["vs_rest"].get(role), pop) if usable else None)
+                             reference_range(ref["vs_rest"].get(role), pop) if usable else None)
             vs_mix = _judge("vs_mix", "mix", v_mix, int(gate_mix.sum()),
                             "this stem and the mix active",
-                            _range(ref["vs_mix"].get(role), pop) if usable else None, mix_form=True)
+                            reference_range(ref["vs_mix"].get(role), pop) if usable else None, mix_form=True)
         if v_anchor is not None or (anchor_idx is not None and anchor_idx != i):
             aref = None
             if usable and anchor_role is not None and anchor_role != role:
-                aref = _range(ref["vs_anchor"].get(anchor_role, {}).get(role), pop)
+                aref = reference_range(ref["vs_anchor"].get(anchor_role, {}).get(role), pop)
             vs_anchor = _judge("vs_anchor", names[anchor_idx], v_anchor,
                                int(gate_anchor.sum()) if gate_anchor is not None else 0,
                                "this stem and the anchor active", aref)
