@@ -80,8 +80,6 @@ def render_text(rep: AnalysisReport) -> str:
     if rep.stem_balance is not None:
         B = rep.stem_balance
         out += _section("Stem balance (vs MUSDB18-HQ professional mixes)", B.verdict)
-        for line in getattr(B, "stem_lines", lambda: [])():
-            out.append("  " + line)
         for st in B.stems:
             out.append(f"  - {st.verdict}")
     if rep.masking is not None:
