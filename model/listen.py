@@ -1,0 +1,195 @@
+"""``mixingbuddy listen MIX --anchor STEM``: the trained audio language model's advice.
+
+``Listener.load(path=None)`` loads a trained model folder (default: the weights shipped inside
+the package, ``model/weights/``) once per process and caches it; the LoRA weights are merged
+into SmolLM2 for speed. ``advise(audio, sr, anchor, stems_present)`` returns the model's text.
+
+Audio longer than the model's clip length (10 s, the corpus chunk length) is cut to its
+loudest 10 s window (highest mean power, 0.5 s hop): on a full song that is where all stems
+play, which is where the training chunks came from (the corpus keeps a chunk only when its
+target and anchor stems are active), and it keeps the latency independent of the song length.
+
+``ModelSystem`` adapts the listener to the balance benchmark's system interface
+(``advise(row, audio, sr) -> str``; registered as ``model`` by ``evals/systems.py``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from mixingbuddy.tools.errors import InvalidArgumentError, MixingBuddyError
+
+from .data import templates as T
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
+KNOWN_STEMS = ("bass", "drums", "vocals", "other")
+
+
+class ModelWeightsNotFoundError(MixingBuddyError):
+    code = "model_not_found"
+
+
+_CACHE: dict[str, Listener] = {}
+_LOCK = threading.Lock()
+
+
+class Listener:
+    def __init__(self, model, path: Path):
+        self.model = model
+        self.path = path
+        self.cfg = model.cfg
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, *, merge_lora: bool = True) -> Listener:
+        """The model in ``path`` (default ``model/weights/`` in the package), loaded once."""
+        folder = Path(path) if path is not None else DEFAULT_WEIGHTS
+        if not (folder / "weights.safetensors").exists() or not (folder / "config.json").exists():
+            where = "the package's model/weights/ folder" if path is None else str(folder)
+            raise ModelWeightsNotFoundError(
+                f"no trained model in {where} (weights.safetensors + config.json); train one with "
+                f"`mixingbuddy train --config model/configs/cpu.yaml` and pass --weights RUN/export")
+        key = str(folder.resolve())
+        with _LOCK:
+            if key not in _CACHE:
+                from .audio_lm import AudioLM
+
+                model = AudioLM.from_pretrained(folder)
+                if merge_lora:
+                    model.merge_lora()
+                model.eval()
+                _CACHE[key] = cls(model, folder)
+            return _CACHE[key]
+
+    def instruction(self, anchor: str, stems_present: Sequence[str]) -> str:
+        return T.format_instruction(0, stems_present, anchor)
+
+    def advise(self, audio: np.ndarray, sr: int, anchor: str, stems_present: Sequence[str] | None = None,
+               *, instruction: str | None = None, max_new_tokens: int | None = None) -> str:
+        """The model's advice on ``audio`` ((n, 2) or (n,) float at ``sr``), judged against
+        ``anchor`` (bass, drums or vocals)."""
+        return self.advise_many([audio], sr, [anchor], [stems_present], instructions=[instruction],
+                                max_new_tokens=max_new_tokens)[0]
+
+    def advise_many(self, audios: list[np.ndarray], sr: int, anchors: list[str],
+                    stems_present: list[Sequence[str] | None], *, instructions: list[str | None] | None = None,
+                    max_new_tokens: int | None = None) -> list[str]:
+        """Batched :meth:`advise` (one greedy decoding pass for all clips)."""
+        import torch
+
+        from .dataset import Collator, item_from_audio
+        from .features import loudest_window
+
+        items = []
+        for i, (audio, anchor) in enumerate(zip(audios, anchors)):
+            present = list(stems_present[i] or KNOWN_STEMS)
+            _check_stems(anchor, present)
+            x = np.asarray(audio, dtype=np.float32)
+            a, b = loudest_window(x, sr, self.cfg.features.clip_s)
+            instr = (instructions[i] if instructions and instructions[i] else self.instruction(anchor, present))
+            items.append(item_from_audio(x[a:b], sr, self.cfg.features, anchor, present, instr))
+        with torch.no_grad():
+            return self.model.generate(Collator()(items), max_new_tokens=max_new_tokens)
+
+
+def _check_stems(anchor: str, present: Sequence[str]) -> None:
+    if anchor not in T.STEMS:
+        raise InvalidArgumentError(f"anchor must be one of {', '.join(T.STEMS)}, got {anchor!r}")
+    unknown = [s for s in present if s not in KNOWN_STEMS]
+    if unknown:
+        raise InvalidArgumentError(f"unknown stems {unknown}; use {', '.join(KNOWN_STEMS)}")
+    if anchor not in present:
+        raise InvalidArgumentError(f"the anchor {anchor!r} must be one of the stems present")
+
+
+class ModelSystem:
+    """Balance-benchmark system (contract (3) of ``evals/systems.py``): the model answers each
+    row's own instruction. ``prepare`` answers many rows in batches (one greedy decoding pass
+    per ``batch_size`` clips, reading the clips itself), after which ``advise`` returns the
+    stored answer without needing the audio. Register it with
+    ``register("model")(type("ModelSystem", (System, ModelSystem), {}))`` or as a subclass."""
+
+    name = "model"
+    needs_audio = True
+
+    def __init__(self, weights: str | Path | None = None, batch_size: int = 8, **_ignored):
+        self.weights = weights
+        self.batch_size = int(batch_size)
+        self.progress = True
+        self._listener: Listener | None = None
+        self._answers: dict[str, str] = {}
+
+    @property
+    def listener(self) -> Listener:
+        if self._listener is None:
+            self._listener = Listener.load(self.weights)
+        return self._listener
+
+    def fit(self, train_rows, corpus_dir) -> None:  # nothing to fit: the model is trained
+        return None
+
+    def prepare(self, rows, corpus_dir) -> None:
+        from tqdm import tqdm
+
+        from .features import load_clip
+
+        todo = [r for r in rows if r["id"] not in self._answers]
+        bar = tqdm(total=len(todo), desc="model", unit="clip", disable=not self.progress, file=sys.stderr)
+        for i in range(0, len(todo), self.batch_size):
+            chunk = todo[i:i + self.batch_size]
+            clips = [load_clip(Path(corpus_dir) / r["audio_path"]) for r in chunk]
+            # clips of one corpus share a rate; group by rate otherwise
+            for sr in sorted({c[1] for c in clips}):
+                idx = [j for j, c in enumerate(clips) if c[1] == sr]
+                texts = self.listener.advise_many(
+                    [clips[j][0] for j in idx], sr, [chunk[j]["anchor"] for j in idx],
+                    [chunk[j].get("stems_present") for j in idx],
+                    instructions=[chunk[j].get("instruction") for j in idx])
+                for j, text in zip(idx, texts):
+                    self._answers[chunk[j]["id"]] = text
+            bar.update(len(chunk))
+        bar.close()
+
+    def needs_audio_for(self, row: dict) -> bool:
+        return row["id"] not in self._answers
+
+    def advise(self, row: dict, audio: np.ndarray | None, sr: int | None) -> str:
+        if row["id"] in self._answers:
+            return self._answers[row["id"]]
+        return self.listener.advise(audio, sr, row["anchor"], row.get("stems_present"),
+                                    instruction=row.get("instruction"))
+
+
+# --- CLI ------------------------------------------------------------------------------------
+
+def cmd_listen(args) -> int:
+    from mixingbuddy.tools.ingest import load_audio
+
+    audio = load_audio(args.mix, max_duration_s=args.max_minutes * 60.0)
+    listener = Listener.load(args.weights)
+    x = audio.stereo()
+    clip_s = listener.cfg.features.clip_s
+    if audio.duration_s > clip_s + 1e-6:
+        from .features import loudest_window
+
+        a, _ = loudest_window(x, audio.sr, clip_s)
+        print(f"listening to the loudest {clip_s:.0f} s: {a / audio.sr:.1f}-{a / audio.sr + clip_s:.1f} s",
+              file=sys.stderr)
+    print(listener.advise(x, audio.sr, args.anchor, args.stems_present or None))
+    return 0
+
+
+def add_listen_parser(subparsers) -> argparse.ArgumentParser:
+    """Add ``listen`` to the ``mixingbuddy`` sub-commands."""
+    p = subparsers.add_parser("listen", help="the audio language model's balance advice on a mix")
+    p.add_argument("mix", help="the mix (any format `analyze` reads)")
+    p.add_argument("--anchor", required=True, choices=list(T.STEMS), help="stem assumed correctly balanced")
+    p.add_argument("--stems-present", nargs="+", choices=list(KNOWN_STEMS), metavar="STEM",
+                   help="stems in the mix (default: bass drums vocals other)")
+    p.add_argument("--weights", metavar="DIR", help="trained model folder (default: the shipped model/weights/)")
+    p.add_argument("--max-minutes", type=float, default=20.0, help="refuse files longer than this (default 20)")
+    p.set_defaults(func=cmd_listen)
+    return p

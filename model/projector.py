@@ -1,0 +1,89 @@
+"""Projector: audio tokens (encoder width) -> the LLM's embedding space.
+
+A 2-layer MLP with GELU, as in LLaVA-1.5 and the MixingBuddy-gain study's cascade; the last
+layer's output scale is matched to the LLM's token embeddings by a learned gain initialised to
+the embeddings' RMS, so spliced audio tokens start at the same magnitude as text tokens.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import ProjectorConfig
+
+
+class Projector(nn.Module):
+    def __init__(self, d_in: int, d_out: int, cfg: ProjectorConfig | None = None, embed_rms: float = 1.0):
+        super().__init__()
+        cfg = cfg or ProjectorConfig()
+        self.net = nn.Sequential(
+            nn.Linear(d_in, cfg.d_hidden),
+            nn.GELU(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.d_hidden, d_out),
+        )
+        self.norm = nn.LayerNorm(d_out, elementwise_affine=False)
+        self.gain = nn.Parameter(torch.tensor(float(embed_rms)))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, N, d_in) -> (B, N, d_out)."""
+        return self.gain * self.norm(self.net(tokens))
+
+
+# The encoder's class posterior, read out as three "label tokens" (see LabelTokens).
+LABEL_WORDS = {
+    "stem": (" balanced", " bass", " drums", " vocals"),
+    "direction": (" fine", " raise", " lower"),
+    "size": (" nothing", " little", " lot"),
+}
+
+
+def _label_maps() -> dict[str, torch.Tensor]:
+    """(13, k) 0/1 matrices from the encoder's 13 classes to each word group: stem (none,
+    bass, drums, vocals), direction (none, raise, lower), size (none, 3-6 dB, 6-12 dB)."""
+    from .encoder import N_CLASSES, class_label
+
+    stems = ("bass", "drums", "vocals")
+    maps = {g: torch.zeros(N_CLASSES, len(w)) for g, w in LABEL_WORDS.items()}
+    for i in range(N_CLASSES):
+        category, stem = class_label(i)
+        if category == "no_error":
+            for m in maps.values():
+                m[i, 0] = 1.0
+            continue
+        maps["stem"][i, 1 + stems.index(stem)] = 1.0
+        maps["direction"][i, 1 if category in ("very_quiet", "quiet") else 2] = 1.0
+        maps["size"][i, 1 if category in ("quiet", "loud") else 2] = 1.0
+    return maps
+
+
+class LabelTokens(nn.Module):
+    """Three extra audio tokens that carry the encoder's judgement in the LLM's own vocabulary.
+
+    From the auxiliary classifier's posterior p over the 13 published classes, the marginal
+    probabilities of the stem (none / bass / drums / vocals), the direction (none / raise /
+    lower) and the size (none / a little / a lot) weight learned vectors initialised from the
+    LLM's embeddings of those words: token = sum_k p_k v_k. A confident "vocals, 3-6 dB too
+    quiet" is then close to the embeddings of " vocals", " raise", " little", which the frozen
+    LLM already reads, so LoRA only has to learn to copy them into the answer. It is
+    differentiable: the LM loss reaches the classifier and the encoder through p (a direct
+    answer to the study's vanishing gradients)."""
+
+    def __init__(self, embedding: nn.Embedding, tokenizer):
+        super().__init__()
+        weight = embedding.weight.detach()
+        self.vectors = nn.ParameterDict()
+        for group, words in LABEL_WORDS.items():
+            rows = []
+            for w in words:
+                ids = tokenizer(w, add_special_tokens=False)["input_ids"]
+                rows.append(weight[torch.tensor(ids)].float().mean(0))
+            self.vectors[group] = nn.Parameter(torch.stack(rows))
+        for group, m in _label_maps().items():
+            self.register_buffer(f"map_{group}", m, persistent=False)
+
+    def forward(self, class_logits: torch.Tensor) -> torch.Tensor:
+        """(B, 13) logits -> (B, 3, H) tokens."""
+        p = torch.softmax(class_logits.float(), dim=-1)
+        out = [(p @ getattr(self, f"map_{g}")) @ self.vectors[g] for g in LABEL_WORDS]
+        return torch.stack(out, dim=1)
