@@ -386,3 +386,15 @@ def test_bad_platform_and_block_arguments():
         block_loudness_lkfs(np.zeros(SR), SR, 0.0, 0.1)
     with pytest.raises(InvalidArgumentError):
         true_peak_dbtp(np.array([np.nan]), SR)
+
+
+def test_quiet_track_already_at_the_ceiling_is_not_said_to_be_turned_up():
+    # a crest-y signal: true peak at the -1 dBTP ceiling but integrated far below -14 LUFS
+    rng = np.random.default_rng(3)
+    x = 0.02 * rng.standard_normal((SR * 6, 2))
+    x[SR, :] = 0.85  # one click sets the peak near -1.4 dBFS
+    x = (x * 10 ** (-1.0 / 20) / np.abs(x).max()).astype(np.float32)
+    res = measure_loudness(x, SR, platform="spotify")
+    sp = next(p for p in res.platforms if p.name == "spotify")
+    assert sp.gain_change_db is not None and sp.gain_change_db < 0.05
+    assert "will not be turned up" in res.verdict and "turn it up 0.0" not in res.verdict

@@ -626,10 +626,13 @@ def _loudness_verdict(res: dict, platform: str | None) -> str:
         body = f"on {name}'s {tgt} LUFS target"
     elif d > 0:
         body = f"{fmt1(d)} LU louder than {name}'s {tgt} LUFS target; {name} will turn it down {fmt1(-g)} dB"
-    elif g > 0:
+    elif g >= 0.05:
         body = f"{fmt1(-d)} LU quieter than {name}'s {tgt} LUFS target; {name} will turn it up {fmt1(g)} dB"
         if g < -d - 0.05:
             body += f", only as far as its {_tgt(p.ceiling_dbtp)} dBTP peak ceiling allows"
+    elif p.raises_quiet_tracks == "peak_limited":
+        body = (f"{fmt1(-d)} LU quieter than {name}'s {tgt} LUFS target; its true peak already "
+                f"reaches {name}'s {_tgt(p.ceiling_dbtp)} dBTP ceiling, so it will not be turned up")
     else:
         body = (f"{fmt1(-d)} LU quieter than {name}'s {tgt} LUFS target; {name} does not turn "
                 f"quiet tracks up, so it will play quieter than tracks at the target")
