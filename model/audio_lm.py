@@ -119,7 +119,7 @@ class AudioLM(nn.Module):
         emb = self.input_embeddings().weight
         embed_rms = float(emb.detach().float().pow(2).mean().sqrt())
         self.projector = Projector(cfg.encoder.d_enc, emb.shape[1], cfg.projector, embed_rms)
-        self.labels = LabelTokens(self.input_embeddings(), tokenizer) if cfg.label_tokens else None
+        self.labels = LabelTokens(self.input_embeddings(), tokenizer, cfg.label_mode) if cfg.label_tokens else None
         if cfg.n_audio_tokens > C.MAX_AUDIO_TOKENS:
             raise ValueError(f"{cfg.n_audio_tokens} audio tokens per clip, over the cap of {C.MAX_AUDIO_TOKENS}")
         self.prompts = PromptBuilder(tokenizer, cfg.n_audio_tokens, cfg.system_prompt)

@@ -116,6 +116,7 @@ class AudioLMConfig:
     system_prompt: str = "You are a mixing engineer. Judge the level balance of the stems in the audio."
     aux_weight: float = 0.5  # weight of the auxiliary loss in stage 2
     label_tokens: bool = True  # 3 tokens from the encoder's class posterior (projector.LabelTokens)
+    label_mode: str = "hard"  # "hard": the joint-optimal decision as exact word vectors; "soft": posterior mix
     max_new_tokens: int = 40
 
     @property

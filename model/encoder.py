@@ -86,6 +86,15 @@ def segment_pool(x: torch.Tensor, valid: torch.Tensor, n_out: int) -> torch.Tens
     return torch.bmm(w, x)
 
 
+def invalid_classes(cond: torch.Tensor) -> torch.Tensor:
+    """(B, 13) bool: classes that name the anchor, or a stem absent from the mix, as the target
+    (``cond`` = anchor one-hot over bass/drums/vocals, then stems present)."""
+    n_a = len(ANCHOR_STEMS)
+    bad_stem = (cond[:, :n_a] > 0.5) | (cond[:, n_a:n_a + n_a] < 0.5)  # (B, 3)
+    per_class = bad_stem.repeat_interleave(len(FLAW_CATEGORIES), dim=1)  # (B, 12)
+    return torch.cat([torch.zeros_like(per_class[:, :1]), per_class], dim=1)
+
+
 class AuxHeads(nn.Module):
     """Summary token and auxiliary predictions from the pooled time tokens."""
 
@@ -102,13 +111,16 @@ class AuxHeads(nn.Module):
         pooled = tokens.mean(dim=1)
         summary = pooled + self.summary(pooled + self.cond(cond))
         lv = self.levels(pooled)
+        # a class whose target is the anchor or a stem not in the mix is impossible
+        invalid = invalid_classes(cond)
+        logits = self.classes(summary).masked_fill(invalid, -1e4)
         return EncoderOutput(
             tokens=torch.cat([tokens, summary[:, None, :]], dim=1),
             summary=summary,
             pred_vs_rest_db=lv[:, : len(LEVEL_STEMS)],
             pred_vs_mix_db=lv[:, len(LEVEL_STEMS):],
             pred_vs_anchor_db=self.anchor_levels(summary),
-            class_logits=self.classes(summary),
+            class_logits=logits,
         )
 
 
@@ -265,8 +277,12 @@ def aux_loss(out: EncoderOutput, batch: dict, cfg: AuxConfig) -> tuple[torch.Ten
         ce = F.cross_entropy(out.class_logits.float(), batch["class_idx"])
         total = total + cfg.class_weight * ce
         parts["class_ce"] = float(ce.detach())
-    pred = out.class_logits.argmax(-1)
-    parts["class_acc"] = float((pred == batch["class_idx"]).float().mean())
+    from .projector import _joint_map, joint_decision
+
+    probs = torch.softmax(out.class_logits.detach().float(), dim=-1)
+    parts["class_acc"] = float((probs.argmax(-1) == batch["class_idx"]).float().mean())
+    # the decision the label tokens pass to the LLM (joint-optimal, see projector.joint_decision)
+    pred = joint_decision(probs, _joint_map().to(probs.device)).argmax(-1)
     # study's joint criterion: stem + direction right (no error counts when predicted as such)
     parts["joint_acc"] = float((_JOINT.to(pred.device)[pred] == _JOINT.to(pred.device)[batch["class_idx"]]).float().mean())
     return total, parts

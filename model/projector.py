@@ -57,20 +57,51 @@ def _label_maps() -> dict[str, torch.Tensor]:
     return maps
 
 
+def _joint_map() -> torch.Tensor:
+    """(13, 7) 0/1: class -> the study's joint outcome (no error, or stem x direction)."""
+    from .encoder import N_CLASSES, class_label
+
+    stems = ("bass", "drums", "vocals")
+    m = torch.zeros(N_CLASSES, 1 + 2 * len(stems))
+    for i in range(N_CLASSES):
+        category, stem = class_label(i)
+        j = 0 if category == "no_error" else 1 + 2 * stems.index(stem) + (category in ("loud", "very_loud"))
+        m[i, j] = 1.0
+    return m
+
+
+def joint_decision(p: torch.Tensor, joint_map: torch.Tensor) -> torch.Tensor:
+    """One-hot (B, 13) of the decision that maximises the expected joint accuracy: the joint
+    outcome (no error, or stem + direction) with the largest summed probability, then its most
+    probable class (size)."""
+    joint = p @ joint_map  # (B, 7)
+    members = joint_map[:, joint.argmax(-1)].T  # (B, 13): classes of the chosen outcome
+    cls = (p * members).argmax(-1)
+    return torch.nn.functional.one_hot(cls, p.shape[-1]).to(p.dtype)
+
+
 class LabelTokens(nn.Module):
     """Three extra audio tokens that carry the encoder's judgement in the LLM's own vocabulary.
 
-    From the auxiliary classifier's posterior p over the 13 published classes, the marginal
-    probabilities of the stem (none / bass / drums / vocals), the direction (none / raise /
-    lower) and the size (none / a little / a lot) weight learned vectors initialised from the
-    LLM's embeddings of those words: token = sum_k p_k v_k. A confident "vocals, 3-6 dB too
-    quiet" is then close to the embeddings of " vocals", " raise", " little", which the frozen
-    LLM already reads, so LoRA only has to learn to copy them into the answer. It is
-    differentiable: the LM loss reaches the classifier and the encoder through p (a direct
-    answer to the study's vanishing gradients)."""
+    The auxiliary classifier's posterior p over the 13 published classes is turned into a
+    decision q, and the stem (none / bass / drums / vocals), direction (none / raise / lower) and
+    size (none / a little / a lot) implied by q weight learned vectors initialised from the LLM's
+    embeddings of those words: token = sum_k q_k v_k. The frozen LLM already reads " vocals",
+    " raise", " little", so LoRA only has to learn to copy them into the answer.
 
-    def __init__(self, embedding: nn.Embedding, tokenizer):
+    ``mode="hard"`` (default): q is the one-hot decision that maximises the expected joint
+    accuracy (:func:`joint_decision`), with a straight-through gradient (forward: one-hot;
+    backward: as if q = p), so the tokens are exact word vectors at test time and the LM loss
+    still reaches the classifier and the encoder (a direct answer to the study's vanishing
+    gradients). ``mode="soft"``: q = p (a mixture; measured to make the LLM ignore the "no
+    error" cases, whose probability is spread over many classes)."""
+
+    def __init__(self, embedding: nn.Embedding, tokenizer, mode: str = "hard"):
         super().__init__()
+        if mode not in ("hard", "soft"):
+            raise ValueError(f"label token mode must be hard or soft, got {mode!r}")
+        self.mode = mode
+        self.register_buffer("joint_map", _joint_map(), persistent=False)
         weight = embedding.weight.detach()
         self.vectors = nn.ParameterDict()
         for group, words in LABEL_WORDS.items():
@@ -85,5 +116,7 @@ class LabelTokens(nn.Module):
     def forward(self, class_logits: torch.Tensor) -> torch.Tensor:
         """(B, 13) logits -> (B, 3, H) tokens."""
         p = torch.softmax(class_logits.float(), dim=-1)
+        if self.mode == "hard":
+            p = joint_decision(p.detach(), self.joint_map) + p - p.detach()  # straight-through
         out = [(p @ getattr(self, f"map_{g}")) @ self.vectors[g] for g in LABEL_WORDS]
         return torch.stack(out, dim=1)
