@@ -95,8 +95,10 @@ def _make(system, seed: int, options: dict) -> System:
     """A system instance; ``options`` (model, max_train) only go to the fitted classifiers."""
     if isinstance(system, System):
         return system
-    if system in SYSTEMS and not issubclass(SYSTEMS[system], FittedClassifierSystem):
-        options = {}
+    if system in SYSTEMS:
+        # classifier options go to the fitted classifiers, weights to the trained model's systems
+        fitted = issubclass(SYSTEMS[system], FittedClassifierSystem)
+        options = {k: v for k, v in options.items() if (k in ("model", "max_train")) == fitted}
     return get_system(system, seed=seed, **options)
 
 
@@ -283,6 +285,8 @@ def cmd_balance(args) -> int:
         options["model"] = args.model
     if args.max_train:
         options["max_train"] = args.max_train
+    if args.weights:
+        options["weights"] = args.weights
     results = run_many(names, args.data, args.out, limit=args.limit, split=args.split,
                        seed=args.seed, cv=args.cv, workers=args.workers, system_options=options)
     text = summary_markdown(results)
@@ -309,6 +313,8 @@ def add_balance_parser(eval_subparsers) -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, default=2, help="processes for mix-only features")
     b.add_argument("--model", choices=["logreg", "hgb"], help="classifier of dsp/oracle (default logreg)")
     b.add_argument("--max-train", type=int, metavar="N", help="fit dsp/oracle on at most N train rows")
+    b.add_argument("--weights", metavar="DIR",
+                   help="trained model folder for the model/agent systems (default: the shipped weights)")
     b.set_defaults(func=cmd_balance)
     return b
 

@@ -418,3 +418,20 @@ class DspSystem(FittedClassifierSystem):
             f = self._row_vector(row, dsp_audio_features(np.asarray(audio, np.float32), int(sr)))
             cls = self._predict_vectors([row], np.asarray([f], dtype=np.float64))[0]
         return advice_text(cls, row, self.name)
+
+
+# --------------------------------------------------------------------------- the audio model
+
+from ..model.listen import ModelSystem as _ModelSystem  # noqa: E402  (numpy only; torch loads on first use)
+
+
+@register("model")
+class ModelBalanceSystem(_ModelSystem, System):
+    """The trained audio language model (issue 4), answering each row's own instruction;
+    ``weights``: a trained model folder (default: the weights shipped in ``model/weights/``)."""
+
+    needs_audio = True
+
+    def __init__(self, weights=None, batch_size: int = 8, seed: int = 0, **_ignored):
+        System.__init__(self, seed=seed)
+        _ModelSystem.__init__(self, weights=weights, batch_size=batch_size)

@@ -270,10 +270,18 @@ class AudioLM(nn.Module):
                  max_new_tokens: int | None = None) -> list[str]:
         """Greedy decoding with a KV cache. ``batch``: features (``frames``, ``n_frames``,
         ``cond``...); ``instructions`` default to ``batch['instruction']``. Returns the texts."""
+        return self.generate_with_probs(batch, instructions, max_new_tokens)[0]
+
+    @torch.no_grad()
+    def generate_with_probs(self, batch: dict, instructions: list[str] | None = None,
+                            max_new_tokens: int | None = None) -> tuple[list[str], torch.Tensor]:
+        """:meth:`generate`, plus the auxiliary classifier's posterior (B, 13) over the published
+        classes (``encoder.class_label`` names them): the judgement the label tokens carried."""
         instructions = instructions if instructions is not None else batch["instruction"]
         max_new = max_new_tokens or self.cfg.max_new_tokens
         device = batch["frames"].device
         enc = self.encode(batch)
+        probs = torch.softmax(enc.class_logits.float(), dim=-1).cpu()
         audio = self.audio_tokens(enc)
         text = {k: v.to(device) for k, v in self.prompts.batch(list(instructions)).items()}
         emb = self.embed_prompt(text, audio)
@@ -304,7 +312,7 @@ class AudioLM(nn.Module):
                           position_ids=pos, use_cache=True, **{cache_kw: past})
             past = _output_cache(out)
             logits = head(out.last_hidden_state[:, -1])
-        return [self.tokenizer.decode(g, skip_special_tokens=True).strip() for g in generated]
+        return [self.tokenizer.decode(g, skip_special_tokens=True).strip() for g in generated], probs
 
 
 def _cache_keyword(decoder: nn.Module) -> str:

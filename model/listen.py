@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from dataclasses import dataclass
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,6 +36,26 @@ class ModelWeightsNotFoundError(MixingBuddyError):
 
 _CACHE: dict[str, Listener] = {}
 _LOCK = threading.Lock()
+
+
+@dataclass
+class ListenResult:
+    """What the model heard in one clip: its advice, the auxiliary classifier's posterior over
+    the published classes (``no_error`` and ``<category>:<stem>``) and the window it heard."""
+
+    text: str
+    class_probs: dict[str, float]
+    window_s: tuple[float, float]
+
+
+def _class_names() -> list[str]:
+    from .encoder import N_CLASSES, class_label
+
+    names = []
+    for i in range(N_CLASSES):
+        category, stem = class_label(i)
+        names.append("no_error" if category == "no_error" else f"{category}:{stem}")
+    return names
 
 
 class Listener:
@@ -78,21 +99,37 @@ class Listener:
                     stems_present: list[Sequence[str] | None], *, instructions: list[str | None] | None = None,
                     max_new_tokens: int | None = None) -> list[str]:
         """Batched :meth:`advise` (one greedy decoding pass for all clips)."""
+        return [r.text for r in self.listen_many(audios, sr, anchors, stems_present, instructions=instructions,
+                                                 max_new_tokens=max_new_tokens)]
+
+    def listen(self, audio: np.ndarray, sr: int, anchor: str, stems_present: Sequence[str] | None = None,
+               *, instruction: str | None = None) -> ListenResult:
+        """:meth:`advise` with the classifier's posterior and the window heard."""
+        return self.listen_many([audio], sr, [anchor], [stems_present], instructions=[instruction])[0]
+
+    def listen_many(self, audios: list[np.ndarray], sr: int, anchors: list[str],
+                    stems_present: list[Sequence[str] | None], *, instructions: list[str | None] | None = None,
+                    max_new_tokens: int | None = None) -> list[ListenResult]:
+        """Batched :meth:`listen` (one greedy decoding pass for all clips)."""
         import torch
 
         from .dataset import Collator, item_from_audio
         from .features import loudest_window
 
-        items = []
+        items, windows = [], []
         for i, (audio, anchor) in enumerate(zip(audios, anchors)):
             present = list(stems_present[i] or KNOWN_STEMS)
             _check_stems(anchor, present)
             x = np.asarray(audio, dtype=np.float32)
             a, b = loudest_window(x, sr, self.cfg.features.clip_s)
+            windows.append((round(a / sr, 3), round(b / sr, 3)))
             instr = (instructions[i] if instructions and instructions[i] else self.instruction(anchor, present))
             items.append(item_from_audio(x[a:b], sr, self.cfg.features, anchor, present, instr))
         with torch.no_grad():
-            return self.model.generate(Collator()(items), max_new_tokens=max_new_tokens)
+            texts, probs = self.model.generate_with_probs(Collator()(items), max_new_tokens=max_new_tokens)
+        names = _class_names()
+        return [ListenResult(text=t, class_probs={n: round(float(v), 6) for n, v in zip(names, row.tolist())},
+                             window_s=w) for t, row, w in zip(texts, probs, windows)]
 
 
 def _check_stems(anchor: str, present: Sequence[str]) -> None:

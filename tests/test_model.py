@@ -565,6 +565,37 @@ def test_model_system_batched_answers_match_single_ones(tmp_path, tiny_model, to
     assert len({len(r["instruction"]) for r in rows}) > 1
 
 
+def test_listen_returns_the_posterior_and_the_window(tmp_path, tiny_model):
+    from mixingbuddy.model.listen import Listener
+
+    tiny_model.save_pretrained(tmp_path / "w3")
+    listener = Listener.load(tmp_path / "w3")
+    sr = 16_000
+    x = np.random.default_rng(1).standard_normal((sr * 3, 2)).astype(np.float32) * 0.05
+    res = listener.listen(x, sr, "vocals", ["bass", "drums", "vocals", "other"])
+    assert res.text == listener.advise(x, sr, "vocals", ["bass", "drums", "vocals", "other"])
+    assert len(res.class_probs) == 13 and "no_error" in res.class_probs and "very_loud:bass" in res.class_probs
+    assert abs(sum(res.class_probs.values()) - 1.0) < 1e-4
+    clip_s = listener.cfg.features.clip_s
+    assert res.window_s[0] == 0.0 and abs(res.window_s[1] - min(3.0, clip_s)) < 1e-3
+    # a stem that is absent cannot be the one to move: its classes get no probability
+    res2 = listener.listen(x, sr, "drums", ["bass", "drums"])
+    assert all(v < 1e-3 for k, v in res2.class_probs.items() if k.endswith(":vocals"))
+
+
+def test_model_is_a_registered_benchmark_system(tmp_path, tiny_model, toy_corpus):
+    from mixingbuddy.evals.balance import run_balance_eval
+    from mixingbuddy.evals.systems import SYSTEMS
+
+    assert "model" in SYSTEMS
+    tiny_model.save_pretrained(tmp_path / "w4")
+    m = run_balance_eval("model", toy_corpus, tmp_path / "eval", split="train", limit=4, progress=False,
+                         system_options={"weights": str(tmp_path / "w4"), "model": "logreg"})
+    assert m["meta"]["system"] == "model" and m["n"] == 4
+    preds = (tmp_path / "eval" / "model" / "predictions.jsonl").read_text().splitlines()
+    assert len(preds) == 4
+
+
 # --- the shipped checkpoint (enabled by the lead once model/weights/ exists) -------------------
 
 SHIPPED = Path(__file__).resolve().parents[1] / "model" / "weights"
