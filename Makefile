@@ -5,12 +5,16 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO   := out/demo
+HOST   ?= 127.0.0.1
+PORT   ?= 7860
 
-.PHONY: setup run test bench debs clean
+.PHONY: setup run demo test bench debs clean
 
 $(STAMP): pyproject.toml
 	@# tinysoundfont's wheel asks for pyaudio, which compiles against Debian's portaudio19-dev
 	dpkg -s portaudio19-dev >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q portaudio19-dev)
+	@# Debian's Chromium drives the browser tests (Playwright, executable /usr/bin/chromium)
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
@@ -26,7 +30,11 @@ setup: $(STAMP)
 debs:
 	command -v ffmpeg >/dev/null || (apt-get update -q && apt-get install -y -q ffmpeg)
 
+# The browser app on the embedded defaults (no keys, no network): http://$(HOST):$(PORT)
 run: setup
+	$(VENV)/bin/mixingbuddy ui --host $(HOST) --port $(PORT)
+
+demo: setup
 	$(VENV)/bin/mixingbuddy demo --out $(DEMO)
 
 test: setup

@@ -8,6 +8,9 @@ Sub-commands:
   eval balance  score systems on the balance benchmark (evals.balance)
   train         train the audio language model (model.train)
   listen MIX    the audio language model's advice (model.listen)
+  review MIX    the agent's grounded review of a mix (agent.cli)
+  chat MIX      a review, then follow-up questions in the terminal (agent.cli)
+  ui            the browser app (Gradio) on 127.0.0.1:7860 (ui.app)
 
 The heavy sub-commands live in their own modules and are imported only when used, so
 `analyze` starts without loading torch or the synthesiser.
@@ -112,6 +115,9 @@ LAZY_COMMANDS = {
     "eval": ("mixingbuddy.evals.balance", "add_parser", "benchmarks: eval balance ..."),
     "train": ("mixingbuddy.model.train", "add_train_parser", "train the audio language model"),
     "listen": ("mixingbuddy.model.listen", "add_listen_parser", "the audio language model's advice on a mix"),
+    "review": ("mixingbuddy.agent.cli", "add_review_parser", "review a mix: listen, verify, advise"),
+    "chat": ("mixingbuddy.agent.cli", "add_chat_parser", "review a mix, then ask follow-up questions"),
+    "ui": ("mixingbuddy.ui.app", "add_ui_parser", "serve the browser app on 127.0.0.1:7860"),
 }
 
 

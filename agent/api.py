@@ -1,0 +1,208 @@
+"""MixingBuddy's Python API: review a mix, then keep talking about it.
+
+    from mixingbuddy.agent.api import MixingBuddy
+    buddy = MixingBuddy()                      # home: $MIXINGBUDDY_HOME or ~/.mixingbuddy
+    rv = buddy.review("mix.wav", stems=["stems/"], platform="spotify")
+    print(rv.answer)
+    print(buddy.ask(rv.thread_id, "is it loud enough for Spotify?").answer)
+
+A conversation is a LangGraph thread checkpointed in ``<home>/conversations.sqlite``
+(``SqliteSaver``); its audio is copied to ``<home>/threads/<thread_id>/``. Both survive a
+process restart: a new ``MixingBuddy`` on the same home continues any thread.
+
+Bad input raises a ``tools.errors.MixingBuddyError`` subclass with a one-line message, and a
+review that fails leaves no thread behind.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from ..tools.errors import InvalidArgumentError
+from ..tools.loudness import PLATFORM_TARGETS
+from ..tools.stems import is_stem_mp4_name
+from .context import AgentContext, resolve_llm
+from .graph import compile_graph
+from .schema import Claim, Finding, Review, Turn
+from .store import DEFAULT_MAX_DURATION_S, ThreadStore, check_thread_id
+
+log = logging.getLogger("mixingbuddy.agent")
+STEM_ROLES = ("vocals", "drums", "bass", "other")
+MAX_QUESTION_CHARS = 2000
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("MIXINGBUDDY_HOME") or Path.home() / ".mixingbuddy").expanduser()
+
+
+def _path_arg(value: Any, what: str) -> str:
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise InvalidArgumentError(f"{what} must be a file path, got {type(value).__name__}")
+    return os.fspath(value)
+
+
+class MixingBuddy:
+    """The agent (see the module docstring and the shared contract)."""
+
+    def __init__(self, home: str | Path | None = None, *, llm: Any = "env",
+                 weights: str | Path | None = None, use_model: bool = True):
+        self.home = Path(home).expanduser() if home is not None else default_home()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.store = ThreadStore(self.home)
+        self.llm = resolve_llm(llm)
+        self.weights = str(weights) if weights is not None else None
+        self.use_model = bool(use_model)
+        self._conn = sqlite3.connect(str(self.home / "conversations.sqlite"), check_same_thread=False)
+        self._saver = SqliteSaver(self._conn)
+        self._saver.setup()
+        self.graph = compile_graph(self._saver)
+        self._lock = threading.Lock()  # guards the two dicts below
+        self._reviewing: set[str] = set()  # thread ids whose review is running
+        self._turn_locks: dict[str, threading.Lock] = {}  # one turn at a time per thread
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        try:
+            self._conn.close()
+        except sqlite3.Error:
+            log.debug("closing the conversation database failed", exc_info=True)
+
+    def __enter__(self) -> MixingBuddy:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - best effort
+        self.close()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _config(self, thread_id: str) -> dict:
+        return {"configurable": {"thread_id": thread_id}}
+
+    def _context(self, on_progress) -> AgentContext:
+        return AgentContext(store=self.store, weights=self.weights, use_model=self.use_model,
+                            llm=self.llm, on_progress=on_progress, log=log)
+
+    def _values(self, thread_id: str) -> dict:
+        tid = check_thread_id(thread_id)
+        values = dict(self.graph.get_state(self._config(tid)).values or {})
+        if not values.get("report"):
+            raise InvalidArgumentError(f"unknown conversation {tid!r}: no review was stored under that id")
+        return values
+
+    def _discard(self, thread_id: str) -> None:
+        """Remove every trace of a thread (a failed review must not leave half a thread)."""
+        try:
+            self._saver.delete_thread(thread_id)
+        except Exception:
+            log.warning("could not delete checkpoints of %s", thread_id, exc_info=True)
+        self.store.remove(thread_id)
+
+    # ------------------------------------------------------------------ the API
+
+    def review(self, mix: str | Path, *, stems: list[str | Path] | str | Path | None = None,
+               reference: str | Path | None = None, anchor: str | None = None, platform: str = "spotify",
+               genre: str | None = None, thread_id: str | None = None,
+               on_progress: Callable[[str, str], None] | None = None,
+               stem_roles: dict[str, str] | None = None,
+               max_duration_s: float = DEFAULT_MAX_DURATION_S) -> Review:
+        """Review a mix: listen, measure, verify, compose. ``stems``: a list of stem files, or
+        one folder / ``.stem.mp4`` (alone or as a one-item list); ``stem_roles`` maps a stem
+        file's name to its role when its name does not say it. Returns the :class:`Review`."""
+        mix_p = _path_arg(mix, "mix")
+        if platform not in PLATFORM_TARGETS:
+            raise InvalidArgumentError(
+                f"unknown platform {platform!r}; choose one of {', '.join(PLATFORM_TARGETS)}")
+        if anchor is not None and anchor not in STEM_ROLES:
+            raise InvalidArgumentError(f"anchor must be one of {', '.join(STEM_ROLES)}, got {anchor!r}")
+        if genre is not None and (not isinstance(genre, str) or len(genre) > 60):
+            raise InvalidArgumentError("genre must be a short text (at most 60 characters)")
+        stems_spec: Any = None
+        if stems is not None:
+            items = [stems] if isinstance(stems, (str, os.PathLike)) else list(stems)
+            items = [_path_arg(s, "a stem") for s in items]
+            if not items:
+                raise InvalidArgumentError("stems is an empty list; leave it out for a mix-only review")
+            single = len(items) == 1 and (os.path.isdir(items[0]) or is_stem_mp4_name(items[0]))
+            stems_spec = items[0] if single else items
+        ref_p = _path_arg(reference, "reference") if reference is not None else None
+        tid = check_thread_id(thread_id) if thread_id is not None else uuid.uuid4().hex[:16]
+        with self._lock:
+            stored = self.graph.get_state(self._config(tid)).values
+            if tid in self._reviewing or (stored and stored.get("report")):
+                raise InvalidArgumentError(
+                    f"conversation {tid!r} already holds a review; ask follow-up questions with ask(), "
+                    "or start a new conversation")
+            self._reviewing.add(tid)
+        if stored:  # half a thread left by a process that died mid-review: start it afresh
+            self._discard(tid)
+        try:
+            ctx = self._context(on_progress)
+            ctx.max_duration_s = float(max_duration_s)
+            inputs = {"mix": mix_p, "stems": stems_spec, "reference": ref_p, "anchor": anchor,
+                      "platform": platform, "platform_label": PLATFORM_TARGETS[platform].label,
+                      "genre": genre, "stem_roles": dict(stem_roles or {})}
+            try:
+                out = self.graph.invoke({"mode": "review", "thread_id": tid, "inputs": inputs},
+                                        self._config(tid), context=ctx)
+            except BaseException:
+                self._discard(tid)
+                raise
+        finally:
+            with self._lock:
+                self._reviewing.discard(tid)
+        return Review(thread_id=tid, answer=out["answer"],
+                      findings=[Finding.model_validate(f) for f in out.get("findings") or []],
+                      claims=[Claim.model_validate(c) for c in out.get("claims") or []],
+                      report=out["report"], source=out.get("source", "composer"),
+                      degradations=list(out.get("degradations") or []),
+                      timings_s=dict(out.get("timings_s") or {}))
+
+    def ask(self, thread_id: str, question: str, *,
+            on_progress: Callable[[str, str], None] | None = None) -> Turn:
+        """Answer a follow-up question in an existing conversation."""
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidArgumentError("the question is empty")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise InvalidArgumentError(f"the question is too long (at most {MAX_QUESTION_CHARS} characters)")
+        question = " ".join(question.split())
+        self._values(thread_id)  # unknown thread -> InvalidArgumentError
+        with self._lock:
+            turn_lock = self._turn_locks.setdefault(thread_id, threading.Lock())
+        with turn_lock:  # two questions on one thread are answered one after the other
+            out = self.graph.invoke({"mode": "followup", "question": question}, self._config(thread_id),
+                                    context=self._context(on_progress))
+        return Turn(thread_id=thread_id, question=question, answer=out["answer"],
+                    source=out.get("source", "composer"), degradations=list(out.get("degradations") or []),
+                    timings_s=dict(out.get("timings_s") or {}))
+
+    def history(self, thread_id: str) -> list[dict]:
+        """Every turn of the conversation: ``[{"role": "user"|"assistant", "content": str}, ...]``."""
+        return [dict(m) for m in self._values(thread_id).get("messages") or []]
+
+    def state(self, thread_id: str) -> dict:
+        """The stored values: ``report``, ``claims``, ``findings``, ``audio`` (stored file paths),
+        ``evidence``, ``messages``, ``listen``, ``platform``, ``anchor``..."""
+        return self._values(thread_id)
+
+    def threads(self) -> list[str]:
+        """Conversation ids in this home, most recent first (a review still running, or one cut
+        short by a crash, may be listed before it holds a report)."""
+        try:
+            rows = self._conn.execute(
+                "SELECT thread_id, MAX(checkpoint_id) AS last FROM checkpoints "
+                "GROUP BY thread_id ORDER BY last DESC").fetchall()
+            return [r[0] for r in rows]
+        except sqlite3.Error:
+            return sorted({c.config["configurable"]["thread_id"] for c in self._saver.list(None)})

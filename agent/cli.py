@@ -1,0 +1,146 @@
+"""``mixingbuddy review`` and ``mixingbuddy chat``: the agent in the terminal.
+
+    mixingbuddy review MIX [--stems PATH ...] [--stem ROLE=PATH ...] [--anchor STEM]
+                           [--reference FILE] [--platform spotify] [--genre G] [--json] [--home DIR]
+    mixingbuddy chat MIX ... [--thread ID]     (review, then questions from stdin until EOF or "quit")
+    mixingbuddy chat --thread ID               (continue a stored conversation)
+
+Progress goes to stderr, answers to stdout. Wired into ``ui/cli.py`` as lazy sub-commands via
+:func:`add_review_parser` and :func:`add_chat_parser`; the agent (LangGraph, the model) is
+imported only when a command runs.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+QUIT_WORDS = {"quit", "exit", "q", ":q", "bye"}
+PLATFORMS = ("spotify", "apple_music", "youtube", "amazon_music", "deezer", "tidal", "ebu_r128")
+
+
+def _progress(quiet: bool):
+    if quiet:
+        return None
+
+    def show(node: str, status: str) -> None:
+        if status != "started":
+            print(f"  {node}: {status}", file=sys.stderr, flush=True)
+    return show
+
+
+def _stems_and_roles(args) -> tuple[list[str] | None, dict[str, str]]:
+    from mixingbuddy.tools.errors import InvalidArgumentError
+
+    stems = list(args.stems or [])
+    roles: dict[str, str] = {}
+    for item in args.stem or []:
+        role, sep, path = item.partition("=")
+        if not sep or not role.strip() or not path:
+            raise InvalidArgumentError(f"--stem expects ROLE=PATH, got {item!r}")
+        stems.append(path)
+        roles[Path(path).name] = role.strip().lower()
+    if args.stem and args.stems:
+        raise InvalidArgumentError("use either --stems or --stem ROLE=PATH, not both")
+    return (stems or None), roles
+
+
+def _buddy(args):
+    from mixingbuddy.agent.api import MixingBuddy
+
+    return MixingBuddy(args.home, weights=args.weights, use_model=not args.no_model)
+
+
+def _review(buddy, args):
+    stems, roles = _stems_and_roles(args)
+    return buddy.review(args.mix, stems=stems, stem_roles=roles or None, reference=args.reference,
+                        anchor=args.anchor, platform=args.platform, genre=args.genre,
+                        thread_id=args.thread, on_progress=_progress(args.json),
+                        max_duration_s=args.max_minutes * 60.0)
+
+
+def cmd_review(args) -> int:
+    with _buddy(args) as buddy:
+        rv = _review(buddy, args)
+    if args.json:
+        print(rv.model_dump_json(indent=2))
+    else:
+        print(rv.answer)
+        print(f"(conversation {rv.thread_id}: continue it with `mixingbuddy chat --thread {rv.thread_id}`)",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_chat(args) -> int:
+    from mixingbuddy.tools.errors import InvalidArgumentError, MixingBuddyError
+
+    interactive = sys.stdin.isatty()
+    with _buddy(args) as buddy:
+        if args.mix is None:
+            if not args.thread:
+                raise InvalidArgumentError("give a MIX to review, or --thread ID to continue a conversation")
+            tid = args.thread
+            buddy.state(tid)  # unknown thread -> clear error
+            print(f"(continuing conversation {tid})", file=sys.stderr)
+        else:
+            rv = _review(buddy, args)
+            tid = rv.thread_id
+            print(rv.answer, flush=True)
+            print(f"(conversation {tid}; ask a question, or 'quit')", file=sys.stderr)
+        while True:
+            if interactive:
+                print("you> ", end="", file=sys.stderr, flush=True)
+            line = sys.stdin.readline()
+            if not line:
+                break
+            q = line.strip()
+            if not q:
+                continue
+            if q.lower() in QUIT_WORDS:
+                break
+            try:
+                turn = buddy.ask(tid, q, on_progress=None)
+            except MixingBuddyError as e:  # one bad question never ends the chat
+                print(f"error[{e.code}]: {e}", file=sys.stderr, flush=True)
+                continue
+            print(turn.answer, flush=True)
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, mix_optional: bool) -> None:
+    if mix_optional:
+        p.add_argument("mix", nargs="?", help="the mix (omit with --thread to continue a conversation)")
+    else:
+        p.add_argument("mix", help="the mix (wav, flac, ogg, aiff, mp3, m4a, or a MUSDB18 .stem.mp4)")
+    p.add_argument("--stems", nargs="+", metavar="PATH",
+                   help="stem files, or one folder / .stem.mp4; roles from file names")
+    p.add_argument("--stem", metavar="ROLE=PATH", action="append", default=[],
+                   help="one stem with its role (vocals, drums, bass, other); repeat")
+    p.add_argument("--anchor", choices=["vocals", "drums", "bass", "other"],
+                   help="stem assumed correctly balanced (default: vocals, else drums)")
+    p.add_argument("--reference", metavar="FILE", help="a reference track to compare against")
+    p.add_argument("--platform", default="spotify", choices=PLATFORMS, help="target platform (default spotify)")
+    p.add_argument("--genre", help="genre of the song (kept with the conversation)")
+    p.add_argument("--home", metavar="DIR",
+                   help="where conversations are stored (default $MIXINGBUDDY_HOME or ~/.mixingbuddy)")
+    p.add_argument("--thread", metavar="ID", help="conversation id (new review: its id; chat: continue it)")
+    p.add_argument("--weights", metavar="DIR", help="audio-model folder (default: the shipped model/weights/)")
+    p.add_argument("--no-model", action="store_true", help="measurements only, without the audio model")
+    p.add_argument("--max-minutes", type=float, default=20.0, help="refuse files longer than this (default 20)")
+
+
+def add_review_parser(subparsers) -> argparse.ArgumentParser:
+    """Add ``review`` to the ``mixingbuddy`` sub-commands."""
+    p = subparsers.add_parser("review", help="review a mix: verified, measured advice")
+    _common(p, mix_optional=False)
+    p.add_argument("--json", action="store_true", help="print the whole review (findings, claims, report) as JSON")
+    p.set_defaults(func=cmd_review)
+    return p
+
+
+def add_chat_parser(subparsers) -> argparse.ArgumentParser:
+    """Add ``chat`` to the ``mixingbuddy`` sub-commands."""
+    p = subparsers.add_parser("chat", help="review a mix, then ask follow-up questions (stdin)")
+    _common(p, mix_optional=True)
+    p.set_defaults(func=cmd_chat, json=False)
+    return p

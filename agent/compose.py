@@ -1,0 +1,89 @@
+"""The deterministic grounded composer: a review as Markdown from findings and claims.
+
+Layout: a one-line context, "What to fix" (findings ranked by severity, each with its numbers
+and a concrete move in dB or Hz), "What the audio model heard" (each claim with its verdict; a
+refuted claim is reported only as "checked and not borne out", with the numbers, never as
+advice), "What is already fine", and "Notes" (degradations and warnings). Every number comes
+from a finding's or a claim's evidence, or is formatted here through a Ledger; headings and
+list markers carry no numbers ("-" bullets only). Nothing here is random.
+"""
+from __future__ import annotations
+
+from .claims import claim_summary
+from .findings import cap
+from .numbers import Ledger
+from .schema import Claim, Finding
+
+SEVERITY_WORD = {"high": "fix first", "medium": "worth fixing", "low": "minor", "ok": "fine"}
+
+# How each topic is measured: what a "why?" adds to a finding (no numbers here).
+METHOD = {
+    "loudness": "Integrated loudness is measured as ITU-R BS.1770 / EBU R128 specify (K-weighted, gated "
+                "400 ms blocks) and compared with the level each streaming service normalises music to; "
+                "a louder track is turned down, a quieter one is turned up only as far as the service allows.",
+    "true_peak": "True peak is measured on a four-times oversampled signal, as ITU-R BS.1770 describes; "
+                 "lossy encoders (AAC, Ogg Vorbis, MP3) reconstruct peaks between samples and can clip "
+                 "when the true peak is above about minus one dBTP.",
+    "clipping": "Clipping is counted as runs of consecutive samples held at the file's peak level "
+                "(three or more in a row), on the file's own samples before any resampling.",
+    "dynamics": "PSR is the true peak minus the loudest three-second loudness: the headroom the loudest "
+                "passage keeps for transients. Crest factor is the sample peak over the RMS level.",
+    "spectrum": "The long-term spectrum is measured in third-octave bands, normalised to the mean level "
+                "between one hundred hertz and ten kilohertz, and compared band by band with the average "
+                "spectrum of professional mixes (MUSDB18) and its between-song spread.",
+    "low_end": "The sub-bass and bass regions are compared with the professional target spectrum, and the "
+               "low end is checked for mono compatibility (correlation and side level below the bass "
+               "crossover), since club systems and phones play the lows in mono.",
+    "stereo": "Stereo is judged from the correlation between left and right (overall, per frequency region "
+              "and in short windows) and from how much level is lost when the mix is folded to mono.",
+    "balance": "With stems, each stem's level is measured against the other stems over ten-second segments "
+               "where they all play (median of the segment-wise RMS differences) and placed in the range "
+               "of professional mixes (MUSDB18-HQ). Without stems, the levels are estimated from the mix "
+               "(harmonic/percussive separation calibrated on real songs) with a confidence.",
+    "masking": "Masking is mapped on an auditory (ERB) band scale: a cell of the target stem counts as "
+               "masked where another stem comes within a few dB of it in the same band at the same time; "
+               "the remedy is the classic complementary EQ (cut the masker, lift the target elsewhere).",
+    "reference": "The reference track is gain-matched to the mix's loudness first, so the comparison shows "
+                 "tonal and dynamic differences, not level.",
+}
+
+
+def finding_bullet(f: Finding, with_action: bool = True) -> str:
+    src = " (the audio model and the tools agree)" if f.source == "model+tools" else ""
+    text = f"- **{f.title}**{src}: {f.detail}"
+    if with_action and f.action:
+        text += f" *Do this:* {f.action}"
+    return text
+
+
+def compose_review(findings: list[Finding], claims: list[Claim], *, platform_label: str,
+                   stems: list[str], model_used: bool, notes: list[str]) -> tuple[str, Ledger]:
+    """The review's Markdown and the Ledger of numbers it adds itself (none beyond the
+    findings' and claims' own evidence, at present)."""
+    led = Ledger()
+    todo = [f for f in findings if f.severity != "ok"]
+    fine = [f for f in findings if f.severity == "ok"]
+    what = f"stems: {', '.join(stems)}" if stems else "mix only, no stems"
+    heard = "audio model and measurements" if model_used else "measurements only"
+    lines = [f"**MixingBuddy review** ({what}; target: {platform_label}; {heard})", ""]
+    if todo:
+        first = todo[0]
+        lines.append(f"Most important: **{first.title[:1].lower() + first.title[1:]}**.")
+    else:
+        lines.append("Nothing stands out as a problem: the mix measures within the professional ranges checked.")
+    if todo:
+        lines += ["", "### What to fix"]
+        for sev in ("high", "medium", "low"):
+            for f in todo:
+                if f.severity == sev:
+                    lines.append(finding_bullet(f).replace("- ", f"- [{SEVERITY_WORD[sev]}] ", 1))
+    if claims:
+        lines += ["", "### What the audio model heard"]
+        lines += [f"- {claim_summary(c)}" for c in claims]
+    if fine:
+        lines += ["", "### What is already fine"]
+        lines += [finding_bullet(f, with_action=False) for f in fine]
+    if notes:
+        lines += ["", "### Notes"]
+        lines += [f"- {cap(n)}" for n in notes]
+    return "\n".join(lines).rstrip() + "\n", led

@@ -1,0 +1,611 @@
+"""The standing checks: turn one ``AnalysisReport`` into ranked :class:`~.schema.Finding` s.
+
+Every check reads the measurement's own fields and status flags (the tools already placed each
+number against its reference: platform targets, the -1 dBTP ceiling, the professional target
+curve, the MUSDB18-HQ balance range, the masking threshold) and words the result with a
+concrete move in dB or Hz. Each finding's numbers are formatted through a :class:`~.numbers.Ledger`
+and kept as its ``evidence``. A number that is not itself a field of the report is derived by a
+rule stated where it is made (e.g. "shortfall = platform target - loudness after
+normalisation") and recorded with ``tool="rule:<name>"``; reference thresholds are recorded
+with ``tool="reference:<name>"``.
+
+Checks (topic: what makes it a problem):
+- loudness: the chosen platform's target (delta, what its normalisation does);
+- true_peak: above the platform's ceiling (-1 dBTP for most: lossy encoding can clip);
+- clipping: runs of clipped samples (``dynamics.clipping``);
+- dynamics: PSR under 8 dB (heavily limited) or 6 dB (crushed); DC offset;
+- spectrum: regions/bands the spectral tool flagged against the target curve; tilt;
+- low_end: sub and bass regions against the target, low-end mono check;
+- stereo: phase, fold-down loss, out-of-phase regions, anti-phase moments;
+- balance: stems outside the professional range (measured with stems, estimated without);
+- masking: stem pairs masking at least 10 % of the target's active cells (with stems);
+- reference: regions differing from the user's reference by at least 2 dB.
+"""
+from __future__ import annotations
+
+from ..tools.analyze import AnalysisReport
+from ..tools.loudness import PLATFORM_TARGETS, PlatformDelta
+from ..tools.reference_compare import NOTABLE_DIFFERENCE_DB
+from ..tools.stereo import (
+    FOLD_LOSS_WARN_DB,
+    OUT_OF_PHASE,
+    RATIO_LIMIT_DB,
+    ST_ANTI_PHASE,
+)
+from .numbers import Ledger
+from .schema import SEVERITY_RANK, Finding
+
+PSR_CRUSHED_DB = 6.0  # after tools.dynamics._psr_words (Ian Shepherd's Dynameter guidance)
+PSR_LIMITED_DB = 8.0
+LOUDNESS_OK_LU = 1.0  # within this of a platform target: on target
+MASKING_REPORT_PCT = 10.0  # tools.masking's own threshold for a pair worth naming
+MASKING_MEDIUM_PCT = 50.0
+BALANCE_HIGH_DB = 3.0  # distance outside p10..p90 that makes a balance finding high priority
+LOW_END_REGIONS = ("sub", "low")
+TOPIC_ORDER = ("clipping", "true_peak", "balance", "loudness", "masking", "low_end", "spectrum",
+               "stereo", "dynamics", "reference")
+
+
+def cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+def platform_row(rep: AnalysisReport, platform: str) -> PlatformDelta:
+    for p in rep.loudness.platforms:
+        if p.name == platform:
+            return p
+    return rep.loudness.platforms[0]
+
+
+def stem_word(role: str) -> str:
+    return "the other instruments" if role == "other" else f"the {role}"
+
+
+REGION_WORDS = {"sub": "sub-lows", "low": "lows", "low_mid": "low-mids", "mid": "mids",
+                "presence": "presence", "brilliance": "brilliance", "air": "air"}
+
+
+def region_word(name: str) -> str:
+    """How the answers name a spectral region (not "bass": that is a stem's name)."""
+    return REGION_WORDS.get(name, name.replace("_", "-"))
+
+
+def stem_title(role: str) -> str:
+    return "Other instruments" if role == "other" else cap(role)
+
+
+def _plural(role: str) -> bool:
+    return role in ("vocals", "drums", "other")
+
+
+def _verb(role: str, singular: str, plural: str) -> str:
+    return plural if _plural(role) else singular
+
+
+# --------------------------------------------------------------------------- loudness
+
+def loudness_finding(rep: AnalysisReport, platform: str) -> Finding:
+    L, p = rep.loudness, platform_row(rep, platform)
+    led = Ledger()
+    fid = "loudness"
+    if L.integrated_lufs is None or p.delta_lu is None:
+        return Finding(id=fid, topic="loudness", severity="low", title="Loudness not measurable",
+                       detail="The mix never rises above the loudness gate, so no integrated "
+                              "loudness could be measured.")
+    i_txt = led.num(L.integrated_lufs, tool="loudness", quantity="integrated_lufs", unit="LUFS")
+    t_txt = led.num(p.target_lufs, tool="loudness", quantity=f"{p.name}.target_lufs", unit="LUFS", decimals=0)
+    d = p.delta_lu
+    head = f"Integrated loudness is {i_txt}; {p.label} plays music at {t_txt}"
+    if abs(d) <= LOUDNESS_OK_LU:
+        detail = f"{head}, and this mix is {led.mag(d, tool='loudness', quantity=f'{p.name}.delta_lu', unit='LU')} from it."
+        return Finding(id=fid, topic="loudness", severity="ok", title=f"Loudness on target for {p.label}",
+                       detail=detail, evidence=led.items)
+    g = p.gain_change_db or 0.0
+    if d > 0:
+        detail = (f"{head}, so it is {led.mag(d, tool='loudness', quantity=f'{p.name}.delta_lu', unit='LU')} louder "
+                  f"and {p.label} will turn it down by "
+                  f"{led.mag(g, tool='loudness', quantity=f'{p.name}.gain_change_db', unit='dB')}.")
+        action = (f"Nothing to gain from the extra level on {p.label}: if the limiter is working hard to get "
+                  f"here, you can back it off by up to "
+                  f"{led.mag(d, tool='loudness', quantity=f'{p.name}.delta_lu', unit='dB')} and keep the same "
+                  f"playback loudness, with more punch.")
+        sev = "medium" if d > 5.0 else "low"
+        return Finding(id=fid, topic="loudness", severity=sev, title=f"Louder than {p.label} plays it",
+                       detail=detail, action=action, evidence=led.items)
+    # quieter than the target: how far the platform's normalisation closes the gap
+    shortfall = -d - max(0.0, g)  # rule: what remains under the target after normalisation
+    detail = (f"{head}, so it is {led.mag(d, tool='loudness', quantity=f'{p.name}.delta_lu', unit='LU')} quieter.")
+    if g >= 0.05:
+        detail += (f" {p.label} turns it up by {led.num(g, tool='loudness', quantity=f'{p.name}.gain_change_db', unit='dB')}"
+                   + (" (as far as its true-peak ceiling allows)." if shortfall >= 0.05 else "."))
+    else:
+        detail += f" {p.label} will not turn it up."
+    if shortfall < 0.5:
+        return Finding(id=fid, topic="loudness", severity="ok", title=f"Loud enough for {p.label}",
+                       detail=detail, evidence=led.items)
+    sf_txt = led.num(shortfall, tool="rule:platform_shortfall", quantity=f"{p.name}.shortfall_db "
+                     "(target - loudness after normalisation)", unit="dB")
+    detail += f" It will play {sf_txt} quieter than tracks mastered to the target."
+    action = (f"Raise the level into the master limiter by about {sf_txt} (towards {t_txt} integrated), "
+              f"keeping the true peak at or below "
+              f"{led.num(p.ceiling_dbtp, tool='loudness', quantity=f'{p.name}.ceiling_dbtp', unit='dBTP', decimals=0)}.")
+    return Finding(id=fid, topic="loudness", severity="medium" if shortfall >= 3.0 else "low",
+                   title=f"Quieter than {p.label} plays music", detail=detail, action=action,
+                   evidence=led.items)
+
+
+def true_peak_finding(rep: AnalysisReport, platform: str) -> Finding:
+    L, p = rep.loudness, platform_row(rep, platform)
+    led = Ledger()
+    tp = L.true_peak_dbtp
+    tp_txt = led.num(tp, tool="loudness", quantity="true_peak_dbtp", unit="dBTP")
+    c_txt = led.num(p.ceiling_dbtp, tool="loudness", quantity=f"{p.name}.ceiling_dbtp", unit="dBTP", decimals=0)
+    if tp <= p.ceiling_dbtp:
+        return Finding(id="true_peak", topic="true_peak", severity="ok", title="True peak under the ceiling",
+                       detail=f"True peak {tp_txt}, under the {c_txt} ceiling {p.label} recommends for "
+                              "lossy encoding.", evidence=led.items)
+    over = tp - p.ceiling_dbtp
+    detail = (f"True peak {tp_txt}, above the {c_txt} ceiling {p.label} recommends: the lossy encoders "
+              "used for streaming can clip these overs.")
+    action = (f"Lower the limiter's output ceiling by "
+              f"{led.num(over, tool='rule:true_peak_over_ceiling', quantity='true_peak_dbtp - ceiling_dbtp', unit='dB')} "
+              f"(to {c_txt}) and switch the limiter to true-peak (oversampled) detection.")
+    return Finding(id="true_peak", topic="true_peak", severity="high" if tp > 0.0 else "medium",
+                   title="True peak above the streaming ceiling", detail=detail, action=action,
+                   evidence=led.items)
+
+
+def clipping_finding(rep: AnalysisReport) -> Finding:
+    C = rep.dynamics.clipping
+    led = Ledger()
+    if C.runs == 0:
+        return Finding(id="clipping", topic="clipping", severity="ok", title="No clipping",
+                       detail="No run of samples stuck at the peak level.")
+    runs = led.num(C.runs, tool="dynamics", quantity="clipping.runs", unit="", decimals=0)
+    samples = led.num(C.clipped_samples, tool="dynamics", quantity="clipping.clipped_samples", decimals=0)
+    longest = led.num(C.longest_run_samples, tool="dynamics", quantity="clipping.longest_run_samples", decimals=0)
+    kind = "at full scale" if C.mode == "full_scale" else "flat-topped at the file's maximum"
+    w = C.worst_runs[0] if C.worst_runs else None
+    where = (f", the longest at {led.num(w.start_s, tool='dynamics', quantity='clipping.worst_runs[0].start_s', unit='s', decimals=2)}"
+             if w else "")
+    detail = (f"{runs} {'run' if C.runs == 1 else 'runs'} of clipped samples {kind} ({samples} samples; "
+              f"longest run {longest} samples{where}).")
+    action = ("Pull the master (or the limiter's input) down until no sample reaches full scale, or "
+              "re-render from the unclipped session: flat tops cannot be repaired by turning the file "
+              "down afterwards.")
+    regions = [(w.start_s, round(w.start_s + max(w.duration_s, 0.05), 3)) for w in C.worst_runs]
+    sev = "high" if C.runs >= 10 or C.clipped_pct >= 0.01 else "medium"
+    return Finding(id="clipping", topic="clipping", severity=sev, title="Clipping", detail=detail,
+                   action=action, evidence=led.items, regions_s=regions)
+
+
+def dynamics_finding(rep: AnalysisReport) -> Finding:
+    D = rep.dynamics
+    led = Ledger()
+    parts = []
+    if D.psr_db is not None:
+        parts.append(f"PSR (true peak minus the loudest short-term loudness) "
+                     f"{led.num(D.psr_db, tool='dynamics', quantity='psr_db', unit='dB')}")
+    if D.crest_factor_db is not None:
+        parts.append(f"crest factor {led.num(D.crest_factor_db, tool='dynamics', quantity='crest_factor_db', unit='dB')}")
+    detail = cap(", ".join(parts)) if parts else "Too short or quiet for crest factor and PSR"
+    sev, title, action = "ok", "Dynamics", None
+    if D.psr_db is not None and D.psr_db < PSR_LIMITED_DB:
+        crushed = D.psr_db < PSR_CRUSHED_DB
+        sev = "medium" if crushed else "low"
+        title = "Crushed by limiting" if crushed else "Heavily limited"
+        detail += (": the loudest passage is limited very hard." if crushed
+                   else ": heavily limited for a mix.")
+        action = (f"Ease off the master limiter or bus compression until the PSR is at least "
+                  f"{led.num(PSR_LIMITED_DB, tool='reference:psr_guidance', quantity='psr_limited_below_db', unit='dB', decimals=0)}; "
+                  "transients (kick, snare) will come back.")
+    else:
+        title = "Dynamics intact"
+        detail += ": transients are intact." if D.psr_db is not None else "."
+    if D.dc.flagged:
+        detail += " There is a DC offset on at least one channel."
+        action = (action + " " if action else "") + "Remove the DC offset with a gentle high-pass filter."
+        if sev == "ok":
+            sev, title = "low", "DC offset"
+    return Finding(id="dynamics", topic="dynamics", severity=sev, title=title, detail=detail,
+                   action=action, evidence=led.items)
+
+
+# --------------------------------------------------------------------------- spectrum
+
+def _region_sentence(led: Ledger, g, tool: str = "spectrum") -> str:
+    rng = led.hz_range(g.lo_hz, g.hi_hz, tool=tool, quantity=f"regions.{g.name}")
+    dev = led.num(g.deviation_db, tool=tool, quantity=f"regions.{g.name}.deviation_db", unit="dB", signed=True)
+    p10 = led.num(g.target_p10_db - g.target_db, tool="rule:target_range_vs_mean",
+                  quantity=f"regions.{g.name}.p10 - mean", unit="dB", signed=True)
+    p90 = led.num(g.target_p90_db - g.target_db, tool="rule:target_range_vs_mean",
+                  quantity=f"regions.{g.name}.p90 - mean", unit="dB", signed=True)
+    return (f"the {region_word(g.name)} region ({rng}) is at {dev} against the professional target mean, "
+            f"outside the usual spread of professional mixes (p10 at {p10} and p90 at {p90} around that mean)")
+
+
+def _region_action(led: Ledger, g) -> str:
+    verb = "Cut" if g.deviation_db > 0 else "Boost"
+    amount = led.mag(g.deviation_db, tool="spectrum", quantity=f"regions.{g.name}.deviation_db", unit="dB")
+    rng = led.hz_range(g.lo_hz, g.hi_hz, tool="spectrum", quantity=f"regions.{g.name}")
+    return f"{verb} about {amount} across {rng} (the {region_word(g.name)}) with a broad bell or shelf."
+
+
+def spectrum_findings(rep: AnalysisReport) -> list[Finding]:
+    S = rep.spectrum
+    out: list[Finding] = []
+    if S.target_name is None:
+        return out
+    flagged_regions = {s.name for s in S.issues if s.kind == "region"}
+    for s in S.issues:
+        if s.kind == "region":
+            if s.name in LOW_END_REGIONS:
+                continue
+            g = next(x for x in S.regions if x.name == s.name)
+            led = Ledger()
+            detail = cap(_region_sentence(led, g)) + "."
+            action = _region_action(led, g)
+            word = "Too much" if g.deviation_db > 0 else "Too little"
+            out.append(Finding(id=f"spectrum:{g.name}", topic="spectrum", severity="medium",
+                               title=f"{word} {region_word(g.name)}", detail=detail, action=action, evidence=led.items))
+        else:
+            led = Ledger()
+            at = led.hz(float(s.name), tool="spectrum", quantity=f"bands.{s.name}.nominal_hz")
+            dev = led.num(s.deviation_db, tool="spectrum", quantity=f"bands.{s.name}.deviation_db", unit="dB", signed=True)
+            word = "peak" if s.deviation_db > 0 else "dip"
+            verb = "Cut" if s.deviation_db > 0 else "Boost"
+            amount = led.mag(s.deviation_db, tool="spectrum", quantity=f"bands.{s.name}.deviation_db", unit="dB")
+            topic = "low_end" if s.hi_hz <= 250.0 else "spectrum"
+            out.append(Finding(
+                id=f"{topic}:band:{s.name}", topic=topic, severity="low",
+                title=f"Narrow {word} in the spectrum",
+                detail=f"A narrow {word}: the band at {at} is at {dev} against the professional target, far "
+                       "more than the bands around it.",
+                action=f"{verb} about {amount} at {at} with a narrow (third-octave) bell.",
+                evidence=led.items))
+    mild = [g for g in S.regions if g.outside_target_range and g.name not in flagged_regions
+            and g.name not in LOW_END_REGIONS and g.deviation_db is not None]
+    if mild:
+        mild.sort(key=lambda g: -abs(g.deviation_db))
+        led = Ledger()
+        sentences = [_region_sentence(led, g) for g in mild[:2]]
+        actions = [_region_action(led, g) for g in mild[:2]]
+        out.append(Finding(id="spectrum:mild", topic="spectrum", severity="low",
+                           title="Tonal balance slightly off the professional range",
+                           detail=cap("; ".join(sentences)) + ".", action=" ".join(actions),
+                           evidence=led.items))
+    tilt, lo, hi = S.tilt_db_per_oct, S.target_tilt_p10_db_per_oct, S.target_tilt_p90_db_per_oct
+    if tilt is not None and lo is not None and hi is not None and not (lo <= tilt <= hi) and not out:
+        led = Ledger()
+        dark = tilt < lo
+        t_txt = led.num(tilt, tool="spectrum", quantity="tilt_db_per_oct", unit="dB/oct", decimals=2, signed=True)
+        r_lo = led.num(lo, tool="spectrum", quantity="target_tilt_p10_db_per_oct", unit="dB/oct", decimals=2,
+                       signed=True)
+        r_hi = led.num(hi, tool="spectrum", quantity="target_tilt_p90_db_per_oct", unit="dB/oct", decimals=2, signed=True)
+        out.append(Finding(
+            id="spectrum:tilt", topic="spectrum", severity="low",
+            title="Darker than most professional mixes" if dark else "Brighter than most professional mixes",
+            detail=f"The spectral tilt is {t_txt}; professional mixes mostly lie between p10 at {r_lo} and "
+                   f"p90 at {r_hi}.",
+            action=("Add a gentle high-shelf boost (or trim the lows) to open the top end." if dark
+                    else "Tame the top end with a gentle high-shelf cut (or add some low-mid warmth)."),
+            evidence=led.items))
+    if not out:
+        rel = [g for g in S.regions if g.deviation_db is not None]
+        led = Ledger()
+        detail = "Every region sits within the usual range of professional mixes"
+        if rel:
+            big = max(rel, key=lambda g: abs(g.deviation_db))
+            detail += (f"; the largest deviation is the {region_word(big.name)} at "
+                       f"{led.num(big.deviation_db, tool='spectrum', quantity=f'regions.{big.name}.deviation_db', unit='dB', signed=True)}")
+        out.append(Finding(id="spectrum", topic="spectrum", severity="ok", title="Tonal balance",
+                           detail=detail + ".", evidence=led.items))
+    return out
+
+
+def low_end_finding(rep: AnalysisReport) -> Finding:
+    S, T = rep.spectrum, rep.stereo
+    led = Ledger()
+    problems, actions = [], []
+    sev = "ok"
+    issue_names = {s.name for s in S.issues if s.kind == "region"}
+    for g in S.regions:
+        if g.name in LOW_END_REGIONS and g.outside_target_range and g.deviation_db is not None:
+            problems.append(_region_sentence(led, g))
+            actions.append(_region_action(led, g))
+            sev = "medium" if g.name in issue_names else ("low" if sev == "ok" else sev)
+    le = T.low_end
+    if le.status == "fail":
+        hi = led.hz(le.hi_hz, tool="stereo", quantity="low_end.hi_hz")
+        problems.append(
+            f"the low end below {hi} is not mono-safe (correlation "
+            f"{led.num(le.correlation, tool='stereo', quantity='low_end.correlation', decimals=2, signed=True)}, side "
+            f"level at {led.num(le.side_to_mid_db, tool='stereo', quantity='low_end.side_to_mid_db', unit='dB', signed=True)} "
+            "against the mid)")
+        actions.append(f"Make everything below {hi} mono (mid/side EQ or a mono-maker on the bass and kick).")
+        sev = "medium"
+    if problems:
+        return Finding(id="low_end", topic="low_end", severity=sev, title="Low end needs attention",
+                       detail=cap("; ".join(problems)) + ".", action=" ".join(actions), evidence=led.items)
+    parts = []
+    for g in S.regions:
+        if g.name in LOW_END_REGIONS and g.deviation_db is not None:
+            parts.append(f"{region_word(g.name)} at {led.num(g.deviation_db, tool='spectrum', quantity=f'regions.{g.name}.deviation_db', unit='dB', signed=True)}")
+    detail = "Sub-bass and bass sit within the professional range"
+    if parts:
+        detail += f" ({', '.join(parts)} against the target mean)"
+    if le.status == "pass":
+        detail += (f", and the low end below {led.hz(le.hi_hz, tool='stereo', quantity='low_end.hi_hz')} "
+                   "is mono-safe")
+    return Finding(id="low_end", topic="low_end", severity="ok", title="Low end", detail=detail + ".",
+                   evidence=led.items)
+
+
+# --------------------------------------------------------------------------- stereo
+
+def stereo_finding(rep: AnalysisReport) -> Finding:
+    T = rep.stereo
+    led = Ledger()
+    if T.mono_input:
+        return Finding(id="stereo", topic="stereo", severity="ok", title="Mono file",
+                       detail="The file is mono: no stereo image, and it folds down to mono unchanged.")
+    if T.correlation is None:
+        return Finding(id="stereo", topic="stereo", severity="ok", title="Stereo image",
+                       detail="Silent: no stereo image to judge.")
+    corr = led.num(T.correlation, tool="stereo", quantity="correlation", decimals=2, signed=True)
+    if T.side_to_mid_db is not None and T.side_to_mid_db <= -RATIO_LIMIT_DB:  # the tool's dual-mono rule
+        return Finding(id="stereo", topic="stereo", severity="low", title="Dual mono: no stereo image",
+                       detail=f"The two channels are identical (correlation {corr}): the mix plays as mono "
+                              "in stereo, with no width at all.",
+                       action="If it should be stereo, check the export (a mono bounce or a mono master "
+                              "bus), then pan or widen some elements (pads, guitars, reverbs); keep the "
+                              "bass, kick and lead vocal in the centre.",
+                       evidence=led.items)
+    fold = (led.num(T.fold_down_loss_db, tool="stereo", quantity="fold_down_loss_db", unit="dB")
+            if T.fold_down_loss_db is not None else None)
+    problems, actions, regions = [], [], []
+    sev = "ok"
+    if T.correlation < OUT_OF_PHASE:
+        problems.append(f"the channels are largely out of phase (correlation {corr}"
+                        + (f"; it loses {fold} in mono)" if fold else ")"))
+        actions.append("Check the polarity of each track and any stereo-widening plug-ins.")
+        sev = "high"
+    elif T.fold_down_loss_db is not None and T.fold_down_loss_db >= FOLD_LOSS_WARN_DB:
+        problems.append(f"very wide: it loses {fold} when folded to mono (correlation {corr})")
+        actions.append("Narrow the widest elements (wideners, Haas delays) until the mono fold-down "
+                       "loses less.")
+        sev = "medium"
+    bad = [g for g in T.regions if g.correlation is not None and g.correlation < OUT_OF_PHASE]
+    if bad and T.correlation >= OUT_OF_PHASE:
+        g = min(bad, key=lambda g: g.correlation)
+        problems.append(
+            f"the {region_word(g.name)} ({led.hz_range(g.lo_hz, g.hi_hz, tool='stereo', quantity=f'regions.{g.name}')}) "
+            f"are out of phase (correlation "
+            f"{led.num(g.correlation, tool='stereo', quantity=f'regions.{g.name}.correlation', decimals=2, signed=True)})")
+        actions.append(f"Find the track carrying the {region_word(g.name)} out of phase (a widener or a flipped "
+                       "polarity) and fix it.")
+        sev = "medium" if sev == "ok" else sev
+    st = T.short_term
+    if st.correlation_min is not None and st.correlation_min < ST_ANTI_PHASE and T.correlation >= OUT_OF_PHASE:
+        at = led.num(st.worst_at_s, tool="stereo", quantity="short_term.worst_at_s", unit="s")
+        problems.append(
+            f"anti-phase moments: the short-term correlation drops to "
+            f"{led.num(st.correlation_min, tool='stereo', quantity='short_term.correlation_min', decimals=2, signed=True)} "
+            f"at {at}")
+        actions.append(f"Listen around {at} in mono for the element that disappears.")
+        regions.append((st.worst_at_s, round(st.worst_at_s + st.window_s, 3)))
+        sev = "low" if sev == "ok" else sev
+    if problems:
+        return Finding(id="stereo", topic="stereo", severity=sev, title="Stereo image problems",
+                       detail=cap("; ".join(problems)) + ".", action=" ".join(actions),
+                       evidence=led.items, regions_s=regions)
+    width = (led.num(T.width_ratio, tool="stereo", quantity="width_ratio", decimals=2)
+             if T.width_ratio is not None else None)
+    detail = f"Correlation {corr}" + (f", width {width}" if width else "") + (
+        f", mono fold-down loses {fold}" if fold else "") + ": no phase problems, and it folds to mono safely."
+    return Finding(id="stereo", topic="stereo", severity="ok", title="Stereo image", detail=detail,
+                   evidence=led.items)
+
+
+# --------------------------------------------------------------------------- balance
+
+def balance_stem_sentence(led: Ledger, st) -> str:
+    """'The vocals sit at -14.2 dB against the rest of the mix; in professional mixes they range
+    from p10 at -8.8 dB to p90 at -1.5 dB' for a StemLevel with a vs-rest comparison. Signed
+    numbers follow a level word ("at"), so the benchmark's advice parser never reads them as
+    gain moves."""
+    c = st.vs_rest
+    role = st.role or st.name
+    val = led.num(c.value_db, tool="stem_balance", quantity=f"{st.name}.level_vs_rest_power_sum_db", unit="dB")
+    text = f"{cap(stem_word(role))} {_verb(role, 'sits', 'sit')} at {val} against the rest of the mix"
+    if c.reference is not None:
+        p10 = led.num(c.reference.p10_db, tool="stem_balance", quantity=f"{st.name}.reference.p10_db", unit="dB")
+        p90 = led.num(c.reference.p90_db, tool="stem_balance", quantity=f"{st.name}.reference.p90_db", unit="dB")
+        text += (f"; in professional mixes {'they range' if _plural(role) else 'it ranges'} from p10 at "
+                 f"{p10} to p90 at {p90}")
+    return text
+
+
+def balance_action(led: Ledger, st) -> str:
+    role = st.role or st.name
+    verb = "Raise" if st.status == "too_quiet" else "Lower"
+    amount = led.rng(st.suggested_gain_min_db or 0.0, st.suggested_gain_db or 0.0, tool="stem_balance",
+                     quantity=f"{st.name}.suggested_gain (to the p25-p75 range .. to the median)")
+    text = f"{verb} {stem_word(role)} by {amount} (the smaller move reaches the middle half of professional mixes, the larger their median)."
+    if st.is_anchor:  # only a user-chosen anchor reaches the report (see nodes.verify)
+        text += (f" {cap(stem_word(role))} {_verb(role, 'is', 'are')} your anchor: moving every other stem the "
+                 "opposite way by the same amount does the same.")
+    return text
+
+
+def balance_findings(rep: AnalysisReport) -> list[Finding]:
+    out: list[Finding] = []
+    B = rep.stem_balance
+    if B is not None:
+        judged = [st for st in B.stems if st.status in ("within_range", "too_loud", "too_quiet")]
+        for st in B.stems:
+            if st.status not in ("too_loud", "too_quiet"):
+                continue
+            role = st.role or st.name
+            led = Ledger()
+            dist = led.num(st.distance_db, tool="stem_balance", quantity=f"{st.name}.distance_db", unit="dB")
+            word = "below" if st.status == "too_quiet" else "above"
+            detail = f"{balance_stem_sentence(led, st)}, so {_verb(role, 'it is', 'they are')} {dist} {word} that range."
+            out.append(Finding(
+                id=f"balance:{st.name}", topic="balance",
+                severity="high" if (st.distance_db or 0.0) >= BALANCE_HIGH_DB else "medium",
+                title=f"{stem_title(role)} too {'quiet' if st.status == 'too_quiet' else 'loud'}",
+                detail=detail, action=balance_action(led, st), evidence=led.items))
+        if judged and not out:
+            led = Ledger()
+            parts = [f"{st.role or st.name} at {led.num(st.vs_rest.value_db, tool='stem_balance', quantity=f'{st.name}.level_vs_rest_power_sum_db', unit='dB')}"
+                     for st in judged if st.vs_rest is not None and st.vs_rest.value_db is not None]
+            out.append(Finding(id="balance", topic="balance", severity="ok", title="Stem balance",
+                               detail="Every judged stem sits within the professional range against the "
+                                      f"rest of the mix ({', '.join(parts)}).", evidence=led.items))
+        return out
+    E = rep.mix_estimate
+    if E is None:
+        return out
+    judged = [s for s in E.stems if s.status != "uncertain"]
+    for s in E.stems:
+        if s.status not in ("too_loud", "too_quiet"):
+            continue
+        led = Ledger()
+        word = "quiet" if s.status == "too_quiet" else "loud"
+        est = led.num(s.estimated_level_vs_mix_db, tool="mix_estimate", quantity=f"{s.role}.estimated_level_vs_mix_db", unit="dB")
+        conf = led.num(s.confidence, tool="mix_estimate", quantity=f"{s.role}.confidence", decimals=2)
+        dist = led.num(s.distance_db, tool="mix_estimate", quantity=f"{s.role}.distance_db", unit="dB")
+        detail = (f"Estimated from the mix alone (no stems; confidence {conf}), {stem_word(s.role)} "
+                  f"{_verb(s.role, 'sits', 'sit')} at {est} against the mix, {dist} "
+                  f"{'below' if word == 'quiet' else 'above'} the professional range.")
+        verb = "raise" if word == "quiet" else "lower"
+        out.append(Finding(id=f"balance:{s.role}", topic="balance", severity="low",
+                           title=f"{stem_title(s.role)} may be too {word}", detail=detail,
+                           action=f"Check it by ear or with stems, then {verb} {stem_word(s.role)}; an estimate "
+                                  "from the mix tends to under-size big differences, so give stems to size the move.",
+                           evidence=led.items))
+    if judged and not out:
+        led = Ledger()
+        parts = [f"{s.role} at {led.num(s.estimated_level_vs_mix_db, tool='mix_estimate', quantity=f'{s.role}.estimated_level_vs_mix_db', unit='dB')}"
+                 for s in judged]
+        out.append(Finding(id="balance", topic="balance", severity="ok", title="Stem balance (estimated)",
+                           detail="As far as a mix-only estimate can tell, the judged stems sit within the "
+                                  f"professional range (estimated level against the mix: {', '.join(parts)}).",
+                           evidence=led.items))
+    return out
+
+
+# --------------------------------------------------------------------------- masking
+
+def masking_pair_text(led: Ledger, pair) -> tuple[str, str | None]:
+    """(detail, action) for one MaskingPair with its numbers."""
+    pct = led.num(pair.masked_pct, tool="masking", quantity=f"{pair.masker}->{pair.target}.masked_pct", unit="%")
+    pct = pct.replace(" %", "%")
+    detail = (f"{cap(stem_word(pair.masker))} {_verb(pair.masker, 'covers', 'cover')} {stem_word(pair.target)} "
+              f"in {pct} of the {pair.target} stem's active time-frequency cells")
+    if pair.worst_bands:
+        wb = pair.worst_bands[0]
+        band = led.hz_range(wb.lower_hz, wb.upper_hz, tool="masking",
+                            quantity=f"{pair.masker}->{pair.target}.worst_bands[0]")
+        wpct = led.num(wb.masked_pct, tool="masking", quantity=f"{pair.masker}->{pair.target}.worst_bands[0].masked_pct", unit="%")
+        detail += f", worst in the {band} band ({wpct.replace(' %', '%')} masked there)"
+    if pair.worst_ranges:
+        wr = pair.worst_ranges[0]
+        a = led.num(wr.start_s, tool="masking", quantity=f"{pair.masker}->{pair.target}.worst_ranges[0].start_s", show_unit=False)
+        b = led.num(wr.end_s, tool="masking", quantity=f"{pair.masker}->{pair.target}.worst_ranges[0].end_s", unit="s")
+        detail += f", most of all from {a} to {b}"
+    action = None
+    if pair.remedy_cut_hz is not None:
+        q = f"{pair.masker}->{pair.target}"
+        cut = led.rng(pair.remedy_cut_min_db, pair.remedy_cut_max_db, tool="masking", quantity=q + ".remedy_cut_db")
+        boost = led.rng(pair.remedy_boost_min_db, pair.remedy_boost_max_db, tool="masking", quantity=q + ".remedy_boost_db")
+        action = (f"Cut {cut} on {stem_word(pair.masker)} around "
+                  f"{led.hz(pair.remedy_cut_hz, tool='masking', quantity=q + '.remedy_cut_hz')} "
+                  f"(a medium-width bell) and/or boost {boost} on {stem_word(pair.target)} at "
+                  f"{led.hz(pair.remedy_boost_hz, tool='masking', quantity=q + '.remedy_boost_hz')}.")
+    return detail + ".", action
+
+
+def masking_findings(rep: AnalysisReport, max_pairs: int = 2) -> list[Finding]:
+    M = rep.masking
+    if M is None:
+        return []
+    judged = [p for p in M.pairs if p.masked_pct is not None]
+    bad = [p for p in judged if p.masked_pct >= MASKING_REPORT_PCT]
+    out: list[Finding] = []
+    seen_targets: set[str] = set()
+    for p in bad:
+        if p.target in seen_targets:
+            continue
+        seen_targets.add(p.target)
+        led = Ledger()
+        detail, action = masking_pair_text(led, p)
+        regions = [(w.start_s, w.end_s) for w in p.worst_ranges]
+        out.append(Finding(id=f"masking:{p.masker}->{p.target}", topic="masking",
+                           severity="medium" if p.masked_pct >= MASKING_MEDIUM_PCT else "low",
+                           title=f"{cap(stem_word(p.masker))} {_verb(p.masker, 'masks', 'mask')} {stem_word(p.target)}",
+                           detail=detail, action=action, evidence=led.items, regions_s=regions))
+        if len(out) >= max_pairs:
+            break
+    if judged and not out:
+        top = judged[0]
+        led = Ledger()
+        pct = led.num(top.masked_pct, tool="masking", quantity=f"{top.masker}->{top.target}.masked_pct", unit="%")
+        out.append(Finding(id="masking", topic="masking", severity="ok", title="Little masking between stems",
+                           detail=f"The worst pair, {top.masker} over {top.target}, covers only "
+                                  f"{pct.replace(' %', '%')} of the {top.target} stem's active cells.",
+                           evidence=led.items))
+    return out
+
+
+# --------------------------------------------------------------------------- reference
+
+def reference_finding(rep: AnalysisReport) -> Finding | None:
+    R = rep.reference_comparison
+    if R is None:
+        return None
+    led = Ledger()
+    notable = sorted((g for g in R.regions if abs(g.difference_db) >= NOTABLE_DIFFERENCE_DB),
+                     key=lambda g: -abs(g.difference_db))[:3]
+    loud = led.num(R.loudness_delta_lu, tool="reference_compare", quantity="loudness_delta_lu", unit="LU", signed=True)
+    if not notable:
+        return Finding(id="reference", topic="reference", severity="ok", title="Close to your reference",
+                       detail=f"Loudness-matched, every region is within "
+                              f"{led.num(NOTABLE_DIFFERENCE_DB, tool='reference:reference_compare', quantity='notable_difference_db', unit='dB', decimals=0)} "
+                              f"of your reference (loudness difference {loud}).", evidence=led.items)
+    parts, actions = [], []
+    for g in notable:
+        d = led.mag(g.difference_db, tool="reference_compare", quantity=f"regions.{g.region}.difference_db", unit="dB")
+        parts.append(f"the {region_word(g.region)} {d} {'more' if g.difference_db > 0 else 'less'} than the reference")
+        half = led.num(abs(g.difference_db) / 2.0, tool="rule:half_the_difference",
+                       quantity=f"regions.{g.region}.difference_db / 2", show_unit=False)
+        actions.append(f"{'cut' if g.difference_db > 0 else 'boost'} the {region_word(g.region)} by about {half}-{d}")
+    return Finding(id="reference", topic="reference", severity="low", title="Different from your reference",
+                   detail=f"Loudness-matched against your reference: {'; '.join(parts)} "
+                          f"(loudness difference {loud}).",
+                   action=cap("; ".join(actions)) + " to get closer.", evidence=led.items)
+
+
+# --------------------------------------------------------------------------- all
+
+def standing_findings(rep: AnalysisReport, platform: str) -> list[Finding]:
+    """Every standing check, ranked (severity, then topic order)."""
+    if platform not in PLATFORM_TARGETS:
+        platform = "spotify"
+    found: list[Finding] = [clipping_finding(rep), true_peak_finding(rep, platform)]
+    found += balance_findings(rep)
+    found.append(loudness_finding(rep, platform))
+    found += masking_findings(rep)
+    found.append(low_end_finding(rep))
+    found += spectrum_findings(rep)
+    found.append(stereo_finding(rep))
+    found.append(dynamics_finding(rep))
+    ref = reference_finding(rep)
+    if ref is not None:
+        found.append(ref)
+    return rank(found)
+
+
+def rank(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (SEVERITY_RANK[f.severity], TOPIC_ORDER.index(f.topic)))

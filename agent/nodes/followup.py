@@ -1,0 +1,66 @@
+"""Follow-up turns: route the question (``agent.followup.route``), run new measurements when it
+needs them (a what-if gain on a stem), and answer from the stored analysis."""
+from __future__ import annotations
+
+from ...tools.analyze import AnalysisReport
+from ...tools.errors import MixingBuddyError
+from ...tools.stem_balance import StemBalanceResult
+from ..context import AgentContext, run_llm
+from ..followup import answer as compose_answer
+from ..followup import route
+from ..schema import Claim, Finding
+from ..state import AgentState
+from ..whatif import simulate_gain
+from .common import evidence_values
+
+
+def router(state: AgentState, ctx: AgentContext) -> dict:
+    q = state.get("question") or ""
+    return {"route": route(q, dict(state)), "tool_results": None,
+            "messages": [{"role": "user", "content": q}]}
+
+
+def tools(state: AgentState, ctx: AgentContext) -> dict:
+    rt = state.get("route") or {}
+    try:
+        actx = ctx.store.context(state["thread_id"], state.get("audio") or {})
+        sb = (state.get("report") or {}).get("stem_balance")
+        res = simulate_gain(actx, rt["stem"], float(rt["gain_db"]),
+                            anchor=(state.get("inputs") or {}).get("anchor"),
+                            platform=state.get("platform") or "spotify",
+                            before=StemBalanceResult.model_validate(sb) if sb else None)
+        return {"tool_results": res}
+    except MixingBuddyError as e:
+        return {"tool_results": {"error": str(e)}}
+    except Exception as e:  # a tool raising: the turn is still answered
+        ctx.log.warning("what-if simulation failed", exc_info=True)
+        return {"tool_results": {"error": f"the measurement failed ({type(e).__name__})"},
+                "degradations": [f"a measurement failed ({type(e).__name__})"]}
+
+
+def answer(state: AgentState, ctx: AgentContext) -> dict:
+    degr: list[str] = []
+    rt = state.get("route") or {}
+    try:
+        rep = AnalysisReport.model_validate(state["report"])
+        findings = [Finding.model_validate(f) for f in state.get("findings") or []]
+        claims = [Claim.model_validate(c) for c in state.get("claims") or []]
+        a = compose_answer(rt, dict(state), rep, findings, claims, state.get("tool_results"))
+        text, new = a.text(), a.led.dump()
+        focus, focus_stem = a.focus, a.focus_stem
+    except Exception as e:  # never lose the turn
+        ctx.log.warning("follow-up answer failed", exc_info=True)
+        text = ("Sorry, I could not answer that from the measurements (an internal error: "
+                f"{type(e).__name__}). The conversation is intact; try asking another way.\n")
+        new, focus, focus_stem = [], None, None
+        degr.append(f"the answer failed ({type(e).__name__})")
+    res = run_llm(ctx, state, question=state.get("question"), draft=text,
+                  evidence_values=evidence_values(state, new), history=list(state.get("messages") or []))
+    out = {"answer": res.text, "source": res.source, "degradations": degr + res.degradations,
+           "evidence": new + res.new_evidence,
+           "messages": [{"role": "assistant", "content": res.text}]}
+    if focus:
+        out["focus"] = focus
+    if focus_stem:
+        out["focus_stem"] = focus_stem
+    return out

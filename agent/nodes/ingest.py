@@ -1,0 +1,42 @@
+"""Ingest: decode and check the user's files, copy them into the thread's folder, resolve the
+anchor stem. The decoded audio goes to the thread store's cache, never into the state."""
+from __future__ import annotations
+
+from ...tools.errors import InvalidArgumentError
+from ..context import AgentContext
+from ..state import AgentState
+
+MODEL_ANCHORS = ("vocals", "drums", "bass")
+
+
+def default_anchor(stem_roles: list[str] | None) -> str | None:
+    """Vocals if present (always, in a full mix), else drums, else None."""
+    if stem_roles is None:
+        return "vocals"
+    for role in ("vocals", "drums"):
+        if role in stem_roles:
+            return role
+    return None
+
+
+def ingest(state: AgentState, ctx: AgentContext) -> dict:
+    inp = state["inputs"]
+    tid = state["thread_id"]
+    actx = ctx.store.load(inp["mix"], inp.get("stems"), inp.get("reference"),
+                          roles=inp.get("stem_roles") or None, max_duration_s=ctx.max_duration_s)
+    if inp.get("anchor") and actx.stems is not None and inp["anchor"] not in actx.stems.stems:
+        raise InvalidArgumentError(
+            f"anchor stem {inp['anchor']!r} is not among the stems ({', '.join(actx.stems.roles)})")
+    audio = ctx.store.save(tid, actx, inp["mix"], inp.get("stems"), inp.get("reference"))
+    roles = actx.stems.roles if actx.stems is not None else None
+    anchor = inp.get("anchor") or default_anchor(roles)
+    present = roles if roles is not None else ["bass", "drums", "vocals", "other"]
+    model_anchor = anchor if anchor in MODEL_ANCHORS else next(
+        (r for r in MODEL_ANCHORS if r in present), None)
+    what = f"with stems ({', '.join(roles)})" if roles else "without stems"
+    ref = " and a reference track" if actx.reference is not None else ""
+    request = f"Review my mix {what}{ref} for {inp.get('platform_label', inp.get('platform'))}."
+    return {"audio": audio, "anchor": anchor, "model_anchor": model_anchor,
+            "platform": inp.get("platform") or "spotify", "genre": inp.get("genre"),
+            "claims": [], "focus": [], "focus_stem": None, "question": None, "tool_results": None,
+            "messages": [{"role": "user", "content": request}]}

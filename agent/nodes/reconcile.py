@@ -1,0 +1,46 @@
+"""Reconcile: a verdict for each claim (confirmed, adjusted, refuted, unverifiable; see
+``agent.claims``), the standing findings, and the two merged: a finding the model also heard is
+marked ``model+tools``; an unverifiable model impression becomes a hedged low-priority finding;
+a refuted one becomes no finding at all."""
+from __future__ import annotations
+
+from ...tools.analyze import AnalysisReport
+from ..claims import verify_claim
+from ..context import AgentContext
+from ..findings import cap, rank, standing_findings, stem_word
+from ..schema import Claim, Finding
+from ..state import AgentState
+
+
+def merge_claims(findings: list[Finding], claims: list[Claim]) -> list[Finding]:
+    by_id = {f.id: f for f in findings}
+    out = list(findings)
+    for c in claims:
+        if c.no_adjustment or not c.stem or not c.direction:
+            continue
+        fid = f"balance:{c.stem}"
+        if c.verdict in ("confirmed", "adjusted") and fid in by_id:
+            i = out.index(by_id[fid])
+            out[i] = by_id[fid].model_copy(update={"source": "model+tools"})
+        elif c.verdict == "unverifiable" and fid not in by_id:
+            word = "quiet" if c.direction == "increase" else "loud"
+            verb = "raise" if c.direction == "increase" else "lower"
+            out.append(Finding(
+                id=fid, topic="balance", severity="low", source="model+tools",
+                title=f"The audio model hears {stem_word(c.stem)} as too {word}",
+                detail=f"{cap(c.note)}." if c.note else "The measurements could not check it.",
+                action=f"If it sounds that way to you too, {verb} {stem_word(c.stem)} a little and compare.",
+                evidence=list(c.evidence)))
+    return rank(out)
+
+
+def reconcile(state: AgentState, ctx: AgentContext) -> dict:
+    rep = AnalysisReport.model_validate(state["report"])
+    claims = [verify_claim(Claim.model_validate(c), rep) for c in state.get("claims") or []]
+    findings = merge_claims(standing_findings(rep, state.get("platform") or "spotify"), claims)
+    evidence = [e.model_dump() for f in findings for e in f.evidence]
+    evidence += [e.model_dump() for c in claims for e in c.evidence]
+    focus = [f.id for f in findings if f.severity != "ok"][:2]
+    return {"claims": [c.model_dump(mode="json") for c in claims],
+            "findings": [f.model_dump(mode="json") for f in findings],
+            "evidence": evidence, "focus": focus}

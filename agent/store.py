@@ -1,0 +1,161 @@
+"""Per-conversation audio: the files a conversation may measure, kept under
+``<home>/threads/<thread_id>/`` so that a conversation survives a process restart.
+
+- :meth:`ThreadStore.save` copies the user's files there under sanitised names
+  (``mix/``, ``stems/``, ``reference/``) and returns their stored paths plus the role of each
+  stem file (so the stem set is rebuilt with the roles it was analysed with);
+- :meth:`ThreadStore.context` returns the conversation's :class:`AudioContext` (the only audio
+  its tools can read), rebuilt lazily from the stored paths with ``tools.ingest`` and cached
+  per thread in this process (a small LRU: a three-minute stereo song with four stems is a few
+  hundred MB of float32).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from ..tools.audio import StemSet
+from ..tools.errors import InvalidArgumentError, sanitize_name
+from ..tools.ingest import load_audio, load_mix_and_stems
+from ..tools.registry import AudioContext
+
+THREAD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+CACHE_THREADS = 4
+DEFAULT_MAX_DURATION_S = 1200.0
+
+_CACHE: OrderedDict[tuple[str, str], AudioContext] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def check_thread_id(thread_id: Any) -> str:
+    """A thread id is 1-64 letters, digits, ``_`` or ``-`` (it names a folder)."""
+    if not isinstance(thread_id, str) or not THREAD_ID_RE.match(thread_id):
+        raise InvalidArgumentError(
+            f"thread id must be 1-64 letters, digits, '_' or '-' (starting with a letter or digit), "
+            f"got {str(thread_id)[:80]!r}")
+    return thread_id
+
+
+def _unique(folder: Path, name: str) -> Path:
+    """``folder/name``, or ``folder/<stem>-<k><ext>`` when taken."""
+    p = folder / name
+    k = 2
+    while p.exists():
+        base, ext = os.path.splitext(name)
+        p = folder / f"{base}-{k}{ext}"
+        k += 1
+    return p
+
+
+def _copy(src: str | os.PathLike, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    dst = _unique(folder, sanitize_name(src))
+    shutil.copyfile(os.fspath(src), dst)
+    return dst
+
+
+class ThreadStore:
+    """The audio folders of one MixingBuddy home."""
+
+    def __init__(self, home: str | os.PathLike):
+        self.home = Path(home)
+        self.root = self.home / "threads"
+
+    def thread_dir(self, thread_id: str) -> Path:
+        return self.root / check_thread_id(thread_id)
+
+    def exists(self, thread_id: str) -> bool:
+        return self.thread_dir(thread_id).is_dir()
+
+    # ------------------------------------------------------------------ loading and saving
+
+    @staticmethod
+    def load(mix: str | os.PathLike, stems: Any = None, reference: str | os.PathLike | None = None,
+             roles: dict[str, str] | None = None,
+             max_duration_s: float = DEFAULT_MAX_DURATION_S) -> AudioContext:
+        """Decode and check the user's files (``tools.ingest``: typed errors on bad input)."""
+        mix_a, stem_set = load_mix_and_stems(mix, stems, roles=roles or None, max_duration_s=max_duration_s)
+        ref = load_audio(reference, max_duration_s=max_duration_s) if reference is not None else None
+        return AudioContext(mix=mix_a, stems=stem_set, reference=ref)
+
+    def save(self, thread_id: str, ctx: AudioContext, mix: str | os.PathLike, stems: Any = None,
+             reference: str | os.PathLike | None = None) -> dict:
+        """Copy the files behind ``ctx`` into the thread's folder; returns the ``audio`` record
+        stored in the conversation state (stored paths, stem roles)."""
+        d = self.thread_dir(thread_id)
+        d.mkdir(parents=True, exist_ok=True)
+        out: dict[str, Any] = {"mix": str(_copy(mix, d / "mix")), "stems": [], "stem_roles": {},
+                               "stems_container": None, "reference": None,
+                               "mix_name": ctx.mix.name}
+        if ctx.stems is not None and stems is not None:
+            spec = stems
+            if isinstance(spec, (str, bytes, os.PathLike)) and os.path.isfile(os.fspath(spec)):
+                out["stems_container"] = str(_copy(spec, d / "stems"))
+            else:
+                files = ([os.path.join(os.fspath(spec), f) for f in sorted(os.listdir(os.fspath(spec)))]
+                         if isinstance(spec, (str, bytes, os.PathLike)) else [os.fspath(f) for f in spec])
+                role_of = {name: role for role, names in ctx.stems.sources.items() for name in names}
+                for f in files:
+                    shown = sanitize_name(f)
+                    if shown in role_of and os.path.isfile(f):
+                        dst = _copy(f, d / "stems")
+                        out["stems"].append(str(dst))
+                        out["stem_roles"][dst.name] = role_of.pop(shown)
+        if ctx.reference is not None and reference is not None:
+            out["reference"] = str(_copy(reference, d / "reference"))
+        self.put(thread_id, ctx)
+        return out
+
+    # ------------------------------------------------------------------ the context cache
+
+    def _key(self, thread_id: str) -> tuple[str, str]:
+        return (str(self.home.resolve()), thread_id)
+
+    def put(self, thread_id: str, ctx: AudioContext) -> None:
+        with _LOCK:
+            _CACHE[self._key(thread_id)] = ctx
+            _CACHE.move_to_end(self._key(thread_id))
+            while len(_CACHE) > CACHE_THREADS:
+                _CACHE.popitem(last=False)
+
+    def context(self, thread_id: str, audio: dict) -> AudioContext:
+        """The conversation's audio, from the cache or rebuilt from the stored files."""
+        key = self._key(check_thread_id(thread_id))
+        with _LOCK:
+            if key in _CACHE:
+                _CACHE.move_to_end(key)
+                return _CACHE[key]
+        if not audio or not audio.get("mix") or not os.path.isfile(audio["mix"]):
+            raise InvalidArgumentError(
+                f"the audio of conversation {thread_id!r} is missing from {self.thread_dir(thread_id)}")
+        stems: Any = None
+        if audio.get("stems_container"):
+            stems = audio["stems_container"]
+        elif audio.get("stems"):
+            stems = list(audio["stems"])
+        ctx = self.load(audio["mix"], stems, audio.get("reference"),
+                        roles=audio.get("stem_roles") or None)
+        self.put(thread_id, ctx)
+        return ctx
+
+    def forget(self, thread_id: str) -> None:
+        """Drop the cached audio (the files stay)."""
+        with _LOCK:
+            _CACHE.pop(self._key(thread_id), None)
+
+    def remove(self, thread_id: str) -> None:
+        """Delete the thread's folder and cached audio."""
+        self.forget(thread_id)
+        shutil.rmtree(self.thread_dir(thread_id), ignore_errors=True)
+
+
+def stems_present(stems: StemSet | None) -> list[str]:
+    """Roles the audio model is told about: the stems given, else all four (a full mix)."""
+    if stems is None:
+        return ["bass", "drums", "vocals", "other"]
+    return [r for r in ("bass", "drums", "vocals", "other") if r in stems.stems]

@@ -1,0 +1,393 @@
+"""ui.app: the Gradio app's helpers, its layout, and a real server on 127.0.0.1 driven with
+gradio_client (bad uploads answered in the chat as one line, the agent created only when needed)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import make_sine
+from mixingbuddy.tools.analyze import analyze
+from mixingbuddy.tools.errors import EmptyFileError
+from mixingbuddy.tools.ingest import load_mix_and_stems
+from mixingbuddy.ui import app as ui_app
+from mixingbuddy.ui.app import (
+    AppConfig,
+    chat_from_history,
+    error_line,
+    figures_for,
+    findings_markdown,
+    llm_banner,
+    pick_anchor,
+    review_json,
+    review_markdown,
+    write_downloads,
+)
+from mixingbuddy.ui.uploads import UploadLimits
+
+SR = 44_100
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+
+def text_of(message: dict) -> str:
+    """A chat message's text, whether Gradio hands it over as a str or as a list of parts."""
+    c = message["content"]
+    if isinstance(c, str):
+        return c
+    return " ".join(p.get("text", "") for p in c if isinstance(p, dict))
+
+
+@pytest.fixture(scope="module")
+def reviewed(tmp_path_factory):
+    """A stored review's state as the agent keeps it: a real analysis of a rendered song with
+    stems, findings and claims in the shared contract's shape, and the stored audio record."""
+    from mixingbuddy.model.demo_song import SongConfig, render_song
+
+    d = tmp_path_factory.mktemp("song")
+    mix, stems = render_song(SongConfig(duration_s=6.0, seed=7), gains_db={"vocals": -9.0})
+    sf.write(d / "mix.wav", mix, SR)
+    (d / "stems").mkdir()
+    for role, x in stems.items():
+        sf.write(d / "stems" / f"{role}.wav", x, SR)
+    m, s = load_mix_and_stems(d / "mix.wav", d / "stems")
+    report = analyze(m, s, anchor="drums", platform="spotify").model_dump(mode="json")
+    vocals = next(st for st in report["stem_balance"]["stems"] if st["name"] == "vocals")
+    findings = [{
+        "id": "balance-vocals", "topic": "balance", "severity": "high", "title": "Vocals too quiet",
+        "detail": vocals["verdict"], "action": "raise the vocals",
+        "evidence": [{"tool": "stem_balance", "quantity": "vocals vs rest",
+                      "value": vocals["level_vs_rest_db"], "unit": "dB", "decimals": 1}],
+        "source": "model+tools", "regions_s": [[1.0, 2.5]]}]
+    claims = [{"text": "the vocals are too quiet", "stem": "vocals", "direction": "increase",
+               "magnitude_db": [3.0, 6.0], "no_adjustment": False, "verdict": "confirmed",
+               "evidence": [], "note": "measured too"}]
+    audio = {"mix": str(d / "mix.wav"), "stems": [str(p) for p in sorted((d / "stems").iterdir())],
+             "stem_roles": {}, "stems_container": None, "reference": None}
+    state = {"report": report, "findings": findings, "claims": claims, "audio": audio,
+             "degradations": ["audio model weights not found: reviewed with the tools only"]}
+    history = [{"role": "user", "content": "Review my mix"},
+               {"role": "assistant", "content": "Your vocals sit low."},
+               {"role": "user", "content": "why?"}, {"role": "assistant", "content": "Because."}]
+    return {"dir": d, "state": state, "history": history, "vocals": vocals}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def test_findings_markdown_shows_evidence(reviewed):
+    md = findings_markdown(reviewed["state"]["findings"])
+    v = reviewed["vocals"]["level_vs_rest_db"]
+    assert "**Vocals too quiet**" in md and "(high, balance, from the audio model and the tools)" in md
+    assert f"vocals vs rest: {v:.1f} dB (`stem_balance`)" in md
+    assert "What to do:* raise the vocals" in md
+    assert findings_markdown([]) == "_No findings yet._"
+
+
+def test_review_downloads(reviewed, tmp_path):
+    st, hist = reviewed["state"], reviewed["history"]
+    md_path, js_path = write_downloads(tmp_path / "dl", "thread-1", st, hist)
+    md = Path(md_path).read_text()
+    lufs = st["report"]["loudness"]["integrated_lufs"]
+    assert md.startswith("# MixingBuddy review: mix.wav")
+    assert f"| integrated loudness | {lufs:.1f} LUFS |" in md
+    assert "**You:**" in md and "Because." in md and "confirmed" in md
+    assert "audio model weights not found" in md
+    data = json.loads(Path(js_path).read_text())
+    assert data["thread_id"] == "thread-1" and data["files"]["mix"] == "mix.wav"
+    assert sorted(data["files"]["stems"]) == ["bass.wav", "drums.wav", "other.wav", "vocals.wav"]
+    assert str(reviewed["dir"]) not in Path(js_path).read_text()  # no server paths leak
+    assert data["report"]["loudness"]["integrated_lufs"] == lufs
+    assert len(data["conversation"]) == 4
+    assert review_json("t", {}, [])["findings"] == []
+    assert "## Findings" in review_markdown("t", {}, [])
+
+
+def test_figures_and_sliders_from_state(reviewed):
+    figs = figures_for(reviewed["state"])
+    assert all(figs[name] is not None for name, _ in ui_app.PLOT_TABS)
+    wave = figs["waveform"].axes[0]
+    assert any("finding" in t.get_text() for t in wave.get_legend().get_texts())
+    assert ui_app.stem_roles_of(reviewed["state"]) == ["vocals", "drums", "bass", "other"]
+    assert all(v is None for v in figures_for({}).values())
+    # a stored mix that disappeared: every figure but the waveform
+    gone = dict(reviewed["state"], audio={"mix": str(reviewed["dir"] / "missing.wav")})
+    figs = figures_for(gone)
+    assert figs["waveform"] is None and figs["spectrum"] is not None
+
+
+def test_chat_history_error_line_banner_anchor(tmp_path):
+    assert chat_from_history([], "answer") == [{"role": "assistant", "content": "answer"}]
+    assert chat_from_history([{"role": "system", "content": "x"}, {"role": "user", "content": "q"}]) == \
+        [{"role": "user", "content": "q"}]
+    line = error_line(EmptyFileError("is an empty file (0 bytes)", path="/x/y/a.wav"))
+    assert line == "error[empty_file]: a.wav: is an empty file (0 bytes)"
+    other = error_line(KeyError("secret /home/user/path"))
+    assert other.startswith("error[internal]") and "KeyError" in other and "/home" not in other
+    assert llm_banner(None, env={}) is None
+    b = llm_banner(None, env={"MIXINGBUDDY_LLM_BASE_URL": "http://10.0.0.5:11434/v1",
+                              "MIXINGBUDDY_LLM_MODEL": "qwen", "MIXINGBUDDY_LLM_API_KEY": "sk-hidden"})
+    assert "qwen" in b and "10.0.0.5:11434" in b and "sk-hidden" not in b
+    assert pick_anchor("auto") is None and pick_anchor("bass") == "bass"
+    assert pick_anchor("<script>") is None
+
+
+def test_progress_log_one_line_per_node():
+    log = ui_app.ProgressLog(["Uploaded mix.wav (1.0 MB)."])
+    for line in ("ingest: started", "ingest: done (0.21 s)", "listen: started"):
+        log.add(line)
+    md = log.markdown()
+    assert md.startswith("Uploaded mix.wav (1.0 MB).")
+    assert "✅ ingest (0.21 s)" in md and "⏳ listen" in md and md.count("ingest") == 1
+    log.add("listen: failed")
+    assert "❌ listen failed" in log.markdown()
+
+
+def test_layout_builds_without_creating_the_agent(tmp_path):
+    calls = []
+    demo = ui_app.build_app(lambda: calls.append(1), config=AppConfig(work_root=tmp_path / "work"))
+    cfg = demo.config
+    names = {d.get("api_name") for d in cfg["dependencies"] if d.get("api_visibility") == "public"}
+    assert {"review", "ask", "audition", "reopen"} <= names
+    labels = {c.get("props", {}).get("label") for c in cfg["components"]}
+    for want in ("Target platform", "Anchor stem (assumed right)", "Genre", "Before", "After",
+                 "Review (Markdown)", "Review (JSON)", "MixingBuddy"):
+        assert want in labels
+    types = [c.get("type") for c in cfg["components"]]
+    assert types.count("plot") == len(ui_app.PLOT_TABS)
+    assert "browserstate" in types and "chatbot" in types
+    assert calls == []
+
+
+# ----------------------------------------------------------------------------- a real server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The app on a free port of 127.0.0.1, with an agent factory that must not be reached by
+    requests that fail before the review starts."""
+    calls: list[int] = []
+
+    def factory():
+        calls.append(1)
+        raise RuntimeError("the agent must not be created for a bad upload")
+
+    work = tmp_path_factory.mktemp("work")
+    cfg = AppConfig(work_root=work, limits=UploadLimits(max_total_bytes=2_000_000, max_files=4))
+    demo = ui_app.serve(factory, port=0, block=False, quiet=True, config=cfg)
+    from gradio_client import Client
+
+    client = Client(demo.local_url, verbose=False)
+    yield {"client": client, "calls": calls, "work": work, "demo": demo}
+    demo.close()
+
+
+def _review(client, mix, stems=None, reference=None):
+    from gradio_client import handle_file
+
+    out = client.predict(handle_file(str(mix)), [handle_file(str(s)) for s in stems or []],
+                         handle_file(str(reference)) if reference else None, "auto", "spotify", "any", [],
+                         api_name="/review")
+    return out
+
+
+def test_bad_uploads_answered_in_the_chat(server, tmp_path):
+    client = server["client"]
+    notes = tmp_path / "notes.wav"
+    notes.write_text("not audio, just my notes\n" * 40)
+    chat = _review(client, notes)[0]
+    assert len(chat) == 1 and text_of(chat[-1]) == "error[not_audio]: notes.wav: is a text file, not an audio file"
+    big = tmp_path / "big.wav"
+    sf.write(big, make_sine(440, 30.0, SR, 0.3, channels=1), SR)  # 2.6 MB > the 2 MB limit
+    chat = _review(client, big)[0]
+    assert text_of(chat[-1]).startswith("error[upload_limit]: the upload is 2.65 MB; the limit is 2 MB")
+    ok = tmp_path / "ok.wav"
+    sf.write(ok, make_sine(440, 1.0, SR, 0.3), SR)
+    zip_path = tmp_path / "stems.zip"
+    import zipfile
+
+    with zipfile.ZipFile(zip_path, "w") as z:
+        z.writestr("../../escape.wav", ok.read_bytes())
+    chat = _review(client, ok, [zip_path])[0]
+    assert text_of(chat[-1]).startswith("error[unsafe_archive]: stems.zip: holds")
+    # each error is one line, and none reached the agent; the session folders are gone
+    assert server["calls"] == []
+    assert list((server["work"] / "uploads").iterdir()) == []
+
+
+def test_follow_up_and_audition_need_a_review_first(server):
+    client = server["client"]
+    chat = client.predict("is it loud enough for Spotify?", "", [], api_name="/ask")[0]
+    assert text_of(chat[0]) == "is it loud enough for Spotify?"
+    assert text_of(chat[-1]) == ui_app.NO_THREAD
+    before, after, numbers = client.predict("", 0.0, 0.0, 0.0, 0.0, api_name="/audition")
+    assert before is None and after is None and numbers.startswith("error[invalid_argument]")
+    assert server["calls"] == []
+
+
+# ----------------------------------------------------------------------------- with the agent
+# (a real MixingBuddy on a home folder in tmp_path, tools only so no weights are needed)
+
+R_CHAT, R_STATUS, R_FINDINGS = 0, 1, 2
+R_PLOTS = slice(3, 8)
+R_THREAD, R_SLIDERS, R_MD, R_JSON = 8, slice(10, 14), 14, 15
+
+
+def _val(x):
+    """A component's value, whether it came back as a value or as an update dict."""
+    return x.get("value") if isinstance(x, dict) and x.get("__type__") == "update" else x
+
+
+def _render_song(folder: Path, seed: int, seconds: float, vocals_db: float, name: str = "mix.wav",
+                 stems: bool = True) -> Path:
+    from mixingbuddy.model.demo_song import SongConfig, render_song
+
+    folder.mkdir(parents=True, exist_ok=True)
+    mix, parts = render_song(SongConfig(duration_s=seconds, seed=seed), gains_db={"vocals": vocals_db})
+    sf.write(folder / name, mix, SR)
+    if stems:
+        (folder / "stems").mkdir(exist_ok=True)
+        for role, x in parts.items():
+            sf.write(folder / "stems" / f"{role}.wav", x, SR)
+    return folder / name
+
+
+def _agent(home: Path):
+    api = pytest.importorskip("mixingbuddy.agent.api")
+    return api.MixingBuddy(home, llm=None, use_model=False)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    mb = _agent(home)
+    work = tmp_path_factory.mktemp("work")
+    demo = ui_app.serve(mb, port=0, block=False, quiet=True,
+                        config=AppConfig(work_root=work, concurrency=4))
+    from gradio_client import Client
+
+    yield {"mb": mb, "home": home, "demo": demo, "client": Client(demo.local_url, verbose=False),
+           "work": work}
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def reviewed_live(live, tmp_path_factory):
+    song = tmp_path_factory.mktemp("flawed")
+    mix = _render_song(song, seed=11, seconds=8.0, vocals_db=-10.0)
+    stems = sorted((song / "stems").iterdir())
+    out = _review(live["client"], mix, stems)
+    return {"out": out, "thread": out[R_THREAD], "mix": mix}
+
+
+def test_review_through_the_server(live, reviewed_live):
+    out, tid = reviewed_live["out"], reviewed_live["thread"]
+    assert isinstance(tid, str) and tid
+    chat = out[R_CHAT]
+    assert chat and chat[-1]["role"] == "assistant" and not text_of(chat[-1]).startswith("error[")
+    assert "vocals" in out[R_FINDINGS].lower()
+    assert all(p is not None for p in out[R_PLOTS])  # every figure, stems included
+    vocals_gain = _val(out[R_SLIDERS][0])
+    assert vocals_gain > 0 and out[R_SLIDERS][0]["visible"] is True  # prefilled from the balance suggestion
+    md = Path(out[R_MD]).read_text()
+    state = live["mb"].state(tid)
+    lufs = state["report"]["loudness"]["integrated_lufs"]
+    assert f"{lufs:.1f} LUFS" in md
+    assert json.loads(Path(out[R_JSON]).read_text())["thread_id"] == tid
+    assert list((live["work"] / "uploads").iterdir()) == []  # the upload folder was cleaned up
+
+
+def test_follow_up_names_a_measured_number(live, reviewed_live):
+    tid = reviewed_live["thread"]
+    chat = live["client"].predict("is it loud enough for Spotify?", tid, [], api_name="/ask")[0]
+    answer = text_of(chat[-1])
+    lufs = live["mb"].state(tid)["report"]["loudness"]["integrated_lufs"]
+    assert f"{lufs:.1f}" in answer
+    assert len(live["mb"].history(tid)) >= 4
+
+
+def test_audition_through_the_server(live, reviewed_live):
+    tid = reviewed_live["thread"]
+    gain = _val(reviewed_live["out"][R_SLIDERS][0])
+    before, after, numbers = live["client"].predict(tid, gain, 0.0, 0.0, 0.0, api_name="/audition")
+    assert before and after and "| vocals |" in numbers
+    x_b, sr_b = sf.read(before)
+    x_a, sr_a = sf.read(after)
+    assert sr_a == sr_b and x_a.shape == x_b.shape and not np.allclose(x_a, x_b)
+
+
+def test_conversation_reopens_after_a_restart(live, reviewed_live, tmp_path):
+    tid = reviewed_live["thread"]
+    demo2 = ui_app.serve(_agent(live["home"]), port=0, block=False, quiet=True,
+                         config=AppConfig(work_root=tmp_path / "work2"))
+    try:
+        from gradio_client import Client
+
+        out = Client(demo2.local_url, verbose=False).predict(tid, api_name="/reopen")
+        assert out[R_THREAD] == tid
+        texts = [text_of(m) for m in out[R_CHAT]]
+        assert "is it loud enough for Spotify?" in texts or len(texts) >= 1
+        assert out[R_PLOTS][0] is not None
+        bad = Client(demo2.local_url, verbose=False).predict("no-such-thread", api_name="/reopen")
+        assert "Could not reopen" in bad[R_STATUS]
+    finally:
+        demo2.close()
+
+
+def test_banner_when_an_external_llm_is_configured(tmp_path):
+    api = pytest.importorskip("mixingbuddy.agent.api")
+    from mixingbuddy.agent.llm import LLMConfig
+
+    mb = api.MixingBuddy(tmp_path / "home", use_model=False,
+                         llm=LLMConfig(base_url="http://127.0.0.1:9/v1", model="tiny-chat", api_key="sk-x"))
+    demo = ui_app.build_app(mb, config=AppConfig(work_root=tmp_path / "work"))
+    banner = next(c for c in demo.config["components"] if c.get("props", {}).get("elem_id") == "llm-banner")
+    assert banner["props"]["visible"] is True
+    assert "tiny-chat" in banner["props"]["value"] and "sk-x" not in banner["props"]["value"]
+    plain = ui_app.build_app(api.MixingBuddy(tmp_path / "home2", use_model=False, llm=None),
+                             config=AppConfig(work_root=tmp_path / "work2"))
+    banner = next(c for c in plain.config["components"] if c.get("props", {}).get("elem_id") == "llm-banner")
+    assert banner["props"]["visible"] is False
+
+
+def test_ui_command_serves_on_localhost(tmp_path):
+    """``mixingbuddy ui`` as a process: the parser's defaults, then a real start on a free port
+    of 127.0.0.1 that answers HTTP, then a clean stop."""
+    import argparse
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    pytest.importorskip("mixingbuddy.agent.api")
+    p = argparse.ArgumentParser()
+    ui_app.add_ui_parser(p.add_subparsers())
+    args = p.parse_args(["ui"])
+    assert (args.host, args.port, args.home) == ("127.0.0.1", 7860, None)
+    assert args.func is ui_app.cmd_ui
+    port = ui_app.free_port()
+    code = ("import argparse, sys; from mixingbuddy.ui.app import add_ui_parser; "
+            "p = argparse.ArgumentParser(); add_ui_parser(p.add_subparsers()); "
+            "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))")
+    env = dict(os.environ, MIXINGBUDDY_LLM_BASE_URL="", NO_PROXY="127.0.0.1,localhost")
+    proc = subprocess.Popen([sys.executable, "-c", code, "ui", "--port", str(port), "--home",
+                             str(tmp_path / "home"), "--no-model"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert first.strip() == f"MixingBuddy on http://127.0.0.1:{port} (embedded defaults, no network)"
+        deadline = time.time() + 30
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert time.time() < deadline and proc.poll() is None, "the server did not come up"
+                time.sleep(0.3)
+        assert r.status_code == 200 and "MixingBuddy" in r.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

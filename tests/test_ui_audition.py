@@ -1,0 +1,108 @@
+"""ui.audition: apply per-stem gains to real stems, render before/after, re-measure."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+from mixingbuddy.tools.analyze import analyze
+from mixingbuddy.tools.errors import InvalidArgumentError
+from mixingbuddy.tools.ingest import load_mix_and_stems
+from mixingbuddy.tools.loudness import integrated_loudness_lufs, true_peak_dbtp
+from mixingbuddy.ui.audition import (
+    audition,
+    audition_markdown,
+    check_gains,
+    stems_from_audio_record,
+    suggested_gains,
+)
+
+SR = 44_100
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory):
+    """A 6 s demo song with the vocals 9 dB too low, as files, decoded with ingest."""
+    from mixingbuddy.model.demo_song import SongConfig, render_song
+
+    d = tmp_path_factory.mktemp("song")
+    mix, stems = render_song(SongConfig(duration_s=6.0, seed=5), gains_db={"vocals": -9.0})
+    sf.write(d / "mix.wav", mix, SR, subtype="PCM_24")
+    (d / "stems").mkdir()
+    for role, x in stems.items():
+        sf.write(d / "stems" / f"{role}.wav", x, SR, subtype="PCM_24")
+    m, s = load_mix_and_stems(d / "mix.wav", d / "stems")
+    return {"dir": d, "mix": m, "stems": s}
+
+
+def test_raising_a_stem_6_db_measures_6_db_higher(song, tmp_path):
+    res = audition(song["stems"], {"vocals": 6.0}, tmp_path, anchor="drums")
+    assert res.delta_db("vocals") == pytest.approx(6.0, abs=0.15)
+    # the rest of the mix got louder, so every other stem now sits lower against it
+    for other in ("drums", "bass", "other"):
+        assert res.delta_db(other) < -0.1
+    assert res.gains_db == {"drums": 0.0, "bass": 0.0, "other": 0.0, "vocals": 6.0}
+    assert res.after.integrated_lufs > res.before.integrated_lufs
+
+
+def test_playback_files_are_playable_and_loudness_matched(song, tmp_path):
+    res = audition(song["stems"], {"vocals": 6.0, "other": -2.0}, tmp_path)
+    lufs = {}
+    for key in ("before_wav", "after_wav"):
+        x, sr = sf.read(getattr(res, key), dtype="float32")
+        assert sr == song["stems"].sr and x.shape[1] == 2
+        assert x.shape[0] == song["stems"].stems["vocals"].n_samples
+        assert true_peak_dbtp(x, sr) <= -1.0 + 0.05  # peak-safe
+        lufs[key] = integrated_loudness_lufs(x, sr)
+    assert lufs["before_wav"] == pytest.approx(lufs["after_wav"], abs=0.2)
+    assert res.playback_true_peak_dbtp <= -1.0 + 1e-6
+    # files of one audition live in their own folder under out_dir
+    assert res.before_wav.startswith(str(tmp_path)) and res.before_wav != res.after_wav
+    md = audition_markdown(res)
+    assert "| vocals | +6.0 dB |" in md and "LUFS" in md
+
+
+def test_gains_that_would_clip_are_reported_and_trimmed(song, tmp_path):
+    res = audition(song["stems"], {"drums": 18.0}, tmp_path)
+    assert res.after.true_peak_dbtp > 0.0 and res.would_clip
+    assert any("true peak" in n and "pull the master" in n for n in res.notes)
+    x, sr = sf.read(res.after_wav, dtype="float32")
+    assert np.abs(x).max() < 1.0  # not clipped in the file
+    assert true_peak_dbtp(x, sr) <= -1.0 + 0.05
+
+
+def test_suggested_gains_come_from_the_balance_measurement(song, tmp_path):
+    report = analyze(song["mix"], song["stems"], anchor="drums")
+    gains = suggested_gains(report.model_dump())
+    vocals = next(s for s in report.stem_balance.stems if s.name == "vocals")
+    assert vocals.status == "too_quiet"
+    assert gains["vocals"] == pytest.approx(round(vocals.suggested_gain_db * 2) / 2)
+    assert gains["drums"] == 0.0  # the anchor is never moved
+    res = audition(song["stems"], gains, tmp_path, anchor="drums")
+    after = next(s for s in res.after.stems if s.name == "vocals")
+    assert after.status == "within_range"
+    assert suggested_gains({"stem_balance": None}) == {}
+
+
+def test_bad_gains_refused(song, tmp_path):
+    with pytest.raises(InvalidArgumentError, match="no stem named 'piano'"):
+        audition(song["stems"], {"piano": 3.0}, tmp_path)
+    with pytest.raises(InvalidArgumentError, match="beyond"):
+        check_gains(song["stems"], {"vocals": 40.0})
+    with pytest.raises(InvalidArgumentError, match="number"):
+        check_gains(song["stems"], {"vocals": float("nan")})
+    with pytest.raises(InvalidArgumentError, match="needs the stems"):
+        audition(None, {}, tmp_path)
+    with pytest.raises(InvalidArgumentError, match="platform"):
+        audition(song["stems"], {}, tmp_path, platform="napster")
+
+
+def test_stems_from_a_stored_audio_record(song):
+    d = song["dir"]
+    stems = stems_from_audio_record({"mix": str(d / "mix.wav"),
+                                     "stems": [str(p) for p in sorted((d / "stems").iterdir())],
+                                     "stem_roles": {}, "stems_container": None})
+    assert sorted(stems.roles) == ["bass", "drums", "other", "vocals"]
+    with pytest.raises(InvalidArgumentError, match="only the mix"):
+        stems_from_audio_record({"mix": str(d / "mix.wav"), "stems": []})
+    with pytest.raises(InvalidArgumentError):
+        stems_from_audio_record({})

@@ -1,0 +1,154 @@
+"""ui.plots: figures built from a real analysis of a short rendered song with stems."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+from mixingbuddy.tools.analyze import analyze
+from mixingbuddy.tools.errors import InvalidArgumentError
+from mixingbuddy.tools.ingest import load_audio, load_mix_and_stems
+from mixingbuddy.ui import plots
+
+SR = 44_100
+CLIP_S = (2.0, 2.5)
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory):
+    """An 8 s demo song with quiet vocals and a hard-clipped half second in the mix."""
+    from mixingbuddy.model.demo_song import SongConfig, render_song
+
+    d = tmp_path_factory.mktemp("song")
+    mix, stems = render_song(SongConfig(duration_s=8.0, seed=3), gains_db={"vocals": -9.0})
+    mix = mix.copy()
+    a, b = (int(s * SR) for s in CLIP_S)
+    mix[a:b] = np.clip(mix[a:b] * 8.0, -0.9, 0.9)
+    sf.write(d / "mix.wav", mix, SR, subtype="PCM_24")
+    (d / "stems").mkdir()
+    for role, x in stems.items():
+        sf.write(d / "stems" / f"{role}.wav", x, SR, subtype="PCM_24")
+    m, s = load_mix_and_stems(d / "mix.wav", d / "stems")
+    with_stems = analyze(m, s, anchor="drums", platform="apple_music").model_dump()
+    mix_only = analyze(m, None, platform="spotify").model_dump()
+    return {"dir": d, "mix": m, "with_stems": with_stems, "mix_only": mix_only}
+
+
+def _labels(ax):
+    return ax.get_xlabel(), ax.get_ylabel()
+
+
+def test_spectrum_against_target(song, tmp_path):
+    rep = song["with_stems"]
+    fig = plots.spectrum_figure(rep)
+    ax = fig.axes[0]
+    x_label, y_label = _labels(ax)
+    assert "Hz" in x_label and "dB" in y_label
+    assert ax.get_xscale() == "log"
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    mix_line = lines["this mix"]
+    assert len(mix_line.get_xdata()) == len(rep["spectrum"]["bands"])
+    assert np.allclose(mix_line.get_ydata(), [b["level_db"] for b in rep["spectrum"]["bands"]])
+    assert any(k.startswith("target") for k in lines)
+    # the p10-p90 band is drawn when the report carries it
+    has_range = any(b["target_p10_db"] is not None for b in rep["spectrum"]["bands"])
+    assert has_range == any("p10-p90" in c.get_label() for c in ax.collections)
+    png = plots.save_png(fig, tmp_path / "sub" / "spectrum.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_spectrum_without_target_range_and_absent():
+    rep = {"spectrum": {"bands": [{"centre_hz": f, "level_db": 0.0} for f in (100.0, 1000.0, 10000.0)]}}
+    ax = plots.spectrum_figure(rep).axes[0]
+    assert [ln.get_label() for ln in ax.get_lines()] == ["this mix"]
+    assert not ax.collections
+    assert plots.spectrum_figure({"spectrum": {"bands": []}}) is None
+    assert plots.spectrum_figure(None) is None
+
+
+def test_loudness_over_time_against_platform(song):
+    rep = song["with_stems"]
+    ax = plots.loudness_figure(rep).axes[0]
+    assert "s" in ax.get_xlabel() and "LUFS" in ax.get_ylabel()
+    labels = [ln.get_label() for ln in ax.get_lines()]
+    assert len(labels) == 3
+    target = next(ln for ln in ax.get_lines() if "target" in ln.get_label())
+    assert "Apple Music" in target.get_label()
+    assert target.get_ydata()[0] == pytest.approx(-16.0)
+    series = ax.get_lines()[0]
+    assert len(series.get_xdata()) == len(rep["loudness"]["short_term_times_s"])
+    # an explicit platform overrides the report's
+    ax2 = plots.loudness_figure(rep, platform="ebu_r128").axes[0]
+    assert any(ln.get_ydata()[0] == pytest.approx(-23.0) for ln in ax2.get_lines())
+    no_series = dict(rep, loudness=dict(rep["loudness"], short_term_times_s=[], short_term_lufs=[]))
+    assert plots.loudness_figure(no_series) is None
+
+
+def test_stem_levels_against_range(song):
+    rep = song["with_stems"]
+    fig = plots.stem_levels_figure(rep)
+    ax = fig.axes[0]
+    assert "dB" in ax.get_xlabel()
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    assert names == [f"{s['name']}{' (anchor)' if s['is_anchor'] else ''}" for s in rep["stem_balance"]["stems"]]
+    # one range bar per stem with a reference
+    assert len(ax.patches) == sum(1 for s in rep["stem_balance"]["stems"] if s["vs_rest"]["reference"])
+    # the vocals (9 dB down) are marked too quiet, in their annotation
+    vocals = next(s for s in rep["stem_balance"]["stems"] if s["name"] == "vocals")
+    assert vocals["status"] == "too_quiet"
+    assert any("too quiet" in t.get_text() and f"{vocals['vs_rest']['value_db']:+.1f}" in t.get_text()
+               for t in ax.texts)
+    assert plots.stem_levels_figure(song["mix_only"]) is None
+
+
+def test_masking_heat_map(song):
+    rep = song["with_stems"]
+    fig = plots.masking_figure(rep)
+    ax = fig.axes[0]
+    img = ax.get_images()[0]
+    n_pairs = len(rep["masking"]["pairs"])
+    assert img.get_array().shape == (n_pairs, len(rep["masking"]["band_centres_hz"]))
+    assert len(ax.get_yticklabels()) == n_pairs
+    assert "Hz" in ax.get_xlabel()
+    assert "masked" in fig.axes[1].get_ylabel()  # the colour bar
+    assert plots.masking_figure(song["mix_only"]) is None
+
+
+def test_waveform_with_problem_regions(song):
+    rep = song["mix_only"]
+    findings = [{"title": "masking in the chorus", "regions_s": [(5.0, 6.0)]}]
+    regions = plots.problem_regions(rep, findings)
+    kinds = {r.kind for r in regions}
+    assert "finding" in kinds and "loud" in kinds
+    clip_runs = rep["dynamics"]["clipping"]["worst_runs"]
+    assert clip_runs, "the injected clipping must be measured"
+    clipped = [r for r in regions if r.kind == "clipping"]
+    assert clipped and all(CLIP_S[0] - 0.05 <= r.start_s <= CLIP_S[1] for r in clipped)
+    fig = plots.waveform_figure(song["dir"] / "mix.wav", rep, findings)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "Time (s)" and "Amplitude" in ax.get_ylabel()
+    spans = [p for p in ax.patches]
+    assert len(spans) == len(regions)
+    assert ax.get_xlim()[1] == pytest.approx(song["mix"].duration_s, abs=0.01)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("clipped" in t for t in legend) and any("finding" in t for t in legend)
+
+
+def test_waveform_inputs():
+    x = np.sin(np.linspace(0, 200, 48_000)).astype(np.float32)[:, None] * 0.5
+    lo, hi = plots.envelope(x, columns=100)
+    assert lo.shape == hi.shape == (100,)
+    assert hi.max() == pytest.approx(0.5, abs=0.01) and lo.min() == pytest.approx(-0.5, abs=0.01)
+    fig = plots.waveform_figure(x, None, sr=48_000)
+    assert fig.axes[0].get_xlim()[1] == pytest.approx(1.0)
+    assert plots.waveform_figure(None) is None
+    with pytest.raises(InvalidArgumentError):
+        plots.waveform_figure(x, None)
+    with pytest.raises(InvalidArgumentError):
+        plots.envelope(np.zeros(0))
+
+
+def test_all_figures_names(song):
+    figs = plots.all_figures(song["mix_only"], load_audio(song["dir"] / "mix.wav"))
+    assert set(figs) == set(plots.PLOT_NAMES)
+    assert figs["stem_levels"] is None and figs["masking"] is None
+    assert all(figs[k] is not None for k in ("spectrum", "loudness", "waveform"))

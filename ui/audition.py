@@ -1,0 +1,268 @@
+"""Audition the fix: apply per-stem gain changes, render before/after mixes, and re-measure.
+
+Method
+    before = the sum of the stems as uploaded; after = the sum with each stem scaled by its gain
+    (dB). Both are measured with the same tools as the review (``tools.stem_balance`` for each
+    stem against the rest, ``tools.loudness`` for integrated loudness, LRA and true peak), so
+    the numbers shown next to the players are the numbers of the mixes as the user would get
+    them in the DAW.
+
+Playback files
+    The two files are loudness-matched (the after mix is gained by I_before - I_after, BS.1770
+    integrated loudness) so that what changes between them is the balance, not the volume
+    (a louder version is heard as "better"). If either would then have a true peak above the
+    ceiling (-1 dBTP), both are lowered by the same amount, so they stay matched and neither
+    clips; the notes say by how much. They are written as 16-bit WAV at the analysis rate.
+
+Clipping
+    When the after mix as it would be bounced (no matching) has a true peak above 0 dBTP, a
+    note says so and by how much to pull the master (or the other stems) down.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from ..tools.audio import StemSet
+from ..tools.errors import InvalidArgumentError, SilentAudioError
+from ..tools.loudness import PLATFORM_TARGETS, measure_loudness
+from ..tools.stem_balance import measure_stem_balance
+
+MAX_GAIN_DB = 24.0
+CEILING_DBTP = -1.0
+CLIP_DBTP = 0.0
+GAIN_STEP_DB = 0.5  # suggested gains are rounded to this (a fader move, not a false precision)
+
+
+class StemNumbers(BaseModel):
+    """One stem's level as measured in one version of the mix."""
+
+    name: str
+    gain_db: float  # the change applied in this version (0 in the before mix)
+    level_vs_rest_db: float | None  # gated RMS against the sum of the other stems
+    integrated_lufs: float | None
+    status: str  # within_range / too_loud / too_quiet / silent / no_reference
+    reference_p10_db: float | None = None
+    reference_p90_db: float | None = None
+
+
+class MixNumbers(BaseModel):
+    """Loudness and peaks of one version of the mix (as bounced, before playback matching)."""
+
+    integrated_lufs: float | None
+    loudness_range_lu: float | None
+    true_peak_dbtp: float
+    sample_peak_dbfs: float
+    platform_delta_lu: float | None  # integrated - the platform's target
+    stems: list[StemNumbers]
+
+
+class AuditionResult(BaseModel):
+    gains_db: dict[str, float]
+    platform: str
+    before: MixNumbers
+    after: MixNumbers
+    before_wav: str
+    after_wav: str
+    match_gain_db: float  # applied to the after file to match the before file's loudness
+    playback_trim_db: float  # applied to both files to keep them under the ceiling (<= 0)
+    playback_true_peak_dbtp: float  # the louder of the two files' true peaks, after trimming
+    would_clip: bool  # the after mix as bounced has a true peak above 0 dBTP
+    notes: list[str]
+
+    def delta_db(self, stem: str) -> float | None:
+        """After - before level against the rest, for one stem."""
+        b = next((s.level_vs_rest_db for s in self.before.stems if s.name == stem), None)
+        a = next((s.level_vs_rest_db for s in self.after.stems if s.name == stem), None)
+        return None if a is None or b is None else round(a - b, 2)
+
+
+# ----------------------------------------------------------------------------- suggestions
+
+
+def _round_step(x: float, step: float = GAIN_STEP_DB) -> float:
+    return round(round(x / step) * step, 2)
+
+
+def suggested_gains(report: Any) -> dict[str, float]:
+    """Per-stem gain changes (dB) suggested by a report's stem balance: each stem outside the
+    professional range gets its ``suggested_gain_db`` (towards the reference median), rounded
+    to 0.5 dB; stems within range, silent or without a reference get 0. Empty without stems."""
+    rep = report.model_dump() if hasattr(report, "model_dump") else (report or {})
+    out: dict[str, float] = {}
+    for st in ((rep.get("stem_balance") or {}).get("stems") or []):
+        g = st.get("suggested_gain_db")
+        move = st.get("status") in ("too_loud", "too_quiet") and isinstance(g, (int, float)) \
+            and not st.get("is_anchor")
+        out[str(st["name"])] = _round_step(max(-MAX_GAIN_DB, min(MAX_GAIN_DB, float(g)))) if move else 0.0
+    return out
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def check_gains(stems: StemSet, gains_db: Mapping[str, Any]) -> dict[str, float]:
+    """Gains for every stem (missing ones 0); unknown stems, non-numbers and moves beyond
+    +-24 dB raise InvalidArgumentError."""
+    if not isinstance(gains_db, Mapping):
+        raise InvalidArgumentError(f"gains must be a mapping of stem -> dB, got {type(gains_db).__name__}")
+    unknown = [k for k in gains_db if k not in stems.stems]
+    if unknown:
+        raise InvalidArgumentError(
+            f"no stem named {unknown[0]!r} to change (stems: {', '.join(stems.roles)})")
+    out = {}
+    for role in stems.roles:
+        v = gains_db.get(role, 0.0)
+        if v is None:
+            v = 0.0
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+            raise InvalidArgumentError(f"the gain for {role} must be a number of dB, got {v!r}")
+        if abs(float(v)) > MAX_GAIN_DB:
+            raise InvalidArgumentError(
+                f"a gain change of {float(v):+.1f} dB on {role} is beyond +-{MAX_GAIN_DB:g} dB; "
+                "that is a different mix, not a fix")
+        out[role] = float(v)
+    return out
+
+
+def render_mix(stems: StemSet, gains_db: Mapping[str, float]) -> np.ndarray:
+    """Sum of the stems (stereo, float32), each scaled by 10^(gain/20)."""
+    out = None
+    for role, audio in stems.stems.items():
+        x = audio.stereo() * np.float32(10.0 ** (gains_db.get(role, 0.0) / 20.0))
+        out = x.astype(np.float32) if out is None else out + x
+    return out
+
+
+def _numbers(stems: StemSet, gains: Mapping[str, float], mix: np.ndarray, anchor: str | None,
+             platform: str) -> MixNumbers:
+    arrays = {role: a.stereo() * np.float32(10.0 ** (gains.get(role, 0.0) / 20.0))
+              for role, a in stems.stems.items()}
+    loud = measure_loudness(mix, stems.sr, platform=platform)
+    rows: list[StemNumbers] = []
+    if len(arrays) >= 2:
+        bal = measure_stem_balance(arrays, stems.sr, anchor=anchor)
+        for st in bal.stems:
+            ref = st.vs_rest.reference if st.vs_rest else None
+            rows.append(StemNumbers(name=st.name, gain_db=gains.get(st.name, 0.0),
+                                    level_vs_rest_db=st.level_vs_rest_db,
+                                    integrated_lufs=st.integrated_lufs, status=st.status,
+                                    reference_p10_db=ref.p10_db if ref else None,
+                                    reference_p90_db=ref.p90_db if ref else None))
+    delta = next((p.delta_lu for p in loud.platforms if p.name == platform), None)
+    return MixNumbers(integrated_lufs=loud.integrated_lufs, loudness_range_lu=loud.loudness_range_lu,
+                      true_peak_dbtp=loud.true_peak_dbtp, sample_peak_dbfs=loud.sample_peak_dbfs,
+                      platform_delta_lu=delta, stems=rows)
+
+
+def _write_wav(path: Path, x: np.ndarray, sr: int) -> None:
+    import soundfile as sf
+
+    sf.write(path, np.clip(x, -1.0, 1.0), sr, subtype="PCM_16")
+
+
+def audition(stems: StemSet, gains_db: Mapping[str, Any], out_dir: str | os.PathLike, *,
+             anchor: str | None = None, platform: str = "spotify",
+             ceiling_dbtp: float = CEILING_DBTP) -> AuditionResult:
+    """Apply ``gains_db`` (stem -> dB) to ``stems``, write loudness-matched, peak-safe
+    ``before.wav`` / ``after.wav`` in a new folder under ``out_dir``, and return both versions'
+    measurements (see the module docstring)."""
+    if not isinstance(stems, StemSet) or not stems.stems:
+        raise InvalidArgumentError("auditioning a fix needs the stems of the mix")
+    if platform not in PLATFORM_TARGETS:
+        raise InvalidArgumentError(f"unknown platform {platform!r}; choose one of {', '.join(PLATFORM_TARGETS)}")
+    gains = check_gains(stems, gains_db)
+    zero = {r: 0.0 for r in stems.roles}
+    before = render_mix(stems, zero)
+    after = render_mix(stems, gains)
+    if not np.any(np.abs(after) > 10 ** (-90 / 20)):
+        raise SilentAudioError("with these gains the mix is silent")
+    nb = _numbers(stems, zero, before, anchor, platform)
+    na = _numbers(stems, gains, after, anchor, platform)
+    notes: list[str] = []
+
+    match_db = 0.0
+    if nb.integrated_lufs is not None and na.integrated_lufs is not None:
+        match_db = round(nb.integrated_lufs - na.integrated_lufs, 2)
+    else:
+        notes.append("loudness could not be measured on one version (too quiet or too short); "
+                     "the files are not loudness-matched")
+    tp_after_matched = na.true_peak_dbtp + match_db
+    loudest_peak = max(nb.true_peak_dbtp, tp_after_matched)
+    trim_db = min(0.0, round(ceiling_dbtp - loudest_peak, 2))
+    if trim_db < 0:
+        notes.append(f"both files are {-trim_db:.1f} dB quieter for playback, so that neither goes "
+                     f"above {ceiling_dbtp:g} dBTP (the louder true peak was {loudest_peak:+.1f} dBTP)")
+    if match_db:
+        notes.append(f"the after file is {match_db:+.1f} dB to match the before file's loudness "
+                     f"({nb.integrated_lufs:.1f} LUFS), so you hear the balance, not the volume")
+    would_clip = na.true_peak_dbtp > CLIP_DBTP
+    if would_clip:
+        notes.append(f"applied as they are, these gains put the mix's true peak at {na.true_peak_dbtp:+.1f} "
+                     f"dBTP: pull the master (or the other stems) down by at least "
+                     f"{na.true_peak_dbtp - ceiling_dbtp:.1f} dB to stay under {ceiling_dbtp:g} dBTP")
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="audition-", dir=out))
+    b_wav, a_wav = folder / "before.wav", folder / "after.wav"
+    _write_wav(b_wav, before * np.float32(10 ** (trim_db / 20)), stems.sr)
+    _write_wav(a_wav, after * np.float32(10 ** ((match_db + trim_db) / 20)), stems.sr)
+    return AuditionResult(gains_db=gains, platform=platform, before=nb, after=na,
+                          before_wav=str(b_wav), after_wav=str(a_wav), match_gain_db=match_db,
+                          playback_trim_db=trim_db,
+                          playback_true_peak_dbtp=round(loudest_peak + trim_db, 2),
+                          would_clip=would_clip, notes=notes)
+
+
+# ----------------------------------------------------------------------------- loading, text
+
+
+def stems_from_audio_record(audio: Mapping[str, Any], *, max_duration_s: float = 1200.0) -> StemSet:
+    """The stems of a conversation from its stored ``audio`` record (``MixingBuddy.state``:
+    ``mix``, ``stems``, ``stem_roles``, ``stems_container``), decoded with ``tools.ingest``."""
+    from ..tools.ingest import load_mix_and_stems
+
+    if not audio or not audio.get("mix"):
+        raise InvalidArgumentError("this conversation has no stored audio")
+    spec: Any = audio.get("stems_container") or (list(audio.get("stems") or []) or None)
+    _, stems = load_mix_and_stems(audio["mix"], spec, roles=audio.get("stem_roles") or None,
+                                  max_duration_s=max_duration_s)
+    if stems is None:
+        raise InvalidArgumentError("auditioning a fix needs stems; this conversation has only the mix")
+    return stems
+
+
+def audition_markdown(res: AuditionResult) -> str:
+    """The before/after numbers as a Markdown table, with the notes."""
+    lines = ["| stem | gain | level vs rest before | after | change | status after |",
+             "|---|---|---|---|---|---|"]
+    after = {s.name: s for s in res.after.stems}
+    for b in res.before.stems:
+        a = after.get(b.name)
+        d = res.delta_db(b.name)
+        lines.append(
+            f"| {b.name} | {res.gains_db.get(b.name, 0.0):+.1f} dB | {_fmt(b.level_vs_rest_db, ' dB')} | "
+            f"{_fmt(a.level_vs_rest_db if a else None, ' dB')} | {_fmt(d, ' dB', signed=True)} | "
+            f"{(a.status if a else '-').replace('_', ' ')} |")
+    rows = (("integrated loudness", res.before.integrated_lufs, res.after.integrated_lufs, " LUFS", False),
+            ("true peak", res.before.true_peak_dbtp, res.after.true_peak_dbtp, " dBTP", True),
+            ("loudness range", res.before.loudness_range_lu, res.after.loudness_range_lu, " LU", False))
+    lines += ["", "| mix | before | after |", "|---|---|---|"]
+    lines += [f"| {name} | {_fmt(b, unit, signed)} | {_fmt(a, unit, signed)} |" for name, b, a, unit, signed in rows]
+    if res.notes:
+        lines += [""] + [f"- {n}" for n in res.notes]
+    return "\n".join(lines)
+
+
+def _fmt(v: float | None, unit: str, signed: bool = False) -> str:
+    if v is None:
+        return "-"
+    return f"{v:+.1f}{unit}" if signed else f"{v:.1f}{unit}"
