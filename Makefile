@@ -42,6 +42,7 @@ test: setup
 
 bench: setup debs
 	$(PY) -m mixingbuddy.evals.bench_analyze
+	$(PY) -m mixingbuddy.evals.bench_review --runs 5 --stems
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -321,7 +321,10 @@ def add_balance_parser(eval_subparsers) -> argparse.ArgumentParser:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``eval`` group (with ``balance``) to the top-level sub-commands."""
-    e = subparsers.add_parser("eval", help="benchmarks: eval balance ...")
+    e = subparsers.add_parser("eval", help="benchmarks: eval balance ..., eval agent ...")
     esub = e.add_subparsers(dest="eval_command", required=True)
     add_balance_parser(esub)
+    from .agent_eval import add_agent_eval_parser
+
+    add_agent_eval_parser(esub)
     return e

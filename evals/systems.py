@@ -435,3 +435,6 @@ class ModelBalanceSystem(_ModelSystem, System):
     def __init__(self, weights=None, batch_size: int = 8, seed: int = 0, **_ignored):
         System.__init__(self, seed=seed)
         _ModelSystem.__init__(self, weights=weights, batch_size=batch_size)
+
+
+from . import agent_system  # noqa: E402,F401  (registers "agent" and "agent-full")

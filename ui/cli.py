@@ -6,6 +6,7 @@ Sub-commands:
   tables        rebuild the small reference tables baked into the package
   data build    build a flawed-mix corpus (model.data.corpus)
   eval balance  score systems on the balance benchmark (evals.balance)
+  eval agent    run the scripted conversations (evals.agent_eval)
   train         train the audio language model (model.train)
   listen MIX    the audio language model's advice (model.listen)
   review MIX    the agent's grounded review of a mix (agent.cli)
@@ -112,7 +113,7 @@ def cmd_tables(args) -> int:
 # command -> (module, function that adds its parser to the top-level subparsers)
 LAZY_COMMANDS = {
     "data": ("mixingbuddy.model.data.corpus", "add_parser", "build flawed-mix corpora"),
-    "eval": ("mixingbuddy.evals.balance", "add_parser", "benchmarks: eval balance ..."),
+    "eval": ("mixingbuddy.evals.balance", "add_parser", "benchmarks: eval balance ..., eval agent ..."),
     "train": ("mixingbuddy.model.train", "add_train_parser", "train the audio language model"),
     "listen": ("mixingbuddy.model.listen", "add_listen_parser", "the audio language model's advice on a mix"),
     "review": ("mixingbuddy.agent.cli", "add_review_parser", "review a mix: listen, verify, advise"),
