@@ -54,6 +54,41 @@ def resolve_llm(llm: Any) -> Any:
     return llm
 
 
+HISTORY_LIMIT = 20  # the backend keeps at most this many messages (llm.MAX_HISTORY_MESSAGES)
+
+
+def chat_history(messages: list[dict], question: str | None, limit: int = HISTORY_LIMIT) -> list[dict]:
+    """The conversation as the endpoint should see it, so that strict chat templates (which
+    require user and assistant turns to alternate, starting with a user turn) accept it.
+
+    Only non-empty user/assistant messages are kept and consecutive ones of one role are merged.
+    A review (``question`` None) drops the trailing user message: the backend adds the review
+    request as the user turn. A follow-up ends with ``question``: the current question is taken
+    off the end, earlier unanswered questions (a turn cut short by a crash) are dropped, and the
+    question is put back. At most ``limit`` messages are kept, starting with a user message."""
+    turns: list[dict] = []
+    for m in messages or []:
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
+            continue
+        content = m.get("content")
+        if not isinstance(content, str) or not content.strip():
+            continue
+        if turns and turns[-1]["role"] == m["role"]:
+            turns[-1] = {"role": m["role"], "content": f"{turns[-1]['content']}\n\n{content}"}
+        else:
+            turns.append({"role": m["role"], "content": content})
+    if question is not None and turns and turns[-1] == {"role": "user", "content": question}:
+        turns.pop()
+    while turns and turns[-1]["role"] == "user":
+        turns.pop()
+    tail = [{"role": "user", "content": question}] if question is not None else []
+    keep = max(0, limit - len(tail))
+    turns = turns[-keep:] if keep else []
+    while turns and turns[0]["role"] != "user":
+        turns.pop(0)
+    return turns + tail
+
+
 @dataclass
 class LLMResult:
     text: str
@@ -75,7 +110,7 @@ def run_llm(ctx: AgentContext, state: dict, *, question: str | None, draft: str,
         return LLMResult(draft, "composer", [note], [])
     tid, audio = state.get("thread_id"), state.get("audio") or {}
     try:
-        ans = llm_answer(ctx.llm, messages=history, question=question, draft=draft,
+        ans = llm_answer(ctx.llm, messages=chat_history(history, question), question=question, draft=draft,
                          evidence_values=evidence_values, ctx_factory=lambda: ctx.store.context(tid, audio),
                          log=ctx.log)
     except Exception as e:  # the turn is still answered

@@ -182,6 +182,9 @@ def _decimals(v: float) -> int:
     return min(len(frac), 3)
 
 
+SERIES_MIN_LEN = 13  # as agent.nodes.common: a numeric list this long is a series, not evidence
+
+
 def result_evidence(tool: str, obj: Any, path: str = "", unit_key: str = "") -> list[dict]:
     """Every number in a tool result as an evidence row; ``quantity`` is its path in the result
     (a row of a list is named by its ``name``/``role``/``band``... when it has one)."""
@@ -192,6 +195,11 @@ def result_evidence(tool: str, obj: Any, path: str = "", unit_key: str = "") -> 
         for k, v in obj.items():
             rows += result_evidence(tool, v, f"{path}.{k}" if path else str(k), str(k))
     elif isinstance(obj, (list, tuple)):
+        if len(obj) >= SERIES_MIN_LEN and all(isinstance(x, (int, float)) or x is None for x in obj):
+            # a plain numeric series (short-term loudness per second...): answers cite the
+            # statistics the tools computed from it, and hundreds of points would let an
+            # invented number pass the guard by chance
+            return rows
         for i, v in enumerate(obj):
             label = str(i)
             if isinstance(v, dict):
