@@ -228,12 +228,23 @@ class AudioLM(nn.Module):
         return self.encoder(batch["frames"], batch["n_frames"], batch["cond"],
                             batch.get("wave"), batch.get("n_wave"))
 
-    def audio_tokens(self, enc: EncoderOutput) -> torch.Tensor:
-        """(B, n_audio, H): projected time + summary tokens, then the label tokens."""
+    def audio_tokens(self, enc: EncoderOutput, forced: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, n_audio, H): projected time + summary tokens, then the label tokens (``forced``:
+        see :class:`~.projector.LabelTokens`)."""
         audio = self.projector(enc.tokens)
         if self.labels is not None:
-            audio = torch.cat([audio, self.labels(enc.class_logits).to(audio.dtype)], dim=1)
+            audio = torch.cat([audio, self.labels(enc.class_logits, forced).to(audio.dtype)], dim=1)
         return audio
+
+    def _forced_labels(self, batch: dict) -> torch.Tensor | None:
+        """Training rows (a ``label_teacher_forcing`` share, drawn per row) whose label tokens
+        carry the true class; -1 elsewhere. None outside training."""
+        p = float(getattr(self.cfg, "label_teacher_forcing", 0.0))
+        if not self.training or p <= 0.0 or "class_idx" not in batch:
+            return None
+        cls = batch["class_idx"]
+        pick = torch.rand(cls.shape, device=cls.device) < p
+        return torch.where(pick, cls, torch.full_like(cls, -1))
 
     def embed_prompt(self, text: dict, audio: torch.Tensor) -> torch.Tensor:
         """Input embeddings of ``text['input_ids']`` with the audio slots (from
@@ -248,7 +259,7 @@ class AudioLM(nn.Module):
         """Batch from ``dataset.Collator`` with text (``input_ids``...). Returns ``loss``,
         ``lm_loss``, ``aux_loss`` and the logged parts."""
         enc = self.encode(batch)
-        audio = self.audio_tokens(enc)
+        audio = self.audio_tokens(enc, self._forced_labels(batch))
         emb = self.embed_prompt(batch, audio)
         lm = self.causal_lm()
         hidden = lm.get_decoder()(inputs_embeds=emb, attention_mask=batch["attention_mask"],

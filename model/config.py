@@ -117,6 +117,11 @@ class AudioLMConfig:
     aux_weight: float = 0.5  # weight of the auxiliary loss in stage 2
     label_tokens: bool = True  # 3 tokens from the encoder's class posterior (projector.LabelTokens)
     label_mode: str = "hard"  # "hard": the joint-optimal decision as exact word vectors; "soft": posterior mix
+    # stage 2: share of training rows whose label tokens carry the TRUE class instead of the
+    # classifier's decision (teacher forcing). At 0 the LM learns that the decision is often wrong
+    # and stops copying it (measured: it never said "no adjustment"); at 1 it learns to put the
+    # label tokens into words, so at inference it voices the classifier's decision.
+    label_teacher_forcing: float = 0.0
     max_new_tokens: int = 40
 
     @property

@@ -113,10 +113,14 @@ class LabelTokens(nn.Module):
         for group, m in _label_maps().items():
             self.register_buffer(f"map_{group}", m, persistent=False)
 
-    def forward(self, class_logits: torch.Tensor) -> torch.Tensor:
-        """(B, 13) logits -> (B, 3, H) tokens."""
+    def forward(self, class_logits: torch.Tensor, forced: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 13) logits -> (B, 3, H) tokens. ``forced`` (B,) class indices (-1: none) replace
+        the decision of those rows by the one-hot of that class (teacher forcing in training)."""
         p = torch.softmax(class_logits.float(), dim=-1)
         if self.mode == "hard":
             p = joint_decision(p.detach(), self.joint_map) + p - p.detach()  # straight-through
+        if forced is not None and bool((forced >= 0).any()):
+            onehot = torch.nn.functional.one_hot(forced.clamp(min=0), p.shape[-1]).to(p.dtype)
+            p = torch.where((forced >= 0)[:, None], onehot, p)
         out = [(p @ getattr(self, f"map_{g}")) @ self.vectors[g] for g in LABEL_WORDS]
         return torch.stack(out, dim=1)

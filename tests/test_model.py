@@ -326,6 +326,35 @@ def test_label_tokens_spell_the_class_posterior(tiny_model):
     assert logits.grad is not None
 
 
+def test_teacher_forcing_puts_the_true_class_in_the_label_tokens(tiny_model, train_ds):
+    from mixingbuddy.model.encoder import class_index
+
+    model = tiny_model
+    logits = torch.full((2, 13), -50.0)
+    logits[:, class_index("loud", "drums")] = 50.0  # the classifier says "drums, lower"
+    forced = torch.tensor([class_index("no_error", None), -1])
+    tokens = model.labels(logits, forced)
+    says_balanced = torch.full((1, 13), -50.0)
+    says_balanced[0, class_index("no_error", None)] = 50.0
+    assert torch.allclose(tokens[0], model.labels(says_balanced)[0], atol=1e-5)  # the true class
+    assert torch.allclose(tokens[1], model.labels(logits[1:])[0], atol=1e-5)  # -1: the decision
+    # in training, a teacher-forcing share of 1 forces every row, 0 none; never at inference
+    batch = _batch(model, train_ds)
+    old = model.cfg.label_teacher_forcing
+    try:
+        model.train()
+        model.cfg.label_teacher_forcing = 1.0
+        assert torch.equal(model._forced_labels(batch), batch["class_idx"])
+        model.cfg.label_teacher_forcing = 0.0
+        assert model._forced_labels(batch) is None
+        model.eval()
+        model.cfg.label_teacher_forcing = 1.0
+        assert model._forced_labels(batch) is None
+    finally:
+        model.cfg.label_teacher_forcing = old
+        model.eval()
+
+
 def test_lm_loss_ignores_prompt_tokens(tiny_model, train_ds):
     """Changing a prompt token's label can't change the loss (it is masked), but the
     response's can."""
