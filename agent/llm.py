@@ -43,6 +43,7 @@ from pydantic import BaseModel
 from ..tools.errors import InvalidArgumentError, MixingBuddyError
 from ..tools.registry import TOOLS, AudioContext, call_tool, openai_tools
 from .guard import check_grounding, text_values
+from .nodes.common import SERIES_MIN_LEN  # a numeric list this long is a series, not evidence
 
 ENV_BASE_URL = "MIXINGBUDDY_LLM_BASE_URL"
 ENV_MODEL = "MIXINGBUDDY_LLM_MODEL"
@@ -180,9 +181,6 @@ def _decimals(v: float) -> int:
         return 0
     frac = s.split(".", 1)[1].rstrip("0")
     return min(len(frac), 3)
-
-
-SERIES_MIN_LEN = 13  # as agent.nodes.common: a numeric list this long is a series, not evidence
 
 
 def result_evidence(tool: str, obj: Any, path: str = "", unit_key: str = "") -> list[dict]:
