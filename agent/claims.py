@@ -202,13 +202,24 @@ def balance_verdict(state_or_review: Any) -> str:
     """One sentence in the benchmark's wording ("Raise the vocals by 3 to 6 dB." / "The balance
     is fine; no adjustment is needed.") from a review's reconciled claim and tool evidence.
 
-    Order: a confirmed or adjusted model claim (its stem and direction; the model's size when
+    Order: the balance judge's class when the review has one (the model's posterior weighed
+    with the measurements, :mod:`.balance_judge`); else a confirmed or adjusted model claim (its stem and direction; the model's size when
     confirmed, else the measured size in the benchmark's 3-6 / 6-12 dB classes); a confirmed
     "balanced" claim; without stems, a claim the estimate could not check, as the model said it;
     else the stem the tools place furthest outside the professional range
     (not the anchor, one of bass/drums/vocals); else an unverifiable model claim as the model
     said it; else balanced. A refuted claim is never used.
     """
+    judgement = _get(state_or_review, "balance_judgement")
+    if judgement:
+        # the balance judge (agent.balance_judge) weighed the model's posterior with the
+        # measurements: its class is the answer to the anchor-relative question
+        cls = str(_get(judgement, "class"))
+        if cls == "no_error":
+            return BALANCED_SENTENCE
+        category, stem = cls.split(":")
+        direction = "increase" if category in ("very_quiet", "quiet") else "decrease"
+        return _sentence(stem, direction, (6.0, 12.0) if category.startswith("very") else (3.0, 6.0))
     report = _get(state_or_review, "report") or {}
     rep = report if isinstance(report, AnalysisReport) else AnalysisReport.model_validate(report)
     anchor = rep.anchor or _get(state_or_review, "anchor")
@@ -264,8 +275,30 @@ def balance_verdict(state_or_review: Any) -> str:
     return BALANCED_SENTENCE
 
 
+def norm_verdict(state_or_review: Any) -> str:
+    """One sentence answering the norm-referenced question ("is any stem outside the
+    professional balance, and which way?"): with stems, the stem of bass/drums/vocals that the
+    stem-balance measurement places furthest outside the professional p10-p90 range (whatever
+    the anchor), with its measured move; else "balanced". Without stems the mix alone cannot
+    measure it, so the answer is the review's balance sentence (:func:`balance_verdict`)."""
+    report = _get(state_or_review, "report") or {}
+    rep = report if isinstance(report, AnalysisReport) else AnalysisReport.model_validate(report)
+    if rep.stem_balance is None:
+        return balance_verdict(state_or_review)
+    picks = []
+    for st in rep.stem_balance.stems:
+        role = st.role or st.name
+        if role in BENCHMARK_STEMS and st.status in ("too_quiet", "too_loud"):
+            picks.append((st.distance_db or 0.0, role, "increase" if st.status == "too_quiet" else "decrease",
+                          st.suggested_gain_db))
+    if not picks:
+        return BALANCED_SENTENCE
+    _, stem, direction, size = max(picks, key=lambda p: p[0])
+    return _sentence(stem, direction, _bucket(size) if size is not None else (3.0, 6.0))
+
+
 def evidence_of(claims: list[Claim]) -> list[Evidence]:
     return [e for c in claims for e in c.evidence]
 
 
-__all__ = ["BALANCED_SENTENCE", "balance_verdict", "cap", "claim_summary", "parse_claim", "verify_claim"]
+__all__ = ["BALANCED_SENTENCE", "balance_verdict", "norm_verdict", "cap", "claim_summary", "parse_claim", "verify_claim"]

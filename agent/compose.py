@@ -10,7 +10,7 @@ list markers carry no numbers ("-" bullets only). Nothing here is random.
 from __future__ import annotations
 
 from .claims import claim_summary
-from .findings import cap
+from .findings import cap, stem_word
 from .numbers import Ledger
 from .schema import Claim, Finding
 
@@ -56,10 +56,41 @@ def finding_bullet(f: Finding, with_action: bool = True) -> str:
     return text
 
 
+CATEGORY_WORDS = {"very_quiet": "much too quiet", "quiet": "a little too quiet",
+                  "loud": "a little too loud", "very_loud": "much too loud"}
+
+
+def judgement_line(judgement: dict, anchor: str | None, led: Ledger) -> str:
+    """The balance judge's reading (:mod:`.balance_judge`) as one bullet; its probabilities go
+    into the Ledger (tool ``balance_judge``)."""
+    post = dict(judgement.get("posterior") or {})
+    cls = str(judgement.get("class"))
+    witness = "the stem levels" if judgement.get("variant") == "stems" else "the mix-only estimate"
+
+    def reading(c: str) -> str:
+        if c == "no_error":
+            return "no stem is off"
+        category, stem = c.split(":")
+        return f"{stem_word(stem)} {'are' if stem in ('vocals', 'drums') else 'is'} {CATEGORY_WORDS[category]}"
+
+    def pct(c: str) -> str:
+        return led.num(100.0 * float(post.get(c, judgement.get("p", 0.0))), tool="balance_judge",
+                       quantity=f"p({c}) %", unit="%", decimals=0, show_unit=False) + "%"
+
+    against = f" against the {anchor}" if anchor else ""
+    line = (f"- Weighing the audio model's impression with {witness}, the most likely reading{against}: "
+            f"{reading(cls)} ({pct(cls)} probability")
+    others = sorted((c for c in post if c != cls), key=lambda c: -post[c])
+    if others and post[others[0]] >= 0.15:
+        line += f"; next: {reading(others[0])}, {pct(others[0])}"
+    return line + ")."
+
+
 def compose_review(findings: list[Finding], claims: list[Claim], *, platform_label: str,
-                   stems: list[str], model_used: bool, notes: list[str]) -> tuple[str, Ledger]:
-    """The review's Markdown and the Ledger of numbers it adds itself (none beyond the
-    findings' and claims' own evidence, at present)."""
+                   stems: list[str], model_used: bool, notes: list[str],
+                   judgement: dict | None = None, anchor: str | None = None) -> tuple[str, Ledger]:
+    """The review's Markdown and the Ledger of numbers it adds itself (the balance judge's
+    probabilities; the rest is the findings' and claims' own evidence)."""
     led = Ledger()
     todo = [f for f in findings if f.severity != "ok"]
     fine = [f for f in findings if f.severity == "ok"]
@@ -80,6 +111,8 @@ def compose_review(findings: list[Finding], claims: list[Claim], *, platform_lab
     if claims:
         lines += ["", "### What the audio model heard"]
         lines += [f"- {claim_summary(c)}" for c in claims]
+        if judgement:
+            lines.append(judgement_line(judgement, anchor, led))
     if fine:
         lines += ["", "### What is already fine"]
         lines += [finding_bullet(f, with_action=False) for f in fine]

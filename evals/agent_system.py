@@ -70,15 +70,40 @@ class _AgentBase(System):
         return self._texts[row["id"]]
 
 
+def weights_fingerprint(weights) -> str:
+    """A short id of a weights folder (its config and the size and time of its tensors), so a
+    cache of the model's answers is never reused for other weights."""
+    import hashlib
+
+    from ..model.listen import Listener  # noqa: F401  (resolves the default folder the same way)
+
+    w = Path(weights) if weights else Path(__file__).resolve().parent.parent / "model" / "weights"
+    h = hashlib.sha1(str(w.resolve()).encode())
+    for name in ("config.json", "weights.safetensors"):
+        p = w / name
+        if p.is_file():
+            st = p.stat()
+            h.update(f"{name}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return h.hexdigest()[:12]
+
+
 @register("agent")
 class AgentFastSystem(_AgentBase):
     """The agent's balance decision on the mix, called step by step (module docstring)."""
 
-    def __init__(self, weights=None, use_model: bool = True, batch_size: int = 8, seed: int = 0, **kw):
+    with_stems = False
+
+    def __init__(self, weights=None, use_model: bool = True, batch_size: int = 8, seed: int = 0,
+                 use_judge: bool = True, **kw):
         super().__init__(weights=weights, use_model=use_model, seed=seed, **kw)
         self.batch_size = int(batch_size)
+        self.use_judge = bool(use_judge)
         self._listener = None
         self._listener_tried = False
+        self._listens: dict[str, dict] = {}
+        self._norm_texts: dict[str, str] = {}
+        self.judgements: dict[str, dict] = {}
+        self.features: dict[str, tuple[str, list[float]]] = {}  # the judge's inputs, per row
 
     def listener(self):
         """The audio model, or None (with the agent's degradation recorded) when it cannot load."""
@@ -96,48 +121,153 @@ class AgentFastSystem(_AgentBase):
                 print(f"agent: {self.degradations[-1]}", file=sys.stderr)
         return self._listener
 
-    def decide(self, rows: Sequence[dict], audios: Sequence, texts: Sequence[str | None]) -> list[str]:
-        """The balance sentence for each row from its ingested mix and the model's text (None:
-        no claim), by the agent's claim, verify and verdict functions."""
-        from ..agent.claims import balance_verdict, parse_claim, verify_claim
+    def judge(self):
+        if not self.use_judge or not self.use_model:
+            return None
+        from ..agent.balance_judge import load_judge
+
+        return load_judge(self.weights)
+
+    # ---- the model's answers, cached on disk per weights (the benchmark reruns are cheap)
+    def _listen_cache_path(self) -> Path | None:
+        cd = getattr(self, "cache_dir", None)
+        if cd is None or not self.use_model:
+            return None
+        mode = "stems" if self.with_stems else "mix"
+        return Path(cd) / f"listen_{mode}_{weights_fingerprint(self.weights)}.jsonl"
+
+    def _load_listens(self) -> None:
+        import json
+
+        p = self._listen_cache_path()
+        if p is None or not p.is_file() or self._listens:
+            return
+        for line in p.read_text(encoding="utf-8").splitlines():
+            try:
+                d = json.loads(line)
+                self._listens[d["id"]] = {"text": d["text"], "class_probs": d["class_probs"]}
+            except (ValueError, KeyError, TypeError):
+                continue
+
+    def _save_listens(self, ids: Sequence[str]) -> None:
+        import json
+
+        p = self._listen_cache_path()
+        if p is None or not ids:
+            return
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with p.open("a", encoding="utf-8") as f:
+            for i in ids:
+                f.write(json.dumps({"id": i, **self._listens[i]}) + "\n")
+
+    def load_row(self, row: dict, corpus_dir):
+        """The row's audio as the agent ingests it: (mix Audio, StemSet or None)."""
+        from ..tools.ingest import load_mix_and_stems
+
+        return load_mix_and_stems(Path(corpus_dir) / row["audio_path"], None)[0], None
+
+    def present_of(self, stems) -> list[str]:
+        from ..agent.store import stems_present
+
+        return stems_present(stems)
+
+    def measure(self, row: dict, mix, stems):
+        """The verify node's measurements these decisions read, as an AnalysisReport."""
         from ..tools.analyze import AnalysisReport
         from ..tools.mix_estimate import estimate_stem_levels
 
+        return AnalysisReport.model_construct(mix_estimate=estimate_stem_levels(mix.samples, mix.sr),
+                                              stem_balance=None, anchor=None)
+
+    def decide(self, rows: Sequence[dict], reports: Sequence, listens: Sequence[dict | None],
+               presents: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
+        """(balance sentence, norm-question sentence) for each row from its measurements and
+        the model's answer (None: no claim), by the agent's claim, judge and verdict functions."""
+        from ..agent.balance_judge import features_for, judge_review
+        from ..agent.claims import balance_verdict, norm_verdict, parse_claim, verify_claim
+
+        judge = self.judge()
         out = []
-        for row, a, text in zip(rows, audios, texts):
-            est = estimate_stem_levels(a.samples, a.sr)
-            rep = AnalysisReport.model_construct(mix_estimate=est, stem_balance=None, anchor=None)
-            claims = [verify_claim(parse_claim(text), rep)] if text is not None else []
-            out.append(balance_verdict({"report": rep, "claims": claims, "anchor": row.get("anchor")}))
+        for row, rep, lis, present in zip(rows, reports, listens, presents):
+            claims = [verify_claim(parse_claim(lis["text"]), rep)] if lis is not None else []
+            anchor = _model_anchor(row.get("anchor"))
+            vf = features_for(lis["class_probs"] if lis else None, rep, anchor, present)
+            if vf is not None:
+                self.features[row["id"]] = vf
+            j = judge_review(judge, lis["class_probs"] if lis else None, rep, anchor, present)
+            if j is not None:
+                self.judgements[row["id"]] = j.to_json()
+            state = {"report": rep, "claims": claims, "anchor": row.get("anchor"),
+                     "balance_judgement": j.to_json() if j is not None else None}
+            out.append((balance_verdict(state), norm_verdict(state)))
         return out
 
     def prepare(self, rows, corpus_dir) -> None:
         from tqdm import tqdm
 
-        from ..tools.ingest import load_mix_and_stems
-
         self._corpus_dir = corpus_dir
         todo = [r for r in rows if r["id"] not in self._texts]
         lst = self.listener() if todo else None
-        bar = tqdm(total=len(todo), desc="agent", unit="clip", file=sys.stderr,
+        self._load_listens()
+        bar = tqdm(total=len(todo), desc=self.name, unit="clip", file=sys.stderr,
                    disable=not self.progress or None, leave=False)
         step = max(1, self.batch_size)
         for i in range(0, len(todo), step):
             chunk = todo[i:i + step]
-            audios = [load_mix_and_stems(Path(corpus_dir) / r["audio_path"], None)[0] for r in chunk]
-            texts: list[str | None] = [None] * len(chunk)
+            loaded = [self.load_row(r, corpus_dir) for r in chunk]
+            presents = [self.present_of(st) for _, st in loaded]
             if lst is not None:
-                for sr in sorted({a.sr for a in audios}):
-                    idx = [j for j, a in enumerate(audios) if a.sr == sr]
-                    res = lst.listen_many([audios[j].stereo() for j in idx], sr,
+                need = [j for j, r in enumerate(chunk) if r["id"] not in self._listens]
+                for sr in sorted({loaded[j][0].sr for j in need}):
+                    idx = [j for j in need if loaded[j][0].sr == sr]
+                    res = lst.listen_many([loaded[j][0].stereo() for j in idx], sr,
                                           [_model_anchor(chunk[j].get("anchor")) for j in idx],
-                                          [ALL_STEMS for _ in idx])
+                                          [presents[j] for j in idx])
                     for j, r in zip(idx, res):
-                        texts[j] = str(r.text)
-            for r, text in zip(chunk, self.decide(chunk, audios, texts)):
+                        self._listens[chunk[j]["id"]] = {"text": str(r.text), "class_probs": dict(r.class_probs)}
+                self._save_listens([chunk[j]["id"] for j in need])
+            listens = [self._listens.get(r["id"]) if lst is not None else None for r in chunk]
+            reports = [self.measure(r, mix, st) for r, (mix, st) in zip(chunk, loaded)]
+            for r, (text, norm_text) in zip(chunk, self.decide(chunk, reports, listens, presents)):
                 self._texts[r["id"]] = text
+                self._norm_texts[r["id"]] = norm_text
             bar.update(len(chunk))
         bar.close()
+
+    def advise_norm(self, row: dict) -> str | None:
+        """The answer to the norm-referenced question; None (scored on the balance answer)
+        without stems, where the agent has no measurement of its own for it."""
+        return self._norm_texts.get(row["id"]) if self.with_stems else None
+
+
+@register("agent-stems")
+class AgentStemsSystem(AgentFastSystem):
+    """The agent's decisions when the producer also gives the stems (the corpus must be built
+    with ``--keep-stems`` for the split): the mix and the row's four stem files ingested
+    together, the audio model told which stems exist, the verify node's stem-balance
+    measurement (each stem against the rest, the mix and the named anchor), the judge's
+    ``stems`` variant. It answers the norm-referenced question with its own measurement
+    (:func:`~mixingbuddy.agent.claims.norm_verdict`)."""
+
+    with_stems = True
+
+    def load_row(self, row: dict, corpus_dir):
+        from ..tools.ingest import load_mix_and_stems
+
+        paths = row.get("stem_paths")
+        if not paths:
+            raise ValueError(f"agent-stems: row {row['id']} has no stems; build the corpus with "
+                             "--keep-stems for this split")
+        return load_mix_and_stems(Path(corpus_dir) / row["audio_path"],
+                                  [str(Path(corpus_dir) / p) for _, p in sorted(paths.items())])
+
+    def measure(self, row: dict, mix, stems):
+        from ..tools.analyze import AnalysisReport
+        from ..tools.stem_balance import measure_stem_balance
+
+        anchor = row.get("anchor") if row.get("anchor") in stems.stems else None
+        sb = measure_stem_balance({r: a.samples for r, a in stems.stems.items()}, stems.sr, anchor=anchor)
+        return AnalysisReport.model_construct(mix_estimate=None, stem_balance=sb, anchor=anchor)
 
 
 @register("agent-full")
@@ -199,4 +329,4 @@ class AgentFullSystem(_AgentBase):
             pass
 
 
-__all__ = ["AgentFastSystem", "AgentFullSystem"]
+__all__ = ["AgentFastSystem", "AgentFullSystem", "AgentStemsSystem", "weights_fingerprint"]

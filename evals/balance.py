@@ -169,13 +169,18 @@ def run_balance_eval(system, data_dir, out_dir, *, limit: int | None = None, spl
         for r in rows:
             text = texts[r["id"]]
             p = parse_advice(text)
-            pairs.append((r, p))
-            flags = score_row(r, p)
+            # a system may answer the norm-referenced question apart (the agent with stems
+            # measures it); others are scored on their one answer for both label sets
+            norm_text = sysm.advise_norm(r) if hasattr(sysm, "advise_norm") else None
+            p_norm = parse_advice(norm_text) if norm_text is not None else None
+            pairs.append((r, p, p_norm))
+            flags = score_row(r, p, p_norm)
             f.write(json.dumps({
                 "id": r["id"], "split": r.get("split"), "song_id": r.get("song_id"),
                 "anchor": r.get("anchor"), "category": r["published"]["category"],
                 "target": r["published"].get("target"), "norm_label": (r.get("norm") or {}).get("label"),
                 "text": text, "parsed": p.to_dict(),
+                **({"norm_text": norm_text} if norm_text is not None else {}),
                 "true_class": flags.pop("true_class"), "pred_class": flags.pop("pred_class"),
                 "correct": flags}) + "\n")
     m = compute_metrics(pairs)
@@ -287,6 +292,8 @@ def cmd_balance(args) -> int:
         options["max_train"] = args.max_train
     if args.weights:
         options["weights"] = args.weights
+    if args.no_judge:
+        options["use_judge"] = False
     results = run_many(names, args.data, args.out, limit=args.limit, split=args.split,
                        seed=args.seed, cv=args.cv, workers=args.workers, system_options=options)
     text = summary_markdown(results)
@@ -315,6 +322,8 @@ def add_balance_parser(eval_subparsers) -> argparse.ArgumentParser:
     b.add_argument("--max-train", type=int, metavar="N", help="fit dsp/oracle on at most N train rows")
     b.add_argument("--weights", metavar="DIR",
                    help="trained model folder for the model/agent systems (default: the shipped weights)")
+    b.add_argument("--no-judge", action="store_true",
+                   help="agent systems: the rule-based verdicts only, without the balance judge")
     b.set_defaults(func=cmd_balance)
     return b
 
@@ -327,4 +336,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     from .agent_eval import add_agent_eval_parser
 
     add_agent_eval_parser(esub)
+    from .fit_judge import add_fit_judge_parser
+
+    add_fit_judge_parser(esub)
     return e

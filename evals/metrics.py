@@ -95,8 +95,9 @@ def true_class(t: dict) -> str:
     return f"{t['target']}{_SIGN[t['direction']]}"
 
 
-def score_row(row: dict, p: ParsedAdvice) -> dict:
-    """Correctness flags of one prediction (None where a flag does not apply)."""
+def score_row(row: dict, p: ParsedAdvice, p_norm: ParsedAdvice | None = None) -> dict:
+    """Correctness flags of one prediction (None where a flag does not apply). ``p_norm``: the
+    system's answer to the norm-referenced question when it gives one apart (default ``p``)."""
     t = truth_of(row)
     claims = p.is_error_claim
     if t["is_error"]:
@@ -112,12 +113,13 @@ def score_row(row: dict, p: ParsedAdvice) -> dict:
         joint = p.no_adjustment
         stem = direction = mag = mag_exact = mag_cover = None
     norm = None
+    q = p if p_norm is None else p_norm
     if t["norm_label"] is not None:
         if t["norm_label"] == "balanced":
-            norm = p.no_adjustment
+            norm = q.no_adjustment
         else:
             want = "increase" if t["norm_direction"] == "too_quiet" else "decrease"
-            norm = claims and p.stem == t["norm_label"] and p.direction == want
+            norm = q.is_error_claim and q.stem == t["norm_label"] and q.direction == want
     return {"joint": bool(joint), "stem": stem, "direction": direction, "magnitude": mag,
             "magnitude_exact": mag_exact, "magnitude_covers_gain": mag_cover,
             "norm": norm, "true_class": true_class(t), "pred_class": predicted_class(p)}
@@ -159,10 +161,11 @@ def _breakdown(scores: list[dict]) -> dict:
 
 
 def compute_metrics(pairs: Sequence[tuple[dict, ParsedAdvice]]) -> dict:
-    """Every metric of the module docstring for a list of (manifest row, parsed advice)."""
-    truths = [truth_of(r) for r, _ in pairs]
-    preds = [p for _, p in pairs]
-    scores = [score_row(r, p) for r, p in pairs]
+    """Every metric of the module docstring for a list of (manifest row, parsed advice), or
+    of (row, advice, answer to the norm-referenced question) for systems that answer it apart."""
+    truths = [truth_of(x[0]) for x in pairs]
+    preds = [x[1] for x in pairs]
+    scores = [score_row(*x) for x in pairs]
     err = [s for s, t in zip(scores, truths) if t["is_error"]]
     ok_rows = [s for s, t in zip(scores, truths) if not t["is_error"]]
 

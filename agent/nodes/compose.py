@@ -20,7 +20,9 @@ def compose(state: AgentState, ctx: AgentContext) -> dict:
     label = PLATFORM_TARGETS[platform].label if platform in PLATFORM_TARGETS else platform
     stems = [s["name"] for s in (report.get("stem_balance") or {}).get("stems", [])]
     text, led = compose_review(findings, claims, platform_label=label, stems=stems,
-                               model_used=state.get("listen") is not None, notes=notes)
+                               model_used=state.get("listen") is not None, notes=notes,
+                               judgement=state.get("balance_judgement"),
+                               anchor=(state.get("listen") or {}).get("anchor"))
     note_evidence(warnings, led)
     new = led.dump()
     res = run_llm(ctx, state, question=None, draft=text, evidence_values=evidence_values(state, new),

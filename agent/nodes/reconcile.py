@@ -5,6 +5,7 @@ a refuted one becomes no finding at all."""
 from __future__ import annotations
 
 from ...tools.analyze import AnalysisReport
+from ..balance_judge import judge_review, load_judge
 from ..claims import verify_claim
 from ..context import AgentContext
 from ..findings import cap, rank, standing_findings, stem_word
@@ -41,6 +42,16 @@ def reconcile(state: AgentState, ctx: AgentContext) -> dict:
     evidence = [e.model_dump() for f in findings for e in f.evidence]
     evidence += [e.model_dump() for c in claims for e in c.evidence]
     focus = [f.id for f in findings if f.severity != "ok"][:2]
-    return {"claims": [c.model_dump(mode="json") for c in claims],
+    listen = state.get("listen") or {}
+    judgement = None
+    if listen.get("class_probs"):
+        try:
+            j = judge_review(load_judge(ctx.weights), listen.get("class_probs"), rep,
+                             listen.get("anchor") or state.get("model_anchor"), listen.get("stems_present"))
+            judgement = j.to_json() if j is not None else None
+        except Exception:  # noqa: BLE001 - the review goes on with the rule-based verdicts
+            ctx.log.warning("balance judge failed", exc_info=True)
+    return {"balance_judgement": judgement,
+            "claims": [c.model_dump(mode="json") for c in claims],
             "findings": [f.model_dump(mode="json") for f in findings],
             "evidence": evidence, "focus": focus}

@@ -45,9 +45,11 @@ import math
 import multiprocessing as mp
 import os
 import re
+import shutil
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -82,9 +84,13 @@ class CorpusConfig:
     song_s: float | None = None  # synth song length (s)
     soundfont: str | None = None
     flaw: fl.FlawConfig = field(default_factory=fl.FlawConfig)
+    # splits whose flawed stems are written beside the mix (for with-stems evaluations); it
+    # does not change any label, so it is not part of the settings a resume must match
+    keep_stems: tuple[str, ...] = ()
 
     def settings(self) -> dict:
         d = asdict(self)
+        d.pop("keep_stems", None)
         d["splits"] = list(self.splits)
         d["flaw"]["aug_noise_dbfs"] = list(self.flaw.aug_noise_dbfs)
         d["flaw"]["gain_ranges_db"] = {k: list(v) for k, v in self.flaw.gain_ranges_db.items()}
@@ -187,9 +193,15 @@ def song_samples(song, split: str, cfg: CorpusConfig, out_dir: Path | None) -> l
                                active=active, present=present)
             sample_id = f"{key}-c{c:03d}-k{k}"
             rel = f"audio/{split}/{sample_id}.flac"
+            stem_paths = None
+            if split in cfg.keep_stems and s.augment is None:
+                stem_paths = {st: f"stems/{split}/{sample_id}/{st}.flac" for st in sorted(s.stems)}
             if out_dir is not None:
                 _write_flac(out_dir / rel, s.mix, sr)
-            rows.append({
+                for st, sp in (stem_paths or {}).items():
+                    (out_dir / sp).parent.mkdir(parents=True, exist_ok=True)
+                    _write_flac(out_dir / sp, s.stems[st], sr)
+            row = {
                 "id": sample_id,
                 "split": split,
                 "song_id": song.song_id,
@@ -209,7 +221,10 @@ def song_samples(song, split: str, cfg: CorpusConfig, out_dir: Path | None) -> l
                 "augment": s.augment,
                 "style": song.style if song.source == "synth" else None,
                 "common_gain_db": round(s.common_gain_db, 4),
-            })
+            }
+            if stem_paths:
+                row["stem_paths"] = stem_paths
+            rows.append(row)
     return rows
 
 
@@ -217,14 +232,20 @@ def _part_path(out_dir: Path, ref: SongRef) -> Path:
     return out_dir / PARTS / f"{song_key(ref.song_id)}.jsonl"
 
 
-def _read_part(out_dir: Path, ref: SongRef) -> list[dict] | None:
-    """Rows of a finished song, or None when it must be (re)done (no part, or audio missing)."""
+def _read_part(out_dir: Path, ref: SongRef, keep_stems: Sequence[str] = ()) -> list[dict] | None:
+    """Rows of a finished song, or None when it must be (re)done (no part, audio missing, or
+    stems wanted for its split and not written)."""
     p = _part_path(out_dir, ref)
     if not p.is_file():
         return None
     rows = [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
     if any(not (out_dir / r["audio_path"]).is_file() for r in rows):
         return None
+    for r in rows:
+        if r["split"] in keep_stems and r.get("augment") is None:
+            paths = r.get("stem_paths")
+            if not paths or any(not (out_dir / sp).is_file() for sp in paths.values()):
+                return None
     return rows
 
 
@@ -274,13 +295,16 @@ def _check_args(source, path, n, chunk_s, per_chunk, sr, splits, workers):
 def build_corpus(source: str, path: str | os.PathLike | None, n: int, out_dir: str | os.PathLike, seed: int, *,
                  chunk_s: float = 10.0, per_chunk: int | None = None, sr: int = 44_100,
                  splits=(0.8, 0.1, 0.1), workers: int = 2, resume: bool = True, progress: bool = True,
-                 augment: bool = True, song_s: float | None = None, soundfont: str | None = None) -> dict:
+                 augment: bool = True, song_s: float | None = None, soundfont: str | None = None,
+                 keep_stems: Sequence[str] = ()) -> dict:
     """Build a flawed-mix corpus in ``out_dir`` and return the ``corpus.json`` dict.
 
     ``n``: samples wanted (synth renders songs until the quotas are met; musdb/folder stop
     when their songs run out). ``per_chunk``: samples per chunk (default 1 synth, 5 real).
     ``song_s``: synthetic song length (default 3 chunks). ``resume``: reuse finished songs'
-    part files (settings must match those the folder was started with)."""
+    part files (settings must match those the folder was started with). ``keep_stems``: splits
+    whose flawed stems (at the mix's common gain, so they sum to the mix) are written under
+    ``stems/<split>/<id>/<stem>.flac``, listed in the row's ``stem_paths``."""
     splits = tuple(float(x) for x in splits)
     _check_args(source, path, n, chunk_s, per_chunk, sr, splits, workers)
     t0 = time.perf_counter()
@@ -291,7 +315,10 @@ def build_corpus(source: str, path: str | os.PathLike | None, n: int, out_dir: s
                        augment=bool(augment),
                        song_s=(float(song_s) if song_s else SYNTH_CHUNKS_PER_SONG * float(chunk_s))
                        if source == "synth" else None,
-                       soundfont=soundfont)
+                       soundfont=soundfont, keep_stems=tuple(keep_stems))
+    bad = [k for k in cfg.keep_stems if k not in SPLITS]
+    if bad:
+        raise InvalidArgumentError(f"--keep-stems takes splits of {SPLITS}, got {bad}")
     for d in (out, out / PARTS, *(out / "audio" / s for s in SPLITS)):
         d.mkdir(parents=True, exist_ok=True)
     settings_path = out / PARTS / SETTINGS_FILE
@@ -399,7 +426,7 @@ def build_corpus(source: str, path: str | os.PathLike | None, n: int, out_dir: s
             results: dict[int, list[dict]] = {}
             todo = []
             for idx, ref, split in cands:
-                rows = _read_part(out, ref) if resume else None
+                rows = _read_part(out, ref, cfg.keep_stems) if resume else None
                 if rows is not None:
                     results[idx] = rows
                     if bar is not None:
@@ -464,6 +491,12 @@ def build_corpus(source: str, path: str | os.PathLike | None, n: int, out_dir: s
         for p in (out / "audio" / s).glob("*.flac*"):
             if f"audio/{s}/{p.name}" not in keep_paths:
                 p.unlink()
+        kept_ids = {r["id"] for r in manifest if r["split"] == s}
+        stems_dir = out / "stems" / s
+        if stems_dir.is_dir():
+            for d in stems_dir.iterdir():
+                if d.is_dir() and d.name not in kept_ids:
+                    shutil.rmtree(d, ignore_errors=True)
     elapsed = time.perf_counter() - t0
     info = _summary(cfg, int(n), manifest, songs_by_split, failed, next_idx, loaded, elapsed, int(workers))
     _write_atomic(out / CORPUS_JSON, json.dumps(info, indent=1))
@@ -522,7 +555,8 @@ def cmd_data_build(args) -> int:
     info = build_corpus(args.source, args.path, args.n, args.out, args.seed, chunk_s=args.chunk_s,
                         per_chunk=args.per_chunk, sr=args.sr, splits=args.splits, workers=args.workers,
                         resume=not args.no_resume, progress=True, augment=not args.no_augment,
-                        song_s=args.song_s, soundfont=args.soundfont)
+                        song_s=args.song_s, soundfont=args.soundfont,
+                        keep_stems=[k for k in (args.keep_stems or "").split(",") if k.strip()])
     c = info["counts"]
     print(f"{info['n_samples']} samples in {args.out} ({info['build_time_s']:.1f} s, "
           f"{info['samples_per_s']} samples/s)")
@@ -558,5 +592,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     b.add_argument("--no-resume", action="store_true", help="redo every song even if a part file exists")
     b.add_argument("--song-s", type=float, default=None, help="synth: song length (default 3 chunks)")
     b.add_argument("--soundfont", default=None, help="synth: .sf2/.sf3 file (default: pretty_midi's)")
+    b.add_argument("--keep-stems", default="", metavar="SPLITS",
+                   help="comma-separated splits (e.g. val,test) whose flawed stems are written too, "
+                        "for with-stems evaluations")
     b.set_defaults(func=cmd_data_build)
     return data

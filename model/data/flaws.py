@@ -304,6 +304,7 @@ class FlawedSample:
     true_levels: dict
     original_levels: dict
     augment: dict | None
+    stems: dict = field(default_factory=dict)  # flawed stems at the mix's common gain, (n, 2)
 
 
 def make_sample(chunk: dict[str, np.ndarray], sr: int, category: str, target: str, anchor: str,
@@ -331,4 +332,5 @@ def make_sample(chunk: dict[str, np.ndarray], sr: int, category: str, target: st
     return FlawedSample(mix=mix, category=category, target=applied_to, anchor=anchor, gain_db=gain_db,
                         common_gain_db=common_db, stems_present=list(present),
                         published=published_labels(category, target, gain_db), norm=norm,
-                        true_levels=true_levels, original_levels=original_levels, augment=aug)
+                        true_levels=true_levels, original_levels=original_levels, augment=aug,
+                        stems={k: v.astype(np.float32) for k, v in flawed.items()})

@@ -1,0 +1,299 @@
+"""The balance judge: the audio model's class posterior and the measurements weighed together.
+
+The balance question of the MixingBuddy-gain protocol ("relative to the anchor, which stem is
+off, which way, by how much?") has 13 answers: ``no_error`` and ``<category>:<stem>`` for the
+four flaw categories (very quiet -12..-6 dB, quiet -6..-3, loud +3..+6, very loud +6..+12) on
+bass, drums or vocals. Two witnesses speak to it:
+
+- the audio model: its auxiliary classifier's posterior over the 13 classes
+  (:attr:`mixingbuddy.model.listen.ListenResult.class_probs`);
+- the measurements: without stems the mix-only stem estimate
+  (:func:`mixingbuddy.tools.mix_estimate.estimate_stem_levels`: each role's estimated level
+  against the mix and its raw band feature), with stems the measured levels
+  (:func:`mixingbuddy.tools.stem_balance.measure_stem_balance`: each stem against the power sum
+  of the others, against the mix, and against the anchor).
+
+The judge is a multinomial logistic regression over standardised features (the log posterior,
+the levels, the anchor), in the spirit of late fusion / stacking (Wolpert 1992, "Stacked
+generalization"): the second-level model is fitted on rows the first-level model never saw in
+training (the validation splits), so the posterior it learns to trust is an honest one. Its
+coefficients are a small JSON file that lives beside the audio-model weights it was fitted for
+(``balance_judge.json``); ``mixingbuddy eval fit-judge`` writes it. Without that file, or
+without a model posterior, the agent keeps its rule-based verdicts (:mod:`.claims`).
+
+Only classes valid for the question are chosen: the target must be one of bass/drums/vocals,
+present, and not the anchor.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+JUDGE_FILE = "balance_judge.json"
+BENCH_STEMS = ("bass", "drums", "vocals")
+ALL_STEMS = ("bass", "drums", "vocals", "other")
+ERROR_CATEGORIES = ("very_quiet", "quiet", "loud", "very_loud")
+CLASSES = ("no_error",) + tuple(f"{c}:{s}" for c in ERROR_CATEGORIES for s in BENCH_STEMS)
+EST_ROLES = ("drums", "bass", "vocals", "other")
+PROB_FLOOR = 1e-4  # log posterior floor: a class the model rules out still has a finite feature
+MISSING_DB = -60.0  # stand-in for an undefined level; a flag feature says so
+VARIANTS = ("mix", "stems")
+
+
+# --------------------------------------------------------------------------- features
+
+def _num(v) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return MISSING_DB
+    return f if math.isfinite(f) else MISSING_DB
+
+
+def _get(obj, key: str, default=None):
+    if obj is None:
+        return default
+    if isinstance(obj, Mapping):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def posterior_features(class_probs: Mapping[str, float]) -> list[float]:
+    """log p for each of the 13 classes (floored at ``PROB_FLOOR``)."""
+    return [math.log(max(float(class_probs.get(c, 0.0) or 0.0), PROB_FLOOR)) for c in CLASSES]
+
+
+def _anchor_onehot(anchor: str | None) -> list[float]:
+    return [1.0 if anchor == s else 0.0 for s in BENCH_STEMS]
+
+
+def mix_features(class_probs: Mapping[str, float], mix_estimate, anchor: str | None,
+                 present: Sequence[str]) -> list[float]:
+    """Mix-only features: the log posterior, per role (drums, bass, vocals, other) the
+    estimated level against the mix (dB) and the raw calibration feature (dB), the anchor and
+    the stems the question names."""
+    by = {_get(s, "role"): s for s in (_get(mix_estimate, "stems") or [])}
+    f = posterior_features(class_probs)
+    for role in EST_ROLES:
+        s = by.get(role)
+        f += [_num(_get(s, "estimated_level_vs_mix_db")), _num(_get(s, "feature_db"))]
+    f += _anchor_onehot(anchor)
+    f += [1.0 if s in set(present) else 0.0 for s in ALL_STEMS]
+    return f
+
+
+def stem_features(class_probs: Mapping[str, float], stem_balance, anchor: str | None) -> list[float]:
+    """With-stems features: the log posterior, per stem (bass, drums, vocals, other) its level
+    against the power sum of the other stems and against the mix (dB, a flag when undefined),
+    per benchmark stem its level against the anchor (from the two levels against the mix), and
+    the anchor."""
+    by = {}
+    for st in (_get(stem_balance, "stems") or []):
+        role = _get(st, "role") or _get(st, "name")
+        if role in ALL_STEMS and role not in by:
+            by[role] = st
+    f = posterior_features(class_probs)
+    vs_mix = {}
+    for s in ALL_STEMS:
+        st = by.get(s)
+        rest = _get(st, "level_vs_rest_power_sum_db")
+        mix = _get(st, "level_vs_mix_db")
+        vs_mix[s] = mix
+        f += [_num(rest), _num(mix), 1.0 if rest is None else 0.0]
+    a = vs_mix.get(anchor) if anchor else None
+    for s in BENCH_STEMS:
+        own = vs_mix.get(s)
+        f.append(_num(None if own is None or a is None else float(own) - float(a)))
+    f += _anchor_onehot(anchor)
+    return f
+
+
+# --------------------------------------------------------------------------- the fitted judge
+
+@dataclass
+class JudgeModel:
+    """One fitted variant: ``p(class | x) = softmax(W ((x - mean) / scale) + b)``."""
+
+    variant: str
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray  # (13, F)
+    intercept: np.ndarray  # (13,)
+
+    def proba(self, x: Sequence[float]) -> np.ndarray:
+        z = (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
+        logits = self.coef @ z + self.intercept
+        logits -= logits.max()
+        p = np.exp(logits)
+        return p / p.sum()
+
+    def to_json(self) -> dict:
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "coef": self.coef.round(6).tolist(), "intercept": self.intercept.round(6).tolist()}
+
+    @classmethod
+    def from_json(cls, variant: str, d: dict) -> JudgeModel:
+        m = cls(variant, np.asarray(d["mean"], float), np.asarray(d["scale"], float),
+                np.asarray(d["coef"], float), np.asarray(d["intercept"], float))
+        if m.coef.shape != (len(CLASSES), m.mean.size) or m.intercept.shape != (len(CLASSES),) \
+                or m.scale.shape != m.mean.shape:
+            raise ValueError(f"balance judge '{variant}': coefficient shapes do not match its features")
+        return m
+
+
+def fit_judge_model(variant: str, X: np.ndarray, y: Sequence[str], C: float = 1.0, seed: int = 0) -> JudgeModel:
+    """Fit one variant (standardisation + L2 multinomial logistic regression, scikit-learn)."""
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.asarray(X, dtype=np.float64)
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    idx = np.asarray([CLASSES.index(c) for c in y])
+    clf = LogisticRegression(C=float(C), max_iter=5000, random_state=seed)
+    clf.fit((X - mean) / scale, idx)
+    coef = np.zeros((len(CLASSES), X.shape[1]))
+    icpt = np.full(len(CLASSES), -30.0)  # a class never seen in fitting: never chosen
+    for k, ci in enumerate(clf.classes_):
+        coef[ci] = clf.coef_[k] if len(clf.classes_) > 2 else (clf.coef_[0] if k else -clf.coef_[0])
+        icpt[ci] = clf.intercept_[k] if len(clf.classes_) > 2 else (clf.intercept_[0] if k else -clf.intercept_[0])
+    return JudgeModel(variant, mean, scale, coef, icpt)
+
+
+def valid_classes(anchor: str | None, present: Sequence[str] | None) -> list[str]:
+    """Classes that answer the question: no_error, or a bench stem that is present and not the
+    anchor."""
+    pres = set(present) if present else set(BENCH_STEMS)
+    ok = {s for s in BENCH_STEMS if s != anchor and s in pres}
+    return [c for c in CLASSES if c == "no_error" or c.split(":")[1] in ok]
+
+
+@dataclass
+class Judgement:
+    """The judge's answer: the chosen class, its probability and the posterior (valid classes,
+    renormalised)."""
+
+    variant: str
+    cls: str
+    p: float
+    posterior: dict[str, float]
+
+    @property
+    def stem(self) -> str | None:
+        return None if self.cls == "no_error" else self.cls.split(":")[1]
+
+    @property
+    def category(self) -> str:
+        return self.cls.split(":")[0]
+
+    @property
+    def direction(self) -> str | None:
+        c = self.category
+        return None if c == "no_error" else ("increase" if c in ("very_quiet", "quiet") else "decrease")
+
+    @property
+    def magnitude_db(self) -> tuple[float, float] | None:
+        c = self.category
+        return None if c == "no_error" else ((6.0, 12.0) if c.startswith("very") else (3.0, 6.0))
+
+    def to_json(self) -> dict:
+        return {"variant": self.variant, "class": self.cls, "p": round(self.p, 4),
+                "posterior": {k: round(v, 4) for k, v in self.posterior.items()}}
+
+
+class BalanceJudge:
+    """The fitted variants read from ``balance_judge.json`` (``mix`` and/or ``stems``)."""
+
+    def __init__(self, models: dict[str, JudgeModel], meta: dict | None = None):
+        self.models = models
+        self.meta = meta or {}
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> BalanceJudge:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        if tuple(d.get("classes", ())) != CLASSES:
+            raise ValueError(f"{path}: the judge's classes are not {CLASSES}")
+        models = {v: JudgeModel.from_json(v, m) for v, m in (d.get("variants") or {}).items() if v in VARIANTS}
+        return cls(models, {k: v for k, v in d.items() if k != "variants"})
+
+    def save(self, path: str | Path) -> None:
+        d = dict(self.meta)
+        d["classes"] = list(CLASSES)
+        d["variants"] = {v: m.to_json() for v, m in self.models.items()}
+        tmp = Path(path).with_suffix(".tmp")
+        tmp.write_text(json.dumps(d, indent=1), encoding="utf-8")
+        tmp.replace(path)
+
+    def judge(self, variant: str, x: Sequence[float], anchor: str | None,
+              present: Sequence[str] | None) -> Judgement | None:
+        m = self.models.get(variant)
+        if m is None:
+            return None
+        p = m.proba(x)
+        valid = valid_classes(anchor, present)
+        post = {c: float(p[CLASSES.index(c)]) for c in valid}
+        tot = sum(post.values()) or 1.0
+        post = {c: v / tot for c, v in post.items()}
+        best = max(valid, key=lambda c: (post[c], -CLASSES.index(c)))
+        return Judgement(variant, best, post[best], post)
+
+
+_CACHE: dict[str, BalanceJudge | None] = {}
+
+
+def judge_path(weights: str | Path | None) -> Path:
+    """Where the judge of a weights folder lives (default: the shipped weights)."""
+    if weights is None:
+        weights = Path(__file__).resolve().parent.parent / "model" / "weights"
+    return Path(weights) / JUDGE_FILE
+
+
+def load_judge(weights: str | Path | None = None) -> BalanceJudge | None:
+    """The judge fitted for ``weights`` (cached), or None when that folder has none or it is
+    unreadable (the agent then keeps its rule-based verdicts)."""
+    p = judge_path(weights)
+    key = str(p)
+    if key not in _CACHE:
+        try:
+            _CACHE[key] = BalanceJudge.from_file(p) if p.is_file() else None
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            import logging
+
+            logging.getLogger("mixingbuddy.agent").warning("balance judge %s unreadable: %s", p, e)
+            _CACHE[key] = None
+    return _CACHE[key]
+
+
+def features_for(class_probs: Mapping[str, float] | None, report, anchor: str | None,
+                 present: Sequence[str] | None) -> tuple[str, list[float]] | None:
+    """(variant, features) of one review: ``stems`` when the report has a stem balance, else
+    ``mix`` on the mix-only estimate; None without a posterior, a model anchor (bass, drums or
+    vocals) or either measurement."""
+    if not class_probs or anchor not in BENCH_STEMS:
+        return None
+    sb = _get(report, "stem_balance")
+    if sb is not None:
+        return "stems", stem_features(class_probs, sb, anchor)
+    est = _get(report, "mix_estimate")
+    if est is not None:
+        return "mix", mix_features(class_probs, est, anchor, present or ALL_STEMS)
+    return None
+
+
+def judge_review(judge: BalanceJudge | None, class_probs: Mapping[str, float] | None, report,
+                 anchor: str | None, present: Sequence[str] | None) -> Judgement | None:
+    """The judgement for one review (:func:`features_for` picks the variant); None without a
+    judge, a posterior, or the measurement the variant needs."""
+    if judge is None:
+        return None
+    vf = features_for(class_probs, report, anchor, present)
+    return judge.judge(vf[0], vf[1], anchor, present) if vf is not None else None
+
+
+__all__ = ["BalanceJudge", "CLASSES", "JUDGE_FILE", "Judgement", "features_for", "fit_judge_model", "judge_path",
+           "judge_review", "load_judge", "mix_features", "stem_features", "valid_classes"]
