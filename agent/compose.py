@@ -86,6 +86,17 @@ def judgement_line(judgement: dict, anchor: str | None, led: Ledger) -> str:
     return line + ")."
 
 
+def _repeats_refuted(judgement: dict, claims: list[Claim]) -> bool:
+    """Whether the judge's reading is a claim the measurements refuted (same stem and
+    direction): a refuted claim is never repeated, so the reading is then left out."""
+    cls = str(judgement.get("class"))
+    if cls == "no_error":
+        return any(c.verdict == "refuted" and c.no_adjustment for c in claims)
+    category, stem = cls.split(":")
+    direction = "increase" if category in ("very_quiet", "quiet") else "decrease"
+    return any(c.verdict == "refuted" and c.stem == stem and c.direction == direction for c in claims)
+
+
 def compose_review(findings: list[Finding], claims: list[Claim], *, platform_label: str,
                    stems: list[str], model_used: bool, notes: list[str],
                    judgement: dict | None = None, anchor: str | None = None) -> tuple[str, Ledger]:
@@ -111,7 +122,7 @@ def compose_review(findings: list[Finding], claims: list[Claim], *, platform_lab
     if claims:
         lines += ["", "### What the audio model heard"]
         lines += [f"- {claim_summary(c)}" for c in claims]
-        if judgement:
+        if judgement and not _repeats_refuted(judgement, claims):
             lines.append(judgement_line(judgement, anchor, led))
     if fine:
         lines += ["", "### What is already fine"]

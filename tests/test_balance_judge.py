@@ -199,3 +199,19 @@ def test_fit_judge_and_agent_stems_end_to_end(tmp_path, capsys):
     agree = [((test_rows[p["id"]]["norm"]["label"] == "balanced") == p["norm_text"].startswith("The balance"))
              for p in preds]
     assert np.mean(agree) >= 0.75
+
+
+def test_a_reading_that_repeats_a_refuted_claim_is_left_out_of_the_review():
+    from mixingbuddy.agent.compose import compose_review
+    from mixingbuddy.agent.schema import Claim
+
+    j = {"variant": "stems", "class": "loud:vocals", "p": 0.5, "posterior": {"loud:vocals": 0.5, "no_error": 0.5}}
+    refuted = Claim(text="Lower the vocals by 3 to 6 dB.", stem="vocals", direction="decrease",
+                    magnitude_db=(3.0, 6.0), no_adjustment=False, verdict="refuted",
+                    note="the vocals sit inside the range")
+    other = refuted.model_copy(update={"stem": "bass"})
+    kw = dict(platform_label="Spotify", stems=["vocals"], model_used=True, notes=[], anchor="drums")
+    text, _ = compose_review([], [refuted], judgement=j, **kw)
+    assert "most likely reading" not in text
+    text, led = compose_review([], [other], judgement=j, **kw)
+    assert "the vocals are a little too loud" in text and "50%" in text and led.items
