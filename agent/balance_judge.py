@@ -22,7 +22,8 @@ coefficients are a small JSON file that lives beside the audio-model weights it 
 without a model posterior, the agent keeps its rule-based verdicts (:mod:`.claims`).
 
 Only classes valid for the question are chosen: the target must be one of bass/drums/vocals,
-present, and not the anchor.
+present, and not the anchor. The answer is the stem-and-direction group with the most
+probability (what the protocol's joint accuracy scores), then the likelier size in it.
 """
 from __future__ import annotations
 
@@ -239,8 +240,29 @@ class BalanceJudge:
         post = {c: float(p[CLASSES.index(c)]) for c in valid}
         tot = sum(post.values()) or 1.0
         post = {c: v / tot for c, v in post.items()}
-        best = max(valid, key=lambda c: (post[c], -CLASSES.index(c)))
-        return Judgement(variant, best, post[best], post)
+        return Judgement(variant, decide(post), post[decide(post)], post)
+
+
+def group_of(cls: str) -> str:
+    """The benchmark's joint answer of a class: ``no_error`` or ``<stem><+|->`` (stem and the
+    corrective direction; the two sizes of one direction answer it alike)."""
+    if cls == "no_error":
+        return cls
+    category, stem = cls.split(":")
+    return stem + ("+" if category in ("very_quiet", "quiet") else "-")
+
+
+def decide(posterior: Mapping[str, float]) -> str:
+    """The class to answer with: the (stem, direction) group with the most probability (the
+    published protocol scores stem and direction jointly), then the more probable size within
+    it. Ties go to the earlier class."""
+    groups: dict[str, float] = {}
+    for c, p in posterior.items():
+        groups[group_of(c)] = groups.get(group_of(c), 0.0) + p
+    order = {g: min(CLASSES.index(c) for c in posterior if group_of(c) == g) for g in groups}
+    best = max(groups, key=lambda g: (groups[g], -order[g]))
+    members = [c for c in posterior if group_of(c) == best]
+    return max(members, key=lambda c: (posterior[c], -CLASSES.index(c)))
 
 
 _CACHE: dict[str, BalanceJudge | None] = {}
@@ -295,5 +317,5 @@ def judge_review(judge: BalanceJudge | None, class_probs: Mapping[str, float] | 
     return judge.judge(vf[0], vf[1], anchor, present) if vf is not None else None
 
 
-__all__ = ["BalanceJudge", "CLASSES", "JUDGE_FILE", "Judgement", "features_for", "fit_judge_model", "judge_path",
+__all__ = ["BalanceJudge", "CLASSES", "JUDGE_FILE", "Judgement", "features_for", "decide", "fit_judge_model", "group_of", "judge_path",
            "judge_review", "load_judge", "mix_features", "stem_features", "valid_classes"]

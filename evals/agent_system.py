@@ -274,10 +274,16 @@ class AgentStemsSystem(AgentFastSystem):
 class AgentFullSystem(_AgentBase):
     """A full :meth:`MixingBuddy.review` of each row's mix (embedded default, no LLM)."""
 
+    with_stems = False
+
     def __init__(self, weights=None, use_model: bool = True, seed: int = 0, **kw):
         super().__init__(weights=weights, use_model=use_model, seed=seed, **kw)
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._buddy = None
+        self._norm_texts: dict[str, str] = {}
+
+    def advise_norm(self, row: dict) -> str | None:
+        return self._norm_texts.get(row["id"]) if self.with_stems else None
 
     def buddy(self):
         if self._buddy is None:
@@ -289,16 +295,25 @@ class AgentFullSystem(_AgentBase):
         return self._buddy
 
     def review_text(self, row: dict, path: Path, index: int) -> str:
-        from ..agent.claims import balance_verdict
+        from ..agent.claims import balance_verdict, norm_verdict
 
         buddy = self.buddy()
         tid = f"row{index:06d}"
-        rv = buddy.review(str(path), anchor=row.get("anchor"), thread_id=tid)
+        stems = None
+        if self.with_stems:
+            if not row.get("stem_paths"):
+                raise ValueError(f"{self.name}: row {row['id']} has no stems; build the corpus with "
+                                 "--keep-stems for this split")
+            stems = [str(Path(self._corpus_dir) / p) for _, p in sorted(row["stem_paths"].items())]
+        rv = buddy.review(str(path), stems=stems, anchor=row.get("anchor"), thread_id=tid)
         for d in rv.degradations:
             if d not in self.degradations:
                 self.degradations.append(d)
         # the stored state holds the anchor the user named (the report has none without stems)
-        text = balance_verdict(buddy.state(tid))
+        st = buddy.state(tid)
+        text = balance_verdict(st)
+        if self.with_stems:
+            self._norm_texts[row["id"]] = norm_verdict(st)
         # the thread's copy of the audio is not needed again (the benchmark asks no follow-up)
         shutil.rmtree(Path(self._tmp.name) / "threads" / tid, ignore_errors=True)
         return text
@@ -329,4 +344,12 @@ class AgentFullSystem(_AgentBase):
             pass
 
 
-__all__ = ["AgentFastSystem", "AgentFullSystem", "AgentStemsSystem", "weights_fingerprint"]
+@register("agent-full-stems")
+class AgentFullStemsSystem(AgentFullSystem):
+    """A full review of each row's mix with its four stem files (``--keep-stems`` corpora): the
+    whole graph as a producer with stems runs it; ``agent-stems`` is its fast path."""
+
+    with_stems = True
+
+
+__all__ = ["AgentFullStemsSystem", "AgentFastSystem", "AgentFullSystem", "AgentStemsSystem", "weights_fingerprint"]

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..agent.balance_judge import CLASSES, BalanceJudge, fit_judge_model, judge_path, valid_classes
+from ..agent.balance_judge import (CLASSES, BalanceJudge, decide, fit_judge_model, group_of, judge_path,
+                                   valid_classes)
 from ..tools.errors import InvalidArgumentError
 from .agent_system import AgentFastSystem, AgentStemsSystem, _model_anchor, weights_fingerprint
 from .balance import load_manifest
@@ -43,12 +44,13 @@ def _predict(model, X, rows) -> list[str]:
     for x, r in zip(X, rows):
         p = model.proba(x)
         valid = valid_classes(_model_anchor(r.get("anchor")), None)
-        out.append(max(valid, key=lambda c: p[CLASSES.index(c)]))
+        out.append(decide({c: float(p[CLASSES.index(c)]) for c in valid}))
     return out
 
 
 def cv_accuracy(variant: str, X: np.ndarray, rows: list[dict], C: float, seed: int = 0) -> float:
-    """Joint accuracy of the judge by 5-fold cross-validation, folds by song."""
+    """Joint accuracy (stem and direction, or "no error") of the judge by 5-fold
+    cross-validation, folds by song."""
     y = [class_of(r) for r in rows]
     folds = np.asarray([zlib.crc32(f"{seed}\x1f{r['song_id']}".encode()) % FOLDS for r in rows])
     hits = 0
@@ -58,7 +60,7 @@ def cv_accuracy(variant: str, X: np.ndarray, rows: list[dict], C: float, seed: i
             continue
         m = fit_judge_model(variant, X[~te], [y[i] for i in np.flatnonzero(~te)], C=C, seed=seed)
         pred = _predict(m, X[te], [rows[i] for i in np.flatnonzero(te)])
-        hits += sum(p == y[i] for p, i in zip(pred, np.flatnonzero(te)))
+        hits += sum(group_of(p) == group_of(y[i]) for p, i in zip(pred, np.flatnonzero(te)))
     return hits / len(rows)
 
 

@@ -498,6 +498,31 @@ def test_agent_fast_path_gives_the_full_reviews_sentence(tmp_path):
     assert any("no trained" in d or "unavailable" in d for d in fast.degradations)
 
 
+def test_agent_fast_path_matches_the_full_review_with_the_shipped_model_and_judge(tmp_path):
+    """With the shipped weights (and the balance judge fitted for them), the fast path and a
+    whole review still give the same sentence, and the review states the judge's reading."""
+    from mixingbuddy.agent.balance_judge import load_judge
+    from mixingbuddy.evals.systems import get_system
+    from mixingbuddy.model.listen import DEFAULT_WEIGHTS
+
+    if not (Path(DEFAULT_WEIGHTS) / "weights.safetensors").is_file():
+        pytest.skip("no shipped weights")
+    corpus, rows = _tiny_corpus(tmp_path)
+    fast, full = get_system("agent"), get_system("agent-full")
+    fast.progress = full.progress = False
+    fast.prepare(rows, corpus)
+    full.prepare(rows, corpus)
+    try:
+        for r in rows:
+            assert fast.advise(r, None, None) == full.advise(r, None, None), r["id"]
+        if load_judge(None) is not None:
+            assert set(fast.judgements) == {r["id"] for r in rows}
+            st = full.buddy().state("row000000")
+            assert st.get("balance_judgement") and st["balance_judgement"]["variant"] == "mix"
+    finally:
+        full.close()
+
+
 # =========================================================================== the review benchmark
 
 def test_bench_review_times_each_node(tmp_path):

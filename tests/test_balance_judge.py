@@ -215,3 +215,38 @@ def test_a_reading_that_repeats_a_refuted_claim_is_left_out_of_the_review():
     assert "most likely reading" not in text
     text, led = compose_review([], [other], judgement=j, **kw)
     assert "the vocals are a little too loud" in text and "50%" in text and led.items
+
+
+def test_agent_stems_fast_path_matches_the_full_review_with_stems(tmp_path):
+    """agent-stems (the fast path) and agent-full-stems (whole reviews with the stem files) give
+    the same balance sentence and the same norm answer."""
+    from mixingbuddy.evals.systems import get_system
+    from mixingbuddy.model.data import corpus as C
+    from mixingbuddy.model.listen import DEFAULT_WEIGHTS
+    from test_corpus import _write_folder_songs
+
+    if not (Path(DEFAULT_WEIGHTS) / "weights.safetensors").is_file():
+        pytest.skip("no shipped weights")
+    songs = _write_folder_songs(tmp_path / "songs", 3, dur=2.0)
+    out = tmp_path / "c"
+    C.build_corpus("folder", songs, 10, out, seed=4, chunk_s=2.0, sr=SR, workers=1, progress=False,
+                   per_chunk=2, splits=(0.0, 0.0, 1.0), keep_stems=("test",))
+    rows = [r for r in C.read_manifest(out) if r["split"] == "test"][:3]
+    assert rows
+    fast, full = get_system("agent-stems"), get_system("agent-full-stems")
+    fast.progress = full.progress = False
+    fast.prepare(rows, out)
+    full.prepare(rows, out)
+    try:
+        for r in rows:
+            assert fast.advise(r, None, None) == full.advise(r, None, None), r["id"]
+            assert fast.advise_norm(r) == full.advise_norm(r), r["id"]
+    finally:
+        full.close()
+
+
+def test_the_answer_is_the_likeliest_stem_and_direction_then_size():
+    post = {"no_error": 0.30, "quiet:vocals": 0.20, "very_quiet:vocals": 0.25, "loud:bass": 0.25}
+    assert BJ.decide(post) == "very_quiet:vocals"  # vocals up holds 0.45
+    assert BJ.group_of("very_loud:bass") == "bass-" and BJ.group_of("quiet:drums") == "drums+"
+    assert BJ.decide({"no_error": 0.5, "loud:bass": 0.5}) == "no_error"  # ties: the earlier class
