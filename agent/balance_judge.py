@@ -3,22 +3,25 @@
 The balance question of the MixingBuddy-gain protocol ("relative to the anchor, which stem is
 off, which way, by how much?") has 13 answers: ``no_error`` and ``<category>:<stem>`` for the
 four flaw categories (very quiet -12..-6 dB, quiet -6..-3, loud +3..+6, very loud +6..+12) on
-bass, drums or vocals. Two witnesses speak to it:
+bass, drums or vocals. Two witnesses speak to it, and the judge is a product of their experts
+(Hinton 2002, "Training products of experts"; a logarithmic opinion pool):
 
-- the audio model: its auxiliary classifier's posterior over the 13 classes
+    log p(class) = w_model * log p_model(class) + w_levels * log p_levels(class) + const
+
+- ``p_model``: the audio model's auxiliary classifier posterior over the 13 classes
   (:attr:`mixingbuddy.model.listen.ListenResult.class_probs`);
-- the measurements: without stems the mix-only stem estimate
+- ``p_levels``: a multinomial logistic regression on the measured levels. Without stems
+  (variant ``mix``) they are the mix-only estimate
   (:func:`mixingbuddy.tools.mix_estimate.estimate_stem_levels`: each role's estimated level
-  against the mix and its raw band feature), with stems the measured levels
-  (:func:`mixingbuddy.tools.stem_balance.measure_stem_balance`: each stem against the power sum
-  of the others, against the mix, and against the anchor).
+  against the mix, its raw band feature, and the estimates against the anchor); with stems
+  (variant ``stems``) the whole-clip levels of the stems (:mod:`mixingbuddy.tools.clip_levels`:
+  each stem against the rest and the mix, and against the anchor). It is fitted on the corpora's
+  training clips; it never sees the audio model.
+- ``w_model``, ``w_levels``: two weights chosen on the validation clips (which the audio model
+  never trained on), so the pool trusts the model only as far as it earns it on unseen audio.
 
-The judge is a multinomial logistic regression over standardised features (the log posterior,
-the levels, the anchor), in the spirit of late fusion / stacking (Wolpert 1992, "Stacked
-generalization"): the second-level model is fitted on rows the first-level model never saw in
-training (the validation splits), so the posterior it learns to trust is an honest one. Its
-coefficients are a small JSON file that lives beside the audio-model weights it was fitted for
-(``balance_judge.json``); ``mixingbuddy eval fit-judge`` writes it. Without that file, or
+The coefficients are a small JSON file beside the audio-model weights they were fitted for
+(``balance_judge.json``; ``mixingbuddy eval fit-judge`` writes it). Without that file, or
 without a model posterior, the agent keeps its rule-based verdicts (:mod:`.claims`).
 
 Only classes valid for the question are chosen: the target must be one of bass/drums/vocals,
@@ -64,53 +67,49 @@ def _get(obj, key: str, default=None):
     return getattr(obj, key, default)
 
 
-def posterior_features(class_probs: Mapping[str, float]) -> list[float]:
+def posterior_features(class_probs: Mapping[str, float]) -> np.ndarray:
     """log p for each of the 13 classes (floored at ``PROB_FLOOR``)."""
-    return [math.log(max(float(class_probs.get(c, 0.0) or 0.0), PROB_FLOOR)) for c in CLASSES]
+    return np.asarray([math.log(max(float(class_probs.get(c, 0.0) or 0.0), PROB_FLOOR)) for c in CLASSES])
 
 
 def _anchor_onehot(anchor: str | None) -> list[float]:
     return [1.0 if anchor == s else 0.0 for s in BENCH_STEMS]
 
 
-def mix_features(class_probs: Mapping[str, float], mix_estimate, anchor: str | None,
-                 present: Sequence[str]) -> list[float]:
-    """Mix-only features: the log posterior, per role (drums, bass, vocals, other) the
-    estimated level against the mix (dB) and the raw calibration feature (dB), the anchor and
-    the stems the question names."""
+def estimate_vector(mix_estimate) -> list[float]:
+    """Per role (drums, bass, vocals, other) the estimated level against the mix and the raw
+    calibration feature (dB), from a :class:`~mixingbuddy.tools.mix_estimate` result (the
+    benchmark's ``dsp`` features, :func:`mixingbuddy.evals.systems.dsp_audio_features`)."""
     by = {_get(s, "role"): s for s in (_get(mix_estimate, "stems") or [])}
-    f = posterior_features(class_probs)
+    f = []
     for role in EST_ROLES:
         s = by.get(role)
         f += [_num(_get(s, "estimated_level_vs_mix_db")), _num(_get(s, "feature_db"))]
-    f += _anchor_onehot(anchor)
-    f += [1.0 if s in set(present) else 0.0 for s in ALL_STEMS]
     return f
 
 
-def stem_features(class_probs: Mapping[str, float], stem_balance, anchor: str | None) -> list[float]:
-    """With-stems features: the log posterior, per stem (bass, drums, vocals, other) its level
-    against the power sum of the other stems and against the mix (dB, a flag when undefined),
-    per benchmark stem its level against the anchor (from the two levels against the mix), and
-    the anchor."""
-    by = {}
-    for st in (_get(stem_balance, "stems") or []):
-        role = _get(st, "role") or _get(st, "name")
-        if role in ALL_STEMS and role not in by:
-            by[role] = st
-    f = posterior_features(class_probs)
-    vs_mix = {}
+def mix_level_features(estimate: Sequence[float], anchor: str | None) -> list[float]:
+    """The ``mix`` expert's features: the anchor, the 8 estimate values of
+    :func:`estimate_vector`, and each benchmark stem's estimated level against the anchor's."""
+    est = dict(zip(EST_ROLES, list(estimate)[0::2]))
+    a = est.get(anchor) if anchor else None
+    return _anchor_onehot(anchor) + [float(v) for v in estimate] + [
+        (est[s] - a) if a is not None else 0.0 for s in BENCH_STEMS]
+
+
+def stem_level_features(levels: Mapping[str, Mapping], anchor: str | None) -> list[float]:
+    """The ``stems`` expert's features from whole-clip levels (:mod:`mixingbuddy.tools.clip_levels`
+    output, or a corpus row's ``true_levels``, the same measurement): the anchor; per stem
+    (bass, drums, vocals, other) its level against the rest and against the mix (dB) and a flag
+    when undefined; per benchmark stem its RMS against the anchor's."""
+    f = _anchor_onehot(anchor)
     for s in ALL_STEMS:
-        st = by.get(s)
-        rest = _get(st, "level_vs_rest_power_sum_db")
-        mix = _get(st, "level_vs_mix_db")
-        vs_mix[s] = mix
-        f += [_num(rest), _num(mix), 1.0 if rest is None else 0.0]
-    a = vs_mix.get(anchor) if anchor else None
+        d = levels.get(s) or {}
+        f += [_num(d.get("vs_rest_db")), _num(d.get("vs_mix_db")), 1.0 if d.get("vs_rest_db") is None else 0.0]
+    a = (levels.get(anchor) or {}).get("rms_dbfs") if anchor else None
     for s in BENCH_STEMS:
-        own = vs_mix.get(s)
+        own = (levels.get(s) or {}).get("rms_dbfs")
         f.append(_num(None if own is None or a is None else float(own) - float(a)))
-    f += _anchor_onehot(anchor)
     return f
 
 
@@ -148,7 +147,7 @@ class JudgeModel:
 
 
 def fit_judge_model(variant: str, X: np.ndarray, y: Sequence[str], C: float = 1.0, seed: int = 0) -> JudgeModel:
-    """Fit one variant (standardisation + L2 multinomial logistic regression, scikit-learn)."""
+    """Fit a levels expert (standardisation + L2 multinomial logistic regression, scikit-learn)."""
     from sklearn.linear_model import LogisticRegression
 
     X = np.asarray(X, dtype=np.float64)
@@ -207,10 +206,39 @@ class Judgement:
                 "posterior": {k: round(v, 4) for k, v in self.posterior.items()}}
 
 
+@dataclass
+class PoolVariant:
+    """One variant of the judge: the levels expert and the two pool weights."""
+
+    expert: JudgeModel
+    w_model: float
+    w_levels: float
+
+    def log_pool(self, class_probs: Mapping[str, float], x: Sequence[float]) -> np.ndarray:
+        return (self.w_model * posterior_features(class_probs)
+                + self.w_levels * np.log(np.maximum(self.expert.proba(x), PROB_FLOOR)))
+
+    def to_json(self) -> dict:
+        return {"w_model": self.w_model, "w_levels": self.w_levels, "expert": self.expert.to_json()}
+
+    @classmethod
+    def from_json(cls, variant: str, d: dict) -> PoolVariant:
+        return cls(JudgeModel.from_json(variant, d["expert"]), float(d["w_model"]), float(d["w_levels"]))
+
+
+def pool_decision(log_pool: np.ndarray, anchor: str | None, present: Sequence[str] | None) -> tuple[str, dict]:
+    """The decided class and the posterior over the valid classes of a pooled log score."""
+    valid = valid_classes(anchor, present)
+    z = np.asarray([log_pool[CLASSES.index(c)] for c in valid], dtype=np.float64)
+    z = np.exp(z - z.max())
+    post = {c: float(v) for c, v in zip(valid, z / z.sum())}
+    return decide(post), post
+
+
 class BalanceJudge:
     """The fitted variants read from ``balance_judge.json`` (``mix`` and/or ``stems``)."""
 
-    def __init__(self, models: dict[str, JudgeModel], meta: dict | None = None):
+    def __init__(self, models: dict[str, PoolVariant], meta: dict | None = None):
         self.models = models
         self.meta = meta or {}
 
@@ -219,7 +247,7 @@ class BalanceJudge:
         d = json.loads(Path(path).read_text(encoding="utf-8"))
         if tuple(d.get("classes", ())) != CLASSES:
             raise ValueError(f"{path}: the judge's classes are not {CLASSES}")
-        models = {v: JudgeModel.from_json(v, m) for v, m in (d.get("variants") or {}).items() if v in VARIANTS}
+        models = {v: PoolVariant.from_json(v, m) for v, m in (d.get("variants") or {}).items() if v in VARIANTS}
         return cls(models, {k: v for k, v in d.items() if k != "variants"})
 
     def save(self, path: str | Path) -> None:
@@ -230,17 +258,13 @@ class BalanceJudge:
         tmp.write_text(json.dumps(d, indent=1), encoding="utf-8")
         tmp.replace(path)
 
-    def judge(self, variant: str, x: Sequence[float], anchor: str | None,
+    def judge(self, variant: str, class_probs: Mapping[str, float], x: Sequence[float], anchor: str | None,
               present: Sequence[str] | None) -> Judgement | None:
         m = self.models.get(variant)
         if m is None:
             return None
-        p = m.proba(x)
-        valid = valid_classes(anchor, present)
-        post = {c: float(p[CLASSES.index(c)]) for c in valid}
-        tot = sum(post.values()) or 1.0
-        post = {c: v / tot for c, v in post.items()}
-        return Judgement(variant, decide(post), post[decide(post)], post)
+        cls, post = pool_decision(m.log_pool(class_probs, x), anchor, present)
+        return Judgement(variant, cls, post[cls], post)
 
 
 def group_of(cls: str) -> str:
@@ -293,17 +317,18 @@ def load_judge(weights: str | Path | None = None) -> BalanceJudge | None:
 
 def features_for(class_probs: Mapping[str, float] | None, report, anchor: str | None,
                  present: Sequence[str] | None) -> tuple[str, list[float]] | None:
-    """(variant, features) of one review: ``stems`` when the report has a stem balance, else
-    ``mix`` on the mix-only estimate; None without a posterior, a model anchor (bass, drums or
-    vocals) or either measurement."""
+    """(variant, levels-expert features) of one review: ``stems`` when the report has a stem
+    balance with whole-clip levels, else ``mix`` on the mix-only estimate; None without a
+    posterior, a model anchor (bass, drums or vocals) or either measurement."""
     if not class_probs or anchor not in BENCH_STEMS:
         return None
     sb = _get(report, "stem_balance")
     if sb is not None:
-        return "stems", stem_features(class_probs, sb, anchor)
+        levels = _get(sb, "clip_levels")
+        return ("stems", stem_level_features(levels, anchor)) if levels else None
     est = _get(report, "mix_estimate")
     if est is not None:
-        return "mix", mix_features(class_probs, est, anchor, present or ALL_STEMS)
+        return "mix", mix_level_features(estimate_vector(est), anchor)
     return None
 
 
@@ -314,8 +339,9 @@ def judge_review(judge: BalanceJudge | None, class_probs: Mapping[str, float] | 
     if judge is None:
         return None
     vf = features_for(class_probs, report, anchor, present)
-    return judge.judge(vf[0], vf[1], anchor, present) if vf is not None else None
+    return judge.judge(vf[0], class_probs, vf[1], anchor, present) if vf is not None else None
 
 
-__all__ = ["BalanceJudge", "CLASSES", "JUDGE_FILE", "Judgement", "features_for", "decide", "fit_judge_model", "group_of", "judge_path",
-           "judge_review", "load_judge", "mix_features", "stem_features", "valid_classes"]
+__all__ = ["BalanceJudge", "CLASSES", "JUDGE_FILE", "Judgement", "PoolVariant", "decide", "estimate_vector",
+           "features_for", "fit_judge_model", "group_of", "judge_path", "judge_review", "load_judge",
+           "mix_level_features", "pool_decision", "stem_level_features", "valid_classes"]

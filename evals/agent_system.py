@@ -266,6 +266,7 @@ class AgentStemsSystem(AgentFastSystem):
         from ..tools.stem_balance import measure_stem_balance
 
         anchor = row.get("anchor") if row.get("anchor") in stems.stems else None
+        # the verify node's call (tools.analyze): the stems by role, the named anchor
         sb = measure_stem_balance({r: a.samples for r, a in stems.stems.items()}, stems.sr, anchor=anchor)
         return AnalysisReport.model_construct(mix_estimate=None, stem_balance=sb, anchor=anchor)
 

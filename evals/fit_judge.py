@@ -1,109 +1,127 @@
 """``mixingbuddy eval fit-judge``: fit the agent's balance judge (:mod:`mixingbuddy.agent.balance_judge`).
 
-For every row of the chosen split (default ``val``: clips the audio model never trained on) of
-each corpus, the agent's own steps give the judge's inputs: the audio model's posterior (as the
-listen node asks it), the mix-only estimate (``mix`` variant) and, where the corpus kept the
-stems (``--keep-stems``), the stem-balance measurement (``stems`` variant). Each variant is a
-multinomial logistic regression on the published class; its L2 strength is chosen by 5-fold
-cross-validation grouped by song, and the cross-validated accuracy is printed and stored with the
-coefficients in ``<weights>/balance_judge.json`` (or ``--out``).
+Two steps per variant (``mix``: the mix-only estimate; ``stems``: whole-clip stem levels):
+
+1. the levels expert, a multinomial logistic regression from the measured levels to the
+   published class, fitted on the corpora's *train* clips (for ``mix`` the mix-only estimate of
+   every training mix, cached like the ``dsp`` baseline's features; for ``stems`` the rows'
+   ``true_levels``, the same whole-clip measurement the agent makes on a user's stems);
+2. the pool weights (audio model, levels expert), chosen on the *validation* clips (default
+   ``--split val``: never seen by the audio model in training) from a grid, by joint accuracy;
+   there the agent's own steps give the inputs: the model's posterior as the listen node asks
+   for it, the estimate (``mix``) or the stems' levels (``stems``, corpora built with
+   ``--keep-stems``).
+
+The validation accuracy of the model alone, the levels alone and the pool is printed and stored
+with the coefficients in ``<weights>/balance_judge.json`` (or ``--out``).
 """
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
 
-from ..agent.balance_judge import (CLASSES, BalanceJudge, decide, fit_judge_model, group_of, judge_path,
-                                   valid_classes)
+from ..agent.balance_judge import (CLASSES, BalanceJudge, PoolVariant, fit_judge_model, group_of, judge_path,
+                                   mix_level_features, pool_decision, stem_level_features)
 from ..tools.errors import InvalidArgumentError
 from .agent_system import AgentFastSystem, AgentStemsSystem, _model_anchor, weights_fingerprint
 from .balance import load_manifest
-from .systems import class_of
+from .systems import DspSystem, class_of
 
-C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
-FOLDS = 5
+W_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+EXPERT_C = 1.0
 
 
-def collect(system_cls, rows, corpus_dir, weights, cache_dir) -> tuple[list[dict], np.ndarray]:
-    """Rows that got features and their feature matrix, through the agent's own steps."""
+def expert_training_data(variant: str, d: Path, rows: list[dict], workers: int = 2) -> np.ndarray:
+    """The levels expert's features of training rows (module docstring, step 1)."""
+    if variant == "stems":
+        return np.asarray([stem_level_features(r["true_levels"], r["anchor"]) for r in rows], dtype=np.float64)
+    dsp = DspSystem()
+    dsp.cache_dir = d / "judge_cache"
+    dsp.workers = int(workers)
+    dsp.progress = True
+    feats = dsp.ensure_features(rows, d)
+    return np.asarray([mix_level_features(list(a), r["anchor"]) for a, r in zip(feats, rows)], dtype=np.float64)
+
+
+def pooled_inputs(system_cls, rows, corpus_dir, weights) -> list[tuple[dict, dict, list[float]]]:
+    """(row, model posterior, levels features) of the rows, through the agent's own steps."""
     s = system_cls(weights=weights, use_judge=False)
-    s.cache_dir = Path(cache_dir)
+    s.cache_dir = Path(corpus_dir) / "judge_cache"
     s.progress = True
     s.prepare(rows, corpus_dir)
-    kept = [r for r in rows if r["id"] in s.features]
-    return kept, np.asarray([s.features[r["id"]][1] for r in kept], dtype=np.float64)
+    return [(r, s._listens[r["id"]]["class_probs"], s.features[r["id"]][1])
+            for r in rows if r["id"] in s.features and r["id"] in s._listens]
 
 
-def _predict(model, X, rows) -> list[str]:
-    out = []
-    for x, r in zip(X, rows):
-        p = model.proba(x)
-        valid = valid_classes(_model_anchor(r.get("anchor")), None)
-        out.append(decide({c: float(p[CLASSES.index(c)]) for c in valid}))
-    return out
-
-
-def cv_accuracy(variant: str, X: np.ndarray, rows: list[dict], C: float, seed: int = 0) -> float:
-    """Joint accuracy (stem and direction, or "no error") of the judge by 5-fold
-    cross-validation, folds by song."""
-    y = [class_of(r) for r in rows]
-    folds = np.asarray([zlib.crc32(f"{seed}\x1f{r['song_id']}".encode()) % FOLDS for r in rows])
+def joint_accuracy(pv: PoolVariant, items) -> float:
     hits = 0
-    for k in range(FOLDS):
-        te = folds == k
-        if not te.any() or te.all():
-            continue
-        m = fit_judge_model(variant, X[~te], [y[i] for i in np.flatnonzero(~te)], C=C, seed=seed)
-        pred = _predict(m, X[te], [rows[i] for i in np.flatnonzero(te)])
-        hits += sum(group_of(p) == group_of(y[i]) for p, i in zip(pred, np.flatnonzero(te)))
-    return hits / len(rows)
+    for r, probs, x in items:
+        cls, _ = pool_decision(pv.log_pool(probs, x), _model_anchor(r.get("anchor")), None)
+        hits += group_of(cls) == group_of(class_of(r))
+    return hits / max(1, len(items))
 
 
-def fit_all(data_dirs, split: str, weights, out: Path | None, seed: int = 0, min_rows: int = 50) -> dict:
-    rows_by_variant: dict[str, list[dict]] = {"mix": [], "stems": []}
-    X_by_variant: dict[str, list[np.ndarray]] = {"mix": [], "stems": []}
+def fit_all(data_dirs, split: str, weights, out: Path | None, seed: int = 0, min_rows: int = 50,
+            workers: int = 2) -> dict:
+    train_X: dict[str, list[np.ndarray]] = {"mix": [], "stems": []}
+    train_y: dict[str, list[str]] = {"mix": [], "stems": []}
+    val: dict[str, list] = {"mix": [], "stems": []}
     for d in data_dirs:
         d = Path(d)
-        rows = [r for r in load_manifest(d) if r.get("split") == split]
+        all_rows = load_manifest(d)
+        train = [r for r in all_rows if r.get("split") == "train"]
+        rows = [r for r in all_rows if r.get("split") == split]
         if not rows:
             raise InvalidArgumentError(f"no rows in split {split!r} of {d}")
-        cache = d / "judge_cache"
+        if not train:
+            raise InvalidArgumentError(f"no train rows in {d} to fit the levels expert on")
         for variant, cls in (("mix", AgentFastSystem), ("stems", AgentStemsSystem)):
+            train_X[variant].append(expert_training_data(variant, d, train, workers))
+            train_y[variant] += [class_of(r) for r in train]
             use = rows if variant == "mix" else [r for r in rows if r.get("stem_paths")]
             if not use:
-                print(f"{d}: no stems kept for {split}; the stems variant skips it", file=sys.stderr)
+                print(f"{d}: no stems kept for {split}; the stems pool is chosen without it", file=sys.stderr)
                 continue
-            kept, X = collect(cls, use, d, weights, cache)
-            rows_by_variant[variant] += kept
-            X_by_variant[variant].append(X)
+            val[variant] += pooled_inputs(cls, use, d, weights)
     models, report = {}, {}
     for variant in ("mix", "stems"):
-        rows = rows_by_variant[variant]
-        if len(rows) < min_rows:
-            print(f"{variant}: only {len(rows)} rows with features; not fitted", file=sys.stderr)
+        items = val[variant]
+        if len(items) < min_rows:
+            print(f"{variant}: only {len(items)} {split} rows with the model's posterior; not fitted",
+                  file=sys.stderr)
             continue
-        X = np.concatenate(X_by_variant[variant])
-        scores = {C: cv_accuracy(variant, X, rows, C, seed) for C in C_GRID}
-        best = max(C_GRID, key=lambda C: (round(scores[C], 4), -C))
-        models[variant] = fit_judge_model(variant, X, [class_of(r) for r in rows], C=best, seed=seed)
-        report[variant] = {"n_rows": len(rows), "n_songs": len({r["song_id"] for r in rows}),
-                           "C": best, "cv_joint_accuracy": round(scores[best], 4),
-                           "cv_by_C": {str(C): round(v, 4) for C, v in scores.items()}}
-        print(f"{variant}: {len(rows)} rows, C={best}, {FOLDS}-fold CV joint accuracy "
-              f"{100 * scores[best]:.1f}% (" + ", ".join(f"C={C}: {100 * v:.1f}" for C, v in scores.items())
-              + ")", file=sys.stderr)
+        X = np.concatenate(train_X[variant])
+        expert = fit_judge_model(variant, X, train_y[variant], C=EXPERT_C, seed=seed)
+        grid = {}
+        for wm in W_GRID:
+            for we in W_GRID:
+                if wm or we:
+                    grid[(wm, we)] = joint_accuracy(PoolVariant(expert, wm, we), items)
+        # the best pool; ties go to the weights nearest (1, 1)
+        best = max(grid, key=lambda k: (round(grid[k], 6), -abs(k[0] - 1) - abs(k[1] - 1)))
+        models[variant] = PoolVariant(expert, *best)
+        model_alone = max(v for (wm, we), v in grid.items() if we == 0)
+        levels_alone = max(v for (wm, we), v in grid.items() if wm == 0)
+        report[variant] = {"n_train_rows": len(train_y[variant]), "n_val_rows": len(items),
+                           "n_val_songs": len({r["song_id"] for r, _, _ in items}),
+                           "w_model": best[0], "w_levels": best[1],
+                           "val_joint_pool": round(grid[best], 4), "val_joint_model_alone": round(model_alone, 4),
+                           "val_joint_levels_alone": round(levels_alone, 4)}
+        print(f"{variant}: levels expert on {len(train_y[variant])} train rows; pool weights "
+              f"model {best[0]}, levels {best[1]} on {len(items)} {split} rows: joint "
+              f"{100 * grid[best]:.1f}% (model alone {100 * model_alone:.1f}, levels alone "
+              f"{100 * levels_alone:.1f})", file=sys.stderr)
     if not models:
         raise InvalidArgumentError("no variant could be fitted (no rows with the model's posterior)")
     meta = {"fitted_on": [str(Path(d)) for d in data_dirs], "split": split, "seed": seed,
             "weights_fingerprint": weights_fingerprint(weights),
-            "date": _dt.date.today().isoformat(), "variants_report": report,
-            "about": "MixingBuddy balance judge: multinomial logistic regression over the audio "
-                     "model's log posterior and the measurements (agent/balance_judge.py)"}
+            "date": _dt.date.today().isoformat(), "variants_report": report, "classes": list(CLASSES),
+            "about": "MixingBuddy balance judge: a product of experts of the audio model's posterior and "
+                     "a levels classifier (agent/balance_judge.py)"}
     judge = BalanceJudge(models, meta)
     path = Path(out) if out else judge_path(weights)
     judge.save(path)
@@ -112,19 +130,22 @@ def fit_all(data_dirs, split: str, weights, out: Path | None, seed: int = 0, min
 
 
 def cmd_fit_judge(args) -> int:
-    fit_all(args.data, args.split, args.weights, Path(args.out) if args.out else None, args.seed)
+    fit_all(args.data, args.split, args.weights, Path(args.out) if args.out else None, args.seed,
+            workers=args.workers)
     return 0
 
 
 def add_fit_judge_parser(eval_subparsers) -> argparse.ArgumentParser:
     p = eval_subparsers.add_parser(
-        "fit-judge", help="fit the agent's balance judge on corpora the audio model did not train on",
-        description=__doc__.split("\n\n")[1] if __doc__ else None)
+        "fit-judge", help="fit the agent's balance judge (levels expert on train, pool weights on val)",
+        description="Fit the balance judge: a levels expert on the train clips, the pool weights with the "
+                    "audio model on clips it never trained on.")
     p.add_argument("--data", action="append", required=True, metavar="DIR", help="corpus folder (repeat)")
-    p.add_argument("--split", default="val", choices=["train", "val", "test"],
-                   help="rows to fit on (default val: never seen by the audio model)")
+    p.add_argument("--split", default="val", choices=["val", "test"],
+                   help="rows that choose the pool weights (default val: never seen by the audio model)")
     p.add_argument("--weights", metavar="DIR", help="audio-model folder (default: the shipped weights)")
     p.add_argument("--out", metavar="FILE", help="where to write the judge (default <weights>/balance_judge.json)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2, help="processes for the training mixes' estimates")
     p.set_defaults(func=cmd_fit_judge)
     return p

@@ -56,6 +56,8 @@ from typing import Literal
 import numpy as np
 from scipy.signal import sosfilt
 
+from .clip_levels import ALL_STEMS as CLIP_ROLES
+from .clip_levels import measure_clip_levels
 from .errors import InvalidArgumentError
 from .loudness import k_weighting_sos
 from .results import Measurement, Row, r
@@ -147,6 +149,9 @@ class StemBalanceResult(Measurement):
     reference_population: str | None
     reference_source: str
     method: str
+    # whole-clip levels per role (tools.clip_levels: RMS of the whole clip, against the rest,
+    # the mix and the anchor's role), stems of one role summed; what the balance judge reads
+    clip_levels: dict[str, dict[str, float | None]] | None = None
 
 
 # --------------------------------------------------------------------------- reference table
@@ -505,6 +510,14 @@ def measure_stem_balance(stems: dict[str, np.ndarray], sr: int, anchor: str | No
         method=("median over 10 s segments of RMS-dB differences, channels pooled, segments gated "
                 "on >= 50 % of 50 ms frames above -50 dBFS; status from stem vs power-sum of the "
                 "other stems against the p10-p90 professional range"))
+    by_role: dict[str, np.ndarray] = {}
+    for nm, ro in zip(names, roles):
+        if ro in CLIP_ROLES:
+            x = arrays[names.index(nm)] if isinstance(arrays, list) else arrays[nm]
+            by_role[ro] = by_role[ro] + x if ro in by_role else np.asarray(x, dtype=np.float64)
+    if by_role:
+        result.clip_levels = measure_clip_levels(
+            by_role, roles[anchor_idx] if anchor_idx is not None and roles[anchor_idx] in by_role else None)
     result.verdict = _overall_verdict(result)
     return result
 

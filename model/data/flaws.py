@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...tools.clip_levels import SILENT_DBFS, measure_clip_levels, rms_dbfs, stereo  # noqa: F401
 from ...tools.stem_balance import (
     ACTIVE_FRAME_DBFS,
     ACTIVE_SEGMENT_RATIO,
@@ -65,7 +66,6 @@ from .templates import (
 )
 
 ALL_STEMS = ("bass", "drums", "vocals", "other")
-SILENT_DBFS = -150.0  # below this a stem counts as silent: its levels are None
 PRESENT_RATIO = 0.1  # a stem is named as present when >= 10% of its frames are active
 
 
@@ -84,11 +84,7 @@ class FlawConfig:
 
 # --------------------------------------------------------------------------- measurement
 
-def _stereo(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim == 1:
-        x = x[:, None]
-    return x if x.shape[1] == 2 else np.repeat(x[:, :1], 2, axis=1)
+_stereo = stereo
 
 
 def frame_rms_dbfs(x: np.ndarray, sr: int, frame_s: float = FRAME_S) -> np.ndarray:
@@ -113,48 +109,9 @@ def is_active(x: np.ndarray, sr: int) -> bool:
     return active_ratio(x, sr) >= ACTIVE_SEGMENT_RATIO
 
 
-def rms_dbfs(x: np.ndarray) -> float | None:
-    """RMS of the whole signal, channels pooled, in dBFS; None when silent."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.size == 0:
-        return None
-    p = float(np.mean(x * x))
-    if p <= 10 ** (SILENT_DBFS / 10):
-        return None
-    return 10.0 * math.log10(p)
-
-
-def _diff(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else round(a - b, 4)
-
-
-def measure_levels(stems: dict[str, np.ndarray], anchor: str | None) -> dict[str, dict]:
-    """Per stem of bass, drums, vocals, other (missing ones count as silent):
-    ``rms_dbfs``, ``vs_rest_db`` (against the audio sum of the other stems), ``vs_mix_db``
-    (against the sum of all stems) and ``vs_anchor_db`` (against ``anchor``). None where a
-    level is undefined (silent stem, silent rest, no anchor)."""
-    arrays = {s: _stereo(stems[s]).astype(np.float64) for s in stems}
-    n = next(iter(arrays.values())).shape[0]
-    mix = np.zeros((n, 2), np.float64)
-    for a in arrays.values():
-        mix += a
-    mix_db = rms_dbfs(mix)
-    own = {s: (rms_dbfs(arrays[s]) if s in arrays else None) for s in ALL_STEMS}
-    anchor_db = own.get(anchor) if anchor else None
-    out = {}
-    for s in ALL_STEMS:
-        if s in arrays:
-            rest_db = rms_dbfs(mix - arrays[s])
-        else:
-            rest_db = mix_db
-        lvl = own[s]
-        out[s] = {
-            "rms_dbfs": None if lvl is None else round(lvl, 4),
-            "vs_rest_db": _diff(lvl, rest_db),
-            "vs_mix_db": _diff(lvl, mix_db),
-            "vs_anchor_db": _diff(lvl, anchor_db),
-        }
-    return out
+# the levels that label a clip are the toolbox's whole-clip levels (tools.clip_levels), so the
+# agent measures a user's stems on the same scale
+measure_levels = measure_clip_levels
 
 
 # --------------------------------------------------------------------------- labels

@@ -1,0 +1,71 @@
+"""Whole-clip stem levels: each stem's RMS against the rest, the mix and an anchor stem.
+
+The plain definition of the MixingBuddy-gain protocol's levels: the RMS of the whole clip with
+both channels pooled, in dBFS (``10 log10(mean(x^2))``), and differences of those levels:
+
+- ``vs_rest_db``: the stem against the audio sum of the other stems;
+- ``vs_mix_db``: the stem against the sum of all stems (the mix);
+- ``vs_anchor_db``: the stem against the anchor stem.
+
+A stem below ``SILENT_DBFS`` has no level (None). The flawed-mix corpus labels its clips with
+this function (``model.data.flaws``) and the agent measures a user's stems with it, so a rule
+fitted on the corpus's levels reads the user's levels on the same scale. The gated, segment-wise
+measurement judged against the professional range is :mod:`.stem_balance`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+ALL_STEMS = ("bass", "drums", "vocals", "other")
+SILENT_DBFS = -150.0  # below this a stem counts as silent: its levels are None
+
+
+def stereo(x: np.ndarray) -> np.ndarray:
+    """``x`` as (n, 2) float32: a mono signal is duplicated, extra channels are dropped."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[:, None]
+    return x if x.shape[1] == 2 else np.repeat(x[:, :1], 2, axis=1)
+
+
+def rms_dbfs(x: np.ndarray) -> float | None:
+    """RMS of the whole signal, channels pooled, in dBFS; None when silent."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0:
+        return None
+    p = float(np.mean(x * x))
+    if p <= 10 ** (SILENT_DBFS / 10):
+        return None
+    return 10.0 * math.log10(p)
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(a - b, 4)
+
+
+def measure_clip_levels(stems: dict[str, np.ndarray], anchor: str | None) -> dict[str, dict]:
+    """Per stem of bass, drums, vocals, other (missing ones count as silent): ``rms_dbfs``,
+    ``vs_rest_db``, ``vs_mix_db`` and ``vs_anchor_db`` (module docstring). ``stems``: role ->
+    samples, (n,) or (n, c), all the same length. None where a level is undefined (silent stem,
+    silent rest, no anchor)."""
+    arrays = {s: stereo(stems[s]).astype(np.float64) for s in stems}
+    n = next(iter(arrays.values())).shape[0]
+    mix = np.zeros((n, 2), np.float64)
+    for a in arrays.values():
+        mix += a
+    mix_db = rms_dbfs(mix)
+    own = {s: (rms_dbfs(arrays[s]) if s in arrays else None) for s in ALL_STEMS}
+    anchor_db = own.get(anchor) if anchor else None
+    out = {}
+    for s in ALL_STEMS:
+        rest_db = rms_dbfs(mix - arrays[s]) if s in arrays else mix_db
+        lvl = own[s]
+        out[s] = {
+            "rms_dbfs": None if lvl is None else round(lvl, 4),
+            "vs_rest_db": _diff(lvl, rest_db),
+            "vs_mix_db": _diff(lvl, mix_db),
+            "vs_anchor_db": _diff(lvl, anchor_db),
+        }
+    return out
