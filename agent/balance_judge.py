@@ -182,6 +182,7 @@ class Judgement:
     cls: str
     p: float
     posterior: dict[str, float]
+    uses_model: bool = True  # False when the pool gives the audio model no weight
 
     @property
     def stem(self) -> str | None:
@@ -202,7 +203,7 @@ class Judgement:
         return None if c == "no_error" else ((6.0, 12.0) if c.startswith("very") else (3.0, 6.0))
 
     def to_json(self) -> dict:
-        return {"variant": self.variant, "class": self.cls, "p": round(self.p, 4),
+        return {"variant": self.variant, "class": self.cls, "p": round(self.p, 4), "uses_model": self.uses_model,
                 "posterior": {k: round(v, 4) for k, v in self.posterior.items()}}
 
 
@@ -264,7 +265,7 @@ class BalanceJudge:
         if m is None:
             return None
         cls, post = pool_decision(m.log_pool(class_probs, x), anchor, present)
-        return Judgement(variant, cls, post[cls], post)
+        return Judgement(variant, cls, post[cls], post, uses_model=m.w_model > 0)
 
 
 def group_of(cls: str) -> str:

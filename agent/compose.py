@@ -78,11 +78,9 @@ def judgement_line(judgement: dict, anchor: str | None, led: Ledger) -> str:
                        quantity=f"p({c}) %", unit="%", decimals=0, show_unit=False) + "%"
 
     against = f" against the {anchor}" if anchor else ""
-    line = (f"- Weighing the audio model's impression with {witness}, the most likely reading{against}: "
-            f"{reading(cls)} ({pct(cls)} probability")
-    others = sorted((c for c in post if c != cls), key=lambda c: -post[c])
-    if others and post[others[0]] >= 0.15:
-        line += f"; next: {reading(others[0])}, {pct(others[0])}"
+    lead = (f"Weighing the audio model's impression with {witness}" if judgement.get("uses_model", True)
+            else f"From {witness} (the audio model adds nothing once they are measured)")
+    line = f"- {lead}, the most likely reading{against}: {reading(cls)} ({pct(cls)} probability"
     return line + ")."
 
 
