@@ -117,7 +117,7 @@ def stem_level_features(levels: Mapping[str, Mapping], anchor: str | None) -> li
 
 @dataclass
 class JudgeModel:
-    """One fitted variant: ``p(class | x) = softmax(W ((x - mean) / scale) + b)``."""
+    """A levels expert: ``p(class | x) = softmax(W ((x - mean) / scale) + b)``."""
 
     variant: str
     mean: np.ndarray
