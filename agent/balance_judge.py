@@ -296,7 +296,9 @@ _CACHE: dict[str, BalanceJudge | None] = {}
 def judge_path(weights: str | Path | None) -> Path:
     """Where the judge of a weights folder lives (default: the shipped weights)."""
     if weights is None:
-        weights = Path(__file__).resolve().parent.parent / "model" / "weights"
+        from ..model.listen import DEFAULT_WEIGHTS
+
+        weights = DEFAULT_WEIGHTS
     return Path(weights) / JUDGE_FILE
 
 

@@ -198,6 +198,23 @@ def _sentence(stem: str, direction: str, mag: tuple[float, float]) -> str:
 BALANCED_SENTENCE = "The balance is fine; no adjustment is needed."
 
 
+def _stem_balance_picks(rep: AnalysisReport, allowed) -> list[tuple[float, str, str, float | None]]:
+    """(distance outside the range, stem, corrective direction, measured move) of each stem of
+    ``allowed`` the stem-balance measurement places outside the professional range."""
+    picks = []
+    for st in rep.stem_balance.stems:
+        role = st.role or st.name
+        if role in allowed and st.status in ("too_quiet", "too_loud"):
+            picks.append((st.distance_db or 0.0, role, "increase" if st.status == "too_quiet" else "decrease",
+                          st.suggested_gain_db))
+    return picks
+
+
+def _furthest_sentence(picks) -> str:
+    _, stem, direction, size = max(picks, key=lambda p: p[0])
+    return _sentence(stem, direction, _bucket(size) if size is not None else (3.0, 6.0))
+
+
 def balance_verdict(state_or_review: Any) -> str:
     """One sentence in the benchmark's wording ("Raise the vocals by 3 to 6 dB." / "The balance
     is fine; no adjustment is needed.") from a review's reconciled claim and tool evidence.
@@ -254,19 +271,14 @@ def balance_verdict(state_or_review: Any) -> str:
         return _sentence(claim.stem, claim.direction, tuple(claim.magnitude_db or (3.0, 6.0)))
     picks: list[tuple[float, str, str, float | None]] = []
     if rep.stem_balance is not None:
-        for st in rep.stem_balance.stems:
-            role = st.role or st.name
-            if role in allowed and st.status in ("too_quiet", "too_loud"):
-                picks.append((st.distance_db or 0.0, role, "increase" if st.status == "too_quiet" else "decrease",
-                              st.suggested_gain_db))
+        picks = _stem_balance_picks(rep, allowed)
     elif rep.mix_estimate is not None:
         for se in rep.mix_estimate.stems:
             if se.role in allowed and se.status in ("too_quiet", "too_loud"):
                 picks.append((se.distance_db or 0.0, se.role, "increase" if se.status == "too_quiet" else "decrease",
                               measured_size(se.role)))
     if picks:
-        _, stem, direction, size = max(picks, key=lambda p: p[0])
-        return _sentence(stem, direction, _bucket(size) if size is not None else (3.0, 6.0))
+        return _furthest_sentence(picks)
     if claim is not None and claim.verdict == "unverifiable":
         if claim.stem in allowed and claim.direction:
             return _sentence(claim.stem, claim.direction, tuple(claim.magnitude_db or (3.0, 6.0)))
@@ -285,16 +297,8 @@ def norm_verdict(state_or_review: Any) -> str:
     rep = report if isinstance(report, AnalysisReport) else AnalysisReport.model_validate(report)
     if rep.stem_balance is None:
         return balance_verdict(state_or_review)
-    picks = []
-    for st in rep.stem_balance.stems:
-        role = st.role or st.name
-        if role in BENCHMARK_STEMS and st.status in ("too_quiet", "too_loud"):
-            picks.append((st.distance_db or 0.0, role, "increase" if st.status == "too_quiet" else "decrease",
-                          st.suggested_gain_db))
-    if not picks:
-        return BALANCED_SENTENCE
-    _, stem, direction, size = max(picks, key=lambda p: p[0])
-    return _sentence(stem, direction, _bucket(size) if size is not None else (3.0, 6.0))
+    picks = _stem_balance_picks(rep, BENCHMARK_STEMS)
+    return _furthest_sentence(picks) if picks else BALANCED_SENTENCE
 
 
 def evidence_of(claims: list[Claim]) -> list[Evidence]:

@@ -75,9 +75,9 @@ def weights_fingerprint(weights) -> str:
     cache of the model's answers is never reused for other weights."""
     import hashlib
 
-    from ..model.listen import Listener  # noqa: F401  (resolves the default folder the same way)
+    from ..model.listen import DEFAULT_WEIGHTS
 
-    w = Path(weights) if weights else Path(__file__).resolve().parent.parent / "model" / "weights"
+    w = Path(weights) if weights else Path(DEFAULT_WEIGHTS)
     h = hashlib.sha1(str(w.resolve()).encode())
     for name in ("config.json", "weights.safetensors"):
         p = w / name
