@@ -167,7 +167,8 @@ class MixingBuddy:
                       claims=[Claim.model_validate(c) for c in out.get("claims") or []],
                       report=out["report"], source=out.get("source", "composer"),
                       degradations=list(out.get("degradations") or []),
-                      timings_s=dict(out.get("timings_s") or {}))
+                      timings_s=dict(out.get("timings_s") or {}),
+                      balance_judgement=out.get("balance_judgement"))
 
     def ask(self, thread_id: str, question: str, *,
             on_progress: Callable[[str, str], None] | None = None) -> Turn:

@@ -64,6 +64,8 @@ class Review(BaseModel):
     source: Literal["composer", "llm"]
     degradations: list[str]
     timings_s: dict[str, float]
+    # the balance judge's reading (agent.balance_judge.Judgement.to_json), None without one
+    balance_judgement: dict | None = None
 
 
 class Turn(BaseModel):

@@ -519,6 +519,9 @@ def test_agent_fast_path_matches_the_full_review_with_the_shipped_model_and_judg
             assert set(fast.judgements) == {r["id"] for r in rows}
             st = full.buddy().state("row000000")
             assert st.get("balance_judgement") and st["balance_judgement"]["variant"] == "mix"
+            rv = full.buddy().review(str(corpus / rows[0]["audio_path"]), anchor="drums", thread_id="again")
+            assert rv.balance_judgement == full.buddy().state("again")["balance_judgement"]
+            assert "most likely reading against the drums" in rv.answer
     finally:
         full.close()
 
