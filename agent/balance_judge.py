@@ -165,6 +165,17 @@ def fit_judge_model(variant: str, X: np.ndarray, y: Sequence[str], C: float = 1.
     return JudgeModel(variant, mean, scale, coef, icpt)
 
 
+def class_parts(cls: str) -> tuple[str | None, str | None, tuple[float, float] | None]:
+    """(stem, corrective direction, correction range in dB) of a class; all None for
+    ``no_error``. Quiet categories are corrected by raising, loud ones by lowering; "very" ones
+    by 6-12 dB, the others by 3-6 dB."""
+    if cls == "no_error":
+        return None, None, None
+    category, stem = cls.split(":")
+    direction = "increase" if category in ("very_quiet", "quiet") else "decrease"
+    return stem, direction, ((6.0, 12.0) if category.startswith("very") else (3.0, 6.0))
+
+
 def valid_classes(anchor: str | None, present: Sequence[str] | None) -> list[str]:
     """Classes that answer the question: no_error, or a bench stem that is present and not the
     anchor."""
@@ -186,21 +197,11 @@ class Judgement:
 
     @property
     def stem(self) -> str | None:
-        return None if self.cls == "no_error" else self.cls.split(":")[1]
-
-    @property
-    def category(self) -> str:
-        return self.cls.split(":")[0]
+        return class_parts(self.cls)[0]
 
     @property
     def direction(self) -> str | None:
-        c = self.category
-        return None if c == "no_error" else ("increase" if c in ("very_quiet", "quiet") else "decrease")
-
-    @property
-    def magnitude_db(self) -> tuple[float, float] | None:
-        c = self.category
-        return None if c == "no_error" else ((6.0, 12.0) if c.startswith("very") else (3.0, 6.0))
+        return class_parts(self.cls)[1]
 
     def to_json(self) -> dict:
         return {"variant": self.variant, "class": self.cls, "p": round(self.p, 4), "uses_model": self.uses_model,
@@ -271,10 +272,8 @@ class BalanceJudge:
 def group_of(cls: str) -> str:
     """The benchmark's joint answer of a class: ``no_error`` or ``<stem><+|->`` (stem and the
     corrective direction; the two sizes of one direction answer it alike)."""
-    if cls == "no_error":
-        return cls
-    category, stem = cls.split(":")
-    return stem + ("+" if category in ("very_quiet", "quiet") else "-")
+    stem, direction, _ = class_parts(cls)
+    return cls if stem is None else stem + ("+" if direction == "increase" else "-")
 
 
 def decide(posterior: Mapping[str, float]) -> str:
@@ -345,6 +344,6 @@ def judge_review(judge: BalanceJudge | None, class_probs: Mapping[str, float] | 
     return judge.judge(vf[0], class_probs, vf[1], anchor, present) if vf is not None else None
 
 
-__all__ = ["BalanceJudge", "CLASSES", "JUDGE_FILE", "Judgement", "PoolVariant", "decide", "estimate_vector",
+__all__ = ["BalanceJudge", "CLASSES", "class_parts", "JUDGE_FILE", "Judgement", "PoolVariant", "decide", "estimate_vector",
            "features_for", "fit_judge_model", "group_of", "judge_path", "judge_review", "load_judge",
            "mix_level_features", "pool_decision", "stem_level_features", "valid_classes"]

@@ -31,6 +31,7 @@ from typing import Any
 
 from ..evals.advice_parser import parse_advice
 from ..tools.analyze import AnalysisReport
+from .balance_judge import class_parts
 from .findings import cap, stem_word
 from .numbers import Ledger
 from .schema import Claim, Evidence
@@ -231,12 +232,8 @@ def balance_verdict(state_or_review: Any) -> str:
     if judgement:
         # the balance judge (agent.balance_judge) weighed the model's posterior with the
         # measurements: its class is the answer to the anchor-relative question
-        cls = str(_get(judgement, "class"))
-        if cls == "no_error":
-            return BALANCED_SENTENCE
-        category, stem = cls.split(":")
-        direction = "increase" if category in ("very_quiet", "quiet") else "decrease"
-        return _sentence(stem, direction, (6.0, 12.0) if category.startswith("very") else (3.0, 6.0))
+        stem, direction, mag = class_parts(str(_get(judgement, "class")))
+        return BALANCED_SENTENCE if stem is None else _sentence(stem, direction, mag)
     report = _get(state_or_review, "report") or {}
     rep = report if isinstance(report, AnalysisReport) else AnalysisReport.model_validate(report)
     anchor = rep.anchor or _get(state_or_review, "anchor")

@@ -9,6 +9,7 @@ list markers carry no numbers ("-" bullets only). Nothing here is random.
 """
 from __future__ import annotations
 
+from .balance_judge import class_parts
 from .claims import claim_summary
 from .findings import cap, stem_word
 from .numbers import Ledger
@@ -61,37 +62,29 @@ CATEGORY_WORDS = {"very_quiet": "much too quiet", "quiet": "a little too quiet",
 
 
 def judgement_line(judgement: dict, anchor: str | None, led: Ledger) -> str:
-    """The balance judge's reading (:mod:`.balance_judge`) as one bullet; its probabilities go
+    """The balance judge's reading (:mod:`.balance_judge`) as one bullet; its probability goes
     into the Ledger (tool ``balance_judge``)."""
-    post = dict(judgement.get("posterior") or {})
     cls = str(judgement.get("class"))
+    if cls == "no_error":
+        reading = "no stem is off"
+    else:
+        category, stem = cls.split(":")
+        reading = f"{stem_word(stem)} {'are' if stem in ('vocals', 'drums') else 'is'} {CATEGORY_WORDS[category]}"
+    pct = led.num(100.0 * float(judgement.get("p", 0.0)), tool="balance_judge", quantity=f"p({cls}) %",
+                  unit="%", decimals=0, show_unit=False)
     witness = "the stem levels" if judgement.get("variant") == "stems" else "the mix-only estimate"
-
-    def reading(c: str) -> str:
-        if c == "no_error":
-            return "no stem is off"
-        category, stem = c.split(":")
-        return f"{stem_word(stem)} {'are' if stem in ('vocals', 'drums') else 'is'} {CATEGORY_WORDS[category]}"
-
-    def pct(c: str) -> str:
-        return led.num(100.0 * float(post.get(c, judgement.get("p", 0.0))), tool="balance_judge",
-                       quantity=f"p({c}) %", unit="%", decimals=0, show_unit=False) + "%"
-
-    against = f" against the {anchor}" if anchor else ""
     lead = (f"Weighing the audio model's impression with {witness}" if judgement.get("uses_model", True)
             else f"From {witness} (the audio model adds nothing once they are measured)")
-    line = f"- {lead}, the most likely reading{against}: {reading(cls)} ({pct(cls)} probability"
-    return line + ")."
+    against = f" against the {anchor}" if anchor else ""
+    return f"- {lead}, the most likely reading{against}: {reading} ({pct}% probability)."
 
 
 def _repeats_refuted(judgement: dict, claims: list[Claim]) -> bool:
     """Whether the judge's reading is a claim the measurements refuted (same stem and
     direction): a refuted claim is never repeated, so the reading is then left out."""
-    cls = str(judgement.get("class"))
-    if cls == "no_error":
+    stem, direction, _ = class_parts(str(judgement.get("class")))
+    if stem is None:
         return any(c.verdict == "refuted" and c.no_adjustment for c in claims)
-    category, stem = cls.split(":")
-    direction = "increase" if category in ("very_quiet", "quiet") else "decrease"
     return any(c.verdict == "refuted" and c.stem == stem and c.direction == direction for c in claims)
 
 

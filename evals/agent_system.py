@@ -47,6 +47,7 @@ def _model_anchor(anchor: str | None) -> str:
 
 class _AgentBase(System):
     needs_audio = False  # both read the row's file themselves (as the agent reads the user's)
+    with_stems = False  # the row's stem files are given to the agent too (``--keep-stems`` corpora)
 
     def __init__(self, weights: str | Path | None = None, use_model: bool = True, seed: int = 0,
                  **_ignored):
@@ -54,7 +55,21 @@ class _AgentBase(System):
         self.weights = weights
         self.use_model = use_model
         self._texts: dict[str, str] = {}
+        self._norm_texts: dict[str, str] = {}
         self.degradations: list[str] = []
+
+    def stem_files(self, row: dict, corpus_dir) -> list[str]:
+        """The row's four stem files (bass, drums, other, vocals)."""
+        paths = row.get("stem_paths")
+        if not paths:
+            raise ValueError(f"{self.name}: row {row['id']} has no stems; build the corpus with "
+                             "--keep-stems for this split")
+        return [str(Path(corpus_dir) / p) for _, p in sorted(paths.items())]
+
+    def advise_norm(self, row: dict) -> str | None:
+        """The answer to the norm-referenced question; None (scored on the balance answer)
+        without stems, where the agent has no measurement of its own for it."""
+        return self._norm_texts.get(row["id"]) if self.with_stems else None
 
     def fit(self, train_rows, corpus_dir) -> None:  # nothing to fit: the agent is fixed
         return None
@@ -91,8 +106,6 @@ def weights_fingerprint(weights) -> str:
 class AgentFastSystem(_AgentBase):
     """The agent's balance decision on the mix, called step by step (module docstring)."""
 
-    with_stems = False
-
     def __init__(self, weights=None, use_model: bool = True, batch_size: int = 8, seed: int = 0,
                  use_judge: bool = True, **kw):
         super().__init__(weights=weights, use_model=use_model, seed=seed, **kw)
@@ -101,7 +114,6 @@ class AgentFastSystem(_AgentBase):
         self._listener = None
         self._listener_tried = False
         self._listens: dict[str, dict] = {}
-        self._norm_texts: dict[str, str] = {}
         self.judgements: dict[str, dict] = {}
         self.features: dict[str, tuple[str, list[float]]] = {}  # the judge's inputs, per row
 
@@ -183,7 +195,7 @@ class AgentFastSystem(_AgentBase):
                presents: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
         """(balance sentence, norm-question sentence) for each row from its measurements and
         the model's answer (None: no claim), by the agent's claim, judge and verdict functions."""
-        from ..agent.balance_judge import features_for, judge_review
+        from ..agent.balance_judge import features_for
         from ..agent.claims import balance_verdict, norm_verdict, parse_claim, verify_claim
 
         judge = self.judge()
@@ -191,10 +203,13 @@ class AgentFastSystem(_AgentBase):
         for row, rep, lis, present in zip(rows, reports, listens, presents):
             claims = [verify_claim(parse_claim(lis["text"]), rep)] if lis is not None else []
             anchor = _model_anchor(row.get("anchor"))
+            # judge_review's steps, kept apart so that fit-judge can read the features
             vf = features_for(lis["class_probs"] if lis else None, rep, anchor, present)
+            j = None
             if vf is not None:
                 self.features[row["id"]] = vf
-            j = judge_review(judge, lis["class_probs"] if lis else None, rep, anchor, present)
+                if judge is not None:
+                    j = judge.judge(vf[0], lis["class_probs"], vf[1], anchor, present)
             if j is not None:
                 self.judgements[row["id"]] = j.to_json()
             state = {"report": rep, "claims": claims, "anchor": row.get("anchor"),
@@ -234,12 +249,6 @@ class AgentFastSystem(_AgentBase):
             bar.update(len(chunk))
         bar.close()
 
-    def advise_norm(self, row: dict) -> str | None:
-        """The answer to the norm-referenced question; None (scored on the balance answer)
-        without stems, where the agent has no measurement of its own for it."""
-        return self._norm_texts.get(row["id"]) if self.with_stems else None
-
-
 @register("agent-stems")
 class AgentStemsSystem(AgentFastSystem):
     """The agent's decisions when the producer also gives the stems (the corpus must be built
@@ -254,12 +263,7 @@ class AgentStemsSystem(AgentFastSystem):
     def load_row(self, row: dict, corpus_dir):
         from ..tools.ingest import load_mix_and_stems
 
-        paths = row.get("stem_paths")
-        if not paths:
-            raise ValueError(f"agent-stems: row {row['id']} has no stems; build the corpus with "
-                             "--keep-stems for this split")
-        return load_mix_and_stems(Path(corpus_dir) / row["audio_path"],
-                                  [str(Path(corpus_dir) / p) for _, p in sorted(paths.items())])
+        return load_mix_and_stems(Path(corpus_dir) / row["audio_path"], self.stem_files(row, corpus_dir))
 
     def measure(self, row: dict, mix, stems):
         from ..tools.analyze import AnalysisReport
@@ -275,16 +279,10 @@ class AgentStemsSystem(AgentFastSystem):
 class AgentFullSystem(_AgentBase):
     """A full :meth:`MixingBuddy.review` of each row's mix (embedded default, no LLM)."""
 
-    with_stems = False
-
     def __init__(self, weights=None, use_model: bool = True, seed: int = 0, **kw):
         super().__init__(weights=weights, use_model=use_model, seed=seed, **kw)
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._buddy = None
-        self._norm_texts: dict[str, str] = {}
-
-    def advise_norm(self, row: dict) -> str | None:
-        return self._norm_texts.get(row["id"]) if self.with_stems else None
 
     def buddy(self):
         if self._buddy is None:
@@ -300,12 +298,7 @@ class AgentFullSystem(_AgentBase):
 
         buddy = self.buddy()
         tid = f"row{index:06d}"
-        stems = None
-        if self.with_stems:
-            if not row.get("stem_paths"):
-                raise ValueError(f"{self.name}: row {row['id']} has no stems; build the corpus with "
-                                 "--keep-stems for this split")
-            stems = [str(Path(self._corpus_dir) / p) for _, p in sorted(row["stem_paths"].items())]
+        stems = self.stem_files(row, self._corpus_dir) if self.with_stems else None
         rv = buddy.review(str(path), stems=stems, anchor=row.get("anchor"), thread_id=tid)
         for d in rv.degradations:
             if d not in self.degradations:

@@ -511,9 +511,8 @@ def measure_stem_balance(stems: dict[str, np.ndarray], sr: int, anchor: str | No
                 "on >= 50 % of 50 ms frames above -50 dBFS; status from stem vs power-sum of the "
                 "other stems against the p10-p90 professional range"))
     by_role: dict[str, np.ndarray] = {}
-    for nm, ro in zip(names, roles):
+    for ro, x in zip(roles, arrays):  # check_stems: arrays in the order of names
         if ro in CLIP_ROLES:
-            x = arrays[names.index(nm)] if isinstance(arrays, list) else arrays[nm]
             by_role[ro] = by_role[ro] + x if ro in by_role else np.asarray(x, dtype=np.float64)
     if by_role:
         result.clip_levels = measure_clip_levels(

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...tools.clip_levels import SILENT_DBFS, measure_clip_levels, rms_dbfs, stereo  # noqa: F401
+from ...tools.clip_levels import measure_clip_levels, stereo
 from ...tools.stem_balance import (
     ACTIVE_FRAME_DBFS,
     ACTIVE_SEGMENT_RATIO,
@@ -83,9 +83,6 @@ class FlawConfig:
 
 
 # --------------------------------------------------------------------------- measurement
-
-_stereo = stereo
-
 
 def frame_rms_dbfs(x: np.ndarray, sr: int, frame_s: float = FRAME_S) -> np.ndarray:
     """RMS (dBFS) of consecutive ``frame_s`` frames of the mean of the channels; a partial
@@ -215,7 +212,7 @@ def apply_flaw(stems: dict[str, np.ndarray], target: str | None, gain_db: float,
     Returns ``(mix, flawed_stems, original_stems, common_gain_db)``: the mix (float32, (n, 2))
     scaled by one common gain so that its peak is at most ``peak_dbfs`` (never boosted), the
     flawed stems and the unflawed stems, both at that common gain (float64)."""
-    orig = {s: _stereo(x).astype(np.float64) for s, x in stems.items()}
+    orig = {s: stereo(x).astype(np.float64) for s, x in stems.items()}
     g = 10.0 ** (gain_db / 20.0)
     flawed = {s: (x * g if s == target else x) for s, x in orig.items()}
     mix = np.sum(list(flawed.values()), axis=0)
