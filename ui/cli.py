@@ -12,6 +12,8 @@ Sub-commands:
   review MIX    the agent's grounded review of a mix (agent.cli)
   chat MIX      a review, then follow-up questions in the terminal (agent.cli)
   ui            the browser app (Gradio) on 127.0.0.1:7860 (ui.app)
+  separate MIX  split a mix into four stems with HT-Demucs (tools.separate; weights for personal
+                and research use only)
 
 The heavy sub-commands live in their own modules and are imported only when used, so
 `analyze` starts without loading torch or the synthesiser.
@@ -119,13 +121,18 @@ LAZY_COMMANDS = {
     "review": ("mixingbuddy.agent.cli", "add_review_parser", "review a mix: listen, verify, advise"),
     "chat": ("mixingbuddy.agent.cli", "add_chat_parser", "review a mix, then ask follow-up questions"),
     "ui": ("mixingbuddy.ui.app", "add_ui_parser", "serve the browser app on 127.0.0.1:7860"),
+    "separate": ("mixingbuddy.tools.separate.cli", "add_separate_parser",
+                 "split a mix into vocals, drums, bass and other (HT-Demucs; research use only)"),
 }
 
 
 def build_parser(load: str | None = "all") -> argparse.ArgumentParser:
     """The parser. ``load`` names the one lazy command whose module is imported ("all" imports
     every one, None none); the others get a placeholder that only shows their help line."""
-    p = argparse.ArgumentParser(prog="mixingbuddy", description="MixingBuddy: a mix critic you can talk to.")
+    from mixingbuddy.tools.separate.weights import LICENSE_NOTE
+
+    p = argparse.ArgumentParser(prog="mixingbuddy", description="MixingBuddy: a mix critic you can talk to.",
+                                epilog=LICENSE_NOTE)
     sub = p.add_subparsers(dest="command", required=True)
 
     a = sub.add_parser("analyze", help="measure a mix; readable report or --json")

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import SeparatorUnavailableError
 from .spec import channels_as_complex, complex_as_channels, ispec, spec
-from .weights import check_weights
+from .weights import check_weights, quantized_weights
 
 __all__ = ["MODEL_SR", "SEGMENT", "SOURCES", "HTDemucs", "SeparatorConfig", "load_separator"]
 
@@ -36,11 +36,14 @@ class SeparatorConfig:
     threads: onnxruntime intra-op threads (default: the machine's cores, at most 4).
     overlap: fraction of a segment shared by neighbours when a signal spans several (0 to 0.5).
     weights: the ONNX file (default :func:`.weights.weights_path`).
+    precision: ``fp32`` (the published weights) or ``int8`` (dynamic quantisation of them,
+        :func:`.weights.quantized_weights`; slower on x86 CPUs, see ``evals/bench_separate.py``).
     """
 
     threads: int = 0
     overlap: float = 0.25
     weights: str | None = None
+    precision: str = "fp32"
 
     def n_threads(self) -> int:
         return self.threads if self.threads > 0 else max(1, min(4, os.cpu_count() or 1))
@@ -57,6 +60,10 @@ class HTDemucs:
 
     def __init__(self, config: SeparatorConfig = SeparatorConfig()):
         path = check_weights(config.weights)
+        if config.precision == "int8":
+            path = quantized_weights(path)
+        elif config.precision != "fp32":
+            raise ValueError(f"precision must be fp32 or int8, got {config.precision!r}")
         try:
             import onnxruntime as ort
         except ImportError:
@@ -149,7 +156,7 @@ _SESSIONS_LOCK = threading.Lock()
 
 def load_separator(config: SeparatorConfig = SeparatorConfig()) -> HTDemucs:
     """A cached :class:`HTDemucs` per config (the session takes about a second and 0.7 GB)."""
-    key = (config.n_threads(), config.overlap, config.weights)
+    key = (config.n_threads(), config.overlap, config.weights, config.precision)
     with _SESSIONS_LOCK:
         if key not in _SESSIONS:
             _SESSIONS[key] = HTDemucs(config)

