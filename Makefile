@@ -48,7 +48,8 @@ test: setup
 
 bench: setup debs
 	$(PY) -m mixingbuddy.evals.bench_analyze
-	$(PY) -m mixingbuddy.evals.bench_review --runs 5 --stems
+	$(PY) -m mixingbuddy.evals.bench_review --runs 5 --stems --separate
+	$(PY) -m mixingbuddy.evals.bench_separate --synth 8
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

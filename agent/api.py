@@ -53,13 +53,16 @@ class MixingBuddy:
     """The agent (see the module docstring and the shared contract)."""
 
     def __init__(self, home: str | Path | None = None, *, llm: Any = "env",
-                 weights: str | Path | None = None, use_model: bool = True):
+                 weights: str | Path | None = None, use_model: bool = True, separate: bool | None = None):
         self.home = Path(home).expanduser() if home is not None else default_home()
         self.home.mkdir(parents=True, exist_ok=True)
         self.store = ThreadStore(self.home)
         self.llm = resolve_llm(llm)
         self.weights = str(weights) if weights is not None else None
         self.use_model = bool(use_model)
+        # None: on unless MIXINGBUDDY_SEPARATE=0 (it also needs the weights the set-up fetches)
+        self.separate = (os.environ.get("MIXINGBUDDY_SEPARATE", "1").strip() not in ("0", "false", "no", "off")
+                         if separate is None else bool(separate))
         self._conn = sqlite3.connect(str(self.home / "conversations.sqlite"), check_same_thread=False)
         self._saver = SqliteSaver(self._conn)
         self._saver.setup()
@@ -92,7 +95,7 @@ class MixingBuddy:
 
     def _context(self, on_progress) -> AgentContext:
         return AgentContext(store=self.store, weights=self.weights, use_model=self.use_model,
-                            llm=self.llm, on_progress=on_progress, log=log)
+                            llm=self.llm, on_progress=on_progress, log=log, separate=self.separate)
 
     def _values(self, thread_id: str) -> dict:
         tid = check_thread_id(thread_id)

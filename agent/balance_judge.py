@@ -46,7 +46,7 @@ CLASSES = ("no_error",) + tuple(f"{c}:{s}" for c in ERROR_CATEGORIES for s in BE
 EST_ROLES = ("drums", "bass", "vocals", "other")
 PROB_FLOOR = 1e-4  # log posterior floor: a class the model rules out still has a finite feature
 MISSING_DB = -60.0  # stand-in for an undefined level; a flag feature says so
-VARIANTS = ("mix", "stems")
+VARIANTS = ("mix", "stems", "separated")
 
 
 # --------------------------------------------------------------------------- features
@@ -194,6 +194,8 @@ class Judgement:
     p: float
     posterior: dict[str, float]
     uses_model: bool = True  # False when the pool gives the audio model no weight
+    abstain: bool = False  # the reading's stem-and-direction probability is under the calibrated line
+    p_group: float | None = None  # probability of the reading's stem and direction (both sizes)
 
     @property
     def stem(self) -> str | None:
@@ -205,6 +207,7 @@ class Judgement:
 
     def to_json(self) -> dict:
         return {"variant": self.variant, "class": self.cls, "p": round(self.p, 4), "uses_model": self.uses_model,
+                "abstain": self.abstain, "p_group": None if self.p_group is None else round(self.p_group, 4),
                 "posterior": {k: round(v, 4) for k, v in self.posterior.items()}}
 
 
@@ -215,17 +218,20 @@ class PoolVariant:
     expert: JudgeModel
     w_model: float
     w_levels: float
+    abstain_below: float = 0.0  # say "cannot tell" when the reading's group probability is under this
 
     def log_pool(self, class_probs: Mapping[str, float], x: Sequence[float]) -> np.ndarray:
         return (self.w_model * posterior_features(class_probs)
                 + self.w_levels * np.log(np.maximum(self.expert.proba(x), PROB_FLOOR)))
 
     def to_json(self) -> dict:
-        return {"w_model": self.w_model, "w_levels": self.w_levels, "expert": self.expert.to_json()}
+        return {"w_model": self.w_model, "w_levels": self.w_levels, "abstain_below": self.abstain_below,
+                "expert": self.expert.to_json()}
 
     @classmethod
     def from_json(cls, variant: str, d: dict) -> PoolVariant:
-        return cls(JudgeModel.from_json(variant, d["expert"]), float(d["w_model"]), float(d["w_levels"]))
+        return cls(JudgeModel.from_json(variant, d["expert"]), float(d["w_model"]), float(d["w_levels"]),
+                   float(d.get("abstain_below", 0.0)))
 
 
 def pool_decision(log_pool: np.ndarray, anchor: str | None, present: Sequence[str] | None) -> tuple[str, dict]:
@@ -263,10 +269,14 @@ class BalanceJudge:
     def judge(self, variant: str, class_probs: Mapping[str, float], x: Sequence[float], anchor: str | None,
               present: Sequence[str] | None) -> Judgement | None:
         m = self.models.get(variant)
+        if m is None and variant == "separated":  # a judge fitted before separation: the stems expert
+            m = self.models.get("stems")
         if m is None:
             return None
         cls, post = pool_decision(m.log_pool(class_probs, x), anchor, present)
-        return Judgement(variant, cls, post[cls], post, uses_model=m.w_model > 0)
+        p_group = sum(v for c, v in post.items() if group_of(c) == group_of(cls))
+        return Judgement(variant, cls, post[cls], post, uses_model=m.w_model > 0,
+                         abstain=p_group < m.abstain_below, p_group=p_group)
 
 
 def group_of(cls: str) -> str:
@@ -327,7 +337,8 @@ def features_for(class_probs: Mapping[str, float] | None, report, anchor: str | 
     sb = _get(report, "stem_balance")
     if sb is not None:
         levels = _get(sb, "clip_levels")
-        return ("stems", stem_level_features(levels, anchor)) if levels else None
+        variant = "separated" if _get(sb, "source") == "separated" else "stems"
+        return (variant, stem_level_features(levels, anchor)) if levels else None
     est = _get(report, "mix_estimate")
     if est is not None:
         return "mix", mix_level_features(estimate_vector(est), anchor)

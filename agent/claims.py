@@ -97,6 +97,9 @@ def _verify_with_stems(claim: Claim, rep: AnalysisReport) -> Claim:
     if st.status in ("silent", "no_reference") or st.vs_rest is None or st.vs_rest.value_db is None:
         return _done(claim, "unverifiable", f"the {claim.stem} stem could not be compared with the "
                      "professional range", led)
+    if getattr(st, "separation_suspect", None):
+        return _done(claim, "unverifiable", f"{st.separation_suspect}, so the separated {claim.stem} "
+                     "cannot check it", led)
     sentence = low(balance_stem_sentence(led, st))
     measured = _measured_direction(st.status)
     if measured is None:

@@ -48,7 +48,8 @@ def _stems_and_roles(args) -> tuple[list[str] | None, dict[str, str]]:
 def _buddy(args):
     from mixingbuddy.agent.api import MixingBuddy
 
-    return MixingBuddy(args.home, weights=args.weights, use_model=not args.no_model)
+    return MixingBuddy(args.home, weights=args.weights, use_model=not args.no_model,
+                       separate=False if getattr(args, "no_separate", False) else None)
 
 
 def _review(buddy, args):
@@ -126,6 +127,9 @@ def _common(p: argparse.ArgumentParser, mix_optional: bool) -> None:
     p.add_argument("--thread", metavar="ID", help="conversation id (new review: its id; chat: continue it)")
     p.add_argument("--weights", metavar="DIR", help="audio-model folder (default: the shipped model/weights/)")
     p.add_argument("--no-model", action="store_true", help="measurements only, without the audio model")
+    p.add_argument("--no-separate", action="store_true",
+                   help="without stems, do not separate the mix (HT-Demucs; on when its weights are installed, "
+                        "personal and research use only); stem levels are then estimated from the mix alone")
     p.add_argument("--max-minutes", type=float, default=20.0, help="refuse files longer than this (default 20)")
 
 

@@ -72,10 +72,17 @@ def judgement_line(judgement: dict, anchor: str | None, led: Ledger) -> str:
         reading = f"{stem_word(stem)} {'are' if stem in ('vocals', 'drums') else 'is'} {CATEGORY_WORDS[category]}"
     pct = led.num(100.0 * float(judgement.get("p", 0.0)), tool="balance_judge", quantity=f"p({cls}) %",
                   unit="%", decimals=0, show_unit=False)
-    witness = "the stem levels" if judgement.get("variant") == "stems" else "the mix-only estimate"
+    witness = {"stems": "the stem levels", "separated": "the separated stem levels"}.get(
+        str(judgement.get("variant")), "the mix-only estimate")
     lead = (f"Weighing the audio model's impression with {witness}" if judgement.get("uses_model", True)
             else f"From {witness} (the audio model adds nothing once they are measured)")
     against = f" against the {anchor}" if anchor else ""
+    if judgement.get("abstain") and judgement.get("p_group") is not None:
+        pg = led.num(100.0 * float(judgement["p_group"]), tool="balance_judge", quantity=f"p(group of {cls}) %",
+                     unit="%", decimals=0, show_unit=False)
+        return (f"- {lead}, I cannot tell which stem is off{against}: the likeliest reading, {reading}, has only "
+                f"{pg}% probability for its stem and direction, under the line where such readings are usually "
+                "right; trust the measured findings above, or give stems.")
     return f"- {lead}, the most likely reading{against}: {reading} ({pct}% probability)."
 
 
@@ -88,15 +95,38 @@ def _repeats_refuted(judgement: dict, claims: list[Claim]) -> bool:
     return any(c.verdict == "refuted" and c.stem == stem and c.direction == direction for c in claims)
 
 
+def separation_note(sep: dict, led: Ledger) -> str:
+    """One line on how the stems were separated and how far to trust them."""
+    wins = sep.get("windows_s") or []
+    spans = ", ".join(f"{led.num(a, tool='separation', quantity='window_start_s', unit='s', decimals=0)}-"
+                      f"{led.num(b, tool='separation', quantity='window_end_s', unit='s', decimals=0)}" for a, b in wins)
+    errs = [c["typical_error_db"] for c in sep.get("stems") or [] if c.get("typical_error_db") is not None]
+    text = (f"stems separated from the mix by HT-Demucs v4 (weights for personal and research use only) "
+            f"on its loudest stretch{'es' if len(wins) > 1 else ''} ({spans})")
+    if sep.get("residual_db") is not None:
+        text += (f"; they leave {led.num(sep['residual_db'], tool='separation', quantity='residual_db', unit='dB')} "
+                 "of the mix unexplained")
+    if errs:
+        text += (f"; each separated level is good to about "
+                 f"{led.rng(min(errs), max(errs), tool='separation', quantity='typical_level_error_db')}")
+    return text + ". " + str(sep.get("verdict") or "")
+
+
 def compose_review(findings: list[Finding], claims: list[Claim], *, platform_label: str,
                    stems: list[str], model_used: bool, notes: list[str],
-                   judgement: dict | None = None, anchor: str | None = None) -> tuple[str, Ledger]:
+                   judgement: dict | None = None, anchor: str | None = None,
+                   separation: dict | None = None) -> tuple[str, Ledger]:
     """The review's Markdown and the Ledger of numbers it adds itself (the balance judge's
-    probabilities; the rest is the findings' and claims' own evidence)."""
+    probabilities, the separation's record; the rest is the findings' and claims' own evidence).
+    ``separation``: the report's ``separation`` when the stems were separated from the mix."""
     led = Ledger()
     todo = [f for f in findings if f.severity != "ok"]
     fine = [f for f in findings if f.severity == "ok"]
-    what = f"stems: {', '.join(stems)}" if stems else "mix only, no stems"
+    if separation:
+        what = "mix only; stems separated from it"
+        notes = [separation_note(separation, led)] + list(notes)
+    else:
+        what = f"stems: {', '.join(stems)}" if stems else "mix only, no stems"
     heard = "audio model and measurements" if model_used else "measurements only"
     lines = [f"**MixingBuddy review** ({what}; target: {platform_label}; {heard})", ""]
     if todo:

@@ -28,6 +28,9 @@ class AgentContext:
     on_progress: Callable[[str, str], None] | None = None
     log: logging.Logger = field(default_factory=lambda: log)
     max_duration_s: float = DEFAULT_MAX_DURATION_S
+    # separate a bounced mix into stems when the user gives none (tools.separate; on when the
+    # weights are installed, unless MIXINGBUDDY_SEPARATE=0)
+    separate: bool = True
 
     def progress(self, node: str, status: str) -> None:
         if self.on_progress is None:

@@ -409,15 +409,25 @@ def stereo_finding(rep: AnalysisReport) -> Finding:
 
 # --------------------------------------------------------------------------- balance
 
+def separated_note(led: Ledger, st) -> str:
+    """' (separated from the mix, about ±1.1 dB)' for a stem separated from a bounced mix
+    (the separator's typical level error for this stem and level), else ''."""
+    if getattr(st, "separation_error_db", None) is None:
+        return ""
+    err = led.num(st.separation_error_db, tool="separation", quantity=f"{st.name}.typical_level_error_db", unit="dB")
+    return f" (separated from the mix, about ±{err})"
+
+
 def balance_stem_sentence(led: Ledger, st) -> str:
     """'The vocals sit at -14.2 dB against the rest of the mix; in professional mixes they range
     from p10 at -8.8 dB to p90 at -1.5 dB' for a StemLevel with a vs-rest comparison. Signed
     numbers follow a level word ("at"), so the benchmark's advice parser never reads them as
-    gain moves."""
+    gain moves. A separated stem says so, with its typical error."""
     c = st.vs_rest
     role = st.role or st.name
     val = led.num(c.value_db, tool="stem_balance", quantity=f"{st.name}.level_vs_rest_power_sum_db", unit="dB")
-    text = f"{cap(stem_word(role))} {_verb(role, 'sits', 'sit')} at {val} against the rest of the mix"
+    text = (f"{cap(stem_word(role))} {_verb(role, 'sits', 'sit')} at {val} against the rest of the mix"
+            + separated_note(led, st))
     if c.reference is not None:
         p10 = led.num(c.reference.p10_db, tool="stem_balance", quantity=f"{st.name}.reference.p10_db", unit="dB")
         p90 = led.num(c.reference.p90_db, tool="stem_balance", quantity=f"{st.name}.reference.p90_db", unit="dB")
@@ -451,18 +461,30 @@ def balance_findings(rep: AnalysisReport) -> list[Finding]:
             dist = led.num(st.distance_db, tool="stem_balance", quantity=f"{st.name}.distance_db", unit="dB")
             word = "below" if st.status == "too_quiet" else "above"
             detail = f"{balance_stem_sentence(led, st)}, so {_verb(role, 'it is', 'they are')} {dist} {word} that range."
+            severity = "high" if (st.distance_db or 0.0) >= BALANCE_HIGH_DB else "medium"
+            title = f"{stem_title(role)} too {'quiet' if st.status == 'too_quiet' else 'loud'}"
+            action = balance_action(led, st)
+            if getattr(st, "separation_suspect", None):
+                # the separator and the mix-only estimate disagree about this stem: a hint, not a fix
+                severity, title = "low", title.replace(" too ", " may be too ")
+                detail += f" But {st.separation_suspect}, so this stem may be badly separated."
+                action = f"Check {stem_word(role)} by ear or give stems before moving {_verb(role, 'it', 'them')}."
+            elif B.source == "separated":
+                title += " (separated)"
+                if severity == "high" and (st.distance_db or 0.0) < BALANCE_HIGH_DB + (st.separation_error_db or 0.0):
+                    severity = "medium"  # within the separator's error of the "high" line
             out.append(Finding(
-                id=f"balance:{st.name}", topic="balance",
-                severity="high" if (st.distance_db or 0.0) >= BALANCE_HIGH_DB else "medium",
-                title=f"{stem_title(role)} too {'quiet' if st.status == 'too_quiet' else 'loud'}",
-                detail=detail, action=balance_action(led, st), evidence=led.items))
+                id=f"balance:{st.name}", topic="balance", severity=severity, title=title,
+                detail=detail, action=action, evidence=led.items))
         if judged and not out:
             led = Ledger()
             parts = [f"{st.role or st.name} at {led.num(st.vs_rest.value_db, tool='stem_balance', quantity=f'{st.name}.level_vs_rest_power_sum_db', unit='dB')}"
                      for st in judged if st.vs_rest is not None and st.vs_rest.value_db is not None]
+            how = (" (stems separated from the mix, each level good to about a dB or two)"
+                   if B.source == "separated" else "")
             out.append(Finding(id="balance", topic="balance", severity="ok", title="Stem balance",
                                detail="Every judged stem sits within the professional range against the "
-                                      f"rest of the mix ({', '.join(parts)}).", evidence=led.items))
+                                      f"rest of the mix ({', '.join(parts)}){how}.", evidence=led.items))
         return out
     E = rep.mix_estimate
     if E is None:

@@ -385,8 +385,8 @@ def _whatif(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
               "down three dB?\".")
         return
     if rep.stem_balance is None:
-        a.add(f"A what-if on {stem_word(stem)} needs the stems: with the mix alone I cannot change one "
-              "instrument and measure again. Start a review with the stems to try it.")
+        a.add(f"A what-if on {stem_word(stem)} needs the stems: with the mix alone (and separation off) I cannot "
+              "change one instrument and measure again. Start a review with the stems to try it.")
         return
     if tool_result is None or "error" in (tool_result or {}):
         why = (tool_result or {}).get("error", "the simulation did not run")
@@ -395,8 +395,13 @@ def _whatif(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
     led = a.led
     b, af = tool_result["before"], tool_result["after"]
     g = led.mag(gain, tool="user", quantity="requested_gain_db", unit="dB")
-    a.add(f"Turning {stem_word(stem)} {'up' if gain > 0 else 'down'} by {g}, simulated on the stems and "
-          "measured again (before is the plain sum of the stems):")
+    if tool_result.get("approximate"):
+        a.add(f"Turning {stem_word(stem)} {'up' if gain > 0 else 'down'} by {g}, simulated on the stems separated "
+              "from your mix and measured again; approximate (separation is good to about a dB or two), on the "
+              "separated windows, with what the separator left out kept in both versions:")
+    else:
+        a.add(f"Turning {stem_word(stem)} {'up' if gain > 0 else 'down'} by {g}, simulated on the stems and "
+              "measured again (before is the plain sum of the stems):")
     sb, sa = b["stems"][stem], af["stems"][stem]
     status_word = {"within_range": "within the professional range", "too_quiet": "below the professional range",
                    "too_loud": "above the professional range"}

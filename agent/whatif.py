@@ -6,6 +6,10 @@ balance (``measure_stem_balance``: every stem against the rest, placed in the pr
 range) and the summed mix's loudness and true peak (``measure_loudness``, ITU-R BS.1770).
 "Before" is the plain sum of the stems, so both sides are measured the same way (the bounced
 mix file may differ from the stem sum by its master processing).
+
+On a bounced mix the stems are the ones separated from it (``tools.separate``): the move is
+applied to the separated stem and the mix rebuilt as the separated stems plus the residual (what
+the separator left out), so "before" is the mix's own windows; the result is marked approximate.
 """
 from __future__ import annotations
 
@@ -22,10 +26,13 @@ MAX_GAIN_DB = 24.0
 
 
 def simulate_gain(ctx: AudioContext, stem: str, gain_db: float, *, anchor: str | None = None,
-                  platform: str = "spotify", before: StemBalanceResult | None = None) -> dict:
+                  platform: str = "spotify", before: StemBalanceResult | None = None,
+                  residual: np.ndarray | None = None) -> dict:
     """Before/after numbers for ``gain_db`` on ``stem`` (JSON-ready dict). ``before``: the
     stem balance already measured on these stems (the review's), reused instead of measured
-    again; the three remaining measurements run on two threads."""
+    again; the three remaining measurements run on two threads. ``residual``: added to both
+    mixes (stems separated from a bounced mix: the part of the mix they leave out); the result
+    is then marked ``approximate``."""
     if ctx.stems is None:
         raise InvalidArgumentError("a what-if on a stem needs the stems; this conversation has the mix only")
     if stem not in ctx.stems.stems:
@@ -40,6 +47,8 @@ def simulate_gain(ctx: AudioContext, stem: str, gain_db: float, *, anchor: str |
     anchor = anchor if anchor in arrays else None
     mix_before = np.sum(list(arrays.values()), axis=0, dtype=np.float32)
     mix_after = np.sum(list(after.values()), axis=0, dtype=np.float32)
+    if residual is not None:
+        mix_before, mix_after = mix_before + residual, mix_after + residual
     jobs = {"bal_after": lambda: measure_stem_balance(after, sr, anchor=anchor),
             "loud_before": lambda: measure_loudness(mix_before, sr, platform=platform),
             "loud_after": lambda: measure_loudness(mix_after, sr, platform=platform)}
@@ -64,6 +73,6 @@ def simulate_gain(ctx: AudioContext, stem: str, gain_db: float, *, anchor: str |
                 "platform_delta_lu": p.delta_lu, "ceiling_dbtp": p.ceiling_dbtp,
                 "platform_label": p.label}
 
-    return {"stem": stem, "gain_db": float(gain_db), "platform": platform,
+    return {"stem": stem, "gain_db": float(gain_db), "platform": platform, "approximate": residual is not None,
             "before": {"stems": stems_rows(bal_before), "mix": loud_row(loud_before)},
             "after": {"stems": stems_rows(bal_after), "mix": loud_row(loud_after)}}

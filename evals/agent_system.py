@@ -275,6 +275,32 @@ class AgentStemsSystem(AgentFastSystem):
         return AnalysisReport.model_construct(mix_estimate=None, stem_balance=sb, anchor=anchor)
 
 
+@register("agent-sep")
+class AgentSepSystem(AgentFastSystem):
+    """The agent's decisions on a bounced mix with separation switched on (the corpus gives the
+    mix only): the verify node's measurements on stems separated from the clip
+    (:mod:`.separated`, the whole clip), i.e. the stem balance marked as separated beside the
+    mix-only estimate (``tools.analyze`` with ``separation=``), the judge's ``stems`` variant,
+    and the norm-referenced answer from the separated stem balance. HT-Demucs was trained on
+    MUSDB18's training songs: on MUSDB18 clips this flatters it."""
+
+    def advise_norm(self, row: dict) -> str | None:
+        return self._norm_texts.get(row["id"])
+
+    def measure(self, row: dict, mix, stems):
+        from ..tools.analyze import AnalysisReport
+        from ..tools.mix_estimate import estimate_stem_levels
+        from ..tools.separate.evidence import annotate_stem_balance
+        from ..tools.stem_balance import measure_stem_balance
+        from .separated import separated_clip
+
+        sep = separated_clip(row, self._corpus_dir)
+        est = estimate_stem_levels(mix.samples, mix.sr)
+        sb = measure_stem_balance(dict(sep.stems), sep.sr, anchor=None)
+        sb, info = annotate_stem_balance(sb, sep.summary(), est)
+        return AnalysisReport.model_construct(mix_estimate=est, stem_balance=sb, separation=info, anchor=None)
+
+
 @register("agent-full")
 class AgentFullSystem(_AgentBase):
     """A full :meth:`MixingBuddy.review` of each row's mix (embedded default, no LLM)."""
@@ -346,4 +372,5 @@ class AgentFullStemsSystem(AgentFullSystem):
     with_stems = True
 
 
-__all__ = ["AgentFullStemsSystem", "AgentFastSystem", "AgentFullSystem", "AgentStemsSystem", "weights_fingerprint"]
+__all__ = ["AgentFullStemsSystem", "AgentFastSystem", "AgentFullSystem", "AgentSepSystem", "AgentStemsSystem",
+           "weights_fingerprint"]

@@ -1,6 +1,7 @@
 """``mixingbuddy eval fit-judge``: fit the agent's balance judge (:mod:`mixingbuddy.agent.balance_judge`).
 
-Two steps per variant (``mix``: the mix-only estimate; ``stems``: whole-clip stem levels):
+Two steps per variant (``mix``: the mix-only estimate; ``stems``: whole-clip stem levels;
+``separated``: whole-clip levels of stems separated from the mix):
 
 1. the levels expert, a multinomial logistic regression from the measured levels to the
    published class, fitted on the corpora's *train* clips (for ``mix`` the mix-only estimate of
@@ -11,6 +12,13 @@ Two steps per variant (``mix``: the mix-only estimate; ``stems``: whole-clip ste
    there the agent's own steps give the inputs: the model's posterior as the listen node asks
    for it, the estimate (``mix``) or the stems' levels (``stems``, corpora built with
    ``--keep-stems``).
+
+For ``separated`` the expert learns from the training rows' true levels with separation errors
+added (:func:`noisy_levels`: each stem's level moved by Gaussian noise whose spread is the
+separator's measured typical error, ``tools/data/separation_error.json``, ``AUGMENT_COPIES``
+noisy copies per row), since separating thousands of training clips would cost hours; its pool
+weights are chosen on validation clips really separated (``agent-sep``'s steps), and so is the
+line under which the judge abstains (:func:`abstain_line`).
 
 The validation accuracy of the model alone, the levels alone and the pool is printed and stored
 with the coefficients in ``<weights>/balance_judge.json`` (or ``--out``).
@@ -27,18 +35,79 @@ import numpy as np
 from ..agent.balance_judge import (CLASSES, BalanceJudge, PoolVariant, fit_judge_model, group_of, judge_path,
                                    mix_level_features, pool_decision, stem_level_features)
 from ..tools.errors import InvalidArgumentError
-from .agent_system import AgentFastSystem, AgentStemsSystem, _model_anchor, weights_fingerprint
+from .agent_system import AgentFastSystem, AgentSepSystem, AgentStemsSystem, _model_anchor, weights_fingerprint
 from .balance import load_manifest
 from .systems import DspSystem, class_of
 
 W_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 EXPERT_C = 1.0
+AUGMENT_COPIES = 4
+ABSTAIN_GRID = tuple(round(0.2 + 0.05 * k, 2) for k in range(9))  # 0.20 .. 0.60
+ABSTAIN_MAX_ACC = 0.35  # the readings under the line are right at most this often on validation
+VARIANT_SYSTEMS = {"mix": AgentFastSystem, "stems": AgentStemsSystem, "separated": AgentSepSystem}
+
+
+def noisy_levels(levels: dict, rng: np.random.Generator, sigma_db: dict[str, float]) -> dict:
+    """Whole-clip levels as a separator might report them: each stem's power moved by
+    N(0, sigma) dB, the mix and each rest recomputed as power sums (stems taken as uncorrelated)."""
+    pw = {s: 10 ** (d["rms_dbfs"] / 10) for s, d in levels.items() if d.get("rms_dbfs") is not None}
+    if not pw:
+        return levels
+    s0 = next(iter(pw))
+    mix_true = 10 ** ((levels[s0]["rms_dbfs"] - levels[s0]["vs_mix_db"]) / 10) if levels[s0].get("vs_mix_db") is not None \
+        else sum(pw.values())
+    new = {s: p * 10 ** (rng.normal(0.0, sigma_db.get(s, 1.5)) / 10) for s, p in pw.items()}
+    mix = max(mix_true + sum(new.values()) - sum(pw.values()), 1e-20)
+    out = {}
+    for s, d in levels.items():
+        if s not in new:
+            out[s] = dict(d)
+            continue
+        rest = max(mix - new[s], 1e-20)
+        db = 10 * np.log10(new[s])
+        out[s] = {"rms_dbfs": db, "vs_rest_db": db - 10 * np.log10(rest), "vs_mix_db": db - 10 * np.log10(mix),
+                  "vs_anchor_db": None}
+    return out
+
+
+def separation_sigmas() -> dict[str, float]:
+    """Per stem, the Gaussian spread matching the separator's median absolute level error on
+    real songs (median |e| = 0.674 sigma)."""
+    from ..tools.separate.evidence import level_error_db
+
+    return {s: level_error_db(s, None)[0] / 0.674 for s in ("vocals", "drums", "bass", "other")}
+
+
+def abstain_line(pv: PoolVariant, items) -> tuple[float, dict]:
+    """The largest line in :data:`ABSTAIN_GRID` under which the pool's readings (by their
+    stem-and-direction probability) were right at most :data:`ABSTAIN_MAX_ACC` of the time on
+    ``items``; 0 (never abstain) when no line qualifies. Returns it with the coverage and the
+    accuracy above and below it."""
+    scored = []
+    for r, probs, x in items:
+        cls, post = pool_decision(pv.log_pool(probs, x), _model_anchor(r.get("anchor")), None)
+        pg = sum(v for c, v in post.items() if group_of(c) == group_of(cls))
+        scored.append((pg, group_of(cls) == group_of(class_of(r))))
+    best = 0.0
+    for t in ABSTAIN_GRID:
+        below = [ok for p, ok in scored if p < t]
+        if len(below) >= 10 and np.mean(below) <= ABSTAIN_MAX_ACC:
+            best = t
+    above = [ok for p, ok in scored if p >= best]
+    below = [ok for p, ok in scored if p < best]
+    return best, {"abstain_below": best, "coverage": round(len(above) / max(1, len(scored)), 4),
+                  "acc_answered": round(float(np.mean(above)), 4) if above else None,
+                  "acc_abstained": round(float(np.mean(below)), 4) if below else None}
 
 
 def expert_training_data(variant: str, d: Path, rows: list[dict], workers: int = 2) -> np.ndarray:
     """The levels expert's features of training rows (module docstring, step 1)."""
     if variant == "stems":
         return np.asarray([stem_level_features(r["true_levels"], r["anchor"]) for r in rows], dtype=np.float64)
+    if variant == "separated":
+        rng, sig = np.random.default_rng(0), separation_sigmas()
+        return np.asarray([stem_level_features(noisy_levels(r["true_levels"], rng, sig), r["anchor"])
+                           for _ in range(AUGMENT_COPIES) for r in rows], dtype=np.float64)
     dsp = DspSystem()
     dsp.cache_dir = d / "judge_cache"
     dsp.workers = int(workers)
@@ -66,10 +135,11 @@ def joint_accuracy(pv: PoolVariant, items) -> float:
 
 
 def fit_all(data_dirs, split: str, weights, out: Path | None, seed: int = 0, min_rows: int = 50,
-            workers: int = 2) -> dict:
-    train_X: dict[str, list[np.ndarray]] = {"mix": [], "stems": []}
-    train_y: dict[str, list[str]] = {"mix": [], "stems": []}
-    val: dict[str, list] = {"mix": [], "stems": []}
+            workers: int = 2, variants: tuple[str, ...] = ("mix", "stems", "separated"),
+            sep_limit: int | None = None) -> dict:
+    train_X: dict[str, list[np.ndarray]] = {v: [] for v in variants}
+    train_y: dict[str, list[str]] = {v: [] for v in variants}
+    val: dict[str, list] = {v: [] for v in variants}
     for d in data_dirs:
         d = Path(d)
         all_rows = load_manifest(d)
@@ -79,16 +149,25 @@ def fit_all(data_dirs, split: str, weights, out: Path | None, seed: int = 0, min
             raise InvalidArgumentError(f"no rows in split {split!r} of {d}")
         if not train:
             raise InvalidArgumentError(f"no train rows in {d} to fit the levels expert on")
-        for variant, cls in (("mix", AgentFastSystem), ("stems", AgentStemsSystem)):
+        for variant in variants:
+            cls = VARIANT_SYSTEMS[variant]
             train_X[variant].append(expert_training_data(variant, d, train, workers))
-            train_y[variant] += [class_of(r) for r in train]
-            use = rows if variant == "mix" else [r for r in rows if r.get("stem_paths")]
+            train_y[variant] += [class_of(r) for r in train] * (AUGMENT_COPIES if variant == "separated" else 1)
+            if variant == "mix":
+                use = rows
+            elif variant == "separated":  # each validation clip is separated once (cached beside the corpus)
+                use = rows if sep_limit is None else _seeded_sample(rows, sep_limit, seed)
+            else:
+                use = [r for r in rows if r.get("stem_paths")]
             if not use:
                 print(f"{d}: no stems kept for {split}; the stems pool is chosen without it", file=sys.stderr)
                 continue
             val[variant] += pooled_inputs(cls, use, d, weights)
     models, report = {}, {}
-    for variant in ("mix", "stems"):
+    old = None
+    if out is None and judge_path(weights).is_file():
+        old = BalanceJudge.from_file(judge_path(weights))  # variants not refitted now are kept
+    for variant in variants:
         items = val[variant]
         if len(items) < min_rows:
             print(f"{variant}: only {len(items)} {split} rows with the model's posterior; not fitted",
@@ -104,19 +183,27 @@ def fit_all(data_dirs, split: str, weights, out: Path | None, seed: int = 0, min
         # the best pool; ties go to the weights nearest (1, 1)
         best = max(grid, key=lambda k: (round(grid[k], 6), -abs(k[0] - 1) - abs(k[1] - 1)))
         models[variant] = PoolVariant(expert, *best)
+        abstain = {}
+        if variant == "separated":
+            models[variant].abstain_below, abstain = abstain_line(models[variant], items)
         model_alone = max(v for (wm, we), v in grid.items() if we == 0)
         levels_alone = max(v for (wm, we), v in grid.items() if wm == 0)
         report[variant] = {"n_train_rows": len(train_y[variant]), "n_val_rows": len(items),
                            "n_val_songs": len({r["song_id"] for r, _, _ in items}),
                            "w_model": best[0], "w_levels": best[1],
                            "val_joint_pool": round(grid[best], 4), "val_joint_model_alone": round(model_alone, 4),
-                           "val_joint_levels_alone": round(levels_alone, 4)}
+                           "val_joint_levels_alone": round(levels_alone, 4), **abstain}
         print(f"{variant}: levels expert on {len(train_y[variant])} train rows; pool weights "
               f"model {best[0]}, levels {best[1]} on {len(items)} {split} rows: joint "
               f"{100 * grid[best]:.1f}% (model alone {100 * model_alone:.1f}, levels alone "
               f"{100 * levels_alone:.1f})", file=sys.stderr)
     if not models:
         raise InvalidArgumentError("no variant could be fitted (no rows with the model's posterior)")
+    if old is not None:
+        for v, m in old.models.items():
+            if v not in models:
+                models[v] = m
+                report[v] = (old.meta.get("variants_report") or {}).get(v)
     meta = {"fitted_on": [str(Path(d)) for d in data_dirs], "split": split, "seed": seed,
             "weights_fingerprint": weights_fingerprint(weights),
             "date": _dt.date.today().isoformat(), "variants_report": report, "classes": list(CLASSES),
@@ -129,9 +216,16 @@ def fit_all(data_dirs, split: str, weights, out: Path | None, seed: int = 0, min
     return meta
 
 
+def _seeded_sample(rows: list[dict], n: int, seed: int) -> list[dict]:
+    if len(rows) <= n:
+        return rows
+    keep = np.sort(np.random.default_rng([seed, 11]).choice(len(rows), n, replace=False))
+    return [rows[i] for i in keep]
+
+
 def cmd_fit_judge(args) -> int:
     fit_all(args.data, args.split, args.weights, Path(args.out) if args.out else None, args.seed,
-            workers=args.workers)
+            workers=args.workers, variants=tuple(args.variants.split(",")), sep_limit=args.sep_limit)
     return 0
 
 
@@ -147,5 +241,9 @@ def add_fit_judge_parser(eval_subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="where to write the judge (default <weights>/balance_judge.json)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2, help="processes for the training mixes' estimates")
+    p.add_argument("--variants", default="mix,stems,separated",
+                   help="variants to fit (default all; the others already in the file are kept)")
+    p.add_argument("--sep-limit", type=int, default=None, metavar="N",
+                   help="separate at most N validation clips per corpus for the 'separated' variant (seeded)")
     p.set_defaults(func=cmd_fit_judge)
     return p

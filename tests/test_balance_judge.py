@@ -192,7 +192,7 @@ def test_fit_judge_and_agent_stems_end_to_end(tmp_path, capsys):
     assert any(r["split"] == "val" for r in rows) and any(r["split"] == "test" for r in rows)
     judge_file = tmp_path / "w" / BJ.JUDGE_FILE
     judge_file.parent.mkdir()
-    meta = fit_all([out], "val", None, judge_file, min_rows=5)
+    meta = fit_all([out], "val", None, judge_file, min_rows=5, variants=("mix", "stems"))
     assert set(meta["variants_report"]) == {"mix", "stems"}
     assert (out / "judge_cache").is_dir() and list((out / "judge_cache").glob("listen_*.jsonl"))
     judge = BJ.BalanceJudge.from_file(judge_file)

@@ -23,6 +23,7 @@ from .mix_estimate import MixEstimateResult, estimate_stem_levels
 from .reference_compare import ReferenceComparison, compare_to_reference
 from .spectral import SpectrumResult, measure_spectrum
 from .stem_balance import StemBalanceResult, measure_stem_balance
+from .separate.evidence import SeparationInfo, annotate_stem_balance
 from .stereo import StereoResult, measure_stereo
 
 
@@ -50,6 +51,7 @@ class AnalysisReport(BaseModel):
     stem_balance: StemBalanceResult | None = None
     masking: MaskingResult | None = None
     mix_estimate: MixEstimateResult | None = None
+    separation: SeparationInfo | None = None  # stems separated from the mix (no user stems)
     reference_comparison: ReferenceComparison | None = None
     warnings: list[str] = []
     timings_s: dict[str, float] = {}
@@ -63,8 +65,14 @@ def file_info(a: Audio) -> FileInfo:
 
 def analyze(mix: Audio, stems: StemSet | None = None, *, anchor: str | None = None,
             reference: Audio | None = None, platform: str | None = None,
-            workers: int = 2, progress: Callable[[str], None] | None = None) -> AnalysisReport:
+            workers: int = 2, progress: Callable[[str], None] | None = None,
+            separation=None) -> AnalysisReport:
     """Run every measurement that applies and return the report.
+
+    ``separation`` (a :class:`~mixingbuddy.tools.separate.Separation` of this mix, used only
+    without ``stems``): stem balance is measured on the separated stems, marked as such with
+    the separator's error model, beside the mix-only estimate (the witness for a failed
+    separation).
 
     ``progress`` is called with each step's name as it finishes (for progress bars)."""
     if platform is not None and platform not in PLATFORM_TARGETS:
@@ -91,6 +99,9 @@ def analyze(mix: Audio, stems: StemSet | None = None, *, anchor: str | None = No
             jobs["masking"] = lambda: measure_masking(arrays, stems.sr)
     else:
         jobs["mix_estimate"] = lambda: estimate_stem_levels(x, sr)
+        if separation is not None:
+            sep_arrays = dict(separation.stems)
+            jobs["stem_balance"] = lambda: measure_stem_balance(sep_arrays, separation.sr, anchor=None)
     if reference is not None:
         jobs["reference_comparison"] = lambda: compare_to_reference(x, reference.samples, sr)
 
@@ -113,6 +124,9 @@ def analyze(mix: Audio, stems: StemSet | None = None, *, anchor: str | None = No
             timings[name] = round(dt, 3)
             if progress:
                 progress(name)
+    if separation is not None and stems is None and "stem_balance" in results:
+        results["stem_balance"], results["separation"] = annotate_stem_balance(
+            results["stem_balance"], separation.summary(), results.get("mix_estimate"))
     warnings = list(mix.warnings)
     if stems is not None:
         warnings += stems.warnings

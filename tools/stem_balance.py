@@ -135,6 +135,10 @@ class StemLevel(Measurement):
     distance_db: float | None
     suggested_gain_db: float | None
     suggested_gain_min_db: float | None
+    # stems separated from a bounced mix (tools.separate.evidence): the typical error of this
+    # stem's level, and why it looks badly separated (None: it does not)
+    separation_error_db: float | None = None
+    separation_suspect: str | None = None
 
 
 class StemBalanceResult(Measurement):
@@ -152,6 +156,7 @@ class StemBalanceResult(Measurement):
     # whole-clip levels per role (tools.clip_levels: RMS of the whole clip, against the rest,
     # the mix and the anchor's role), stems of one role summed; what the balance judge reads
     clip_levels: dict[str, dict[str, float | None]] | None = None
+    source: Literal["stems", "separated"] = "stems"  # the user's stems, or separated from the mix
 
 
 # --------------------------------------------------------------------------- reference table

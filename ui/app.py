@@ -363,6 +363,18 @@ def _run_with_progress(fn: Callable[[Callable[[str, str], None]], Any]) -> Itera
 # ----------------------------------------------------------------------------- the app
 
 
+
+def about_text() -> str:
+    """The about box: what MixingBuddy measures with, and the separator's license and state."""
+    from ..tools.separate import LICENSE_NOTE, separator_status
+
+    st = separator_status()
+    sep = ("Without stems, MixingBuddy separates the mix into vocals, drums, bass and other and measures "
+           "those; every figure from separated stems says so." if st.available else
+           f"Stem separation is off on this server: {st.reason}.")
+    return (f"Measurements: ITU-R BS.1770-4 loudness, spectrum, stereo, stem balance against professional "
+            f"mixes (MUSDB18), masking. {sep}\n\n{LICENSE_NOTE}")
+
 def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "MixingBuddy"):
     """The Gradio Blocks app around ``mb`` (a ``MixingBuddy``, or a zero-argument factory that
     makes one on first use; None = ``agent.api.MixingBuddy()`` with its defaults)."""
@@ -397,6 +409,8 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                                        allow_custom_value=True)
                 review_btn = gr.Button("Review", variant="primary", elem_id="review-button")
                 status_md = gr.Markdown("", elem_id="status")
+                with gr.Accordion("About", open=False, elem_id="about"):
+                    gr.Markdown(about_text())
             with gr.Column(scale=2):
                 chat = gr.Chatbot(label="MixingBuddy", height=460, elem_id="chat")
                 with gr.Row():
@@ -411,7 +425,7 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                     for name, label in PLOT_TABS:
                         with gr.Tab(label):
                             plot_outs.append(gr.Plot(label=label, elem_id=f"plot-{name}"))
-                with gr.Accordion("Audition the fix (needs stems)", open=False, visible=False) as aud_box:
+                with gr.Accordion("Audition the fix (your stems, or stems separated from the mix)", open=False, visible=False) as aud_box:
                     gr.Markdown("Gain changes per stem, prefilled with the balance suggestions; the two "
                                 "versions are loudness-matched so you hear the balance, not the volume.")
                     with gr.Row():
@@ -541,14 +555,25 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                 if not thread_id:
                     raise InvalidArgumentError("review a mix with stems first")
                 state = agent.get().state(thread_id)
-                stems = aud.stems_from_audio_record(state.get("audio") or {}, max_duration_s=cfg.max_duration_s)
                 report = state.get("report") or {}
+                residual = None
+                if (report.get("stem_balance") or {}).get("source") == "separated":
+                    # a bounced mix: audition on the stems separated during the review
+                    from ..tools.separate import Separation
+
+                    sep = Separation.load(agent.get().store.thread_dir(thread_id) / "separated")
+                    if sep is None:
+                        raise InvalidArgumentError("the separated stems of this conversation are gone; "
+                                                   "review the mix again")
+                    stems, residual = sep.stem_set(), sep.residual
+                else:
+                    stems = aud.stems_from_audio_record(state.get("audio") or {}, max_duration_s=cfg.max_duration_s)
                 chosen = {r: float(g) for r, g in zip(ROLES, gains) if r in stems.stems and g is not None}
                 folder = cfg.folder("auditions", thread_id)
                 for old in folder.glob("audition-*"):  # keep only the latest renders of a thread
                     shutil.rmtree(old, ignore_errors=True)
                 res = aud.audition(stems, chosen, folder, anchor=report.get("anchor"),
-                                   platform=report.get("platform") or DEFAULT_PLATFORM)
+                                   platform=report.get("platform") or DEFAULT_PLATFORM, residual=residual)
                 return res.before_wav, res.after_wav, aud.audition_markdown(res)
             except Exception as e:
                 if not isinstance(e, MixingBuddyError):

@@ -22,7 +22,8 @@ def compose(state: AgentState, ctx: AgentContext) -> dict:
     text, led = compose_review(findings, claims, platform_label=label, stems=stems,
                                model_used=state.get("listen") is not None, notes=notes,
                                judgement=state.get("balance_judgement"),
-                               anchor=(state.get("listen") or {}).get("anchor"))
+                               anchor=(state.get("listen") or {}).get("anchor"),
+                               separation=report.get("separation"))
     note_evidence(warnings, led)
     new = led.dump()
     res = run_llm(ctx, state, question=None, draft=text, evidence_values=evidence_values(state, new),

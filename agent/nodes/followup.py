@@ -25,10 +25,20 @@ def tools(state: AgentState, ctx: AgentContext) -> dict:
     try:
         actx = ctx.store.context(state["thread_id"], state.get("audio") or {})
         sb = (state.get("report") or {}).get("stem_balance")
+        residual = None
+        if actx.stems is None and sb and sb.get("source") == "separated":
+            # a bounced mix: the what-if runs on the stems separated during the review
+            from ...tools.registry import AudioContext
+            from ...tools.separate import Separation
+
+            sep = Separation.load(ctx.store.thread_dir(state["thread_id"]) / "separated")
+            if sep is not None:
+                actx = AudioContext(mix=sep.mix_audio(), stems=sep.stem_set(), reference=None)
+                residual = sep.residual
         res = simulate_gain(actx, rt["stem"], float(rt["gain_db"]),
                             anchor=(state.get("inputs") or {}).get("anchor"),
                             platform=state.get("platform") or "spotify",
-                            before=StemBalanceResult.model_validate(sb) if sb else None)
+                            before=StemBalanceResult.model_validate(sb) if sb else None, residual=residual)
         return {"tool_results": res}
     except MixingBuddyError as e:
         return {"tool_results": {"error": str(e)}}

@@ -1,11 +1,43 @@
 """Verify: run the measurements once (``tools.analyze``: the standing checks, and the tools the
-model's claim needs: stem balance with stems, the mix-only stem estimate without) and keep the
-report in the state."""
+model's claim needs: stem balance with stems; without stems, the mix-only estimate and, when the
+separator is installed, stem balance on stems separated from the mix) and keep the report."""
 from __future__ import annotations
 
 from ...tools.analyze import analyze
 from ..context import AgentContext
 from ..state import AgentState
+
+SEPARATE_WINDOWS = 3  # the loudest 10 s windows of a long mix are separated
+SEPARATE_WINDOW_S = 10.0
+
+
+def separation_for(state: AgentState, ctx: AgentContext, mix) -> tuple[object | None, list[str]]:
+    """The conversation's separated stems (from its cache, else separated now and cached), or
+    None and a note saying why separation is off."""
+    from ...tools.separate import Separation, separate_mix, separator_status
+
+    folder = ctx.store.thread_dir(state["thread_id"]) / "separated"
+    cached = Separation.load(folder)
+    if cached is not None:
+        return cached, []
+    st = separator_status()
+    if not st.available:
+        return None, [st.reason]
+
+    def progress(done: int, total: int) -> None:
+        ctx.progress("verify", f"separating the mix into stems: segment {done} of {total}")
+
+    try:
+        sep = separate_mix(mix, n_windows=SEPARATE_WINDOWS, window_s=SEPARATE_WINDOW_S, overlap=0.0,
+                           progress=progress)
+    except Exception as e:  # noqa: BLE001 - the review goes on with the mix-only estimate
+        ctx.log.warning("separation failed", exc_info=True)
+        return None, [f"separation failed ({type(e).__name__}); stem levels estimated from the mix alone"]
+    try:
+        sep.save(folder)
+    except OSError:
+        ctx.log.warning("could not cache the separated stems in %s", folder, exc_info=True)
+    return sep, []
 
 
 def verify(state: AgentState, ctx: AgentContext) -> dict:
@@ -15,6 +47,9 @@ def verify(state: AgentState, ctx: AgentContext) -> dict:
     anchor = (state.get("inputs") or {}).get("anchor")
     if actx.stems is None or anchor not in actx.stems.stems:
         anchor = None
+    sep, notes = (None, [])
+    if actx.stems is None and ctx.separate:
+        sep, notes = separation_for(state, ctx, actx.mix)
     rep = analyze(actx.mix, actx.stems, anchor=anchor, reference=actx.reference,
-                  platform=state.get("platform") or "spotify", workers=2)
-    return {"report": rep.model_dump(mode="json")}
+                  platform=state.get("platform") or "spotify", workers=2, separation=sep)
+    return {"report": rep.model_dump(mode="json"), "degradations": notes}

@@ -38,12 +38,15 @@ class SeparatorConfig:
     weights: the ONNX file (default :func:`.weights.weights_path`).
     precision: ``fp32`` (the published weights) or ``int8`` (dynamic quantisation of them,
         :func:`.weights.quantized_weights`; slower on x86 CPUs, see ``evals/bench_separate.py``).
+    lean_memory: onnxruntime's memory-pattern planning off and its arena shrunk after every
+        segment: a peak of about 2.7 GB instead of 5 GB, for about a third more time per segment.
     """
 
     threads: int = 0
     overlap: float = 0.25
     weights: str | None = None
     precision: str = "fp32"
+    lean_memory: bool = True
 
     def n_threads(self) -> int:
         return self.threads if self.threads > 0 else max(1, min(4, os.cpu_count() or 1))
@@ -74,6 +77,10 @@ class HTDemucs:
         so.inter_op_num_threads = 1
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
+        self._run_options = ort.RunOptions()
+        if config.lean_memory:
+            so.enable_mem_pattern = False
+            self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         try:
             self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
@@ -99,7 +106,7 @@ class HTDemucs:
         x = np.ascontiguousarray(x, dtype=np.float32)[None]
         z = complex_as_channels(spec(x))
         with self._lock:
-            out_spec, out_time = self.session.run(None, {self._names[0]: x, self._names[1]: z})
+            out_spec, out_time = self.session.run(None, {self._names[0]: x, self._names[1]: z}, self._run_options)
         freq = ispec(channels_as_complex(out_spec), SEGMENT)  # (1, 4, 2, SEGMENT)
         return (freq[0] + out_time[0]).astype(np.float32)
 
@@ -156,7 +163,7 @@ _SESSIONS_LOCK = threading.Lock()
 
 def load_separator(config: SeparatorConfig = SeparatorConfig()) -> HTDemucs:
     """A cached :class:`HTDemucs` per config (the session takes about a second and 0.7 GB)."""
-    key = (config.n_threads(), config.overlap, config.weights, config.precision)
+    key = (config.n_threads(), config.overlap, config.weights, config.precision, config.lean_memory)
     with _SESSIONS_LOCK:
         if key not in _SESSIONS:
             _SESSIONS[key] = HTDemucs(config)
