@@ -330,11 +330,16 @@ def load_judge(weights: str | Path | None = None) -> BalanceJudge | None:
 def features_for(class_probs: Mapping[str, float] | None, report, anchor: str | None,
                  present: Sequence[str] | None) -> tuple[str, list[float]] | None:
     """(variant, levels-expert features) of one review: ``stems`` when the report has a stem
-    balance with whole-clip levels, else ``mix`` on the mix-only estimate; None without a
-    posterior, a model anchor (bass, drums or vocals) or either measurement."""
+    balance with whole-clip levels (``separated`` when the stems were separated from the mix and
+    none of bass, drums, vocals looks badly separated), else ``mix`` on the mix-only estimate;
+    None without a posterior, a model anchor (bass, drums or vocals) or either measurement."""
     if not class_probs or anchor not in BENCH_STEMS:
         return None
     sb = _get(report, "stem_balance")
+    if sb is not None and _get(sb, "source") == "separated" and any(
+            _get(st, "separation_suspect") and (_get(st, "role") or _get(st, "name")) in BENCH_STEMS
+            for st in (_get(sb, "stems") or [])):
+        sb = None  # a stem looks badly separated: the judge falls back to the mix-only estimate
     if sb is not None:
         levels = _get(sb, "clip_levels")
         variant = "separated" if _get(sb, "source") == "separated" else "stems"

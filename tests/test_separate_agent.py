@@ -131,3 +131,58 @@ def test_the_judge_abstains_under_its_line():
     # a judge fitted before separation reads separated levels with its stems expert
     old = BJ.BalanceJudge({"stems": BJ.PoolVariant(expert, 0.0, 1.0)})
     assert old.judge("separated", probs, X[0], "drums", None).variant == "separated"
+
+
+def test_the_judge_reads_separated_levels_unless_a_stem_looks_badly_separated():
+    from mixingbuddy.agent.balance_judge import features_for
+    from mixingbuddy.tools.mix_estimate import estimate_stem_levels
+
+    mix, stems = render_song(SongConfig(duration_s=12.0, seed=4))
+    import soxr
+
+    to48 = {r: soxr.resample(x, 44_100, 48_000).astype(np.float32) for r, x in stems.items()}
+    est = estimate_stem_levels(sum(to48.values()), 48_000)
+    from mixingbuddy.tools.clip_levels import measure_clip_levels
+
+    summary = {"levels": measure_clip_levels(to48, None), "residual_db": -40.0, "windows_s": [(0.0, 12.0)],
+               "duration_s": 12.0, "seconds": 1.0, "model": "m", "license": "l"}
+    sb, _ = annotate_stem_balance(measure_stem_balance(to48, 48_000), summary, est)
+    probs = {"no_error": 1.0}
+    rep = {"stem_balance": sb.model_dump(), "mix_estimate": est.model_dump()}
+    assert features_for(probs, rep, "drums", None)[0] == "separated"
+    bad = sb.model_dump()
+    next(s for s in bad["stems"] if s["role"] == "bass")["separation_suspect"] = "lost"
+    assert features_for(probs, {"stem_balance": bad, "mix_estimate": est.model_dump()}, "drums", None)[0] == "mix"
+
+
+def test_whatif_and_audition_on_separated_stems_rebuild_the_mix_with_the_residual(tmp_path):
+    """Stems 'separated' from a mix leave a residual; a move on one of them is measured on the
+    separated stems plus the residual, and said to be approximate."""
+    from mixingbuddy.agent.whatif import simulate_gain
+    from mixingbuddy.tools.registry import AudioContext
+    from mixingbuddy.tools.separate import Separation
+    from mixingbuddy.ui.audition import audition
+
+    _, stems = render_song(SongConfig(duration_s=10.0, seed=6))
+    import soxr
+
+    st = {r: soxr.resample(x, 44_100, 48_000).astype(np.float32) for r, x in stems.items()}
+    mix = sum(st.values())
+    # a separator that lost 20% of the bass into the residual
+    sep_stems = dict(st, bass=st["bass"] * np.float32(0.8))
+    sep = Separation(stems=sep_stems, mix=mix, sr=48_000, windows_s=[(0.0, 10.0)])
+    assert np.allclose(sum(sep.stems.values()) + sep.residual, mix, atol=1e-5)
+    ctx = AudioContext(mix=sep.mix_audio(), stems=sep.stem_set())
+    res = simulate_gain(ctx, "vocals", -3.0, residual=sep.residual)
+    assert res["approximate"] is True
+    from mixingbuddy.tools.loudness import measure_loudness
+
+    # "before" is the mix itself (separated stems + residual), not the separated sum
+    assert abs(res["before"]["mix"]["integrated_lufs"] - measure_loudness(mix, 48_000).integrated_lufs) < 0.05
+    a = audition(sep.stem_set(), {"vocals": -3.0}, tmp_path, residual=sep.residual)
+    assert any("approximate" in n for n in a.notes)
+    import soundfile as sf
+
+    before, _ = sf.read(a.before_wav, dtype="float32")
+    g = 10 ** (a.playback_trim_db / 20)
+    assert np.max(np.abs(before - mix * g)) < 2e-4  # 16-bit file of the mix itself
