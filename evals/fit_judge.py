@@ -13,12 +13,14 @@ Two steps per variant (``mix``: the mix-only estimate; ``stems``: whole-clip ste
    for it, the estimate (``mix``) or the stems' levels (``stems``, corpora built with
    ``--keep-stems``).
 
-For ``separated`` the expert learns from the training rows' true levels with separation errors
-added (:func:`noisy_levels`: each stem's level moved by Gaussian noise whose spread is the
+For ``separated`` two experts are candidates, both fitted on training rows' true levels (separating
+thousands of training clips would cost hours): one on the exact levels, one with separation
+errors added (:func:`noisy_levels`: each stem's level moved by Gaussian noise whose spread is the
 separator's measured typical error, ``tools/data/separation_error.json``, ``AUGMENT_COPIES``
-noisy copies per row), since separating thousands of training clips would cost hours; its pool
-weights are chosen on validation clips really separated (``agent-sep``'s steps), and so is the
-line under which the judge abstains (:func:`abstain_line`).
+noisy copies per row); the ``stems`` variant's expert (fitted on its own training clips) is a
+third. The expert and the pool weights are chosen together on validation clips
+really separated (``agent-sep``'s steps), and so is the line under which the judge abstains
+(:func:`abstain_line`).
 
 The validation accuracy of the model alone, the levels alone and the pool is printed and stored
 with the coefficients in ``<weights>/balance_judge.json`` (or ``--out``).
@@ -42,8 +44,7 @@ from .systems import DspSystem, class_of
 W_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 EXPERT_C = 1.0
 AUGMENT_COPIES = 4
-ABSTAIN_GRID = tuple(round(0.2 + 0.05 * k, 2) for k in range(9))  # 0.20 .. 0.60
-ABSTAIN_MAX_ACC = 0.35  # the readings under the line are right at most this often on validation
+ABSTAIN_BELOW_ACC = 0.5  # abstain where a reading is more likely wrong than right
 VARIANT_SYSTEMS = {"mix": AgentFastSystem, "stems": AgentStemsSystem, "separated": AgentSepSystem}
 
 
@@ -79,25 +80,28 @@ def separation_sigmas() -> dict[str, float]:
 
 
 def abstain_line(pv: PoolVariant, items) -> tuple[float, dict]:
-    """The largest line in :data:`ABSTAIN_GRID` under which the pool's readings (by their
-    stem-and-direction probability) were right at most :data:`ABSTAIN_MAX_ACC` of the time on
-    ``items``; 0 (never abstain) when no line qualifies. Returns it with the coverage and the
-    accuracy above and below it."""
+    """The probability line under which the judge says it cannot tell: readings are calibrated
+    on ``items`` by isotonic regression of "right" on the reading's stem-and-direction
+    probability (Zadrozny & Elkan 2002), and the line is the lowest probability whose calibrated
+    accuracy reaches :data:`ABSTAIN_BELOW_ACC` (under it a reading is more likely wrong than
+    right). Returns it with the coverage and the accuracy above and below it."""
+    from sklearn.isotonic import IsotonicRegression
+
     scored = []
     for r, probs, x in items:
         cls, post = pool_decision(pv.log_pool(probs, x), _model_anchor(r.get("anchor")), None)
         pg = sum(v for c, v in post.items() if group_of(c) == group_of(cls))
-        scored.append((pg, group_of(cls) == group_of(class_of(r))))
-    best = 0.0
-    for t in ABSTAIN_GRID:
-        below = [ok for p, ok in scored if p < t]
-        if len(below) >= 10 and np.mean(below) <= ABSTAIN_MAX_ACC:
-            best = t
-    above = [ok for p, ok in scored if p >= best]
-    below = [ok for p, ok in scored if p < best]
-    return best, {"abstain_below": best, "coverage": round(len(above) / max(1, len(scored)), 4),
-                  "acc_answered": round(float(np.mean(above)), 4) if above else None,
-                  "acc_abstained": round(float(np.mean(below)), 4) if below else None}
+        scored.append((pg, float(group_of(cls) == group_of(class_of(r)))))
+    p = np.asarray([s[0] for s in scored])
+    ok = np.asarray([s[1] for s in scored])
+    iso = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(p, ok)
+    grid = np.unique(p)
+    good = grid[iso.predict(grid) >= ABSTAIN_BELOW_ACC]
+    line = 0.0 if not good.size or good[0] <= grid[0] else round(float(good[0]), 4)
+    above, below = ok[p >= line], ok[p < line]
+    return line, {"abstain_below": line, "coverage": round(float(above.size / max(1, ok.size)), 4),
+                  "acc_answered": round(float(above.mean()), 4) if above.size else None,
+                  "acc_abstained": round(float(below.mean()), 4) if below.size else None}
 
 
 def expert_training_data(variant: str, d: Path, rows: list[dict], workers: int = 2) -> np.ndarray:
@@ -116,14 +120,17 @@ def expert_training_data(variant: str, d: Path, rows: list[dict], workers: int =
     return np.asarray([mix_level_features(list(a), r["anchor"]) for a, r in zip(feats, rows)], dtype=np.float64)
 
 
-def pooled_inputs(system_cls, rows, corpus_dir, weights) -> list[tuple[dict, dict, list[float]]]:
-    """(row, model posterior, levels features) of the rows, through the agent's own steps."""
+def pooled_inputs(system_cls, rows, corpus_dir, weights, variant: str | None = None) -> list[tuple[dict, dict, list[float]]]:
+    """(row, model posterior, levels features) of the rows, through the agent's own steps; with
+    ``variant``, only the rows the agent reads with that variant (a separation flagged as failed
+    is read with the mix-only estimate instead)."""
     s = system_cls(weights=weights, use_judge=False)
     s.cache_dir = Path(corpus_dir) / "judge_cache"
     s.progress = True
     s.prepare(rows, corpus_dir)
     return [(r, s._listens[r["id"]]["class_probs"], s.features[r["id"]][1])
-            for r in rows if r["id"] in s.features and r["id"] in s._listens]
+            for r in rows if r["id"] in s.features and r["id"] in s._listens
+            and (variant is None or s.features[r["id"]][0] == variant)]
 
 
 def joint_accuracy(pv: PoolVariant, items) -> float:
@@ -140,6 +147,8 @@ def fit_all(data_dirs, split: str, weights, out: Path | None, seed: int = 0, min
     train_X: dict[str, list[np.ndarray]] = {v: [] for v in variants}
     train_y: dict[str, list[str]] = {v: [] for v in variants}
     val: dict[str, list] = {v: [] for v in variants}
+    exact_X: list[np.ndarray] = []
+    exact_y: list[str] = []
     for d in data_dirs:
         d = Path(d)
         all_rows = load_manifest(d)
@@ -153,6 +162,9 @@ def fit_all(data_dirs, split: str, weights, out: Path | None, seed: int = 0, min
             cls = VARIANT_SYSTEMS[variant]
             train_X[variant].append(expert_training_data(variant, d, train, workers))
             train_y[variant] += [class_of(r) for r in train] * (AUGMENT_COPIES if variant == "separated" else 1)
+            if variant == "separated":  # the exact-level expert is the other candidate
+                exact_X.append(expert_training_data("stems", d, train, workers))
+                exact_y.extend(class_of(r) for r in train)
             if variant == "mix":
                 use = rows
             elif variant == "separated":  # each validation clip is separated once (cached beside the corpus)
@@ -162,7 +174,7 @@ def fit_all(data_dirs, split: str, weights, out: Path | None, seed: int = 0, min
             if not use:
                 print(f"{d}: no stems kept for {split}; the stems pool is chosen without it", file=sys.stderr)
                 continue
-            val[variant] += pooled_inputs(cls, use, d, weights)
+            val[variant] += pooled_inputs(cls, use, d, weights, variant)
     models, report = {}, {}
     old = None
     if out is None and judge_path(weights).is_file():
@@ -174,26 +186,46 @@ def fit_all(data_dirs, split: str, weights, out: Path | None, seed: int = 0, min
                   file=sys.stderr)
             continue
         X = np.concatenate(train_X[variant])
-        expert = fit_judge_model(variant, X, train_y[variant], C=EXPERT_C, seed=seed)
-        grid = {}
-        for wm in W_GRID:
-            for we in W_GRID:
-                if wm or we:
-                    grid[(wm, we)] = joint_accuracy(PoolVariant(expert, wm, we), items)
-        # the best pool; ties go to the weights nearest (1, 1)
-        best = max(grid, key=lambda k: (round(grid[k], 6), -abs(k[0] - 1) - abs(k[1] - 1)))
+        candidates = {"noise-augmented" if variant == "separated" else "fitted":
+                      fit_judge_model(variant, X, train_y[variant], C=EXPERT_C, seed=seed)}
+        if variant == "separated":  # separated levels read by an expert fitted on exact levels
+            candidates["exact levels"] = fit_judge_model(variant, np.concatenate(exact_X), exact_y, C=EXPERT_C,
+                                                         seed=seed)
+            stems_pv = models.get("stems") or (old.models.get("stems") if old is not None else None)
+            if stems_pv is not None:  # the with-stems expert (its own training clips, often more)
+                candidates["stems variant's expert"] = stems_pv.expert
+        n_train = {"noise-augmented": len(train_y[variant]) // AUGMENT_COPIES, "exact levels": len(exact_y)}
+        if old is not None and "stems" not in models:
+            n_train["stems variant's expert"] = ((old.meta.get("variants_report") or {}).get("stems") or {}).get(
+                "n_train_rows")
+        elif "stems" in models:
+            n_train["stems variant's expert"] = len(train_y["stems"])
+        scores = {}
+        for name, expert in candidates.items():
+            for wm in W_GRID:
+                for we in W_GRID:
+                    if wm or we:
+                        scores[(name, wm, we)] = joint_accuracy(PoolVariant(expert, wm, we), items)
+        # the best expert and pool; ties go to the weights nearest (1, 1)
+        key = max(scores, key=lambda k: (round(scores[k], 6), -abs(k[1] - 1) - abs(k[2] - 1)))
+        chosen, best = key[0], key[1:]
+        expert = candidates[chosen]
+        grid = {k[1:]: v for k, v in scores.items() if k[0] == chosen}
         models[variant] = PoolVariant(expert, *best)
         abstain = {}
         if variant == "separated":
             models[variant].abstain_below, abstain = abstain_line(models[variant], items)
         model_alone = max(v for (wm, we), v in grid.items() if we == 0)
         levels_alone = max(v for (wm, we), v in grid.items() if wm == 0)
-        report[variant] = {"n_train_rows": len(train_y[variant]), "n_val_rows": len(items),
+        report[variant] = {"fitted_on": [str(Path(d)) for d in data_dirs], "split": split,
+                           "n_train_rows": n_train.get(chosen, len(train_y[variant])), "n_val_rows": len(items),
                            "n_val_songs": len({r["song_id"] for r, _, _ in items}),
-                           "w_model": best[0], "w_levels": best[1],
+                           "expert": chosen, "w_model": best[0], "w_levels": best[1],
+                           "val_joint_by_expert": {n: round(max(v for k, v in scores.items() if k[0] == n), 4)
+                                                   for n in candidates},
                            "val_joint_pool": round(grid[best], 4), "val_joint_model_alone": round(model_alone, 4),
                            "val_joint_levels_alone": round(levels_alone, 4), **abstain}
-        print(f"{variant}: levels expert on {len(train_y[variant])} train rows; pool weights "
+        print(f"{variant}: levels expert ({chosen}) on {n_train.get(chosen, len(train_y[variant]))} train rows; pool weights "
               f"model {best[0]}, levels {best[1]} on {len(items)} {split} rows: joint "
               f"{100 * grid[best]:.1f}% (model alone {100 * model_alone:.1f}, levels alone "
               f"{100 * levels_alone:.1f})", file=sys.stderr)
