@@ -22,7 +22,7 @@ from ..errors import SeparatorUnavailableError
 from .spec import channels_as_complex, complex_as_channels, ispec, spec
 from .weights import check_weights, quantized_weights
 
-__all__ = ["MODEL_SR", "SEGMENT", "SOURCES", "HTDemucs", "SeparatorConfig", "load_separator"]
+__all__ = ["MODEL_SR", "SEGMENT", "SOURCES", "HTDemucs", "SeparatorConfig", "load_separator", "segment_offsets"]
 
 SOURCES = ("drums", "bass", "other", "vocals")  # the graph's output order
 MODEL_SR = 44_100  # Hz
@@ -50,6 +50,16 @@ class SeparatorConfig:
 
     def n_threads(self) -> int:
         return self.threads if self.threads > 0 else max(1, min(4, os.cpu_count() or 1))
+
+
+def segment_offsets(n: int, overlap: float) -> list[int]:
+    """Start samples of the model segments covering ``n`` samples at 44.1 kHz with ``overlap``
+    (a last segment lying inside the one before it adds nothing and is dropped)."""
+    stride = max(1, int((1.0 - overlap) * SEGMENT))
+    offsets = list(range(0, max(1, n), stride))
+    while len(offsets) > 1 and offsets[-2] + SEGMENT >= n:
+        offsets.pop()
+    return offsets
 
 
 def _triangle(n: int) -> np.ndarray:
@@ -133,11 +143,7 @@ class HTDemucs:
         overlap = self.config.overlap if overlap is None else float(overlap)
         if not 0.0 <= overlap <= 0.5:
             raise ValueError(f"overlap must be within 0..0.5, got {overlap}")
-        stride = max(1, int((1.0 - overlap) * SEGMENT))
-        offsets = list(range(0, n, stride))
-        # a last segment entirely inside the previous one adds nothing
-        while len(offsets) > 1 and offsets[-2] + SEGMENT >= n:
-            offsets.pop()
+        offsets = segment_offsets(n, overlap)
         weight = _triangle(SEGMENT)
         out = np.zeros((4, 2, n), np.float64)
         wsum = np.zeros(n, np.float64)

@@ -22,11 +22,11 @@ import numpy as np
 
 from ..audio import STEM_ROLES, Audio, StemSet
 from ..clip_levels import measure_clip_levels
-from .htdemucs import MODEL_SR, SOURCES, SEGMENT, SeparatorConfig, load_separator
+from .htdemucs import MODEL_SR, SOURCES, SeparatorConfig, load_separator, segment_offsets
 from .weights import LICENSE_NOTE
 from .windows import loudest_windows
 
-__all__ = ["CONTEXT_S", "Separation", "separate_mix", "segments_needed"]
+__all__ = ["CONTEXT_S", "Separation", "separate_mix"]
 
 CONTEXT_S = 1.0  # seconds of audio kept on each side of a window while separating
 FORMAT_VERSION = 1
@@ -38,15 +38,6 @@ def _resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     import soxr
 
     return soxr.resample(np.asarray(x, np.float32), sr_in, sr_out, quality="HQ").astype(np.float32)
-
-
-def segments_needed(n_model_samples: int, overlap: float) -> int:
-    """Model runs for a stretch of ``n_model_samples`` at 44.1 kHz (:meth:`HTDemucs.separate`)."""
-    stride = max(1, int((1.0 - overlap) * SEGMENT))
-    offsets = list(range(0, max(1, n_model_samples), stride))
-    while len(offsets) > 1 and offsets[-2] + SEGMENT >= n_model_samples:
-        offsets.pop()
-    return len(offsets)
 
 
 @dataclass
@@ -177,7 +168,7 @@ def separate_mix(mix: Audio, *, n_windows: int | None = 3, window_s: float = 10.
     wins = [(0, n)] if n_windows is None else loudest_windows(x, sr, window_s, n_windows)
     ctx = int(round(CONTEXT_S * sr))
     spans = [(max(0, a - ctx), min(n, b + ctx)) for a, b in wins]
-    total = sum(segments_needed(int(math.ceil((hi - lo) * MODEL_SR / sr)), overlap) for lo, hi in spans)
+    total = sum(len(segment_offsets(int(math.ceil((hi - lo) * MODEL_SR / sr)), overlap)) for lo, hi in spans)
     done = 0
     parts: dict[str, list[np.ndarray]] = {r: [] for r in STEM_ROLES}
     mix_parts = []
@@ -189,7 +180,7 @@ def separate_mix(mix: Audio, *, n_windows: int | None = 3, window_s: float = 10.
     for (a, b), (lo, hi) in zip(wins, spans):
         y = _resample(x[lo:hi], sr, MODEL_SR)  # (m, 2)
         src = sep.separate(y.T, overlap=overlap, progress=step)  # (4, 2, m)
-        done += segments_needed(y.shape[0], overlap)
+        done += len(segment_offsets(y.shape[0], overlap))
         for i, role in enumerate(SOURCES):
             back = _resample(src[i].T, MODEL_SR, sr)
             back = np.pad(back, ((0, max(0, (hi - lo) - back.shape[0])), (0, 0)))[: hi - lo]
