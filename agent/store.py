@@ -69,6 +69,16 @@ class ThreadStore:
     def thread_dir(self, thread_id: str) -> Path:
         return self.root / check_thread_id(thread_id)
 
+    def separation_dir(self, thread_id: str) -> Path:
+        """Where the stems separated from the conversation's mix are cached (``tools.separate``)."""
+        return self.thread_dir(thread_id) / "separated"
+
+    def separation(self, thread_id: str):
+        """The conversation's cached :class:`~mixingbuddy.tools.separate.Separation`, or None."""
+        from ..tools.separate import Separation
+
+        return Separation.load(self.separation_dir(thread_id))
+
     def exists(self, thread_id: str) -> bool:
         return self.thread_dir(thread_id).is_dir()
 

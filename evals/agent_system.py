@@ -297,7 +297,7 @@ class AgentSepSystem(AgentFastSystem):
         sep = separated_clip(row, self._corpus_dir)
         est = estimate_stem_levels(mix.samples, mix.sr)
         sb = measure_stem_balance(dict(sep.stems), sep.sr, anchor=None)
-        sb, info = annotate_stem_balance(sb, sep.summary(), est)
+        sb, info = annotate_stem_balance(sb, sep.summary(levels=False), est)
         return AnalysisReport.model_construct(mix_estimate=est, stem_balance=sb, separation=info, anchor=None)
 
 

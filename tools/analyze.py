@@ -126,7 +126,7 @@ def analyze(mix: Audio, stems: StemSet | None = None, *, anchor: str | None = No
                 progress(name)
     if separation is not None and stems is None and "stem_balance" in results:
         results["stem_balance"], results["separation"] = annotate_stem_balance(
-            results["stem_balance"], separation.summary(), results.get("mix_estimate"))
+            results["stem_balance"], separation.summary(levels=False), results.get("mix_estimate"))
     warnings = list(mix.warnings)
     if stems is not None:
         warnings += stems.warnings

@@ -559,9 +559,7 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                 residual = None
                 if (report.get("stem_balance") or {}).get("source") == "separated":
                     # a bounced mix: audition on the stems separated during the review
-                    from ..tools.separate import Separation
-
-                    sep = Separation.load(agent.get().store.thread_dir(thread_id) / "separated")
+                    sep = agent.get().store.separation(thread_id)
                     if sep is None:
                         raise InvalidArgumentError("the separated stems of this conversation are gone; "
                                                    "review the mix again")

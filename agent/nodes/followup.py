@@ -29,9 +29,8 @@ def tools(state: AgentState, ctx: AgentContext) -> dict:
         if actx.stems is None and sb and sb.get("source") == "separated":
             # a bounced mix: the what-if runs on the stems separated during the review
             from ...tools.registry import AudioContext
-            from ...tools.separate import Separation
 
-            sep = Separation.load(ctx.store.thread_dir(state["thread_id"]) / "separated")
+            sep = ctx.store.separation(state["thread_id"])
             if sep is not None:
                 actx = AudioContext(mix=sep.mix_audio(), stems=sep.stem_set(), reference=None)
                 residual = sep.residual

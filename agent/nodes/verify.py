@@ -14,10 +14,10 @@ SEPARATE_WINDOW_S = 10.0
 def separation_for(state: AgentState, ctx: AgentContext, mix) -> tuple[object | None, list[str]]:
     """The conversation's separated stems (from its cache, else separated now and cached), or
     None and a note saying why separation is off."""
-    from ...tools.separate import Separation, separate_mix, separator_status
+    from ...tools.separate import separate_mix, separator_status
 
-    folder = ctx.store.thread_dir(state["thread_id"]) / "separated"
-    cached = Separation.load(folder)
+    folder = ctx.store.separation_dir(state["thread_id"])
+    cached = ctx.store.separation(state["thread_id"])
     if cached is not None:
         return cached, []
     st = separator_status()

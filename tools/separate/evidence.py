@@ -95,7 +95,9 @@ def annotate_stem_balance(sb: StemBalanceResult, summary: dict, estimate=None) -
     sb : StemBalanceResult
         :func:`~mixingbuddy.tools.stem_balance.measure_stem_balance` of the separated stems.
     summary : dict
-        :meth:`~mixingbuddy.tools.separate.Separation.summary` of the separation.
+        :meth:`~mixingbuddy.tools.separate.Separation.summary` of the separation (its levels are
+        not read: the stem balance's own whole-clip levels, ``sb.clip_levels``, are the same
+        measurement).
     estimate : MixEstimateResult, optional
         The mix-only estimate of the same mix (the witness for failures).
 
@@ -103,7 +105,7 @@ def annotate_stem_balance(sb: StemBalanceResult, summary: dict, estimate=None) -
     -------
     (StemBalanceResult, SeparationInfo)
     """
-    levels = summary.get("levels") or {}
+    levels = sb.clip_levels or {}
     est = {s.role: s for s in (estimate.stems if estimate is not None else [])}
     checks, stems = [], []
     for st in sb.stems:

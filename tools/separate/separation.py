@@ -89,12 +89,16 @@ class Separation:
         """Whole-window levels of the separated stems (:func:`~mixingbuddy.tools.clip_levels.measure_clip_levels`)."""
         return measure_clip_levels(self.stems, anchor)
 
-    def summary(self) -> dict:
-        """JSON-ready facts: windows, residual, timing, model, license, per-stem levels."""
-        return {"model": self.model, "license": self.license, "sr_hz": self.sr,
-                "windows_s": [[round(a, 3), round(b, 3)] for a, b in self.windows_s],
-                "duration_s": round(self.duration_s, 3), "residual_db": self.residual_db,
-                "seconds": round(self.seconds, 3), "levels": self.clip_levels(), "warnings": list(self.warnings)}
+    def summary(self, levels: bool = True) -> dict:
+        """JSON-ready facts: windows, residual, timing, model, license and (``levels``) the
+        per-stem whole-window levels."""
+        out = {"model": self.model, "license": self.license, "sr_hz": self.sr,
+               "windows_s": [[round(a, 3), round(b, 3)] for a, b in self.windows_s],
+               "duration_s": round(self.duration_s, 3), "residual_db": self.residual_db,
+               "seconds": round(self.seconds, 3), "warnings": list(self.warnings)}
+        if levels:
+            out["levels"] = self.clip_levels()
+        return out
 
     # ------------------------------------------------------------------ a conversation's cache
 
