@@ -73,7 +73,7 @@ def time_reviews(buddy, mix: Path, stems: Path | None, runs: int, tag: str, targ
 
     return {"runs": runs, "wall_s": walls, "median_s": statistics.median(walls), "target_s": target_s,
             "per_node_median_s": per_node, "degradations": degradations,
-            "peak_rss_gb_so_far": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+            "peak_rss_gb_so_far": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9}  # KiB -> GB
 
 
 def table(results: dict[str, dict], cores: list[int]) -> str:

