@@ -263,3 +263,35 @@ def test_reference_builder_known_answers(tmp_path):
     assert allp["vs_anchor"]["bass"]["vocals"]["n"] == 2
     assert allp["vs_anchor"]["drums"]["vocals"]["n"] == 3
     assert allp["vs_anchor"]["drums"]["vocals"]["n_songs"] == 2
+
+
+def _bursts(seconds: float, level_dbfs: float, on_s: float, period_s: float = 0.5) -> np.ndarray:
+    """Stereo noise at ``level_dbfs`` (RMS while on) in bursts of ``on_s`` every ``period_s``."""
+    x = noise(seconds, level_dbfs, 9)
+    gate = np.zeros(x.shape[0], np.float32)
+    for a in range(0, gate.size, int(period_s * SR)):
+        gate[a:a + int(on_s * SR)] = 1.0
+    return (x * gate[:, None]).astype(np.float32)
+
+
+def test_buried_stem_is_measured_where_it_plays_not_left_without_a_level():
+    """Drums heard in 150 ms bursts every 500 ms (30 % of the 50 ms frames), 20 dB under the
+    rest while they play: no 10 s segment has them active in half its frames, yet they get
+    their level over the frames where they play, and are called too quiet, the finding that
+    matters most."""
+    rest_db = power_sum_db(-20, -20, -20)
+    stems = four(-20.0, seconds=20.0)
+    stems["drums"] = _bursts(20.0, rest_db - 20.0, on_s=0.15)
+    d = by_name(measure_stem_balance(stems, SR))["drums"]
+    assert d.active_segments == 0 and d.active_pct == pytest.approx(30.0, abs=1.0)
+    assert d.level_vs_rest_power_sum_db == pytest.approx(-20.0, abs=0.2)
+    assert d.status == "too_quiet" and d.suggested_gain_db > 6.0
+    assert "where this stem plays" in d.vs_rest.gate
+
+
+def test_rarely_heard_stem_gets_no_level():
+    """A part heard in 10 % of the frames (a fill) is not judged against the professional range."""
+    stems = four(-20.0, seconds=20.0)
+    stems["drums"] = _bursts(20.0, -40.0, on_s=0.05)
+    d = by_name(measure_stem_balance(stems, SR))["drums"]
+    assert d.status == "no_reference" and d.level_vs_rest_db is None and d.active_pct < 25.0

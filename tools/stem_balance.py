@@ -21,7 +21,10 @@ Relative levels reported per stem (dB):
 - ``level_vs_anchor_db``: stem minus the anchor stem.
 Segment gates: vs rest, the segments where every non-silent stem is active (the reference's
 "all four active"), falling back to "this stem and its rest active" when there are none; vs mix,
-the stem and the mix active; vs anchor, both stems active.
+the stem and the mix active; vs anchor, both stems active. A stem active in no segment but in at
+least ``SPARSE_MIN_ACTIVE_PCT`` of all frames (a buried part, or one a separator thinned out) is
+measured over the frames where it plays, so the quietest stems, the ones most worth flagging,
+still get a level; a part heard less often (a fill, a tail) gets none.
 
 Status per stem comes from the vs-rest comparison (the tightest professional distribution):
 below the reference p10 -> ``too_quiet``, above p90 -> ``too_loud``, ``distance_db`` is how far
@@ -29,7 +32,7 @@ outside p10..p90 it lies (0 inside). ``suggested_gain_db`` moves the stem to the
 median (clipped to +-12 dB); ``suggested_gain_min_db`` is the smallest change that lands it
 inside the interquartile range p25..p75. ``silent``: no 50 ms frame above -50 dBFS.
 ``no_reference``: a role without reference data (any name other than vocals, drums, bass,
-other), a single stem, or a stem never active in half of a 10 s segment.
+other), a single stem, or a stem heard too rarely to judge (above).
 
 Loudness for the user (ITU-R BS.1770-4): integrated loudness of each stem, its rest and the mix
 (K-weighting, 400 ms blocks stepped by 100 ms, absolute gate -70 LUFS, relative gate -10 LU),
@@ -68,6 +71,7 @@ SEGMENT_FRAMES = 200  # 10 s segments
 MIN_TAIL_FRAMES = 100  # keep a tail segment of >= 5 s
 ACTIVE_FRAME_DBFS = -50.0  # a frame is active when its RMS (mean of channels) is above this
 ACTIVE_SEGMENT_RATIO = 0.5  # a segment counts when >= half its frames are active
+SPARSE_MIN_ACTIVE_PCT = 25.0  # a stem active in no segment is still measured if it plays this often
 MAX_GAIN_DB = 12.0  # suggested gain changes are clipped to +-this
 KNOWN_ROLES = ("vocals", "drums", "bass", "other")
 _ALIASES = {"vocal": "vocals", "vox": "vocals", "voice": "vocals", "voices": "vocals",
@@ -450,6 +454,17 @@ def measure_stem_balance(stems: dict[str, np.ndarray], sr: int, anchor: str | No
         v_rest_ps = _median_or_none(d_rest_ps[gate_rest]) if s > 1 else None
         gate_mix = seg_on[i] & seg_on[mix_i]
         v_mix = _median_or_none(_db_ratio(seg_power[i], seg_power[mix_i])[gate_mix])
+        if s > 1 and v_rest_ps is None and active_pct[i] >= SPARSE_MIN_ACTIVE_PCT:
+            # heard often, yet active in under half of every segment's frames (a buried part, or
+            # one the separator thinned out): its level over the frames where it plays, rather
+            # than no level at all for the quietest stems
+            on = active[i]
+            p_i = e_pool[i, on].sum()
+            v_rest = float(_db_ratio(p_i, e_pool[rest_i, on].sum()))
+            v_rest_ps = float(_db_ratio(p_i, e_pool[others][:, on].sum()))
+            v_mix = float(_db_ratio(p_i, e_pool[mix_i, on].sum()))
+            gate_name = (f"the 50 ms frames where this stem plays ({active_pct[i]:.0f} % of the clip; "
+                         "no 10 s segment has it active in half its frames)")
         v_anchor = gate_anchor = None
         if anchor_idx is not None and anchor_idx != i:
             gate_anchor = seg_on[i] & seg_on[anchor_idx]
