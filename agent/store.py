@@ -24,7 +24,7 @@ from ..tools.errors import InvalidArgumentError, sanitize_name
 from ..tools.ingest import load_audio, load_mix_and_stems
 from ..tools.registry import AudioContext
 
-THREAD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+THREAD_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # whole string: fullmatch
 CACHE_THREADS = 4
 DEFAULT_MAX_DURATION_S = 1200.0
 
@@ -34,7 +34,7 @@ _LOCK = threading.Lock()
 
 def check_thread_id(thread_id: Any) -> str:
     """A thread id is 1-64 letters, digits, ``_`` or ``-`` (it names a folder)."""
-    if not isinstance(thread_id, str) or not THREAD_ID_RE.match(thread_id):
+    if not isinstance(thread_id, str) or not THREAD_ID_RE.fullmatch(thread_id):
         raise InvalidArgumentError(
             f"thread id must be 1-64 letters, digits, '_' or '-' (starting with a letter or digit), "
             f"got {str(thread_id)[:80]!r}")

@@ -278,6 +278,8 @@ def test_unknown_thread_and_bad_arguments_are_clear_errors(buddy, songs):
         buddy.history("nope")
     with pytest.raises(InvalidArgumentError, match="thread id"):
         buddy.ask("../etc", "why?")
+    with pytest.raises(InvalidArgumentError, match="thread id"):  # "$" would let a newline through
+        buddy.ask("abc\n", "why?")
     with pytest.raises(InvalidArgumentError, match="unknown platform"):
         buddy.review(songs["quiet"] / "mix.wav", platform="napster")
     with pytest.raises(InvalidArgumentError, match="anchor"):

@@ -101,6 +101,7 @@ def test_stem_mp4_as_the_mix_brings_its_stems(tmp_path, capsys):
     (["analyze", "{mix}", "--platform", "myspace"], "invalid_argument"),
     (["analyze", "{mix}", "--stem", "vocals"], "invalid_argument"),
     (["analyze", "{mix}", "--max-minutes", "0.05"], "too_long"),
+    (["analyze", "{mix}", "--anchor", "bogus"], "invalid_argument"),  # an anchor needs stems
 ])
 def test_bad_input_is_one_line_and_exit_2(song, tmp_path, capsys, argv, code_word):
     (tmp_path / "empty.wav").write_bytes(b"")

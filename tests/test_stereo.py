@@ -160,3 +160,14 @@ def test_json_is_strict_for_extreme_cases():
 def test_bad_input_raises_invalid_argument(samples, sr, msg):
     with pytest.raises(InvalidArgumentError, match=msg):
         measure_stereo(samples, sr)
+
+
+@pytest.mark.parametrize("left, right", [(0.5, 0.5), (0.5, -0.2), ("noise", 0.0), ("noise", 0.3)])
+def test_constant_or_silent_channels_get_a_verdict_not_a_crash(left, right):
+    """Pure DC, a DC offset per channel, a silent or constant channel beside music: the
+    correlation is undefined and the verdict says so instead of failing to format it."""
+    n = 48_000 * 3
+    noise = np.random.default_rng(2).standard_normal(n).astype(np.float32) * 0.1
+    ch = [noise if v == "noise" else np.full(n, v, np.float32) for v in (left, right)]
+    res = measure_stereo(np.stack(ch, axis=1), 48_000)
+    assert res.verdict and "None" not in res.verdict

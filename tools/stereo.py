@@ -292,12 +292,14 @@ def measure_stereo(samples: np.ndarray, sr: int) -> StereoResult:
 def _verdict(res: StereoResult) -> str:
     if res.correlation is None and res.side_to_mid_db is None:
         return "Silent: no stereo image to judge."
+    # a constant signal (pure DC) has no correlation: its channels never vary
+    corr = f"correlation {res.correlation:g}" if res.correlation is not None else "constant signal, no correlation"
     if res.mono_input:
-        return (f"Mono file: no stereo image (correlation {res.correlation:g}, width {res.width_ratio:g}); "
-                "it folds down to mono unchanged.")
+        width = f", width {res.width_ratio:g}" if res.width_ratio is not None else ""
+        return f"Mono file: no stereo image ({corr}{width}); it folds down to mono unchanged."
     if res.side_to_mid_db is not None and res.side_to_mid_db <= -RATIO_LIMIT_DB:
         return (f"Dual mono: the two channels are identical (side {res.side_to_mid_db:g} dB re mid, "
-                f"correlation {res.correlation:g}), so there is no stereo image.")
+                f"{corr}), so there is no stereo image.")
     problems: list[str] = []
     fold = res.fold_down_loss_db
     fold_txt = ("cancels almost completely in mono" if fold is not None and fold >= RATIO_LIMIT_DB
@@ -306,7 +308,9 @@ def _verdict(res: StereoResult) -> str:
         problems.append(f"the channels are largely out of phase (correlation {res.correlation:+.2f}) and it "
                         f"{fold_txt}: check polarity and stereo-widening plug-ins")
     elif fold is not None and fold >= FOLD_LOSS_WARN_DB:
-        problems.append(f"very wide: it {fold_txt} (correlation {res.correlation:+.2f})")
+        why = (f"correlation {res.correlation:+.2f}" if res.correlation is not None
+               else "one channel does not vary: silent or DC only")
+        problems.append(f"very wide: it {fold_txt} ({why})")
     bad = [g for g in res.regions if g.correlation is not None and g.correlation < OUT_OF_PHASE]
     if bad and not (res.correlation is not None and res.correlation < OUT_OF_PHASE and len(bad) == len(
             [g for g in res.regions if g.correlation is not None])):

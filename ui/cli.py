@@ -71,6 +71,12 @@ def cmd_analyze(args) -> int:
 
     with _progress_bar(1, "analyze") as bar:
         mix, stems, reference = _load_inputs(args)
+        if args.anchor and stems is None:
+            from mixingbuddy.tools.errors import InvalidArgumentError
+
+            raise InvalidArgumentError(
+                f"--anchor names the stem the others are judged against, so it needs --stems "
+                f"(got --anchor {args.anchor[:40]!r} with a mix only)")
         # one step for loading, then one per tool job (loudness+dynamics, spectrum, stereo,
         # stem balance + masking or the mix-only estimate, the reference comparison)
         bar.total = 1 + 3 + (2 if stems is not None else 1) + (1 if reference is not None else 0)
