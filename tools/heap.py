@@ -2,7 +2,7 @@
 
 Large numpy and onnxruntime buffers freed by one step stay in glibc's heaps and count in the
 process's resident memory until something reuses them. Trimming before a memory-hungry step
-(the separator's activations, about 2 GB per segment) keeps the peak at what is live, not at
+(the separator's activations, about 0.7 GB per segment) keeps the peak at what is live, not at
 what was live plus what the allocator kept. A no-op where glibc is not the allocator.
 """
 from __future__ import annotations
