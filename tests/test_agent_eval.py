@@ -318,10 +318,11 @@ def test_refuted_claims_check():
 
 def test_error_checks_and_failed_turns():
     failed = AE.TurnRecord(kind="review", question=None, error_code="too_short",
-                           error_message="mix.wav: is 0.20 s long; at least 0.4 s is needed")
+                           error_message="mix.wav: is too short to measure: 0.20 s long, at least 0.5 s is needed")
     assert AE.run_check("expect_error", "too_short", failed).passed
     assert not AE.run_check("expect_error", "silent_audio", failed).passed
-    assert AE.run_check("error_mentions", r"0\.4", failed).passed
+    assert AE.run_check("error_mentions", r"0\.5", failed).passed
+    assert not AE.run_check("error_mentions", r"0\.4", failed).passed
     # every answer check fails (and says why) on a turn that errored
     out = AE.run_check("contains", "LUFS", failed)
     assert not out.passed and "too_short" in out.detail

@@ -685,7 +685,7 @@ BAD_INPUTS = [
     (_digital_silence, SilentAudioError, "digital silence"),
     (_near_silence, SilentAudioError, "peak is -120.0 dBFS, below the -90 dBFS floor"),
     (_too_long, TooLongError, "is 2.0 s long; the limit is 1 s"),
-    (_too_short, TooShortError, "is 0.10 s long; at least 0.4 s"),
+    (_too_short, TooShortError, "is too short to measure: 0.10 s long, at least 0.5 s"),
     (_four_channels, TooManyChannelsError, "has 4 channels"),
     (_rate_7k, SampleRateError, "sample rate 7000 Hz is outside"),
     (_rate_384k, SampleRateError, "sample rate 384000 Hz is outside"),
@@ -730,3 +730,27 @@ def test_no_temp_files_left_by_any_format(tmp_path, no_tempfile_leak):
     for fname, fmt in [("a.wav", "WAV"), ("a.flac", "FLAC"), ("a.ogg", "OGG"), ("a.m4a", "M4A")]:
         load_audio(write_audio(tmp_path / fname, x, 44_100, fmt))
     assert no_tempfile_leak.exists() and os.listdir(no_tempfile_leak) == []
+
+
+def test_float_samples_far_beyond_full_scale_are_refused_by_name(tmp_path):
+    """A float WAV with a sample of 1e30 is finite, yet squares to infinity in every power
+    sum: it is refused at the door, naming the file, not deep inside a measurement."""
+    from mixingbuddy.tools.errors import SampleRangeError
+
+    x = make_sine(440, 1, SR, 0.5, 2)
+    x[100, 0] = 1e30
+    with pytest.raises(SampleRangeError, match=r"^loud\.wav: has float samples up to 1e\+30"):
+        load_audio(_wav(tmp_path, "loud.wav", x, subtype="FLOAT"))
+    x[100, 0] = 4.0  # +12 dBFS: a hot float file, still audio
+    assert load_audio(_wav(tmp_path, "hot.wav", x, subtype="FLOAT")).warnings
+
+
+def test_shortest_accepted_file_can_be_analysed(tmp_path):
+    """The ingest minimum is what every measurement needs: a 0.45 s file is refused at the
+    door; a 0.5 s one goes through the whole analysis."""
+    from mixingbuddy.tools.analyze import analyze
+
+    with pytest.raises(TooShortError, match="at least 0.5 s"):
+        load_audio(_wav(tmp_path, "a.wav", make_sine(440, 0.45, SR, 0.3, 2)))
+    rep = analyze(load_audio(_wav(tmp_path, "b.wav", make_sine(440, 0.5, SR, 0.3, 2))))
+    assert rep.loudness is not None and rep.mix_estimate is not None

@@ -48,6 +48,7 @@ from .errors import (
     InvalidArgumentError,
     MixingBuddyError,
     NonFiniteSamplesError,
+    SampleRangeError,
     NotAudioError,
     SampleRateError,
     SilentAudioError,
@@ -73,7 +74,8 @@ from .sniff import (
 
 MIN_SR = 8_000  # Hz
 MAX_SR = 192_000  # Hz
-MIN_DURATION_S = 0.4  # one BS.1770-4 gating block
+MIN_DURATION_S = 0.5  # every measurement's shortest input (a BS.1770-4 gating block is 0.4 s; the mix-only estimate needs 0.5 s)
+MAX_PEAK_DBFS = 60.0  # float samples beyond 1000x full scale are not audio scaled to +-1
 SILENCE_FLOOR_DBFS = -90.0
 # A file whose data stops early is still analysed (with a warning) when at least this share
 # of what its header declares is present; below it the file is refused as truncated.
@@ -635,9 +637,12 @@ def to_audio(
     _check_long(secs, max_duration_s, name, path)
     if secs < min_duration_s:
         raise named_error(TooShortError, name,
-                          f"is {secs:.2f} s long; at least {min_duration_s:g} s (one BS.1770 gating "
-                          "block) is needed", path)
+                          f"is too short to measure: {secs:.2f} s long, at least {min_duration_s:g} s is needed", path)
     peak_dbfs = 20.0 * math.log10(dec.peak) if dec.peak > 0 else -math.inf
+    if peak_dbfs > MAX_PEAK_DBFS:
+        raise named_error(SampleRangeError, name,
+                          f"has float samples up to {dec.peak:.3g} ({peak_dbfs:+.0f} dBFS), far beyond "
+                          f"full scale (+-1.0): it is not audio scaled for playback, or it is corrupt", path)
     if not allow_silent and peak_dbfs < SILENCE_FLOOR_DBFS:
         if dec.peak == 0:
             msg = "is digital silence (every sample is zero)"

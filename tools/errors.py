@@ -84,6 +84,10 @@ class NonFiniteSamplesError(MixingBuddyError):
     code = "non_finite_samples"
 
 
+class SampleRangeError(MixingBuddyError):
+    code = "samples_out_of_range"
+
+
 class SilentAudioError(MixingBuddyError):
     code = "silent_audio"
 

@@ -20,8 +20,8 @@ Checks (in this order, cheap ones from the header before any sample is decoded)
     missing path, directory, zero bytes, non-audio content (text, images, PDF, archives...),
     known container without audio, header truncation, sample rate outside 8-192 kHz,
     channel count, duration over ``max_duration_s``; then after decoding: data truncation,
-    NaN/Inf samples, duration under 0.4 s (one ITU-R BS.1770-4 gating block), silence
-    (peak below -90 dBFS). Data that stops short of what the header declares is analysed with
+    NaN/Inf samples, duration under 0.5 s (a BS.1770-4 gating block is 0.4 s; the mix-only
+    estimate needs 0.5 s), float samples beyond +60 dBFS, silence (peak below -90 dBFS). Data that stops short of what the header declares is analysed with
     a warning when at least 90% of it is present and refused below that; an MP3's length is
     only an estimate, so there it is a warning either way.
 
@@ -104,7 +104,8 @@ def load_audio(
     NotAudioError (also for a directory), UnsupportedFormatError, TruncatedFileError
     (header cut, or less than 90% of the declared data present), SampleRateError
     (outside 8-192 kHz), TooManyChannelsError (3-5 or 7+ channels), TooLongError
-    (from the header when it gives a length, before decoding), TooShortError (< 0.4 s),
+    (from the header when it gives a length, before decoding), TooShortError (< 0.5 s),
+    SampleRangeError (float samples beyond +60 dBFS),
     NonFiniteSamplesError, SilentAudioError (peak below -90 dBFS), InvalidArgumentError.
     """
     if not isinstance(path, (str, bytes, os.PathLike)):

@@ -55,6 +55,7 @@ import scipy.ndimage as ndi
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .bands import band_matrix
+from .decode import MIN_DURATION_S
 from .errors import InvalidArgumentError
 from .results import Measurement, r
 from .stem_balance import ReferenceRange, place_in_range, reference_range, resolve_reference
@@ -130,7 +131,7 @@ def _validate(samples, sr) -> tuple[np.ndarray, int]:
     """The mix as float32 (n, 1|2), at least 0.5 s, and ``sr`` (an integer >= 8000 Hz). NaN and
     inf are caught later, in the band powers of :func:`_features` (no extra pass here)."""
     sr = check_sr(sr, "estimate_stem_levels", minimum=8000, integer_only=True)
-    x = check_array(samples, "estimate_stem_levels", min_samples=int(0.5 * sr), sr=sr, float32=True)
+    x = check_array(samples, "estimate_stem_levels", min_samples=int(MIN_DURATION_S * sr), sr=sr, float32=True)
     return x, sr
 
 

@@ -221,8 +221,8 @@ def _assemble(items: list[_StemItem], sr: int, warnings: list[str]) -> StemSet:
         )
     if n / sr < MIN_DURATION_S:
         raise TooShortError(
-            f"the stems are {n / sr:.2f} s long; at least {MIN_DURATION_S:g} s (one BS.1770 "
-            "gating block) is needed"
+            f"the stems are too short to measure: {n / sr:.2f} s long, at least {MIN_DURATION_S:g} s "
+            "is needed"
         )
     for it in items:
         if it.peak_dbfs < SILENCE_FLOOR_DBFS:
@@ -351,7 +351,7 @@ def load_stem_set(
     (truncated, NaN, too long...) raise as in :func:`load_audio`.
 
     A silent stem is kept with a warning; all stems silent raises SilentAudioError. Stems may
-    be shorter than 0.4 s, the aligned set may not (TooShortError). Shorter stems are
+    be shorter than 0.5 s, the aligned set may not (TooShortError). Shorter stems are
     padded with zeros to the longest (warning with the differences in seconds; tolerance
     1 ms), all rates are resampled to ``target_sr`` (warning when they differed). Mono stems
     stay mono. Warnings of each file are repeated in ``StemSet.warnings``, prefixed with its
