@@ -28,7 +28,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from ..tools.errors import InvalidArgumentError
 from ..tools.loudness import PLATFORM_TARGETS
-from ..tools.stems import is_stem_mp4_name
+from ..tools.stems import check_roles, is_stem_mp4_name
 from .context import AgentContext, resolve_llm
 from .graph import compile_graph
 from .schema import Claim, Finding, Review, Turn
@@ -140,6 +140,7 @@ class MixingBuddy:
             single = len(items) == 1 and (os.path.isdir(items[0]) or is_stem_mp4_name(items[0]))
             stems_spec = items[0] if single else items
         ref_p = _path_arg(reference, "reference") if reference is not None else None
+        roles = check_roles(stem_roles)  # a clear error for a list, a string or a bad role, up front
         tid = check_thread_id(thread_id) if thread_id is not None else uuid.uuid4().hex[:16]
         with self._lock:
             stored = self.graph.get_state(self._config(tid)).values
@@ -155,7 +156,7 @@ class MixingBuddy:
             ctx.max_duration_s = float(max_duration_s)
             inputs = {"mix": mix_p, "stems": stems_spec, "reference": ref_p, "anchor": anchor,
                       "platform": platform, "platform_label": PLATFORM_TARGETS[platform].label,
-                      "genre": genre, "stem_roles": dict(stem_roles or {})}
+                      "genre": genre, "stem_roles": roles}
             try:
                 out = self.graph.invoke({"mode": "review", "thread_id": tid, "inputs": inputs},
                                         self._config(tid), context=ctx)

@@ -289,6 +289,17 @@ def test_unknown_thread_and_bad_arguments_are_clear_errors(buddy, songs):
         buddy.ask(tid, "   ")
 
 
+@pytest.mark.parametrize("roles, message", [
+    (["vocals"], "roles must be a dict"), ("vocals", "roles must be a dict"), (42, "roles must be a dict"),
+    ({"vocals.wav": 5}, "unknown role '5'")])
+def test_stem_roles_of_the_wrong_shape_are_clear_errors_and_leave_nothing(buddy, songs, roles, message):
+    before = buddy.threads()
+    stems = sorted((songs["quiet"] / "stems").glob("*.wav"))
+    with pytest.raises(MixingBuddyError, match=message):
+        buddy.review(songs["quiet"] / "mix.wav", stems=stems, stem_roles=roles)
+    assert buddy.threads() == before
+
+
 def test_claims_are_confirmed_adjusted_or_refuted_by_the_stems(quiet_review):
     rv, _ = quiet_review
     rep = AnalysisReport.model_validate(rv.report)

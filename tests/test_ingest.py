@@ -754,3 +754,19 @@ def test_shortest_accepted_file_can_be_analysed(tmp_path):
         load_audio(_wav(tmp_path, "a.wav", make_sine(440, 0.45, SR, 0.3, 2)))
     rep = analyze(load_audio(_wav(tmp_path, "b.wav", make_sine(440, 0.5, SR, 0.3, 2))))
     assert rep.loudness is not None and rep.mix_estimate is not None
+
+
+@pytest.mark.parametrize("keep_bytes", [10, 300])
+def test_mp3_cut_after_its_tag_says_truncated_not_missing(tmp_path, keep_bytes):
+    """An MP3 whose ID3 tag survived but whose frames did not: libsndfile calls that "File does
+    not exist"; the user is told the file is truncated or damaged instead."""
+    from mixingbuddy.tools.errors import TruncatedFileError
+
+    full = write_av(tmp_path / "full.mp3", make_sine(440, 2, 44_100, 0.3, 2), 44_100, codec="libmp3lame",
+                    container="mp3")
+    assert full.read_bytes()[:3] == b"ID3"
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(full.read_bytes()[:keep_bytes])
+    with pytest.raises(TruncatedFileError, match=r"^cut\.mp3: .*truncated or damaged") as e:
+        load_audio(cut)
+    assert "does not exist" not in str(e.value)

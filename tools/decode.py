@@ -601,6 +601,10 @@ def _decode_file_inner(
         raise
     except UnsupportedFormatError as e:
         if sf_reason and kind.strong:
+            if "does not exist" in sf_reason:  # libsndfile's words for "no frame found"; the file exists
+                raise named_error(TruncatedFileError, name,
+                                  f"looks like {kind.label} but holds no decodable audio (a header or tag "
+                                  "with nothing after it): the file is truncated or damaged", path) from e
             raise named_error(UnsupportedFormatError, name,
                               f"looks like {kind.label} but cannot be decoded (libsndfile: {sf_reason}); "
                               "the file is corrupt or uses an unsupported codec", path) from e
