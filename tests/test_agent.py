@@ -341,7 +341,7 @@ def test_graph_draws_as_mermaid_with_every_node():
 def test_review_listens_with_a_saved_model(tmp_path, songs):
     """The listen node with a real (tiny, untrained) audio model saved to disk: its output is
     parsed into a claim that gets a verdict, and nothing it says is quoted as a number."""
-    torch = pytest.importorskip("torch")
+    import torch
     from mixingbuddy.model import config as C
     from mixingbuddy.model.audio_lm import AudioLM
 

@@ -506,8 +506,7 @@ def test_agent_fast_path_matches_the_full_review_with_the_shipped_model_and_judg
     from mixingbuddy.evals.systems import get_system
     from mixingbuddy.model.listen import DEFAULT_WEIGHTS
 
-    if not (Path(DEFAULT_WEIGHTS) / "weights.safetensors").is_file():
-        pytest.skip("no shipped weights")
+    assert (Path(DEFAULT_WEIGHTS) / "weights.safetensors").is_file(), "the shipped model/weights/ is missing"
     corpus, rows = _tiny_corpus(tmp_path)
     fast, full = get_system("agent"), get_system("agent-full")
     fast.progress = full.progress = False

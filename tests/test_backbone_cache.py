@@ -53,7 +53,7 @@ def test_cache_folder_is_keyed_by_the_file_bytes(tmp_path, monkeypatch):
     assert backbone_cache_dir(a) != first
 
 
-@pytest.mark.skipif(not (SHIPPED / "weights.safetensors").exists(), reason="model/weights/ not shipped")
+@pytest.mark.slow
 def test_cached_backbone_gives_identical_logits_and_survives_damage(tmp_path, monkeypatch, caplog):
     from mixingbuddy.model.audio_lm import AudioLM
 
@@ -88,6 +88,7 @@ def test_cached_backbone_gives_identical_logits_and_survives_damage(tmp_path, mo
     assert model.config.tie_word_embeddings and model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
 
 
+@pytest.mark.slow
 def test_unwritable_cache_still_loads(tmp_path, monkeypatch, caplog):
     """A cache root that cannot be created (a file stands in its way): the backbone loads from
     the GGUF and a warning says why it was not cached."""

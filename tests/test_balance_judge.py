@@ -182,8 +182,7 @@ def test_fit_judge_and_agent_stems_end_to_end(tmp_path, capsys):
     from mixingbuddy.model.listen import DEFAULT_WEIGHTS
     from test_corpus import _write_folder_songs
 
-    if not (Path(DEFAULT_WEIGHTS) / "weights.safetensors").is_file():
-        pytest.skip("no shipped weights")
+    assert (Path(DEFAULT_WEIGHTS) / "weights.safetensors").is_file(), "the shipped model/weights/ is missing"
     songs = _write_folder_songs(tmp_path / "songs", 6, dur=2.0)
     out = tmp_path / "c"
     C.build_corpus("folder", songs, 48, out, seed=2, chunk_s=1.0, sr=SR, workers=1, progress=False,
@@ -247,8 +246,7 @@ def test_agent_stems_fast_path_matches_the_full_review_with_stems(tmp_path):
     from mixingbuddy.model.listen import DEFAULT_WEIGHTS
     from test_corpus import _write_folder_songs
 
-    if not (Path(DEFAULT_WEIGHTS) / "weights.safetensors").is_file():
-        pytest.skip("no shipped weights")
+    assert (Path(DEFAULT_WEIGHTS) / "weights.safetensors").is_file(), "the shipped model/weights/ is missing"
     songs = _write_folder_songs(tmp_path / "songs", 3, dur=2.0)
     out = tmp_path / "c"
     C.build_corpus("folder", songs, 10, out, seed=4, chunk_s=2.0, sr=SR, workers=1, progress=False,

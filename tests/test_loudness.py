@@ -269,7 +269,7 @@ def _music_like(seconds: float = 8.0, sr: int = SR) -> np.ndarray:
 
 @pytest.mark.parametrize("kind", ["noise", "music"])
 def test_agrees_with_pyloudnorm(kind):
-    pyln = pytest.importorskip("pyloudnorm")
+    import pyloudnorm as pyln
     if kind == "noise":
         x = (0.05 * np.random.default_rng(5).standard_normal((SR * 6, 2))).astype(np.float32)
     else:

@@ -371,6 +371,7 @@ def test_lm_loss_ignores_prompt_tokens(tiny_model, train_ds):
 
 # --- training ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_training_steps_reduce_the_loss(tiny_cfg, train_ds):
     from mixingbuddy.model.audio_lm import AudioLM
 
@@ -396,6 +397,7 @@ def test_training_steps_reduce_the_loss(tiny_cfg, train_ds):
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for n, p in model.llm.named_parameters() if "lora_" in n)
 
 
+@pytest.mark.slow
 def test_stage1_trainer_reduces_aux_loss(tiny_cfg, train_ds):
     from mixingbuddy.model.dataset import Collator
     from mixingbuddy.model.encoder import build_encoder
@@ -481,6 +483,7 @@ def test_generation_returns_text(tiny_model, train_ds):
 
 # --- the training command ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_train_command_checkpoints_exports_and_resumes(tmp_path, toy_corpus):
     import yaml
     from mixingbuddy.model.train import add_train_parser, latest_checkpoint, train
@@ -625,13 +628,12 @@ def test_model_is_a_registered_benchmark_system(tmp_path, tiny_model, toy_corpus
     assert len(preds) == 4
 
 
-# --- the shipped checkpoint (enabled by the lead once model/weights/ exists) -------------------
+# --- the shipped checkpoint (model/weights/, committed) --------------------------------------
 
 SHIPPED = Path(__file__).resolve().parents[1] / "model" / "weights"
 
 
-@pytest.mark.skipif(not (SHIPPED / "weights.safetensors").exists(),
-                    reason="SHIPPED-CHECKPOINT TEST: model/weights/ not shipped yet")
+@pytest.mark.slow
 def test_shipped_checkpoint_gives_a_valid_claim_on_a_rendered_clip():
     """Generation from the shipped checkpoint on a clip rendered here, parsed into a valid
     claim (a stem and a direction, or no adjustment). Loads SmolLM2 (~20 s)."""

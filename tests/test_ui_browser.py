@@ -20,12 +20,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 SR = 44_100
 TIMEOUT_MS = 60_000
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no chromium at {CHROMIUM}")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no chromium at {CHROMIUM}")]
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    api = pytest.importorskip("mixingbuddy.agent.api")
+    from mixingbuddy.agent import api
     from mixingbuddy.ui import app as ui_app
 
     home = tmp_path_factory.mktemp("home")

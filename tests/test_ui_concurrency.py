@@ -18,7 +18,7 @@ os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    api = pytest.importorskip("mixingbuddy.agent.api")
+    from mixingbuddy.agent import api
     mb = api.MixingBuddy(tmp_path_factory.mktemp("home"), llm=None, use_model=False)
     demo = ui_app.serve(mb, port=0, block=False, quiet=True,
                         config=AppConfig(work_root=tmp_path_factory.mktemp("work"), concurrency=4))
