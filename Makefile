@@ -44,6 +44,7 @@ demo: setup
 	$(VENV)/bin/mixingbuddy demo --out $(DEMO)
 
 test: setup
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q
 
 bench: setup debs

@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             t = statistics.median(full) if full else float("nan")
             spread = f" ({min(full):.2f}-{max(full):.2f})" if full else ""
 
-            def med(role: str, key: str) -> str:
+            def med(role: str, key: str, rows: list[dict] = rows) -> str:
                 v = [r["stems"][role][key] for r in rows if role in r["stems"]]
                 return f"{statistics.median(v):.1f}" if v else "-"
 

@@ -194,7 +194,7 @@ def compute_metrics(pairs: Sequence[tuple[dict, ParsedAdvice]]) -> dict:
     for s in scores:
         cm[s["true_class"]][s["pred_class"]] += 1
     cat_dir = {c: Counter() for c in CATEGORIES}
-    for s, t, p in zip(scores, truths, preds):
+    for t, p in zip(truths, preds):
         col = ("no_adjustment" if p.no_adjustment else p.direction if p.direction else "unclear")
         cat_dir.setdefault(t["category"], Counter())[col] += 1
 

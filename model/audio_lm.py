@@ -92,10 +92,10 @@ class PromptBuilder:
         lab = torch.full((B, width), -100, dtype=torch.long)
         mask = torch.zeros((B, width), dtype=torch.long)
         audio_start = torch.zeros(B, dtype=torch.long)
-        for b, (r, l, s) in enumerate(zip(rows, labels, starts)):
+        for b, (r, target, s) in enumerate(zip(rows, labels, starts)):
             pad = width - len(r)
             input_ids[b, pad:] = torch.tensor(r)
-            lab[b, pad:] = torch.tensor(l)
+            lab[b, pad:] = torch.tensor(target)
             mask[b, pad:] = 1
             audio_start[b] = pad + s
         position_ids = (mask.cumsum(1) - 1).clamp(min=0)

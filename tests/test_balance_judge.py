@@ -196,7 +196,7 @@ def test_fit_judge_and_agent_stems_end_to_end(tmp_path, capsys):
     assert (out / "judge_cache").is_dir() and list((out / "judge_cache").glob("listen_*.jsonl"))
     judge = BJ.BalanceJudge.from_file(judge_file)
     assert set(judge.models) == {"mix", "stems"}
-    for v, rep in meta["variants_report"].items():
+    for rep in meta["variants_report"].values():
         assert rep["n_val_rows"] >= 5 and rep["n_train_rows"] > 0
         # the chosen pool is at least as good on the rows that chose it as either witness alone
         assert rep["val_joint_pool"] >= max(rep["val_joint_model_alone"], rep["val_joint_levels_alone"]) - 1e-9

@@ -442,7 +442,7 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path, tiny_cfg, train_
     model = AudioLM.build(tiny_cfg.model)
     # move the trainable weights away from their initial values (LoRA B starts at zero)
     with torch.no_grad():
-        for n, p in model.named_parameters():
+        for p in model.parameters():
             if p.requires_grad:
                 p.add_(torch.randn_like(p) * 0.05)
     model.eval()
@@ -495,7 +495,7 @@ def test_train_command_checkpoints_exports_and_resumes(tmp_path, toy_corpus):
     assert (export_dir / "weights.safetensors").exists() and (export_dir / "config.json").exists()
     card = (export_dir / "README.md").read_text()
     assert "seed 0" in card and "stage 2" in card and str(toy_corpus) in card
-    log = [json.loads(l) for l in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert {e["event"] for e in log} >= {"stage_start", "train", "eval", "done"}
     assert any(e["event"] == "eval" and e["stage"] == 2 and "val_lm_loss" in e for e in log)
     assert latest_checkpoint(tmp_path / "run")[:2] == (2, 4)
