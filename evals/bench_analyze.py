@@ -6,7 +6,10 @@ Prints (medians over repeated runs, side by side on this machine):
   2. ffmpeg's ebur128 filter (libebur128 semantics, peak=true) on the same mix file, and the time
      ratio;
   3. integrated loudness, true peak and LRA against ffmpeg on real songs (MUSDB18 7-s previews),
-     with the agreement targets (0.1 LU, 0.3 dB, 1 LU).
+     with the agreement targets (0.1 LU, 0.3 dB, 1 LU);
+  4. a second, independent implementation: essentia's ``LoudnessEBUR128`` (C++, on the design
+     card) on the same songs and the same 3-minute mix, for integrated loudness and LRA (its
+     true-peak detector is not the BS.1770 one, so true peak is left to ffmpeg).
 
 Usage:  python -m mixingbuddy.evals.bench_analyze [--runs 5] [--musdb ../shared/data/musdb18-7]
 Needs Debian's ffmpeg on PATH for parts 2-3 (`make bench` installs it).
@@ -46,6 +49,51 @@ def ffmpeg_ebur128(path: Path, stream: int | None = None) -> dict[str, float]:
     grab = lambda key: float(re.search(key + r":\s+(-?[\d.]+|-inf)", summary).group(1))  # noqa: E731
     return {"integrated_lufs": grab("I"), "lra_lu": grab("LRA"), "true_peak_dbtp": grab("Peak"),
             "seconds": dt}
+
+
+def essentia_ebur128(samples, sr: int) -> dict[str, float]:
+    """essentia's EBU R128 meter on (n, 1|2) float samples: integrated loudness and LRA."""
+    import numpy as np
+    from essentia.standard import LoudnessEBUR128
+
+    x = np.asarray(samples, np.float32)
+    x = np.repeat(x, 2, axis=1) if x.shape[1] == 1 else x[:, :2]
+    _, _, integrated, lra = LoudnessEBUR128(sampleRate=float(sr))(np.ascontiguousarray(x))
+    return {"integrated_lufs": float(integrated), "lra_lu": float(lra)}
+
+
+def bench_essentia(musdb: Path, limit: int, runs: int, mix_path: Path | None) -> bool:
+    """Agreement with essentia on real songs (integrated, LRA) and its time on the 3-minute mix
+    (informational: it never fails the benchmark)."""
+    files = sorted((musdb / "train").glob("*.stem.mp4"))[:limit]
+    from mixingbuddy.tools.loudness import measure_loudness
+
+    if mix_path is not None and mix_path.exists():
+        a = load_audio(mix_path, target_sr=44_100)
+        essentia_ebur128(a.samples, a.sr)  # warm-up
+        t_es, _ = median_time(lambda: essentia_ebur128(a.samples, a.sr), runs)
+        t_ours, _ = median_time(lambda: measure_loudness(a.samples, a.sr), runs)
+        print(f"\nessentia LoudnessEBUR128 on the 3-minute mix (decoded once; median of {runs}): "
+              f"{t_es:.2f} s; our loudness tool on the same samples (with true peak and the series): "
+              f"{t_ours:.2f} s ({t_ours / t_es:.2f}x)")
+    if not files:
+        return True
+    print(f"\nAgreement with essentia LoudnessEBUR128 on {len(files)} real songs (mixture stream):")
+    print("| song | I ours | I essentia | dI LU | LRA ours | LRA essentia | dLRA LU |")
+    print("|---|---|---|---|---|---|---|")
+    worst = {"i": 0.0, "lra": 0.0}
+    for f in files:
+        a = load_audio(f, stream=0)
+        ours = measure_loudness(a.samples, a.sr)
+        es = essentia_ebur128(a.samples, a.sr)
+        d = {"i": ours.integrated_lufs - es["integrated_lufs"], "lra": (ours.loudness_range_lu or 0.0) - es["lra_lu"]}
+        for k in worst:
+            worst[k] = max(worst[k], abs(d[k]))
+        print(f"| {f.name.replace('.stem.mp4', '')[:40]} | {ours.integrated_lufs:.2f} | {es['integrated_lufs']:.2f} | "
+              f"{d['i']:+.2f} | {ours.loudness_range_lu or 0:.2f} | {es['lra_lu']:.2f} | {d['lra']:+.2f} |")
+    print(f"\nworst |dI| = {worst['i']:.3f} LU, |dLRA| = {worst['lra']:.3f} LU (a cross-check: the agreement "
+          "targets are against ffmpeg's libebur128, the reference EBU Tech 3341 implementation)")
+    return True
 
 
 def median_time(fn, runs: int) -> tuple[float, object]:
@@ -134,8 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as d:
         if not args.skip_speed:
             bench_speed(args.runs, Path(d))
+        ok_es = bench_essentia(args.musdb, args.songs, args.runs, None if args.skip_speed else Path(d) / "mix.wav")
     ok = bench_agreement(args.musdb, args.songs) if shutil.which("ffmpeg") else True
-    return 0 if ok else 1
+    return 0 if ok and ok_es else 1
 
 
 if __name__ == "__main__":
