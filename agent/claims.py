@@ -1,7 +1,7 @@
 """The audio model's balance claim: parse it, check it against the tools, give it a verdict.
 
-Parsing is the balance benchmark's own deterministic parser (``evals.advice_parser``), so the
-agent reads the model exactly as the benchmark scores it.
+Parsing is the deterministic parser of the advice language (``model.data.advice_parser``, which
+the benchmark imports too), so the agent reads the model exactly as the benchmark scores it.
 
 Verification rules (the common brief's "verify/reconcile rules"):
 
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..evals.advice_parser import parse_advice
+from ..model.data.advice_parser import parse_advice
 from ..tools.analyze import AnalysisReport
 from .balance_judge import class_parts
 from .findings import cap, stem_word

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from ..evals.advice_parser import parse_advice
+from ..model.data.advice_parser import parse_advice
 from ..tools.analyze import AnalysisReport
 from ..tools.loudness import PLATFORM_TARGETS
 from .claims import claim_summary

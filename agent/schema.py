@@ -43,7 +43,7 @@ class Finding(BaseModel):
 
 
 class Claim(BaseModel):
-    """What the audio model said, parsed (``evals.advice_parser``), and what the tools made of it."""
+    """What the audio model said, parsed (``model.data.advice_parser``), and what the tools made of it."""
 
     text: str
     stem: str | None

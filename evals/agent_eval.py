@@ -170,7 +170,7 @@ def resolve_path(obj: Any, path: str) -> Any:
 
 
 def advice_of(sentence: str):
-    from .advice_parser import parse_advice
+    from ..model.data.advice_parser import parse_advice
 
     return parse_advice(sentence)
 
@@ -382,7 +382,7 @@ def _advice_hits(text: str, a: AdvisesArg) -> list[str]:
 def check_advises(t: TurnRecord, arg: AdvisesArg) -> tuple[bool, str]:
     """A sentence of the answer advises changing ``stem``'s level in ``direction`` (or says it
     is too loud/quiet), read by the balance benchmark's
-    :func:`~mixingbuddy.evals.advice_parser.parse_advice` and filtered by
+    :func:`~mixingbuddy.model.data.advice_parser.parse_advice` and filtered by
     :func:`is_level_advice`."""
     if (bad := _need_answer(t)) is not None:
         return bad

@@ -6,7 +6,7 @@
 Protocol (the MixingBuddy-gain study's evaluation, on a corpus built by
 ``mixingbuddy data build``): the system is fitted on the corpus's train split (when it has a
 ``fit``), then run over the evaluation split; every text is parsed by the deterministic
-:func:`~mixingbuddy.evals.advice_parser.parse_advice` and scored by
+:func:`~mixingbuddy.model.data.advice_parser.parse_advice` and scored by
 :mod:`~mixingbuddy.evals.metrics` against the published label (stem, direction, magnitude) and
 the norm-referenced label.
 
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..tools.errors import InvalidArgumentError
-from .advice_parser import parse_advice
+from ..model.data.advice_parser import parse_advice
 from .metrics import compute_metrics, metrics_markdown, score_row
 from .systems import (
     REFERENCE_SYSTEMS,

@@ -1,7 +1,7 @@
 """Balance-benchmark metrics, as in the MixingBuddy-gain study, plus a norm-referenced score.
 
 Input: pairs ``(row, parsed)`` of a manifest row (contract (2): ``published`` and ``norm``
-labels) and the :class:`~mixingbuddy.evals.advice_parser.ParsedAdvice` of a system's text.
+labels) and the :class:`~mixingbuddy.model.data.advice_parser.ParsedAdvice` of a system's text.
 Pure functions; no I/O.
 
 Definitions (``error rows`` = rows whose published category is not ``no_error``):
@@ -39,7 +39,7 @@ from collections.abc import Iterable, Sequence
 
 from ..model.data.templates import CATEGORIES, CORRECTION_RANGES_DB
 from ..model.data.templates import STEMS as TARGET_STEMS
-from .advice_parser import ParsedAdvice
+from ..model.data.advice_parser import ParsedAdvice
 
 DIRECTIONS = ("increase", "decrease")
 _SIGN = {"increase": "+", "decrease": "-"}

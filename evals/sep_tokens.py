@@ -94,7 +94,7 @@ def labels(rows: list[dict]) -> np.ndarray:
 
 def score(rows: list[dict], pred: np.ndarray) -> dict:
     from ..model.encoder import class_label
-    from .advice_parser import parse_advice
+    from ..model.data.advice_parser import parse_advice
     from .metrics import score_row
 
     flags = [score_row(r, parse_advice(sentence(*class_label(int(k))))) for r, k in zip(rows, pred)]

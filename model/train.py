@@ -189,7 +189,7 @@ def evaluate(model: nn.Module, val: CorpusDataset, collate: Collator, st: C.Stag
              accelerator, generate: int = 0) -> dict:
     """Mean losses and accuracies over the first ``eval_batches`` val batches (fixed order);
     with ``generate`` > 0 (stage 2), greedy answers on that many clips scored with the
-    benchmark's parser (when ``mixingbuddy.evals.advice_parser`` is available)."""
+    benchmark's parser (``model.data.advice_parser``)."""
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
@@ -213,10 +213,7 @@ def evaluate(model: nn.Module, val: CorpusDataset, collate: Collator, st: C.Stag
 
 
 def _generation_metrics(model: AudioLM, val: CorpusDataset, collate: Collator, n: int, device, accelerator) -> dict:
-    try:
-        from mixingbuddy.evals.advice_parser import parse_advice
-    except ImportError:
-        parse_advice = None
+    from .data.advice_parser import parse_advice
     idx = np.linspace(0, len(val) - 1, min(n, len(val))).round().astype(int).tolist()
     items = [val[i] for i in idx]
     texts: list[str] = []
@@ -225,8 +222,6 @@ def _generation_metrics(model: AudioLM, val: CorpusDataset, collate: Collator, n
         with accelerator.autocast():
             texts += model.generate(batch)
     out = {"val_gen_example": texts[0] if texts else ""}
-    if parse_advice is None:
-        return out
     correct = 0
     for i, text in zip(idx, texts):
         row = val.items[i][1]

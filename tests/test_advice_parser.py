@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from mixingbuddy.evals.advice_parser import ParsedAdvice, parse_advice
+from mixingbuddy.model.data.advice_parser import ParsedAdvice, parse_advice
 from mixingbuddy.model.data import templates as T
 
 INC, DEC = "increase", "decrease"

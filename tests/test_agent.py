@@ -26,7 +26,7 @@ from mixingbuddy.agent.compose import compose_review
 from mixingbuddy.agent.graph import NODE_NAMES, mermaid
 from mixingbuddy.agent.nodes.reconcile import merge_claims
 from mixingbuddy.agent.schema import Finding
-from mixingbuddy.evals.advice_parser import parse_advice
+from mixingbuddy.model.data.advice_parser import parse_advice
 from mixingbuddy.tools.analyze import AnalysisReport
 from mixingbuddy.tools.errors import InvalidArgumentError, MixingBuddyError
 

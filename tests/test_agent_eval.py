@@ -478,7 +478,7 @@ def _tiny_corpus(tmp_path: Path) -> tuple[Path, list[dict]]:
 
 def test_agent_fast_path_gives_the_full_reviews_sentence(tmp_path):
     from mixingbuddy.evals import agent_system  # noqa: F401  (registers the systems)
-    from mixingbuddy.evals.advice_parser import parse_advice
+    from mixingbuddy.model.data.advice_parser import parse_advice
     from mixingbuddy.evals.systems import SYSTEMS, get_system
 
     assert {"agent", "agent-full"} <= set(SYSTEMS)

@@ -9,7 +9,7 @@ import zlib
 import numpy as np
 import pytest
 from mixingbuddy.evals import balance as bal
-from mixingbuddy.evals.advice_parser import parse_advice
+from mixingbuddy.model.data.advice_parser import parse_advice
 from mixingbuddy.evals.metrics import predicted_class
 from mixingbuddy.evals.systems import (
     CLASSES,

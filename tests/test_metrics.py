@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from mixingbuddy.evals.advice_parser import ParsedAdvice
+from mixingbuddy.model.data.advice_parser import ParsedAdvice
 from mixingbuddy.evals.metrics import (
     compute_metrics,
     magnitude_overlaps,

@@ -637,7 +637,7 @@ SHIPPED = Path(__file__).resolve().parents[1] / "model" / "weights"
 def test_shipped_checkpoint_gives_a_valid_claim_on_a_rendered_clip():
     """Generation from the shipped checkpoint on a clip rendered here, parsed into a valid
     claim (a stem and a direction, or no adjustment). Loads SmolLM2 (~20 s)."""
-    from mixingbuddy.evals.advice_parser import parse_advice
+    from mixingbuddy.model.data.advice_parser import parse_advice
     from mixingbuddy.model.listen import Listener
 
     rng = np.random.default_rng(3)
