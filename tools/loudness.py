@@ -218,8 +218,10 @@ class LoudnessMeter:
         return times, z
 
 
-def _integrated_from_power(z: np.ndarray) -> float | None:
-    """BS.1770-4 gating over 400 ms block powers ``z``; None when every block is gated out."""
+def integrated_from_block_power(z: np.ndarray) -> float | None:
+    """BS.1770-4 gating over 400 ms block powers ``z`` (channel-weighted mean squares, eq. 2-6):
+    the one implementation of the gates, also used by the stem balance; None when every block
+    is gated out."""
     kept = z[z > _lufs_to_power(ABSOLUTE_GATE_LUFS)]
     if kept.size == 0:
         return None
@@ -257,7 +259,7 @@ def integrated_loudness_lufs(samples: np.ndarray, sr: int) -> float | None:
     """
     x = check_samples(samples, "integrated_loudness_lufs", max_channels=MAX_CHANNELS)[0]
     sr = check_sr(sr, "integrated_loudness_lufs", minimum=MIN_SR)
-    return _integrated_from_power(LoudnessMeter(x, sr).blocks(MOMENTARY_S)[1])
+    return integrated_from_block_power(LoudnessMeter(x, sr).blocks(MOMENTARY_S)[1])
 
 
 def momentary_lufs(samples: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
@@ -658,7 +660,7 @@ def measure_loudness(samples: np.ndarray, sr: int, platform: str | None = None) 
     _, z_m = meter.blocks(MOMENTARY_S)
     t_s, z_s = meter.blocks(SHORT_TERM_S)
     del meter
-    integrated = _integrated_from_power(z_m)
+    integrated = integrated_from_block_power(z_m)
     lra = _lra_from_power(z_s)
     tp = db(true_peak_linear(x, sr, peak))
     sp = db(peak)

@@ -62,7 +62,7 @@ from scipy.signal import sosfilt
 from .clip_levels import ALL_STEMS as CLIP_ROLES
 from .clip_levels import measure_clip_levels
 from .errors import InvalidArgumentError
-from .loudness import k_weighting_sos
+from .loudness import integrated_from_block_power, k_weighting_sos, power_to_lufs
 from .results import Measurement, Row, r
 from .validate import check_sr, check_stems
 
@@ -249,24 +249,6 @@ def _energies(g: np.ndarray, weights: np.ndarray, mono: bool) -> np.ndarray:
     return np.maximum(np.einsum("fij,ni,nj->nf", gm, weights, weights), 0.0)
 
 
-def _lufs(power: np.ndarray | float) -> np.ndarray | float:
-    with np.errstate(divide="ignore"):
-        return -0.691 + 10.0 * np.log10(power)
-
-
-def _integrated_lufs(block_power: np.ndarray) -> float | None:
-    """BS.1770-4 gating over block powers (sum over channels of mean squares), one signal."""
-    if block_power.size == 0:
-        return None
-    lk = _lufs(block_power)
-    above = block_power[lk > -70.0]
-    if above.size == 0:
-        return None
-    rel = _lufs(above.mean()) - 10.0
-    gated = block_power[(lk > -70.0) & (lk > rel)]
-    return float(_lufs(gated.mean())) if gated.size else None
-
-
 def _db_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return 10.0 * np.log10(num / den)
@@ -423,11 +405,11 @@ def measure_stem_balance(stems: dict[str, np.ndarray], sr: int, anchor: str | No
         block_power = (csum[:, starts + blk_frames] - csum[:, starts]) / (blk_frames * frame)
     else:
         block_power = np.zeros((len(weights), 0))
-    integ = [_integrated_lufs(bp) for bp in block_power]
+    integ = [integrated_from_block_power(bp) for bp in block_power]
     st_frames = round(3.0 / FRAME_S)
     if n_frames >= st_frames:
         st_starts = np.arange(0, n_frames - st_frames + 1, 2)
-        st_lufs = _lufs((csum[:s, st_starts + st_frames] - csum[:s, st_starts]) / (st_frames * frame))
+        st_lufs = power_to_lufs((csum[:s, st_starts + st_frames] - csum[:s, st_starts]) / (st_frames * frame))
     else:
         st_lufs = np.full((s, 0), -np.inf)
 
