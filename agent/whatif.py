@@ -13,6 +13,7 @@ the separator left out), so "before" is the mix's own windows; the result is mar
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -22,7 +23,27 @@ from ..tools.loudness import measure_loudness
 from ..tools.registry import AudioContext
 from ..tools.stem_balance import StemBalanceResult, measure_stem_balance
 
-MAX_GAIN_DB = 24.0
+__all__ = ["MAX_GAIN_DB", "apply_gains", "simulate_gain", "stem_level_db", "sum_mix"]
+
+MAX_GAIN_DB = 24.0  # a move beyond this is a different mix, not a fix (the what-if and the audition)
+
+
+def apply_gains(arrays: Mapping[str, np.ndarray], gains_db: Mapping[str, float]) -> dict[str, np.ndarray]:
+    """Each stem scaled by ``10^(gain/20)`` (missing gains are 0 dB; unchanged stems are not copied)."""
+    return {role: (x * np.float32(10.0 ** (gains_db[role] / 20.0)) if gains_db.get(role) else x)
+            for role, x in arrays.items()}
+
+
+def sum_mix(arrays: Mapping[str, np.ndarray], residual: np.ndarray | None = None) -> np.ndarray:
+    """The mix the stems make (float32), plus ``residual`` (what a separator left out of a bounced mix)."""
+    mix = np.sum(list(arrays.values()), axis=0, dtype=np.float32)
+    return mix + residual if residual is not None else mix
+
+
+def stem_level_db(st) -> float | None:
+    """The stem level shown before and after a move: against the power sum of the other stems,
+    the quantity the professional range is given in and the review judges."""
+    return st.level_vs_rest_power_sum_db
 
 
 def simulate_gain(ctx: AudioContext, stem: str, gain_db: float, *, anchor: str | None = None,
@@ -42,13 +63,9 @@ def simulate_gain(ctx: AudioContext, stem: str, gain_db: float, *, anchor: str |
         raise InvalidArgumentError(f"a what-if gain must be within +-{MAX_GAIN_DB:g} dB, got {gain_db:g} dB")
     sr = ctx.stems.sr
     arrays = {role: a.stereo() for role, a in ctx.stems.stems.items()}
-    scale = np.float32(10.0 ** (gain_db / 20.0))
-    after = {role: (x * scale if role == stem else x) for role, x in arrays.items()}
+    after = apply_gains(arrays, {stem: float(gain_db)})
     anchor = anchor if anchor in arrays else None
-    mix_before = np.sum(list(arrays.values()), axis=0, dtype=np.float32)
-    mix_after = np.sum(list(after.values()), axis=0, dtype=np.float32)
-    if residual is not None:
-        mix_before, mix_after = mix_before + residual, mix_after + residual
+    mix_before, mix_after = sum_mix(arrays, residual), sum_mix(after, residual)
     jobs = {"bal_after": lambda: measure_stem_balance(after, sr, anchor=anchor),
             "loud_before": lambda: measure_loudness(mix_before, sr, platform=platform),
             "loud_after": lambda: measure_loudness(mix_after, sr, platform=platform)}
@@ -61,7 +78,7 @@ def simulate_gain(ctx: AudioContext, stem: str, gain_db: float, *, anchor: str |
     bal_after, loud_before, loud_after = out["bal_after"], out["loud_before"], out["loud_after"]
 
     def stems_rows(res) -> dict:
-        return {st.name: {"level_vs_rest_db": st.level_vs_rest_power_sum_db, "status": st.status,
+        return {st.name: {"level_vs_rest_db": stem_level_db(st), "status": st.status,
                           "integrated_lufs": st.integrated_lufs,
                           "p10_db": st.vs_rest.reference.p10_db if st.vs_rest and st.vs_rest.reference else None,
                           "p90_db": st.vs_rest.reference.p90_db if st.vs_rest and st.vs_rest.reference else None}

@@ -106,3 +106,19 @@ def test_stems_from_a_stored_audio_record(song):
         stems_from_audio_record({"mix": str(d / "mix.wav"), "stems": []})
     with pytest.raises(InvalidArgumentError):
         stems_from_audio_record({})
+
+
+def test_chat_what_if_and_audition_show_the_same_numbers(song, tmp_path):
+    """The chat's what-if and the app's audition apply one move the same way and show the same
+    before and after stem levels and loudness (one implementation, one quantity)."""
+    from mixingbuddy.agent.whatif import simulate_gain
+    from mixingbuddy.tools.registry import AudioContext
+
+    ctx = AudioContext(mix=song["mix"], stems=song["stems"])
+    chat = simulate_gain(ctx, "vocals", 4.5, anchor="drums")
+    app = audition(song["stems"], {"vocals": 4.5}, tmp_path, anchor="drums")
+    for side, nums in (("before", app.before), ("after", app.after)):
+        assert chat[side]["mix"]["integrated_lufs"] == nums.integrated_lufs
+        assert chat[side]["mix"]["true_peak_dbtp"] == nums.true_peak_dbtp
+        for st in nums.stems:
+            assert chat[side]["stems"][st.name]["level_vs_rest_db"] == st.level_vs_rest_db, (side, st.name)

@@ -30,12 +30,12 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from ..agent.whatif import MAX_GAIN_DB, apply_gains, stem_level_db, sum_mix
 from ..tools.audio import StemSet
 from ..tools.errors import InvalidArgumentError, SilentAudioError
 from ..tools.loudness import PLATFORM_TARGETS, measure_loudness
 from ..tools.stem_balance import measure_stem_balance
 
-MAX_GAIN_DB = 24.0
 CEILING_DBTP = -1.0
 CLIP_DBTP = 0.0
 GAIN_STEP_DB = 0.5  # suggested gains are rounded to this (a fader move, not a false precision)
@@ -46,7 +46,7 @@ class StemNumbers(BaseModel):
 
     name: str
     gain_db: float  # the change applied in this version (0 in the before mix)
-    level_vs_rest_db: float | None  # gated RMS against the sum of the other stems
+    level_vs_rest_db: float | None  # against the power sum of the other stems (agent.whatif.stem_level_db)
     integrated_lufs: float | None
     status: str  # within_range / too_loud / too_quiet / silent / no_reference
     reference_p10_db: float | None = None
@@ -132,19 +132,8 @@ def check_gains(stems: StemSet, gains_db: Mapping[str, Any]) -> dict[str, float]
     return out
 
 
-def render_mix(stems: StemSet, gains_db: Mapping[str, float]) -> np.ndarray:
-    """Sum of the stems (stereo, float32), each scaled by 10^(gain/20)."""
-    out = None
-    for role, audio in stems.stems.items():
-        x = audio.stereo() * np.float32(10.0 ** (gains_db.get(role, 0.0) / 20.0))
-        out = x.astype(np.float32) if out is None else out + x
-    return out
-
-
-def _numbers(stems: StemSet, gains: Mapping[str, float], mix: np.ndarray, anchor: str | None,
-             platform: str) -> MixNumbers:
-    arrays = {role: a.stereo() * np.float32(10.0 ** (gains.get(role, 0.0) / 20.0))
-              for role, a in stems.stems.items()}
+def _numbers(stems: StemSet, gains: Mapping[str, float], arrays: Mapping[str, np.ndarray], mix: np.ndarray,
+             anchor: str | None, platform: str) -> MixNumbers:
     loud = measure_loudness(mix, stems.sr, platform=platform)
     rows: list[StemNumbers] = []
     if len(arrays) >= 2:
@@ -152,7 +141,7 @@ def _numbers(stems: StemSet, gains: Mapping[str, float], mix: np.ndarray, anchor
         for st in bal.stems:
             ref = st.vs_rest.reference if st.vs_rest else None
             rows.append(StemNumbers(name=st.name, gain_db=gains.get(st.name, 0.0),
-                                    level_vs_rest_db=st.level_vs_rest_db,
+                                    level_vs_rest_db=stem_level_db(st),
                                     integrated_lufs=st.integrated_lufs, status=st.status,
                                     reference_p10_db=ref.p10_db if ref else None,
                                     reference_p90_db=ref.p90_db if ref else None))
@@ -180,15 +169,13 @@ def audition(stems: StemSet, gains_db: Mapping[str, Any], out_dir: str | os.Path
     if platform not in PLATFORM_TARGETS:
         raise InvalidArgumentError(f"unknown platform {platform!r}; choose one of {', '.join(PLATFORM_TARGETS)}")
     gains = check_gains(stems, gains_db)
-    zero = {r: 0.0 for r in stems.roles}
-    before = render_mix(stems, zero)
-    after = render_mix(stems, gains)
-    if residual is not None:
-        before, after = before + residual, after + residual
+    arrays = {role: a.stereo() for role, a in stems.stems.items()}
+    moved = apply_gains(arrays, gains)
+    before, after = sum_mix(arrays, residual), sum_mix(moved, residual)
     if not np.any(np.abs(after) > 10 ** (-90 / 20)):
         raise SilentAudioError("with these gains the mix is silent")
-    nb = _numbers(stems, zero, before, anchor, platform)
-    na = _numbers(stems, gains, after, anchor, platform)
+    nb = _numbers(stems, {r: 0.0 for r in stems.roles}, arrays, before, anchor, platform)
+    na = _numbers(stems, gains, moved, after, anchor, platform)
     notes: list[str] = []
     if residual is not None:
         notes.append("approximate: the stems were separated from your mix (each level good to about a dB or two) "
