@@ -38,11 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..model.data.templates import CLASSES, STEMS, class_parts
+
 JUDGE_FILE = "balance_judge.json"
-BENCH_STEMS = ("bass", "drums", "vocals")
 ALL_STEMS = ("bass", "drums", "vocals", "other")
-ERROR_CATEGORIES = ("very_quiet", "quiet", "loud", "very_loud")
-CLASSES = ("no_error",) + tuple(f"{c}:{s}" for c in ERROR_CATEGORIES for s in BENCH_STEMS)
 EST_ROLES = ("drums", "bass", "vocals", "other")
 PROB_FLOOR = 1e-4  # log posterior floor: a class the model rules out still has a finite feature
 MISSING_DB = -60.0  # stand-in for an undefined level; a flag feature says so
@@ -73,7 +72,7 @@ def posterior_features(class_probs: Mapping[str, float]) -> np.ndarray:
 
 
 def _anchor_onehot(anchor: str | None) -> list[float]:
-    return [1.0 if anchor == s else 0.0 for s in BENCH_STEMS]
+    return [1.0 if anchor == s else 0.0 for s in STEMS]
 
 
 def estimate_vector(mix_estimate) -> list[float]:
@@ -94,7 +93,7 @@ def mix_level_features(estimate: Sequence[float], anchor: str | None) -> list[fl
     est = dict(zip(EST_ROLES, list(estimate)[0::2]))
     a = est.get(anchor) if anchor else None
     return _anchor_onehot(anchor) + [float(v) for v in estimate] + [
-        (est[s] - a) if a is not None else 0.0 for s in BENCH_STEMS]
+        (est[s] - a) if a is not None else 0.0 for s in STEMS]
 
 
 def stem_level_features(levels: Mapping[str, Mapping], anchor: str | None) -> list[float]:
@@ -107,7 +106,7 @@ def stem_level_features(levels: Mapping[str, Mapping], anchor: str | None) -> li
         d = levels.get(s) or {}
         f += [_num(d.get("vs_rest_db")), _num(d.get("vs_mix_db")), 1.0 if d.get("vs_rest_db") is None else 0.0]
     a = (levels.get(anchor) or {}).get("rms_dbfs") if anchor else None
-    for s in BENCH_STEMS:
+    for s in STEMS:
         own = (levels.get(s) or {}).get("rms_dbfs")
         f.append(_num(None if own is None or a is None else float(own) - float(a)))
     return f
@@ -165,22 +164,11 @@ def fit_judge_model(variant: str, X: np.ndarray, y: Sequence[str], C: float = 1.
     return JudgeModel(variant, mean, scale, coef, icpt)
 
 
-def class_parts(cls: str) -> tuple[str | None, str | None, tuple[float, float] | None]:
-    """(stem, corrective direction, correction range in dB) of a class; all None for
-    ``no_error``. Quiet categories are corrected by raising, loud ones by lowering; "very" ones
-    by 6-12 dB, the others by 3-6 dB."""
-    if cls == "no_error":
-        return None, None, None
-    category, stem = cls.split(":")
-    direction = "increase" if category in ("very_quiet", "quiet") else "decrease"
-    return stem, direction, ((6.0, 12.0) if category.startswith("very") else (3.0, 6.0))
-
-
 def valid_classes(anchor: str | None, present: Sequence[str] | None) -> list[str]:
     """Classes that answer the question: no_error, or a bench stem that is present and not the
     anchor."""
-    pres = set(present) if present else set(BENCH_STEMS)
-    ok = {s for s in BENCH_STEMS if s != anchor and s in pres}
+    pres = set(present) if present else set(STEMS)
+    ok = {s for s in STEMS if s != anchor and s in pres}
     return [c for c in CLASSES if c == "no_error" or c.split(":")[1] in ok]
 
 
@@ -333,11 +321,11 @@ def features_for(class_probs: Mapping[str, float] | None, report, anchor: str | 
     balance with whole-clip levels (``separated`` when the stems were separated from the mix and
     none of bass, drums, vocals looks badly separated), else ``mix`` on the mix-only estimate;
     None without a posterior, a model anchor (bass, drums or vocals) or either measurement."""
-    if not class_probs or anchor not in BENCH_STEMS:
+    if not class_probs or anchor not in STEMS:
         return None
     sb = _get(report, "stem_balance")
     if sb is not None and _get(sb, "source") == "separated" and any(
-            _get(st, "separation_suspect") and (_get(st, "role") or _get(st, "name")) in BENCH_STEMS
+            _get(st, "separation_suspect") and (_get(st, "role") or _get(st, "name")) in STEMS
             for st in (_get(sb, "stems") or [])):
         sb = None  # a stem looks badly separated: the judge falls back to the mix-only estimate
     if sb is not None:
@@ -360,6 +348,6 @@ def judge_review(judge: BalanceJudge | None, class_probs: Mapping[str, float] | 
     return judge.judge(vf[0], class_probs, vf[1], anchor, present) if vf is not None else None
 
 
-__all__ = ["BalanceJudge", "CLASSES", "class_parts", "JUDGE_FILE", "Judgement", "PoolVariant", "decide", "estimate_vector",
+__all__ = ["BalanceJudge", "JUDGE_FILE", "Judgement", "PoolVariant", "decide", "estimate_vector",
            "features_for", "fit_judge_model", "group_of", "judge_path", "judge_review", "load_judge",
            "mix_level_features", "pool_decision", "stem_level_features", "valid_classes"]

@@ -9,7 +9,7 @@ list markers carry no numbers ("-" bullets only). Nothing here is random.
 """
 from __future__ import annotations
 
-from .balance_judge import class_parts
+from ..model.data.templates import class_parts
 from .claims import claim_summary
 from .findings import cap, stem_word
 from .numbers import Ledger

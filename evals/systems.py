@@ -47,12 +47,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model.data.templates import CATEGORIES, STEMS, format_response
+from ..model.data.templates import CATEGORIES, CLASSES, FLAW_CATEGORIES, NO_ERROR, STEMS, format_response
 
 ALL_STEMS = ("bass", "drums", "vocals", "other")
-NO_ERROR = "no_error"
-ERROR_CATEGORIES = tuple(c for c in CATEGORIES if c != NO_ERROR)
-CLASSES = (NO_ERROR,) + tuple(f"{c}:{s}" for c in ERROR_CATEGORIES for s in STEMS)
 MISSING_DB = -60.0  # stand-in for an undefined level (silent stem); a flag feature says so
 DSP_FEATURE_VERSION = 1
 
@@ -87,7 +84,7 @@ def valid_targets(row: dict) -> list[str]:
 
 
 def valid_classes(row: dict) -> list[str]:
-    return [NO_ERROR] + [f"{c}:{s}" for c in ERROR_CATEGORIES for s in valid_targets(row)]
+    return [NO_ERROR] + [f"{c}:{s}" for c in FLAW_CATEGORIES for s in valid_targets(row)]
 
 
 def class_of(row: dict) -> str:

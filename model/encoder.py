@@ -31,17 +31,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import MAX_AUDIO_TOKENS, AuxConfig, EncoderConfig, FeatureConfig
+from .data.templates import CLASSES, CORRECTIVE_DIRECTION, FLAW_CATEGORIES, NO_ERROR, class_name
+from .data.templates import STEMS as ANCHOR_STEMS
 
-LEVEL_STEMS = ("bass", "drums", "vocals", "other")
-ANCHOR_STEMS = ("bass", "drums", "vocals")
-FLAW_CATEGORIES = ("very_quiet", "quiet", "loud", "very_loud")
-N_CLASSES = 1 + len(ANCHOR_STEMS) * len(FLAW_CATEGORIES)  # 13
+LEVEL_STEMS = ANCHOR_STEMS + ("other",)
+N_CLASSES = len(CLASSES)  # 13
 N_COND = len(ANCHOR_STEMS) + len(LEVEL_STEMS)  # anchor one-hot + stems present
 
 
 def class_index(category: str, target: str | None) -> int:
-    """0 for no_error, else 1 + stem * 4 + category (stems bass, drums, vocals)."""
-    if category == "no_error":
+    """The classifier head's row for a class (:data:`~.data.templates.CLASSES` names them):
+    0 for no_error, else 1 + stem * 4 + category (stems bass, drums, vocals). The layout is the
+    shipped head's, stem-major; :func:`class_names` lists the names in this order."""
+    if category == NO_ERROR:
         return 0
     return 1 + ANCHOR_STEMS.index(target) * len(FLAW_CATEGORIES) + FLAW_CATEGORIES.index(category)
 
@@ -49,9 +51,14 @@ def class_index(category: str, target: str | None) -> int:
 def class_label(index: int) -> tuple[str, str | None]:
     """Inverse of :func:`class_index`: (category, target)."""
     if index == 0:
-        return "no_error", None
+        return NO_ERROR, None
     stem, cat = divmod(index - 1, len(FLAW_CATEGORIES))
     return FLAW_CATEGORIES[cat], ANCHOR_STEMS[stem]
+
+
+def class_names() -> list[str]:
+    """The class names (:data:`~.data.templates.CLASSES`) in the head's row order."""
+    return [class_name(*class_label(i)) for i in range(N_CLASSES)]
 
 
 @dataclass
@@ -293,7 +300,7 @@ def _joint_table() -> torch.Tensor:
     ids = [0]
     for i in range(1, N_CLASSES):
         category, stem = class_label(i)
-        ids.append(1 + 2 * ANCHOR_STEMS.index(stem) + (0 if category in ("very_quiet", "quiet") else 1))
+        ids.append(1 + 2 * ANCHOR_STEMS.index(stem) + (0 if CORRECTIVE_DIRECTION[category] == "increase" else 1))
     return torch.tensor(ids)
 
 

@@ -49,13 +49,9 @@ class ListenResult:
 
 
 def _class_names() -> list[str]:
-    from .encoder import N_CLASSES, class_label
+    from .encoder import class_names
 
-    names = []
-    for i in range(N_CLASSES):
-        category, stem = class_label(i)
-        names.append("no_error" if category == "no_error" else f"{category}:{stem}")
-    return names
+    return class_names()
 
 
 class Listener:

@@ -116,7 +116,9 @@ def test_the_judge_abstains_under_its_line():
 
     rng = np.random.default_rng(1)
     X = rng.standard_normal((200, 4))
-    y = [BJ.CLASSES[i % 3] for i in range(200)]
+    from mixingbuddy.model.data.templates import CLASSES
+
+    y = [CLASSES[i % 3] for i in range(200)]
     expert = BJ.fit_judge_model("separated", X, y)
     probs = {c: 1 / 13 for c in BJ.CLASSES}
     j_sure = BJ.BalanceJudge({"separated": BJ.PoolVariant(expert, 0.0, 1.0, abstain_below=0.0)})

@@ -7,8 +7,11 @@ instruction wordings and 10 response wordings per category; the wordings here ar
 
 Contract (shared with the benchmark's parser, ``evals``):
 
-- ``STEMS``: possible targets and anchors ("other" is never either);
+- ``STEMS``: possible targets and anchors ("other" is never either), in the canonical order;
 - ``CATEGORIES`` and ``GAIN_RANGES_DB``: the applied flaw gain per category (dB);
+- ``CLASSES``: the 13 balance classes (``no_error`` and ``<category>:<stem>``), the one
+  definition that the audio model's posterior, the balance judge and the benchmark name;
+  :func:`class_name` and :func:`class_parts` convert;
 - ``CORRECTION_RANGES_DB``: magnitude of the fix the response asks for (dB);
 - ``INSTRUCTIONS``: 10 strings with ``{stems}`` and ``{anchor}``;
 - ``RESPONSES[category]``: 10 strings with ``{stem}``, ``{lo}``, ``{hi}`` (no placeholders for
@@ -39,6 +42,30 @@ CORRECTION_RANGES_DB = {"very_quiet": (6, 12), "quiet": (3, 6), "loud": (3, 6), 
 # Corrective direction per category ("increase" undoes a cut, "decrease" undoes a boost).
 CORRECTIVE_DIRECTION = {"very_quiet": "increase", "quiet": "increase", "no_error": None,
                         "loud": "decrease", "very_loud": "decrease"}
+
+NO_ERROR = "no_error"
+FLAW_CATEGORIES = tuple(c for c in CATEGORIES if c != NO_ERROR)  # very_quiet, quiet, loud, very_loud
+CLASSES = (NO_ERROR,) + tuple(f"{c}:{s}" for c in FLAW_CATEGORIES for s in STEMS)
+
+
+def class_name(category: str, target: str | None) -> str:
+    """``no_error`` or ``<category>:<target>``: a member of :data:`CLASSES`."""
+    name = NO_ERROR if category == NO_ERROR else f"{category}:{target}"
+    if name not in CLASSES:
+        raise ValueError(f"no balance class for category {category!r} and target {target!r}")
+    return name
+
+
+def class_parts(name: str) -> tuple[str | None, str | None, tuple[float, float] | None]:
+    """(stem, corrective direction, correction range in dB) of a class; all None for
+    ``no_error``: quiet categories are corrected by raising, loud ones by lowering, "very" ones
+    by 6-12 dB and the others by 3-6 dB (:data:`CORRECTION_RANGES_DB`)."""
+    if name == NO_ERROR:
+        return None, None, None
+    category, stem = name.split(":")
+    lo, hi = CORRECTION_RANGES_DB[category]
+    return stem, CORRECTIVE_DIRECTION[category], (float(lo), float(hi))
+
 
 # How a stem is named inside an instruction's list of stems.
 STEM_DISPLAY = {"bass": "bass", "drums": "drums", "vocals": "vocals", "other": "other instruments"}
