@@ -33,9 +33,9 @@ from .context import AgentContext, resolve_llm
 from .graph import compile_graph
 from .schema import Claim, Finding, Review, Turn
 from .store import DEFAULT_MAX_DURATION_S, ThreadStore, check_thread_id
+from ..tools.audio import STEM_ROLES
 
 log = logging.getLogger("mixingbuddy.agent")
-STEM_ROLES = ("vocals", "drums", "bass", "other")
 MAX_QUESTION_CHARS = 2000
 
 

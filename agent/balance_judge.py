@@ -39,10 +39,10 @@ from pathlib import Path
 import numpy as np
 
 from ..model.data.templates import CLASSES, STEMS, class_parts
+from ..tools.audio import ALL_STEMS
+from ..tools.mix_estimate import ESTIMATE_ROLES
 
 JUDGE_FILE = "balance_judge.json"
-ALL_STEMS = ("bass", "drums", "vocals", "other")
-EST_ROLES = ("drums", "bass", "vocals", "other")
 PROB_FLOOR = 1e-4  # log posterior floor: a class the model rules out still has a finite feature
 MISSING_DB = -60.0  # stand-in for an undefined level; a flag feature says so
 VARIANTS = ("mix", "stems", "separated")
@@ -81,7 +81,7 @@ def estimate_vector(mix_estimate) -> list[float]:
     benchmark's ``dsp`` features, :func:`mixingbuddy.evals.systems.dsp_audio_features`)."""
     by = {_get(s, "role"): s for s in (_get(mix_estimate, "stems") or [])}
     f = []
-    for role in EST_ROLES:
+    for role in ESTIMATE_ROLES:
         s = by.get(role)
         f += [_num(_get(s, "estimated_level_vs_mix_db")), _num(_get(s, "feature_db"))]
     return f
@@ -90,7 +90,7 @@ def estimate_vector(mix_estimate) -> list[float]:
 def mix_level_features(estimate: Sequence[float], anchor: str | None) -> list[float]:
     """The ``mix`` expert's features: the anchor, the 8 estimate values of
     :func:`estimate_vector`, and each benchmark stem's estimated level against the anchor's."""
-    est = dict(zip(EST_ROLES, list(estimate)[0::2]))
+    est = dict(zip(ESTIMATE_ROLES, list(estimate)[0::2]))
     a = est.get(anchor) if anchor else None
     return _anchor_onehot(anchor) + [float(v) for v in estimate] + [
         (est[s] - a) if a is not None else 0.0 for s in STEMS]

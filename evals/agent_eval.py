@@ -60,7 +60,6 @@ from ..tools.errors import InvalidArgumentError, MixingBuddyError, sanitize_name
 from .recipes import Recipe, RecipeError, parse_recipe, render_recipe
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
-STEM_ROLES = ("vocals", "drums", "bass", "other")
 
 
 class ScenarioError(InvalidArgumentError):

@@ -34,10 +34,10 @@ import time
 import numpy as np
 
 from .bench_review import pin_cores
+from ..tools.audio import STEM_ROLES
 
 WINDOW_S = 10.0
 SR = 44_100
-ROLES = ("vocals", "drums", "bass", "other")
 
 
 def parse_option(name: str):
@@ -67,7 +67,7 @@ def window(stems: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
     mix = sum(stems.values())
     a, b = loudest_windows(mix, SR, WINDOW_S, 1)[0]
-    return {r: np.asarray(stems[r][a:b], np.float32) for r in ROLES}
+    return {r: np.asarray(stems[r][a:b], np.float32) for r in STEM_ROLES}
 
 
 def rms_db(x: np.ndarray) -> float | None:
@@ -169,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
 
             worst = max((r["stems"][k]["level_err_db"] for r in rows for k in r["stems"]), default=float("nan"))
             print(f"| {opt} | {t:.2f}{spread} | {t / base_t:.2f}x | {res['peak_gb']:.2f} | "
-                  + " / ".join(med(r, "level_err_db") for r in ROLES) + " | "
-                  + " / ".join(med(r, "sdr_db") for r in ROLES) + f" | {worst:.1f} |")
+                  + " / ".join(med(r, "level_err_db") for r in STEM_ROLES) + " | "
+                  + " / ".join(med(r, "sdr_db") for r in STEM_ROLES) + f" | {worst:.1f} |")
         print()
     if args.json:
         with open(args.json, "w") as f:

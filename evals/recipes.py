@@ -46,7 +46,6 @@ from scipy import signal
 
 from ..tools.errors import InvalidArgumentError
 
-ROLES = ("vocals", "drums", "bass", "other")
 STEM_RMS_DBFS = -20.0  # every source is normalised to this over its active frames before gain_db
 ACTIVE_RANGE_DB = 26.0  # frames within this of the loudest 100 ms frame count as active
 # The four-chord progression (i-VI-III-VII), semitones above the tonic, as triads.

@@ -48,8 +48,9 @@ from pathlib import Path
 import numpy as np
 
 from ..model.data.templates import CATEGORIES, CLASSES, FLAW_CATEGORIES, NO_ERROR, STEMS, format_response
+from ..tools.audio import ALL_STEMS
+from ..tools.mix_estimate import ESTIMATE_ROLES
 
-ALL_STEMS = ("bass", "drums", "vocals", "other")
 MISSING_DB = -60.0  # stand-in for an undefined level (silent stem); a flag feature says so
 DSP_FEATURE_VERSION = 1
 
@@ -303,7 +304,6 @@ class SepSystem(OracleSystem):
 
 # --------------------------------------------------------------------------- DSP (mix only)
 
-DSP_ROLES = ("drums", "bass", "vocals", "other")
 
 
 def dsp_audio_features(samples: np.ndarray, sr: int) -> np.ndarray:
@@ -315,7 +315,7 @@ def dsp_audio_features(samples: np.ndarray, sr: int) -> np.ndarray:
     res = estimate_stem_levels(samples, sr)
     by = {s.role: s for s in res.stems}
     out = []
-    for role in DSP_ROLES:
+    for role in ESTIMATE_ROLES:
         s = by.get(role)
         out += [_num(s.estimated_level_vs_mix_db if s else None), _num(s.feature_db if s else None)]
     return np.asarray(out, dtype=np.float64)
@@ -419,7 +419,7 @@ class DspSystem(FittedClassifierSystem):
 
     @staticmethod
     def _row_vector(row: dict, a: np.ndarray) -> list[float]:
-        est = dict(zip(DSP_ROLES, a[0::2]))
+        est = dict(zip(ESTIMATE_ROLES, a[0::2]))
         f = _anchor_onehot(row) + _present_flags(row) + list(a)
         return f + [est[s] - est[row["anchor"]] for s in STEMS]  # estimated level vs the anchor
 

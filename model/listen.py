@@ -25,9 +25,9 @@ import numpy as np
 from mixingbuddy.tools.errors import InvalidArgumentError, MixingBuddyError
 
 from .data import templates as T
+from mixingbuddy.tools.audio import ALL_STEMS
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
-KNOWN_STEMS = ("bass", "drums", "vocals", "other")
 
 
 class ModelWeightsNotFoundError(MixingBuddyError):
@@ -114,7 +114,7 @@ class Listener:
 
         items, windows = [], []
         for i, (audio, anchor) in enumerate(zip(audios, anchors)):
-            present = list(stems_present[i] or KNOWN_STEMS)
+            present = list(stems_present[i] or ALL_STEMS)
             _check_stems(anchor, present)
             x = np.asarray(audio, dtype=np.float32)
             a, b = loudest_window(x, sr, self.cfg.features.clip_s)
@@ -131,9 +131,9 @@ class Listener:
 def _check_stems(anchor: str, present: Sequence[str]) -> None:
     if anchor not in T.STEMS:
         raise InvalidArgumentError(f"anchor must be one of {', '.join(T.STEMS)}, got {anchor!r}")
-    unknown = [s for s in present if s not in KNOWN_STEMS]
+    unknown = [s for s in present if s not in ALL_STEMS]
     if unknown:
-        raise InvalidArgumentError(f"unknown stems {unknown}; use {', '.join(KNOWN_STEMS)}")
+        raise InvalidArgumentError(f"unknown stems {unknown}; use {', '.join(ALL_STEMS)}")
     if anchor not in present:
         raise InvalidArgumentError(f"the anchor {anchor!r} must be one of the stems present")
 
@@ -220,7 +220,7 @@ def add_listen_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("listen", help="the audio language model's balance advice on a mix")
     p.add_argument("mix", help="the mix (any format `analyze` reads)")
     p.add_argument("--anchor", required=True, choices=list(T.STEMS), help="stem assumed correctly balanced")
-    p.add_argument("--stems-present", nargs="+", choices=list(KNOWN_STEMS), metavar="STEM",
+    p.add_argument("--stems-present", nargs="+", choices=list(ALL_STEMS), metavar="STEM",
                    help="stems in the mix (default: bass drums vocals other)")
     p.add_argument("--weights", metavar="DIR", help="trained model folder (default: the shipped model/weights/)")
     p.add_argument("--max-minutes", type=float, default=20.0, help="refuse files longer than this (default 20)")

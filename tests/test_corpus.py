@@ -13,6 +13,7 @@ import soundfile as sf
 from mixingbuddy.model.data import corpus as C
 from mixingbuddy.model.data import sources as S
 from mixingbuddy.model.data.templates import CATEGORIES, GAIN_RANGES_DB, STEMS
+from mixingbuddy.tools.audio import ALL_STEMS
 from mixingbuddy.tools.errors import InvalidArgumentError
 
 SR = 16_000
@@ -243,13 +244,13 @@ def test_musdb_hq_and_folder_readers_on_wav_folders(tmp_path):
     for split, name in (("train", "Song A"), ("test", "Song B")):
         d = hq / split / name
         d.mkdir(parents=True)
-        for role in S.ROLES:
+        for role in ALL_STEMS:
             sf.write(d / f"{role}.wav", stems[role] * scale[role], sr, subtype="FLOAT")
-        sf.write(d / "mixture.wav", sum(stems[r] * scale[r] for r in S.ROLES), sr, subtype="FLOAT")
+        sf.write(d / "mixture.wav", sum(stems[r] * scale[r] for r in ALL_STEMS), sr, subtype="FLOAT")
     refs = S.list_songs("musdb", hq)  # no .stem.mp4: falls back to MUSDB18-HQ
     assert sorted(r.song_id for r in refs) == ["test/Song B", "train/Song A"]
     song = S.load_song(refs[0], sr)
-    for role in S.ROLES:
+    for role in ALL_STEMS:
         np.testing.assert_allclose(song.stems[role], stems[role] * scale[role], atol=1e-6)
     assert len(list(S.musdb_hq_songs(hq))) == 2
     # any folder of stems: roles from file names, missing roles are silence

@@ -215,7 +215,7 @@ def test_silent_stem_is_refused(monkeypatch):
 def test_drawn_balances_follow_the_reference():
     v = bp.draw_natural_balances(np.random.default_rng(0), 20_000)
     ref = load_balance_reference()["vs_rest"]
-    for i, k in enumerate(bp.BALANCE_STEMS):
+    for i, k in enumerate(bp.ALL_STEMS):
         for p in (10, 50, 90):
             got = np.percentile(v[:, i], p)
             assert abs(got - ref[k][f"p{p}_db"]) <= 1.0, (k, p, got)
@@ -229,7 +229,7 @@ def test_drawn_balances_follow_the_reference():
 def test_draw_is_deterministic_and_consistent_projection():
     a = bp.draw_natural_balance(np.random.default_rng(5))
     b = bp.draw_natural_balance(np.random.default_rng(5))
-    assert a == b and set(a) == set(bp.BALANCE_STEMS)
+    assert a == b and set(a) == set(bp.ALL_STEMS)
     c = bp.consistent_vs_rest(a)
     assert all(abs(c[k] - a[k]) < 0.01 for k in a)  # already consistent
     bad = bp.consistent_vs_rest({"bass": 0.0, "drums": 0.0, "vocals": 0.0, "other": 0.0})
@@ -240,7 +240,7 @@ def test_apply_balance_on_stationary_stems():
     rng = np.random.default_rng(1)
     n = 12 * SR
     stems = {k: (g * rng.standard_normal((n, 2))).astype(np.float32)
-             for k, g in zip(bp.BALANCE_STEMS, (0.05, 0.2, 0.1, 0.02))}
+             for k, g in zip(bp.ALL_STEMS, (0.05, 0.2, 0.1, 0.02))}
     target = bp.draw_natural_balance(rng)
     out, achieved = bp.apply_balance(stems, target, sr=SR, peak_dbfs=-1.0)
     for k in target:

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 ANALYSIS_SR = 48_000  # Hz; BS.1770-4 K-weighting is specified at 48 kHz.
+# The four stem roles, defined once. ALL_STEMS is the canonical order (the corpus's, the audio
+# model's and the benchmark's features are laid out in it); STEM_ROLES is the order a reader
+# meets them in reports and the app (the voice first).
+ALL_STEMS = ("bass", "drums", "vocals", "other")
 STEM_ROLES = ("vocals", "drums", "bass", "other")
 
 

@@ -52,8 +52,8 @@ import sys
 from collections import defaultdict
 
 import numpy as np
+from .audio import ALL_STEMS
 
-STEMS = ("bass", "drums", "vocals", "other")
 GATE_RATIO = 0.5  # active_frame_ratio >= this for every involved stem
 PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
 
@@ -79,7 +79,7 @@ def read_segments(path: str) -> list[dict]:
             seg = segs.setdefault(key, {"split": row["split"], "track": row["track"],
                                         "start_s": float(row["start_sec"])})
             seg[row["stem"]] = (float(row["rms_dbfs"]), float(row["active_frame_ratio"]))
-    need = ("mixture",) + STEMS
+    need = ("mixture",) + ALL_STEMS
     return [s for s in segs.values() if all(k in s for k in need)]
 
 
@@ -122,12 +122,12 @@ def build_population(segs: list[dict]) -> dict:
         return summarise(vals, songs) if vals else None
 
     vs_mix = {st: collect((st, "mixture"), lambda s, st=st: s[st][0] - s["mixture"][0])
-              for st in STEMS}
-    vs_rest = {st: collect(STEMS, lambda s, st=st: s[st][0] - power_sum_db(
-        [s[o][0] for o in STEMS if o != st])) for st in STEMS}
+              for st in ALL_STEMS}
+    vs_rest = {st: collect(ALL_STEMS, lambda s, st=st: s[st][0] - power_sum_db(
+        [s[o][0] for o in ALL_STEMS if o != st])) for st in ALL_STEMS}
     vs_anchor = {a: {st: collect((st, a), lambda s, st=st, a=a: s[st][0] - s[a][0])
-                     for st in STEMS if st != a} for a in STEMS}
-    full_band = [s for s in segs if _active(s, STEMS)]
+                     for st in ALL_STEMS if st != a} for a in ALL_STEMS}
+    full_band = [s for s in segs if _active(s, ALL_STEMS)]
     return {
         "n_segments": len(segs),
         "n_songs": len({(s["split"], s["track"]) for s in segs}),
@@ -140,7 +140,7 @@ def build_population(segs: list[dict]) -> dict:
 
 def readme_check(segs: list[dict]) -> list[str]:
     """Lines comparing our numbers with the README table (all four stems active)."""
-    full = [s for s in segs if _active(s, STEMS)]
+    full = [s for s in segs if _active(s, ALL_STEMS)]
     lines = [(f"README check over {len(full)} segments with all four stems active "
               "(README says 1,806): ours vs README (mean sd p5 p25 p50 p75 p95)")]
     worst = 0.0

@@ -27,17 +27,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from .audio import STEM_ROLES
 
 BINS_DB = (-99.0, -18.0, -12.0, -6.0, 0.0, 99.0)  # separated level vs the rest
-ROLES = ("vocals", "drums", "bass", "other")
 SR = 44_100
 
 
 def _variants(stems: dict[str, np.ndarray], seed: int):
     yield "as mixed", stems
     rng = np.random.default_rng(seed)
-    g = {r: float(rng.uniform(-9, 9)) if r != "other" else 0.0 for r in ROLES}
-    yield "moved", {r: stems[r] * np.float32(10 ** (g[r] / 20)) for r in ROLES}
+    g = {r: float(rng.uniform(-9, 9)) if r != "other" else 0.0 for r in STEM_ROLES}
+    yield "moved", {r: stems[r] * np.float32(10 ** (g[r] / 20)) for r in STEM_ROLES}
 
 
 def collect(musdb: str | None, n_synth: int, rows_path: Path | None) -> list[dict]:
@@ -65,11 +65,11 @@ def collect(musdb: str | None, n_synth: int, rows_path: Path | None) -> list[dic
         for variant, st in _variants(stems, 1000 + k):
             mix = sum(st.values())
             est = sep.separate(mix.T, overlap=0.0)
-            sep_st = {r: est[SOURCES.index(r)].T for r in ROLES}
+            sep_st = {r: est[SOURCES.index(r)].T for r in STEM_ROLES}
             true_l, sep_l = measure_clip_levels(st, None), measure_clip_levels(sep_st, None)
             row = {"source": source, "song": ref.song_id, "variant": variant,
-                   "true": {r: true_l[r]["vs_rest_db"] for r in ROLES},
-                   "separated": {r: sep_l[r]["vs_rest_db"] for r in ROLES}}
+                   "true": {r: true_l[r]["vs_rest_db"] for r in STEM_ROLES},
+                   "separated": {r: sep_l[r]["vs_rest_db"] for r in STEM_ROLES}}
             out.append(row)
             if rows_path is not None:
                 with rows_path.open("a") as f:
@@ -90,7 +90,7 @@ def fit(rows: list[dict]) -> dict:
     for name, subset in (("pooled", rows), ("musdb18", [r for r in rows if r["source"] == "musdb18"]),
                          ("synthetic", [r for r in rows if r["source"] == "synthetic"])):
         per_role = {}
-        for role in ROLES:
+        for role in STEM_ROLES:
             pairs = [(r["true"][role], r["separated"][role]) for r in subset
                      if r["true"][role] is not None and r["separated"][role] is not None and r["true"][role] > -40]
             bins = []

@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from .audio import ALL_STEMS
 
-ALL_STEMS = ("bass", "drums", "vocals", "other")
 SILENT_DBFS = -150.0  # below this a stem counts as silent: its levels are None
 
 

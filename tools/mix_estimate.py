@@ -75,7 +75,7 @@ CLEAR_OUTLIER_ERRORS = 2.0  # judged anyway when this many expected errors outsi
 CLAMP_DB = 3.0  # a feature is extrapolated at most this far past its calibrated range
 ABSENT_BELOW_DB = 6.0  # further below the calibrated range than this: the stem may be absent
 NOMINAL_SPREAD_DB = 3.5  # professional spread (sd) used when no reference is given
-ROLES = ("drums", "bass", "vocals", "other")
+ESTIMATE_ROLES = ("drums", "bass", "vocals", "other")
 CANDIDATES = {"drums": ["drums_perc"], "bass": ["bass_harm_low"],
               "vocals": ["vocals_centre_harm", "vocals_harm_mid"],
               "other": ["other_side_harm", "other_residual"]}
@@ -232,7 +232,7 @@ def estimate_stem_levels(samples: np.ndarray, sr: int, reference=None) -> MixEst
     stereo = bool(feats["stereo"])
     results: list[StemEstimate] = []
     if feats["silent"]:
-        for role in ROLES:
+        for role in ESTIMATE_ROLES:
             results.append(StemEstimate(
                 verdict=f"The mix is silent: no {role} level to estimate.", role=role,
                 estimated_level_vs_mix_db=None, estimated_level_vs_rest_db=None, feature_db=None,
@@ -242,7 +242,7 @@ def estimate_stem_levels(samples: np.ndarray, sr: int, reference=None) -> MixEst
 
     # per role, the first feature of its list that this mix provides
     names = {role: next(f for f in CANDIDATES[role] if f in feats or f == "other_residual")
-             for role in ROLES}
+             for role in ESTIMATE_ROLES}
     est: dict[str, float] = {}
     raw: dict[str, float] = {}
     for role in ("drums", "bass", "vocals"):
@@ -253,7 +253,7 @@ def estimate_stem_levels(samples: np.ndarray, sr: int, reference=None) -> MixEst
     est["other"] = min(apply_line(cal["features"][names["other"]],
                                   _clamp(cal, names["other"], raw["other"])), -0.5)
 
-    for role in ROLES:
+    for role in ESTIMATE_ROLES:
         entry = cal["features"][names[role]]
         err = float(entry["loo_rmse_db"])
         basis = [f"leave-one-out RMS error {entry['loo_rmse_db']:.1f} dB on {entry['n']} MUSDB18 clips"]

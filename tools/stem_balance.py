@@ -65,6 +65,7 @@ from .errors import InvalidArgumentError
 from .loudness import integrated_from_block_power, k_weighting_sos, power_to_lufs
 from .results import Measurement, Row, r
 from .validate import check_sr, check_stems
+from .audio import STEM_ROLES
 
 FRAME_S = 0.05  # activity frame (s), as in the reference study
 SEGMENT_FRAMES = 200  # 10 s segments
@@ -73,7 +74,6 @@ ACTIVE_FRAME_DBFS = -50.0  # a frame is active when its RMS (mean of channels) i
 ACTIVE_SEGMENT_RATIO = 0.5  # a segment counts when >= half its frames are active
 SPARSE_MIN_ACTIVE_PCT = 25.0  # a stem active in no segment is still measured if it plays this often
 MAX_GAIN_DB = 12.0  # suggested gain changes are clipped to +-this
-KNOWN_ROLES = ("vocals", "drums", "bass", "other")
 _ALIASES = {"vocal": "vocals", "vox": "vocals", "voice": "vocals", "voices": "vocals",
             "lead_vocals": "vocals", "drum": "drums", "percussion": "drums", "kit": "drums",
             "basses": "bass", "bass_guitar": "bass", "others": "other", "accompaniment": "other"}
@@ -218,7 +218,7 @@ def normalise_role(name: str) -> str | None:
     """Reference role for a stem name (case and separators ignored), or None if unknown."""
     key = str(name).strip().lower().replace(" ", "_").replace("-", "_")
     key = _ALIASES.get(key, key)
-    return key if key in KNOWN_ROLES else None
+    return key if key in STEM_ROLES else None
 
 
 # --------------------------------------------------------------------------- signal helpers

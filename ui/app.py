@@ -42,10 +42,10 @@ import gradio as gr
 from ..tools.errors import InvalidArgumentError, MixingBuddyError, sanitize_name
 from ..tools.loudness import PLATFORM_TARGETS
 from .uploads import UploadLimits, UploadSession, cleanup_stale, prepare_upload
+from ..tools.audio import STEM_ROLES
 
 log = logging.getLogger("mixingbuddy.ui")
 
-ROLES = ("vocals", "drums", "bass", "other")
 ANCHOR_AUTO = "auto"
 GENRE_ANY = "any"
 GENRES = (GENRE_ANY, "pop", "rock", "electronic", "hip-hop", "r&b", "jazz", "acoustic", "metal",
@@ -290,13 +290,13 @@ def figures_for(state: dict) -> dict[str, Any]:
 def stem_roles_of(state: dict) -> list[str]:
     report = state.get("report") or {}
     names = [s.get("name") for s in ((report.get("stem_balance") or {}).get("stems") or [])]
-    return [r for r in ROLES if r in names]
+    return [r for r in STEM_ROLES if r in names]
 
 
 def pick_anchor(choice: str | None) -> str | None:
     """The anchor to pass to the agent: a role, or None for ``auto`` (the agent then picks:
     vocals when present, else drums)."""
-    return choice if choice in ROLES else None
+    return choice if choice in STEM_ROLES else None
 
 
 class ProgressLog:
@@ -402,7 +402,7 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                 ref_in = gr.File(label="Reference track, optional", file_count="single",
                                  type="filepath", elem_id="reference-upload")
                 anchor_in = gr.Dropdown([("auto (vocals if present, else drums)", ANCHOR_AUTO)]
-                                        + [(r, r) for r in ROLES],
+                                        + [(r, r) for r in STEM_ROLES],
                                         value=ANCHOR_AUTO, label="Anchor stem (assumed right)")
                 platform_in = gr.Dropdown(platform_choices, value=DEFAULT_PLATFORM, label="Target platform")
                 genre_in = gr.Dropdown(list(GENRES), value=GENRE_ANY, label="Genre",
@@ -431,7 +431,7 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                     with gr.Row():
                         sliders = [gr.Slider(-aud.MAX_GAIN_DB, aud.MAX_GAIN_DB, value=0.0, step=0.5,
                                              label=f"{r} (dB)", visible=False, elem_id=f"gain-{r}")
-                                   for r in ROLES]
+                                   for r in STEM_ROLES]
                     aud_btn = gr.Button("Render before / after", elem_id="audition-button")
                     with gr.Row():
                         before_out = gr.Audio(label="Before", type="filepath", interactive=False)
@@ -449,7 +449,7 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
             figs = figures_for(state)
             roles = stem_roles_of(state)
             gains = aud.suggested_gains(state.get("report") or {})
-            slider_ups = [gr.update(visible=r in roles, value=float(gains.get(r, 0.0))) for r in ROLES]
+            slider_ups = [gr.update(visible=r in roles, value=float(gains.get(r, 0.0))) for r in STEM_ROLES]
             md_path, js_path = write_downloads(cfg.folder("downloads", thread_id), thread_id, state, history)
             return [chat_from_history(history, answer), status, findings_markdown(state.get("findings") or []),
                     *[figs.get(name) for name, _ in PLOT_TABS], thread_id, thread_id,
@@ -550,7 +550,7 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                 yield chat_now + [{"role": "assistant", "content": error_line(e)}], "", "", gr.skip(), gr.skip()
 
         def do_audition(thread_id, vocals_db, drums_db, bass_db, other_db):
-            gains = (vocals_db, drums_db, bass_db, other_db)  # in the order of ROLES
+            gains = (vocals_db, drums_db, bass_db, other_db)  # in the order of STEM_ROLES
             try:
                 if not thread_id:
                     raise InvalidArgumentError("review a mix with stems first")
@@ -566,7 +566,7 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                     stems, residual = sep.stem_set(), sep.residual
                 else:
                     stems = aud.stems_from_audio_record(state.get("audio") or {}, max_duration_s=cfg.max_duration_s)
-                chosen = {r: float(g) for r, g in zip(ROLES, gains) if r in stems.stems and g is not None}
+                chosen = {r: float(g) for r, g in zip(STEM_ROLES, gains) if r in stems.stems and g is not None}
                 folder = cfg.folder("auditions", thread_id)
                 for old in folder.glob("audition-*"):  # keep only the latest renders of a thread
                     shutil.rmtree(old, ignore_errors=True)

@@ -58,12 +58,12 @@ from ...tools.stem_balance import (
     SEGMENT_FRAMES,
     load_balance_reference,
 )
+from mixingbuddy.tools.audio import ALL_STEMS
 
-BALANCE_STEMS = ("bass", "drums", "vocals", "other")
 PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
 MAX_ABS_Z = 3.0  # truncation of the copula's normal scores
 
-# Normal-score (Gaussian copula) correlation of vs_rest between stems, order BALANCE_STEMS,
+# Normal-score (Gaussian copula) correlation of vs_rest between stems, order ALL_STEMS,
 # over the 1,800 MUSDB18-HQ 10 s segments where all four stems are active (published segment
 # table of the MixingBuddy-gain study; recomputed with ``fit_vs_rest_copula``).
 VS_REST_NORMAL_SCORE_CORR = np.array([
@@ -79,7 +79,7 @@ VS_REST_NORMAL_SCORE_CORR = np.array([
 def _quantile_table(population: str = "all") -> np.ndarray:
     """(4 stems, 7 percentiles) of vs_rest in dB from the packaged reference table."""
     ref = load_balance_reference(population)["vs_rest"]
-    return np.array([[ref[s][f"p{p}_db"] for p in PERCENTILES] for s in BALANCE_STEMS])
+    return np.array([[ref[s][f"p{p}_db"] for p in PERCENTILES] for s in ALL_STEMS])
 
 
 def _inverse_cdf(z: np.ndarray, q_db: np.ndarray) -> np.ndarray:
@@ -107,11 +107,11 @@ def consistent_vs_rest(vs_rest_db: dict[str, float]) -> dict[str, float]:
 
 def draw_natural_balances(rng: np.random.Generator, n: int,
                           population: str = "all") -> np.ndarray:
-    """``n`` draws at once, (n, 4) vs_rest dB in BALANCE_STEMS order (see ``draw_natural_balance``)."""
+    """``n`` draws at once, (n, 4) vs_rest dB in ALL_STEMS order (see ``draw_natural_balance``)."""
     chol = np.linalg.cholesky(VS_REST_NORMAL_SCORE_CORR)
-    z = rng.standard_normal((n, len(BALANCE_STEMS))) @ chol.T
+    z = rng.standard_normal((n, len(ALL_STEMS))) @ chol.T
     q_db = _quantile_table(population)
-    v = np.stack([_inverse_cdf(z[:, i], q_db[i]) for i in range(len(BALANCE_STEMS))], axis=1)
+    v = np.stack([_inverse_cdf(z[:, i], q_db[i]) for i in range(len(ALL_STEMS))], axis=1)
     r = 10.0 ** (v / 10.0)
     frac = r / (1.0 + r)
     frac /= frac.sum(axis=1, keepdims=True)
@@ -124,11 +124,11 @@ def draw_natural_balance(rng: np.random.Generator, population: str = "all") -> d
     reference table's marginals and the MUSDB18-HQ correlation; module docstring). The four
     values are mutually consistent, so ``apply_balance`` can meet all of them."""
     v = draw_natural_balances(rng, 1, population)[0]
-    return {s: round(float(x), 3) for s, x in zip(BALANCE_STEMS, v)}
+    return {s: round(float(x), 3) for s, x in zip(ALL_STEMS, v)}
 
 
 def fit_vs_rest_copula(segment_csv: str) -> np.ndarray:
-    """Normal-score correlation (4x4, BALANCE_STEMS order) of vs_rest over the segments of a
+    """Normal-score correlation (4x4, ALL_STEMS order) of vs_rest over the segments of a
     MUSDB18-style segment table (columns split, track, stem, start_sec, rms_dbfs,
     active_frame_ratio; stems mixture, bass, drums, vocals, other) where all four stems are
     active (ratio >= 0.5). This is how ``VS_REST_NORMAL_SCORE_CORR`` was obtained from
@@ -141,8 +141,8 @@ def fit_vs_rest_copula(segment_csv: str) -> np.ndarray:
             key = (row["split"], row["track"], row["start_sec"])
             seg.setdefault(key, {})[row["stem"]] = (float(row["rms_dbfs"]),
                                                    float(row["active_frame_ratio"]))
-    levels = [[s[k][0] for k in BALANCE_STEMS] for s in seg.values()
-              if all(k in s and s[k][1] >= ACTIVE_SEGMENT_RATIO for k in BALANCE_STEMS)]
+    levels = [[s[k][0] for k in ALL_STEMS] for s in seg.values()
+              if all(k in s and s[k][1] >= ACTIVE_SEGMENT_RATIO for k in ALL_STEMS)]
     if len(levels) < 3:
         raise ValueError(f"{segment_csv}: fewer than 3 segments with all four stems active")
     p = 10.0 ** (np.array(levels) / 10.0)

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pretty_midi
 
-STEM_ROLES = ("bass", "drums", "vocals", "other")
 VOICE_PROGRAMS = (52, 53, 54, 85)  # GM Choir Aahs, Voice Oohs, Synth Voice, Lead 6 (voice)
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10),

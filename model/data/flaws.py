@@ -64,8 +64,8 @@ from .templates import (
     GAIN_RANGES_DB,
     STEMS,
 )
+from mixingbuddy.tools.audio import ALL_STEMS
 
-ALL_STEMS = ("bass", "drums", "vocals", "other")
 PRESENT_RATIO = 0.1  # a stem is named as present when >= 10% of its frames are active
 
 

@@ -26,14 +26,15 @@ import pretty_midi
 import scipy.fft as sfft
 from scipy.signal import butter, sosfilt
 
+from mixingbuddy.tools.audio import ALL_STEMS
+
 from .balance_prior import (
-    BALANCE_STEMS,
     FrameStats,
     consistent_vs_rest,
     draw_natural_balance,
     solve_balance_gains,
 )
-from .compose import STEM_ROLES, STYLES, Composition, compose_song
+from .compose import STYLES, Composition, compose_song
 
 __all__ = ["STYLES", "RenderedSong", "default_soundfont", "render_midi", "render_song"]
 
@@ -210,7 +211,7 @@ def render_song(seed: int, style: str | None = None, *, duration_s: float = 30.0
     notes: list[str] = []
     stems: dict[str, np.ndarray] = {}
     room = _Room(_room_ir(rng, sr, comp.reverb_rt60_s), n)
-    for role in STEM_ROLES:
+    for role in ALL_STEMS:
         x = render_midi(comp.midi[role], sr, n, soundfont, notes)
         send = REVERB_SEND_DB[role]
         if send is not None:
@@ -225,11 +226,11 @@ def render_song(seed: int, style: str | None = None, *, duration_s: float = 30.0
     if drawn:
         target = draw_natural_balance(rng)
     else:
-        unknown = sorted(set(balance) - set(BALANCE_STEMS))
+        unknown = sorted(set(balance) - set(ALL_STEMS))
         if unknown:
-            raise ValueError(f"balance has unknown stems {unknown}; use {', '.join(BALANCE_STEMS)}")
+            raise ValueError(f"balance has unknown stems {unknown}; use {', '.join(ALL_STEMS)}")
         target = {k: float(v) for k, v in balance.items()}
-        if set(target) == set(BALANCE_STEMS):
+        if set(target) == set(ALL_STEMS):
             target = consistent_vs_rest(target)
     if peak_dbfs is None:
         peak_dbfs = float(rng.uniform(*PEAK_DBFS_RANGE))

@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from ...tools.ingest import load_stem_set
+from mixingbuddy.tools.audio import ALL_STEMS
 
-ROLES = ("bass", "drums", "vocals", "other")
 HQ_FILES = {"bass": "bass.wav", "drums": "drums.wav", "vocals": "vocals.wav", "other": "other.wav"}
 _AUDIO_EXTS = {".wav", ".flac", ".aif", ".aiff", ".ogg", ".mp3", ".m4a", ".w64", ".rf64", ".caf", ".opus"}
 
@@ -177,7 +177,7 @@ def _as_four(stemset_stems: dict, n: int | None = None) -> dict[str, np.ndarray]
     if n is None:
         n = max(x.shape[0] for x in arrays.values())
     out = {}
-    for role in ROLES:
+    for role in ALL_STEMS:
         x = arrays.get(role)
         if x is None:
             out[role] = np.zeros((n, 2), np.float32)

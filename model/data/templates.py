@@ -28,7 +28,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-STEMS = ("bass", "drums", "vocals")
+from mixingbuddy.tools.audio import ALL_STEMS
+
+STEMS = tuple(s for s in ALL_STEMS if s != "other")  # bass, drums, vocals: targets and anchors
 CATEGORIES = ("very_quiet", "quiet", "no_error", "loud", "very_loud")
 GAIN_RANGES_DB = {
     "very_quiet": (-12.0, -6.0),
