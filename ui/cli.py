@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else list(argv)
     first = next((a for a in argv if not a.startswith("-")), None)
-    load = first if first in LAZY_COMMANDS else (None if first else "all")
+    load = first if first in LAZY_COMMANDS else None  # --help lists every command from its help line
     args = build_parser(load).parse_args(argv)
     try:
         return args.func(args)
