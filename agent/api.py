@@ -88,6 +88,38 @@ class MixingBuddy:
     def __del__(self) -> None:  # pragma: no cover - best effort
         self.close()
 
+    def warm_up(self) -> threading.Thread:
+        """Load the audio model and the separator in a background thread (the app calls this at
+        start-up, so the first review does not wait for them). Loads are cached per process, so a
+        review that starts meanwhile waits for the same load instead of starting another. Failures
+        are only logged: the review reports them as degradations when it gets there."""
+        def load() -> None:
+            import time
+
+            t0 = time.perf_counter()
+            if self.use_model:
+                try:
+                    from ..model.listen import Listener
+
+                    Listener.load(self.weights)
+                    log.info("audio model ready in %.1f s", time.perf_counter() - t0)
+                except Exception:  # noqa: BLE001 - the listen node degrades with its own message
+                    log.warning("the audio model did not load at start-up", exc_info=True)
+            if self.separate:
+                try:
+                    from ..tools.separate import SeparatorConfig, load_separator, separator_status
+                    from .nodes.verify import SEPARATE_OVERLAP
+
+                    if separator_status().available:  # the session verify will use (cached per config)
+                        load_separator(SeparatorConfig(overlap=SEPARATE_OVERLAP))
+                        log.info("separator ready in %.1f s", time.perf_counter() - t0)
+                except Exception:  # noqa: BLE001 - verify says why separation is off
+                    log.warning("the separator did not load at start-up", exc_info=True)
+
+        th = threading.Thread(target=load, name="mixingbuddy-warm-up", daemon=True)
+        th.start()
+        return th
+
     # ------------------------------------------------------------------ helpers
 
     def _config(self, thread_id: str) -> dict:

@@ -357,3 +357,25 @@ def test_review_listens_with_a_saved_model(tmp_path, songs):
         assert heard["window_s"][0] == 0.0 and heard["window_s"][1] == pytest.approx(SECONDS, abs=0.01)
         assert "### What the audio model heard" in rv.answer
         assert grounded(rv.answer, b.state(rv.thread_id)) == []
+
+
+def test_warm_up_loads_the_model_in_the_background_once(tmp_path):
+    """The app's start-up warm-up puts the audio model in the per-process cache, so the first
+    review finds it loaded; a second warm-up loads nothing new."""
+    import torch
+    from mixingbuddy.model import config as C
+    from mixingbuddy.model import listen as L
+    from mixingbuddy.model.audio_lm import AudioLM
+
+    cfg = C.load_train_config(Path(__file__).resolve().parents[1] / "model" / "configs" / "tiny.yaml")
+    torch.manual_seed(0)
+    AudioLM.build(cfg.model).save_pretrained(tmp_path / "weights")
+    key = str((tmp_path / "weights").resolve())
+    assert key not in L._CACHE
+    with MixingBuddy(tmp_path / "home", llm=None, weights=tmp_path / "weights") as b:
+        th = b.warm_up()
+        th.join(timeout=120)
+        assert not th.is_alive() and th.daemon
+        model = L._CACHE[key]
+        b.warm_up().join(timeout=120)
+        assert L._CACHE[key] is model

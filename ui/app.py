@@ -681,6 +681,7 @@ def cmd_ui(args) -> int:
         max_files=args.max_files or limits.max_files,
         max_unzipped_bytes=5 * int(args.max_upload_mb * 1_000_000) if args.max_upload_mb else limits.max_unzipped_bytes)
     mb = MixingBuddy(args.home, weights=args.weights, use_model=not args.no_model)
+    mb.warm_up()  # the audio model and the separator load while the page comes up
     banner = llm_banner(mb)
     port = args.port or free_port(args.host if args.host not in ("0.0.0.0", "") else "127.0.0.1")
     print(f"MixingBuddy on http://{args.host}:{port}"

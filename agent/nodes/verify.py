@@ -9,6 +9,7 @@ from ..state import AgentState
 
 SEPARATE_WINDOWS = 3  # the loudest 10 s windows of a long mix are separated
 SEPARATE_WINDOW_S = 10.0
+SEPARATE_OVERLAP = 0.0  # model segments inside a window do not overlap (no level change, half the time)
 
 
 def separation_for(state: AgentState, ctx: AgentContext, mix) -> tuple[object | None, list[str]]:
@@ -28,7 +29,7 @@ def separation_for(state: AgentState, ctx: AgentContext, mix) -> tuple[object | 
         ctx.progress("verify", f"separating the mix into stems: segment {done} of {total}")
 
     try:
-        sep = separate_mix(mix, n_windows=SEPARATE_WINDOWS, window_s=SEPARATE_WINDOW_S, overlap=0.0,
+        sep = separate_mix(mix, n_windows=SEPARATE_WINDOWS, window_s=SEPARATE_WINDOW_S, overlap=SEPARATE_OVERLAP,
                            progress=progress)
     except Exception as e:  # noqa: BLE001 - the review goes on with the mix-only estimate
         ctx.log.warning("separation failed", exc_info=True)
