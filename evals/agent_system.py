@@ -35,14 +35,14 @@ from pathlib import Path
 
 from .systems import System, register
 
-ALL_STEMS = ["bass", "drums", "vocals", "other"]  # the listen node's stems for a full mix
-MODEL_ANCHORS = ("vocals", "drums", "bass")
-
 
 def _model_anchor(anchor: str | None) -> str:
-    """The listen node's rule for a full mix: the anchor when the model knows it, else the
-    first of vocals, drums, bass."""
-    return anchor if anchor in MODEL_ANCHORS else MODEL_ANCHORS[0]
+    """The ingest node's rule (:func:`~mixingbuddy.agent.nodes.ingest.model_anchor_for`) for a
+    full mix, where every stem is present."""
+    from ..agent.nodes.ingest import model_anchor_for
+    from ..tools.audio import ALL_STEMS
+
+    return model_anchor_for(anchor, ALL_STEMS)
 
 
 class _AgentBase(System):

@@ -2,11 +2,18 @@
 anchor stem. The decoded audio goes to the thread store's cache, never into the state."""
 from __future__ import annotations
 
+from ...tools.audio import ALL_STEMS
 from ...tools.errors import InvalidArgumentError
 from ..context import AgentContext
 from ..state import AgentState
 
 MODEL_ANCHORS = ("vocals", "drums", "bass")
+
+
+def model_anchor_for(anchor: str | None, present) -> str | None:
+    """The anchor the audio model is told: ``anchor`` when the model knows it (vocals, drums or
+    bass), else the first of those present; None when none is."""
+    return anchor if anchor in MODEL_ANCHORS else next((r for r in MODEL_ANCHORS if r in present), None)
 
 
 def default_anchor(stem_roles: list[str] | None) -> str | None:
@@ -30,9 +37,7 @@ def ingest(state: AgentState, ctx: AgentContext) -> dict:
     audio = ctx.store.save(tid, actx, inp["mix"], inp.get("stems"), inp.get("reference"))
     roles = actx.stems.roles if actx.stems is not None else None
     anchor = inp.get("anchor") or default_anchor(roles)
-    present = roles if roles is not None else ["bass", "drums", "vocals", "other"]
-    model_anchor = anchor if anchor in MODEL_ANCHORS else next(
-        (r for r in MODEL_ANCHORS if r in present), None)
+    model_anchor = model_anchor_for(anchor, roles if roles is not None else ALL_STEMS)
     what = f"with stems ({', '.join(roles)})" if roles else "without stems"
     ref = " and a reference track" if actx.reference is not None else ""
     request = f"Review my mix {what}{ref} for {inp.get('platform_label', inp.get('platform'))}."
