@@ -10,6 +10,8 @@ the same clips and with the shipped audio model's encoder frozen:
   split (controls for refitting on these songs);
 - ``head+sep``: the same head given the four separated stems' levels against the rest as extra
   inputs (what "separated levels as extra tokens" feeds the classifier);
+- ``shipped+sep``: a head on the shipped classifier's log posterior and the separated levels
+  (the model's own decision, refined with the levels);
 - ``sep``: a head on the separated levels alone (the measurement without the model).
 
 Heads are multinomial logistic regressions (scikit-learn) with their regularisation chosen on
@@ -139,8 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     feats = {s: encoder_outputs(split[s], corpus, args.weights) for s in split}
     seps = {s: separated_levels(split[s], corpus) for s in split}
     ys = {s: labels(split[s]) for s in split}
+    def log_post(s: str) -> np.ndarray:  # the shipped classifier's log posterior (impossible classes floored)
+        z = np.where(feats[s][2], -30.0, feats[s][1])
+        return z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+
     inputs = {"head": lambda s: feats[s][0],
               "head+sep": lambda s: np.hstack([feats[s][0], seps[s]]),
+              "shipped+sep": lambda s: np.hstack([log_post(s), seps[s]]),
               "sep": lambda s: seps[s]}
     results = {}
     shipped = np.where(feats["test"][2], -np.inf, feats["test"][1]).argmax(1)
