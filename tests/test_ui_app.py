@@ -362,13 +362,15 @@ def test_ui_command_serves_on_localhost(tmp_path):
 
     import httpx
 
+    from mixingbuddy.ui import serve as ui_serve
+
     p = argparse.ArgumentParser()
-    ui_app.add_ui_parser(p.add_subparsers())
+    ui_serve.add_ui_parser(p.add_subparsers())
     args = p.parse_args(["ui"])
     assert (args.host, args.port, args.home) == ("127.0.0.1", 7860, None)
-    assert args.func is ui_app.cmd_ui
+    assert args.func is ui_serve.cmd_ui
     port = ui_app.free_port()
-    code = ("import argparse, sys; from mixingbuddy.ui.app import add_ui_parser; "
+    code = ("import argparse, sys; from mixingbuddy.ui.serve import add_ui_parser; "
             "p = argparse.ArgumentParser(); add_ui_parser(p.add_subparsers()); "
             "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))")
     env = dict(os.environ, MIXINGBUDDY_LLM_BASE_URL="", NO_PROXY="127.0.0.1,localhost")

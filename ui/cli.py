@@ -126,7 +126,7 @@ LAZY_COMMANDS = {
     "listen": ("mixingbuddy.model.listen", "add_listen_parser", "the audio language model's advice on a mix"),
     "review": ("mixingbuddy.agent.cli", "add_review_parser", "review a mix: listen, verify, advise"),
     "chat": ("mixingbuddy.agent.cli", "add_chat_parser", "review a mix, then ask follow-up questions"),
-    "ui": ("mixingbuddy.ui.app", "add_ui_parser", "serve the browser app on 127.0.0.1:7860"),
+    "ui": ("mixingbuddy.ui.serve", "add_ui_parser", "serve the browser app on 127.0.0.1:7860"),
     "separate": ("mixingbuddy.tools.separate.cli", "add_separate_parser",
                  "split a mix into vocals, drums, bass and other (HT-Demucs; research use only)"),
 }
