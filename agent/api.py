@@ -26,6 +26,7 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from ..tools.audio import STEM_ROLES
 from ..tools.errors import InvalidArgumentError
 from ..tools.loudness import PLATFORM_TARGETS
 from ..tools.stems import check_roles, is_stem_mp4_name
@@ -33,7 +34,6 @@ from .context import AgentContext, resolve_llm
 from .graph import compile_graph
 from .schema import Claim, Finding, Review, Turn
 from .store import DEFAULT_MAX_DURATION_S, ThreadStore, check_thread_id
-from ..tools.audio import STEM_ROLES
 
 log = logging.getLogger("mixingbuddy.agent")
 MAX_QUESTION_CHARS = 2000

@@ -30,8 +30,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..model.data.advice_parser import parse_advice
-from ..tools.analyze import AnalysisReport
 from ..model.data.templates import class_parts
+from ..tools.analyze import AnalysisReport
 from .findings import cap, stem_word
 from .numbers import Ledger
 from .schema import Claim, Evidence

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..tools.errors import InvalidArgumentError
 from ..model.data.advice_parser import parse_advice
+from ..tools.errors import InvalidArgumentError
 from .metrics import compute_metrics, metrics_markdown, score_row
 from .systems import (
     REFERENCE_SYSTEMS,

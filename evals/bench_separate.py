@@ -33,8 +33,8 @@ import time
 
 import numpy as np
 
-from .bench_review import pin_cores
 from ..tools.audio import STEM_ROLES
+from .bench_review import pin_cores
 
 WINDOW_S = 10.0
 SR = 44_100
@@ -53,7 +53,7 @@ def parse_option(name: str):
 
 def songs(n_synth: int, musdb: str | None, n_musdb: int):
     """(set name, song id, stems at 44.1 kHz) for each benchmark song."""
-    from ..model.data.sources import musdb_refs, load_song, synth_refs
+    from ..model.data.sources import load_song, musdb_refs, synth_refs
 
     for ref in synth_refs(n_synth, seed=9_001, duration_s=WINDOW_S + 2.0):
         yield "synthetic (unseen)", ref.song_id, load_song(ref, SR).stems

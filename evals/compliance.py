@@ -63,8 +63,7 @@ def band_noise(lo_hz: float, hi_hz: float, seconds: float, seed: int, sr: int = 
 
 def rows() -> list[tuple[str, str, str, str]]:
     """(case, expected, tolerance, measured) rows."""
-    from mixingbuddy.tools.loudness import (integrated_loudness_lufs, loudness_range_lu,
-                                             true_peak_dbtp)
+    from mixingbuddy.tools.loudness import integrated_loudness_lufs, loudness_range_lu, true_peak_dbtp
     from mixingbuddy.tools.masking import measure_masking
     from mixingbuddy.tools.spectral import measure_spectrum
     from mixingbuddy.tools.stereo import correlation

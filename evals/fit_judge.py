@@ -34,8 +34,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..agent.balance_judge import (BalanceJudge, PoolVariant, fit_judge_model, group_of, judge_path,
-                                   mix_level_features, pool_decision, stem_level_features)
+from ..agent.balance_judge import (
+    BalanceJudge,
+    PoolVariant,
+    fit_judge_model,
+    group_of,
+    judge_path,
+    mix_level_features,
+    pool_decision,
+    stem_level_features,
+)
 from ..model.data.templates import CLASSES
 from ..tools.errors import InvalidArgumentError
 from .agent_system import AgentFastSystem, AgentSepSystem, AgentStemsSystem, _model_anchor, weights_fingerprint

@@ -37,9 +37,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
+from ..model.data.advice_parser import ParsedAdvice
 from ..model.data.templates import CATEGORIES, CORRECTION_RANGES_DB
 from ..model.data.templates import STEMS as TARGET_STEMS
-from ..model.data.advice_parser import ParsedAdvice
 
 DIRECTIONS = ("increase", "decrease")
 _SIGN = {"increase": "+", "decrease": "-"}

@@ -95,8 +95,8 @@ def labels(rows: list[dict]) -> np.ndarray:
 
 
 def score(rows: list[dict], pred: np.ndarray) -> dict:
-    from ..model.encoder import class_label
     from ..model.data.advice_parser import parse_advice
+    from ..model.encoder import class_label
     from .metrics import score_row
 
     flags = [score_row(r, parse_advice(sentence(*class_label(int(k))))) for r, k in zip(rows, pred)]

@@ -17,15 +17,16 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from mixingbuddy.tools.audio import ALL_STEMS
 from mixingbuddy.tools.errors import InvalidArgumentError, MixingBuddyError
 
 from .data import templates as T
-from mixingbuddy.tools.audio import ALL_STEMS
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from mixingbuddy.model.data.advice_parser import ParsedAdvice, parse_advice
+
 from mixingbuddy.model.data import templates as T
+from mixingbuddy.model.data.advice_parser import ParsedAdvice, parse_advice
 
 INC, DEC = "increase", "decrease"
 NOADJ = "no_adjustment"

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
 from mixingbuddy.agent.api import MixingBuddy
 from mixingbuddy.agent.claims import (
     BALANCED_SENTENCE,
@@ -342,6 +343,7 @@ def test_review_listens_with_a_saved_model(tmp_path, songs):
     """The listen node with a real (tiny, untrained) audio model saved to disk: its output is
     parsed into a claim that gets a verdict, and nothing it says is quoted as a number."""
     import torch
+
     from mixingbuddy.model import config as C
     from mixingbuddy.model.audio_lm import AudioLM
 
@@ -363,6 +365,7 @@ def test_warm_up_loads_the_model_in_the_background_once(tmp_path):
     """The app's start-up warm-up puts the audio model in the per-process cache, so the first
     review finds it loaded; a second warm-up loads nothing new."""
     import torch
+
     from mixingbuddy.model import config as C
     from mixingbuddy.model import listen as L
     from mixingbuddy.model.audio_lm import AudioLM

@@ -7,9 +7,10 @@ import io
 import json
 
 import pytest
+from test_agent import render_song
+
 from mixingbuddy.agent.cli import add_chat_parser, add_review_parser
 from mixingbuddy.tools.errors import MixingBuddyError
-from test_agent import render_song
 
 
 def run(argv: list[str]) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
 from mixingbuddy.evals import agent_eval as AE
 from mixingbuddy.evals.recipes import (
     RecipeError,
@@ -445,6 +446,7 @@ def test_a_wrong_answer_fails_its_scenario(tmp_path):
 ])
 def test_fallback_rate_with_a_language_model_on_a_local_server(tmp_path, reply, source, fallback):
     from fake_openai import FakeOpenAI
+
     from mixingbuddy.agent.api import MixingBuddy
     from mixingbuddy.agent.llm import LLMConfig
 
@@ -478,8 +480,8 @@ def _tiny_corpus(tmp_path: Path) -> tuple[Path, list[dict]]:
 
 def test_agent_fast_path_gives_the_full_reviews_sentence(tmp_path):
     from mixingbuddy.evals import agent_system  # noqa: F401  (registers the systems)
-    from mixingbuddy.model.data.advice_parser import parse_advice
     from mixingbuddy.evals.systems import SYSTEMS, get_system
+    from mixingbuddy.model.data.advice_parser import parse_advice
 
     assert {"agent", "agent-full"} <= set(SYSTEMS)
     corpus, rows = _tiny_corpus(tmp_path)

@@ -19,6 +19,7 @@ from fake_openai import (
     tool_call,
     tool_calls,
 )
+
 from mixingbuddy.agent.guard import check_grounding
 from mixingbuddy.agent.llm import (
     NOTE_UNGROUNDED,

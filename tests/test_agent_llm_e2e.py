@@ -27,6 +27,7 @@ from fake_openai import (
     tool_call,
     tool_calls,
 )
+
 from mixingbuddy.agent.api import MixingBuddy
 from mixingbuddy.agent.guard import check_grounding
 from mixingbuddy.agent.llm import (

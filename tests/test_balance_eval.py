@@ -8,8 +8,8 @@ import zlib
 
 import numpy as np
 import pytest
+
 from mixingbuddy.evals import balance as bal
-from mixingbuddy.model.data.advice_parser import parse_advice
 from mixingbuddy.evals.metrics import predicted_class
 from mixingbuddy.evals.systems import (
     CLASSES,
@@ -19,6 +19,7 @@ from mixingbuddy.evals.systems import (
     get_system,
     valid_classes,
 )
+from mixingbuddy.model.data.advice_parser import parse_advice
 from mixingbuddy.model.data.templates import (
     CATEGORIES,
     CORRECTION_RANGES_DB,

@@ -147,8 +147,9 @@ def test_judgement_line_is_grounded():
 
 
 def test_corpus_keeps_the_stems_of_the_chosen_splits(tmp_path):
-    from mixingbuddy.model.data import corpus as C
     from test_corpus import _write_folder_songs
+
+    from mixingbuddy.model.data import corpus as C
 
     songs = _write_folder_songs(tmp_path / "songs", 4)
     out = tmp_path / "c"
@@ -176,11 +177,12 @@ def test_corpus_keeps_the_stems_of_the_chosen_splits(tmp_path):
 def test_fit_judge_and_agent_stems_end_to_end(tmp_path, capsys):
     """The shipped audio model listens to a small corpus; the judge is fitted on its val split and
     the agent with stems answers its test split (norm question from its own measurement)."""
+    from test_corpus import _write_folder_songs
+
     from mixingbuddy.evals.balance import run_balance_eval
     from mixingbuddy.evals.fit_judge import fit_all
     from mixingbuddy.model.data import corpus as C
     from mixingbuddy.model.listen import DEFAULT_WEIGHTS
-    from test_corpus import _write_folder_songs
 
     assert (Path(DEFAULT_WEIGHTS) / "weights.safetensors").is_file(), "the shipped model/weights/ is missing"
     songs = _write_folder_songs(tmp_path / "songs", 6, dur=2.0)
@@ -241,10 +243,11 @@ def test_a_reading_that_repeats_a_refuted_claim_is_left_out_of_the_review():
 def test_agent_stems_fast_path_matches_the_full_review_with_stems(tmp_path):
     """agent-stems (the fast path) and agent-full-stems (whole reviews with the stem files) give
     the same balance sentence and the same norm answer."""
+    from test_corpus import _write_folder_songs
+
     from mixingbuddy.evals.systems import get_system
     from mixingbuddy.model.data import corpus as C
     from mixingbuddy.model.listen import DEFAULT_WEIGHTS
-    from test_corpus import _write_folder_songs
 
     assert (Path(DEFAULT_WEIGHTS) / "weights.safetensors").is_file(), "the shipped model/weights/ is missing"
     songs = _write_folder_songs(tmp_path / "songs", 3, dur=2.0)

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import write_av
+
 from mixingbuddy.model.demo_song import SongConfig, render_song
 from mixingbuddy.ui.cli import main
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
 from mixingbuddy.model.data import corpus as C
 from mixingbuddy.model.data import sources as S
 from mixingbuddy.model.data.templates import CATEGORIES, GAIN_RANGES_DB, STEMS

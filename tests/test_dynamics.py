@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from mixingbuddy.tools.dynamics import (
     ClippingResult,
     DynamicsResult,

@@ -5,6 +5,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+
 from mixingbuddy.model.data import flaws as fl
 from mixingbuddy.model.data.templates import CATEGORIES, GAIN_RANGES_DB, STEMS
 from mixingbuddy.tools.stem_balance import load_balance_reference

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import BaseModel
+
 from mixingbuddy.agent.guard import (
     check_grounding,
     evidence_values,
     read_numbers,
     text_values,
 )
-from pydantic import BaseModel
 
 
 class _Row(BaseModel):

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import make_sine, write_audio, write_av, write_wav_header
+
 from mixingbuddy.tools.audio import ANALYSIS_SR, Audio, StemSet
 from mixingbuddy.tools.errors import (
     AudioFileNotFoundError,

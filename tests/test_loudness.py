@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+
 from mixingbuddy.evals.compliance import SR, faded, sine, stereo
 from mixingbuddy.tools.errors import InvalidArgumentError
 from mixingbuddy.tools.grounding import numbers_in_text, numeric_fields

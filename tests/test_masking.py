@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.signal import butter, sosfilt
+
 from mixingbuddy.tools.errors import InvalidArgumentError
 from mixingbuddy.tools.masking import measure_masking
-from scipy.signal import butter, sosfilt
 
 SR = 48_000
 

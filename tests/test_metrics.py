@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from mixingbuddy.model.data.advice_parser import ParsedAdvice
+
 from mixingbuddy.evals.metrics import (
     compute_metrics,
     magnitude_overlaps,
@@ -10,6 +10,7 @@ from mixingbuddy.evals.metrics import (
     predicted_class,
     score_row,
 )
+from mixingbuddy.model.data.advice_parser import ParsedAdvice
 
 RANGES = {"very_quiet": [6, 12], "quiet": [3, 6], "loud": [3, 6], "very_loud": [6, 12]}
 DIRS = {"very_quiet": "increase", "quiet": "increase", "loud": "decrease", "very_loud": "decrease"}

@@ -8,6 +8,7 @@ from importlib import resources
 
 import numpy as np
 import pytest
+
 from mixingbuddy.tools.errors import InvalidArgumentError
 from mixingbuddy.tools.mix_estimate import (
     FEATURE_VERSION,

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+
 from mixingbuddy.model import config as C
 from mixingbuddy.model.data import templates as T
 
@@ -228,9 +229,10 @@ def test_class_index_round_trip():
 
 
 def test_hf_encoder_with_tiny_random_config(tmp_path):
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
     from mixingbuddy.model.dataset import Collator, item_from_audio
     from mixingbuddy.model.encoder import HFEncoder
-    from transformers import Wav2Vec2Config, Wav2Vec2Model
 
     conf = Wav2Vec2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
                           conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 8), num_feat_extract_layers=2,
@@ -486,6 +488,7 @@ def test_generation_returns_text(tiny_model, train_ds):
 @pytest.mark.slow
 def test_train_command_checkpoints_exports_and_resumes(tmp_path, toy_corpus):
     import yaml
+
     from mixingbuddy.model.train import add_train_parser, latest_checkpoint, train
 
     cfg = C.load_train_config(TINY_YAML)

@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pretty_midi
 import pytest
+
 from mixingbuddy.model.data import balance_prior as bp
 from mixingbuddy.model.data import render as rd
 from mixingbuddy.model.data.compose import (

@@ -11,8 +11,17 @@ import pytest
 from mixingbuddy.tools.audio import Audio
 from mixingbuddy.tools.clip_levels import measure_clip_levels
 from mixingbuddy.tools.errors import SeparatorUnavailableError
-from mixingbuddy.tools.separate import (SEGMENT, HTDemucs, Separation, SeparatorConfig, check_weights,
-                                        loudest_windows, separate_mix, separator_status, weights_path)
+from mixingbuddy.tools.separate import (
+    SEGMENT,
+    HTDemucs,
+    Separation,
+    SeparatorConfig,
+    check_weights,
+    loudest_windows,
+    separate_mix,
+    separator_status,
+    weights_path,
+)
 from mixingbuddy.tools.separate import weights as W
 from mixingbuddy.tools.separate.spec import channels_as_complex, complex_as_channels, ispec, spec
 

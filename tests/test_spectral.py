@@ -11,12 +11,29 @@ import re
 import numpy as np
 import pytest
 
-from mixingbuddy.tools.bands import (REGIONS_HZ, band_matrix, erb_band_edges_hz, erb_bands_hz, erb_hz,
-                                     erb_number, erb_number_to_hz, nominal_hz, third_octave_bands_hz)
+from mixingbuddy.tools.bands import (
+    REGIONS_HZ,
+    band_matrix,
+    erb_band_edges_hz,
+    erb_bands_hz,
+    erb_hz,
+    erb_number,
+    erb_number_to_hz,
+    nominal_hz,
+    third_octave_bands_hz,
+)
 from mixingbuddy.tools.errors import InvalidArgumentError
-from mixingbuddy.tools.spectral import (SpectrumResult, TargetCurve, flat_target_curve, load_target_curve,
-                                        ltas_db, ltas_power, measure_spectrum, spectral_profile,
-                                        third_octave_levels_db)
+from mixingbuddy.tools.spectral import (
+    SpectrumResult,
+    TargetCurve,
+    flat_target_curve,
+    load_target_curve,
+    ltas_db,
+    ltas_power,
+    measure_spectrum,
+    spectral_profile,
+    third_octave_levels_db,
+)
 
 SR = 48000
 

@@ -12,6 +12,7 @@ from importlib import resources
 
 import numpy as np
 import pytest
+
 from mixingbuddy.tools.build_balance_reference import build as build_reference
 from mixingbuddy.tools.errors import InvalidArgumentError
 from mixingbuddy.tools.loudness import integrated_loudness_lufs

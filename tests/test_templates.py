@@ -6,6 +6,7 @@ import string
 
 import numpy as np
 import pytest
+
 from mixingbuddy.model.data import templates as T
 
 UP = re.compile(r"\b(raise|boost|turn (the \w+ |it )?up|bring (the \w+ |it )?up|bring up|increase|push (the \w+ |it )?up|come up|more)\b", re.IGNORECASE)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import make_sine
+
 from mixingbuddy.tools.analyze import analyze
 from mixingbuddy.tools.errors import EmptyFileError
 from mixingbuddy.tools.ingest import load_mix_and_stems

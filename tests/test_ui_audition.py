@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+
 from mixingbuddy.tools.analyze import analyze
 from mixingbuddy.tools.errors import InvalidArgumentError
 from mixingbuddy.tools.ingest import load_mix_and_stems

@@ -41,6 +41,7 @@ def app(tmp_path_factory):
 def flawed_mix(tmp_path_factory) -> Path:
     """An 8 s demo song, vocals 10 dB down, bounced too loud (clipped)."""
     import numpy as np
+
     from mixingbuddy.model.demo_song import SongConfig, render_song
 
     d = tmp_path_factory.mktemp("mix")

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import make_sine
+from test_ui_app import R_CHAT, R_THREAD, _review, text_of
+
 from mixingbuddy.ui import app as ui_app
 from mixingbuddy.ui.app import AppConfig
-from test_ui_app import R_CHAT, R_THREAD, _review, text_of
 
 SR = 44_100
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")

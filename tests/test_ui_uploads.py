@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import make_sine, write_av
+
 from mixingbuddy.tools.errors import (
     EmptyFileError,
     InvalidArgumentError,

@@ -17,13 +17,13 @@ from pydantic import BaseModel
 from .audio import Audio, StemSet
 from .dynamics import DynamicsResult, measure_dynamics
 from .errors import InvalidArgumentError
-from .loudness import LoudnessResult, PLATFORM_TARGETS, measure_loudness
+from .loudness import PLATFORM_TARGETS, LoudnessResult, measure_loudness
 from .masking import MaskingResult, measure_masking
 from .mix_estimate import MixEstimateResult, estimate_stem_levels
 from .reference_compare import ReferenceComparison, compare_to_reference
+from .separate.evidence import SeparationInfo, annotate_stem_balance
 from .spectral import SpectrumResult, measure_spectrum
 from .stem_balance import StemBalanceResult, measure_stem_balance
-from .separate.evidence import SeparationInfo, annotate_stem_balance
 from .stereo import StereoResult, measure_stereo
 
 

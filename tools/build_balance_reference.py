@@ -52,6 +52,7 @@ import sys
 from collections import defaultdict
 
 import numpy as np
+
 from .audio import ALL_STEMS
 
 GATE_RATIO = 0.5  # active_frame_ratio >= this for every involved stem

@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 from .audio import STEM_ROLES
 
 BINS_DB = (-99.0, -18.0, -12.0, -6.0, 0.0, 99.0)  # separated level vs the rest

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from .audio import ALL_STEMS
 
 SILENT_DBFS = -150.0  # below this a stem counts as silent: its levels are None

@@ -45,13 +45,11 @@ from typing import Literal
 import numpy as np
 import scipy.fft
 
-from .bands import (REGION_LABELS, REGIONS_HZ, band_matrix, nominal_hz, region_band_weights,
-                    third_octave_bands_hz)
+from .bands import REGION_LABELS, REGIONS_HZ, band_matrix, nominal_hz, region_band_weights, third_octave_bands_hz
 from .errors import InvalidArgumentError
 from .results import Measurement, r
 from .results import Row as _Row
 from .validate import check_samples, check_sr
-
 
 DEFAULT_N_FFT = 16384
 MIN_SAMPLES = 1024  # shortest signal analysed (21 ms at 48 kHz)

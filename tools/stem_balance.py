@@ -59,13 +59,13 @@ from typing import Literal
 import numpy as np
 from scipy.signal import sosfilt
 
+from .audio import STEM_ROLES
 from .clip_levels import ALL_STEMS as CLIP_ROLES
 from .clip_levels import measure_clip_levels
 from .errors import InvalidArgumentError
 from .loudness import integrated_from_block_power, k_weighting_sos, power_to_lufs
 from .results import Measurement, Row, r
 from .validate import check_sr, check_stems
-from .audio import STEM_ROLES
 
 FRAME_S = 0.05  # activity frame (s), as in the reference study
 SEGMENT_FRAMES = 200  # 10 s segments

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 
+from ...tools.audio import ALL_STEMS
 from ...tools.stem_balance import (
     ACTIVE_FRAME_DBFS,
     ACTIVE_SEGMENT_RATIO,
@@ -58,7 +59,6 @@ from ...tools.stem_balance import (
     SEGMENT_FRAMES,
     load_balance_reference,
 )
-from mixingbuddy.tools.audio import ALL_STEMS
 
 PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
 MAX_ABS_Z = 3.0  # truncation of the copula's normal scores

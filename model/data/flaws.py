@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...tools.audio import ALL_STEMS
 from ...tools.clip_levels import measure_clip_levels, stereo
 from ...tools.stem_balance import (
     ACTIVE_FRAME_DBFS,
@@ -64,7 +65,6 @@ from .templates import (
     GAIN_RANGES_DB,
     STEMS,
 )
-from mixingbuddy.tools.audio import ALL_STEMS
 
 PRESENT_RATIO = 0.1  # a stem is named as present when >= 10% of its frames are active
 

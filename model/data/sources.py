@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...tools.audio import ALL_STEMS
 from ...tools.ingest import load_stem_set
-from mixingbuddy.tools.audio import ALL_STEMS
 
 HQ_FILES = {"bass": "bass.wav", "drums": "drums.wav", "vocals": "vocals.wav", "other": "other.wav"}
 _AUDIO_EXTS = {".wav", ".flac", ".aif", ".aiff", ".ogg", ".mp3", ".m4a", ".w64", ".rf64", ".caf", ".opus"}
