@@ -42,6 +42,10 @@ MASKING_REPORT_PCT = 10.0  # tools.masking's own threshold for a pair worth nami
 MASKING_MEDIUM_PCT = 50.0
 BALANCE_HIGH_DB = 3.0  # distance outside p10..p90 that makes a balance finding high priority
 LOW_END_REGIONS = ("sub", "low")
+# An EQ move is sized to bring a region (or band) to the edge of the professional range, not to
+# its middle, and capped: a larger gap is a source or arrangement problem more than an EQ one.
+MAX_EQ_MOVE_DB = 6.0
+BAND_RANGE_SD = 1.2816  # a band's p10/p90 as target mean -+ 1.2816 sd (normal quantiles)
 TOPIC_ORDER = ("clipping", "true_peak", "balance", "loudness", "masking", "low_end", "spectrum",
                "stereo", "dynamics", "reference")
 
@@ -224,11 +228,28 @@ def _region_sentence(led: Ledger, g, tool: str = "spectrum") -> str:
             f"outside the usual spread of professional mixes (p10 at {p10} and p90 at {p90} around that mean)")
 
 
+def _eq_action(led: Ledger, verb: str, excess_db: float, quantity: str, where: str, how: str) -> str:
+    """The EQ move for a region or band ``excess_db`` outside the professional range: that much
+    (to the range's edge), or, past :data:`MAX_EQ_MOVE_DB`, at most that while the source is checked."""
+    if excess_db <= MAX_EQ_MOVE_DB:
+        amount = led.num(excess_db, tool="rule:eq_move_to_range_edge",
+                         quantity=f"{quantity}: distance to the professional range's edge", unit="dB")
+        return f"{verb} about {amount} {where} with {how}, to bring it inside the range professional mixes span."
+    gap = led.num(excess_db, tool="rule:eq_move_to_range_edge",
+                  quantity=f"{quantity}: distance to the professional range's edge", unit="dB")
+    most = led.num(MAX_EQ_MOVE_DB, tool="rule:eq_move_to_range_edge", quantity="largest EQ move suggested",
+                   unit="dB", decimals=0)
+    return (f"It sits {gap} outside the range professional mixes span, more than EQ should close: check the "
+            f"source first (a dull, lossy or band-limited recording, or a missing part); meanwhile {verb.lower()} "
+            f"at most {most} {where} with {how}.")
+
+
 def _region_action(led: Ledger, g) -> str:
-    verb = "Cut" if g.deviation_db > 0 else "Boost"
-    amount = led.mag(g.deviation_db, tool="spectrum", quantity=f"regions.{g.name}.deviation_db", unit="dB")
+    over = g.deviation_db > 0
+    edge = (g.target_p90_db if over else g.target_p10_db) - g.target_db
     rng = led.hz_range(g.lo_hz, g.hi_hz, tool="spectrum", quantity=f"regions.{g.name}")
-    return f"{verb} about {amount} across {rng} (the {region_word(g.name)}) with a broad bell or shelf."
+    return _eq_action(led, "Cut" if over else "Boost", abs(g.deviation_db - edge), f"regions.{g.name}",
+                      f"across {rng} (the {region_word(g.name)})", "a broad bell or shelf")
 
 
 def spectrum_findings(rep: AnalysisReport) -> list[Finding]:
@@ -254,14 +275,14 @@ def spectrum_findings(rep: AnalysisReport) -> list[Finding]:
             dev = led.num(s.deviation_db, tool="spectrum", quantity=f"bands.{s.name}.deviation_db", unit="dB", signed=True)
             word = "peak" if s.deviation_db > 0 else "dip"
             verb = "Cut" if s.deviation_db > 0 else "Boost"
-            amount = led.mag(s.deviation_db, tool="spectrum", quantity=f"bands.{s.name}.deviation_db", unit="dB")
+            excess = max(0.0, abs(s.deviation_db) - BAND_RANGE_SD * s.target_sd_db)
             topic = "low_end" if s.hi_hz <= 250.0 else "spectrum"
             out.append(Finding(
                 id=f"{topic}:band:{s.name}", topic=topic, severity="low",
                 title=f"Narrow {word} in the spectrum",
                 detail=f"A narrow {word}: the band at {at} is at {dev} against the professional target, far "
                        "more than the bands around it.",
-                action=f"{verb} about {amount} at {at} with a narrow (third-octave) bell.",
+                action=_eq_action(led, verb, excess, f"bands.{s.name}", f"at {at}", "a narrow (third-octave) bell"),
                 evidence=led.items))
     mild = [g for g in S.regions if g.outside_target_range and g.name not in flagged_regions
             and g.name not in LOW_END_REGIONS and g.deviation_db is not None]
