@@ -37,6 +37,7 @@ from .schema import SEVERITY_RANK, Finding
 
 PSR_CRUSHED_DB = 6.0  # after tools.dynamics._psr_words (Ian Shepherd's Dynameter guidance)
 PSR_LIMITED_DB = 8.0
+DC_MATTERS_DBFS = -40.0  # a DC offset below this costs < 0.1 dB of headroom: mentioned, not a fix
 LOUDNESS_OK_LU = 1.0  # within this of a platform target: on target
 MASKING_REPORT_PCT = 10.0  # tools.masking's own threshold for a pair worth naming
 MASKING_MEDIUM_PCT = 50.0
@@ -207,10 +208,16 @@ def dynamics_finding(rep: AnalysisReport) -> Finding:
         title = "Dynamics intact"
         detail += ": transients are intact." if D.psr_db is not None else "."
     if D.dc.flagged:
-        detail += " There is a DC offset on at least one channel."
-        action = (action + " " if action else "") + "Remove the DC offset with a gentle high-pass filter."
-        if sev == "ok":
-            sev, title = "low", "DC offset"
+        worst = max(D.dc.channels, key=lambda c: c.offset_dbfs)
+        level = led.num(worst.offset_dbfs, tool="dynamics", quantity=f"dc.channels[{worst.channel}].offset_dbfs",
+                        unit="dBFS")
+        if worst.offset_dbfs > DC_MATTERS_DBFS:
+            detail += f" There is a DC offset of {level} on at least one channel: it costs headroom and clicks at edits."
+            action = (action + " " if action else "") + "Remove the DC offset with a gentle high-pass filter."
+            if sev == "ok":
+                sev, title = "low", "DC offset"
+        else:
+            detail += f" A small DC offset ({level}) is present, too small to matter."
     return Finding(id="dynamics", topic="dynamics", severity=sev, title=title, detail=detail,
                    action=action, evidence=led.items)
 

@@ -1,5 +1,7 @@
-"""EQ advice is sized to the edge of the professional range, never past a single sensible move.
+"""Findings size their advice from the measurements: EQ moves to the edge of the professional
+range (never past a single sensible move), a DC offset with its level and only when it matters.
 
+EQ: 
 A noise mix low-passed at 3 kHz has almost nothing in the upper regions: the review must say how
 far those regions sit outside the range professional mixes span, ask for at most
 ``MAX_EQ_MOVE_DB`` at once, and say that a larger gap is a source problem; every number it says
@@ -11,7 +13,7 @@ import re
 import numpy as np
 from scipy.signal import butter, sosfilt
 
-from mixingbuddy.agent.findings import MAX_EQ_MOVE_DB, spectrum_findings
+from mixingbuddy.agent.findings import DC_MATTERS_DBFS, MAX_EQ_MOVE_DB, dynamics_finding, spectrum_findings
 from mixingbuddy.tools.analyze import analyze
 from mixingbuddy.tools.audio import Audio
 
@@ -44,3 +46,17 @@ def test_eq_moves_reach_the_range_edge_and_are_capped():
             if gap > MAX_EQ_MOVE_DB:  # the gap is said, and the move is a first step, not "the fix"
                 assert "check the source" in f.action and "at most" in f.action
                 assert f"{gap:.1f} dB" in f.action and "to bring it inside" not in f.action
+
+
+def test_dc_offset_is_sized_and_only_acted_on_when_it_matters():
+    rng = np.random.default_rng(1)
+    noise = rng.standard_normal((SR * 5, 2)) * 0.1
+    small = dynamics_finding(analyze(Audio(samples=(noise + 10 ** (-57 / 20)).astype(np.float32), sr=SR, name="a.wav")))
+    big = dynamics_finding(analyze(Audio(samples=(noise + 0.05).astype(np.float32), sr=SR, name="b.wav")))
+    for f in (small, big):
+        level = re.search(r"(-\d+\.\d) dBFS", f.detail)
+        assert level and float(level.group(1)) in {e.value for e in f.evidence}, f.detail
+    assert float(re.search(r"(-\d+\.\d) dBFS", small.detail).group(1)) < DC_MATTERS_DBFS
+    assert small.title != "DC offset" and "high-pass" not in (small.action or "")
+    assert "too small to matter" in small.detail
+    assert big.severity != "ok" and "high-pass" in big.action and "headroom" in big.detail
