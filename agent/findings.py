@@ -246,9 +246,10 @@ def _eq_action(led: Ledger, verb: str, excess_db: float, quantity: str, where: s
                   quantity=f"{quantity}: distance to the professional range's edge", unit="dB")
     most = led.num(MAX_EQ_MOVE_DB, tool="rule:eq_move_to_range_edge", quantity="largest EQ move suggested",
                    unit="dB", decimals=0)
+    why = ("a dull, lossy or band-limited recording, or a missing part" if verb == "Boost"
+           else "a part far too loud, a resonance, or a boost elsewhere in the chain")
     return (f"It sits {gap} outside the range professional mixes span, more than EQ should close: check the "
-            f"source first (a dull, lossy or band-limited recording, or a missing part); meanwhile {verb.lower()} "
-            f"at most {most} {where} with {how}.")
+            f"source first ({why}); meanwhile {verb.lower()} at most {most} {where} with {how}.")
 
 
 def _region_action(led: Ledger, g) -> str:
@@ -345,12 +346,18 @@ def low_end_finding(rep: AnalysisReport) -> Finding:
     le = T.low_end
     if le.status == "fail":
         hi = led.hz(le.hi_hz, tool="stereo", quantity="low_end.hi_hz")
-        problems.append(
-            f"the low end below {hi} is not mono-safe (correlation "
-            f"{led.num(le.correlation, tool='stereo', quantity='low_end.correlation', decimals=2, signed=True)}, side "
-            f"level at {led.num(le.side_to_mid_db, tool='stereo', quantity='low_end.side_to_mid_db', unit='dB', signed=True)} "
-            "against the mid)")
-        actions.append(f"Make everything below {hi} mono (mid/side EQ or a mono-maker on the bass and kick).")
+        corr = ("undefined (a channel does not vary)" if le.correlation is None else
+                led.num(le.correlation, tool="stereo", quantity="low_end.correlation", decimals=2, signed=True))
+        side = ("" if le.side_to_mid_db is None else ", side level at " + led.num(
+            le.side_to_mid_db, tool="stereo", quantity="low_end.side_to_mid_db", unit="dB", signed=True) + " against the mid")
+        if le.correlation is not None and le.correlation >= le.min_correlation:
+            # in phase, so it survives a mono fold-down, but one channel carries more of it
+            problems.append(f"the low end below {hi} is off-centre: in phase (correlation {corr}) but louder on "
+                            f"one side{side}")
+            actions.append(f"Pan the bass and kick to the centre, or balance the two channels below {hi}.")
+        else:
+            problems.append(f"the low end below {hi} is not mono-safe (correlation {corr}{side})")
+            actions.append(f"Make everything below {hi} mono (mid/side EQ or a mono-maker on the bass and kick).")
         sev = "medium"
     if problems:
         return Finding(id="low_end", topic="low_end", severity=sev, title="Low end needs attention",

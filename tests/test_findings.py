@@ -60,3 +60,23 @@ def test_dc_offset_is_sized_and_only_acted_on_when_it_matters():
     assert small.title != "DC offset" and "high-pass" not in (small.action or "")
     assert "too small to matter" in small.detail
     assert big.severity != "ok" and "high-pass" in big.action and "headroom" in big.detail
+
+
+def test_low_end_in_phase_but_panned_is_off_centre_not_mono_unsafe():
+    """A bass in phase on both channels but 8 dB louder on the left folds to mono without loss:
+    it is off-centre, and the advice is to pan it, not to 'make it mono' for a phase problem."""
+    from mixingbuddy.agent.findings import low_end_finding
+
+    rng = np.random.default_rng(0)
+    n = SR * 8
+    bass = sosfilt(butter(4, 120, fs=SR, output="sos"), rng.standard_normal(n)) * 0.3
+    air = rng.standard_normal((n, 2)) * 0.02
+    panned = np.stack([bass, bass * 0.4], axis=1) + air
+    rep = analyze(Audio(samples=panned.astype(np.float32), sr=SR, name="panned.wav"))
+    assert rep.stereo.low_end.status == "fail" and rep.stereo.low_end.correlation > 0.9
+    f = low_end_finding(rep)
+    assert "off-centre" in f.detail and "not mono-safe" not in f.detail and "Pan the bass" in f.action
+    assert "off-centre" in rep.stereo.verdict
+    inverted = np.stack([bass, -bass * 0.9], axis=1) + air
+    g = low_end_finding(analyze(Audio(samples=inverted.astype(np.float32), sr=SR, name="inv.wav")))
+    assert "not mono-safe" in g.detail and "mono" in g.action

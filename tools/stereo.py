@@ -321,9 +321,15 @@ def _verdict(res: StereoResult) -> str:
                         f"{g.correlation:+.2f}, {loss})")
     le = res.low_end
     if le.status == "fail":
-        problems.append(f"the low end below {le.hi_hz:g} Hz is not mono-safe (correlation {le.correlation:+.2f}, "
-                        f"side {le.side_to_mid_db:+.1f} dB re mid; needs >= {le.min_correlation:g} and "
-                        f"<= {le.max_side_to_mid_db:g} dB): make the bass mono below {le.hi_hz:g} Hz")
+        corr = f"{le.correlation:+.2f}" if le.correlation is not None else "undefined"
+        side = f"{le.side_to_mid_db:+.1f}" if le.side_to_mid_db is not None else "undefined"
+        if le.correlation is not None and le.correlation >= le.min_correlation:  # in phase, one side louder
+            problems.append(f"the low end below {le.hi_hz:g} Hz is off-centre (in phase, correlation {corr}, but "
+                            f"side {side} dB re mid; needs <= {le.max_side_to_mid_db:g} dB): pan the bass to the centre")
+        else:
+            problems.append(f"the low end below {le.hi_hz:g} Hz is not mono-safe (correlation {corr}, "
+                            f"side {side} dB re mid; needs >= {le.min_correlation:g} and "
+                            f"<= {le.max_side_to_mid_db:g} dB): make the bass mono below {le.hi_hz:g} Hz")
     st = res.short_term
     if (st.correlation_min is not None and st.correlation_min < ST_ANTI_PHASE
             and (res.correlation is None or res.correlation >= OUT_OF_PHASE)):
