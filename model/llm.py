@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from mixingbuddy.tools.cache import cache_dir, sha256_file
+from mixingbuddy.tools.cache import cache_dir, sha256_file_remembered
 
 from .config import LLMConfig
 
@@ -83,11 +83,12 @@ def load_backbone(cfg: LLMConfig, tokenizer_dir: str | Path | None = None):
 
 
 def backbone_cache_dir(gguf: str | os.PathLike) -> Path:
-    """Where the de-quantised copy of ``gguf`` lives: keyed by the file's SHA-256 and the
-    transformers version that de-quantised it (another file or another de-quantiser: another folder)."""
+    """Where the de-quantised copy of ``gguf`` lives: keyed by the file's SHA-256 (hashed once per
+    file version) and the transformers version that de-quantised it (another file or another
+    de-quantiser: another folder)."""
     import transformers
 
-    return cache_dir() / "backbones" / f"{sha256_file(gguf)[:24]}-transformers-{transformers.__version__}"
+    return cache_dir() / "backbones" / f"{sha256_file_remembered(gguf)[:24]}-transformers-{transformers.__version__}"
 
 
 def gguf_backbone(gguf: str | os.PathLike, *, use_cache: bool = True):

