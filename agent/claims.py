@@ -202,6 +202,12 @@ def _sentence(stem: str, direction: str, mag: tuple[float, float]) -> str:
 BALANCED_SENTENCE = "The balance is fine; no adjustment is needed."
 
 
+def class_sentence(cls: str) -> str:
+    """A balance class (``model.data.templates.CLASSES``) in the benchmark's wording."""
+    stem, direction, mag = class_parts(cls)
+    return BALANCED_SENTENCE if stem is None else _sentence(stem, direction, mag)
+
+
 def _stem_balance_picks(rep: AnalysisReport, allowed) -> list[tuple[float, str, str, float | None]]:
     """(distance outside the range, stem, corrective direction, measured move) of each stem of
     ``allowed`` the stem-balance measurement places outside the professional range."""
@@ -235,8 +241,7 @@ def balance_verdict(state_or_review: Any) -> str:
     if judgement:
         # the balance judge (agent.balance_judge) weighed the model's posterior with the
         # measurements: its class is the answer to the anchor-relative question
-        stem, direction, mag = class_parts(str(_get(judgement, "class")))
-        return BALANCED_SENTENCE if stem is None else _sentence(stem, direction, mag)
+        return class_sentence(str(_get(judgement, "class")))
     report = _get(state_or_review, "report") or {}
     rep = report if isinstance(report, AnalysisReport) else AnalysisReport.model_validate(report)
     anchor = rep.anchor or _get(state_or_review, "anchor")
@@ -305,4 +310,4 @@ def evidence_of(claims: list[Claim]) -> list[Evidence]:
     return [e for c in claims for e in c.evidence]
 
 
-__all__ = ["BALANCED_SENTENCE", "balance_verdict", "norm_verdict", "cap", "claim_summary", "parse_claim", "verify_claim"]
+__all__ = ["BALANCED_SENTENCE", "balance_verdict", "class_sentence", "norm_verdict", "cap", "claim_summary", "parse_claim", "verify_claim"]

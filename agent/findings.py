@@ -350,8 +350,7 @@ def low_end_finding(rep: AnalysisReport) -> Finding:
                 led.num(le.correlation, tool="stereo", quantity="low_end.correlation", decimals=2, signed=True))
         side = ("" if le.side_to_mid_db is None else ", side level at " + led.num(
             le.side_to_mid_db, tool="stereo", quantity="low_end.side_to_mid_db", unit="dB", signed=True) + " against the mid")
-        if le.correlation is not None and le.correlation >= le.min_correlation:
-            # in phase, so it survives a mono fold-down, but one channel carries more of it
+        if le.off_centre:
             problems.append(f"the low end below {hi} is off-centre: in phase (correlation {corr}) but louder on "
                             f"one side{side}")
             actions.append(f"Pan the bass and kick to the centre, or balance the two channels below {hi}.")

@@ -38,18 +38,6 @@ import numpy as np
 
 from ..model.encoder import LEVEL_STEMS
 
-CATEGORY_WORDS = {"quiet": ("increase", 3, 6), "very_quiet": ("increase", 6, 12),
-                  "loud": ("decrease", 3, 6), "very_loud": ("decrease", 6, 12)}
-
-
-def sentence(category: str, stem: str | None) -> str:
-    """The benchmark's wording of one class."""
-    if category == "no_error" or stem is None:
-        return "The balance is fine; no adjustment is needed."
-    direction, lo, hi = CATEGORY_WORDS[category]
-    verb = "Raise" if direction == "increase" else "Lower"
-    return f"{verb} the {stem} by {lo} to {hi} dB."
-
 
 def encoder_outputs(rows: list[dict], corpus: Path, weights: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(summary vectors, shipped class logits, invalid-class masks) of each row's mix."""
@@ -95,11 +83,13 @@ def labels(rows: list[dict]) -> np.ndarray:
 
 
 def score(rows: list[dict], pred: np.ndarray) -> dict:
+    from ..agent.claims import class_sentence
     from ..model.data.advice_parser import parse_advice
-    from ..model.encoder import class_label
+    from ..model.encoder import class_names
     from .metrics import score_row
 
-    flags = [score_row(r, parse_advice(sentence(*class_label(int(k))))) for r, k in zip(rows, pred)]
+    names = class_names()
+    flags = [score_row(r, parse_advice(class_sentence(names[int(k)]))) for r, k in zip(rows, pred)]
     no_err = [f["joint"] for r, f in zip(rows, flags) if r["published"]["category"] == "no_error"]
     return {"joint": 100 * np.mean([f["joint"] for f in flags]), "no_error": 100 * np.mean(no_err) if no_err else None,
             "n": len(rows)}

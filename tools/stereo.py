@@ -85,6 +85,12 @@ class LowEndCheck(_Row):
     max_side_to_mid_db: float = LOW_END_MAX_SIDE_TO_MID_DB
     status: Literal["pass", "fail", "no_low_end"]
 
+    @property
+    def off_centre(self) -> bool:
+        """Failed only on the side level: in phase (it folds to mono without loss) but louder in
+        one channel, a panning problem rather than a phase one."""
+        return self.status == "fail" and self.correlation is not None and self.correlation >= self.min_correlation
+
 
 class ShortTermCorrelation(_Row):
     window_s: float
@@ -323,7 +329,7 @@ def _verdict(res: StereoResult) -> str:
     if le.status == "fail":
         corr = f"{le.correlation:+.2f}" if le.correlation is not None else "undefined"
         side = f"{le.side_to_mid_db:+.1f}" if le.side_to_mid_db is not None else "undefined"
-        if le.correlation is not None and le.correlation >= le.min_correlation:  # in phase, one side louder
+        if le.off_centre:
             problems.append(f"the low end below {le.hi_hz:g} Hz is off-centre (in phase, correlation {corr}, but "
                             f"side {side} dB re mid; needs <= {le.max_side_to_mid_db:g} dB): pan the bass to the centre")
         else:
