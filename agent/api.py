@@ -26,10 +26,10 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from ..tools.audio import STEM_ROLES
 from ..tools.errors import InvalidArgumentError
-from ..tools.loudness import PLATFORM_TARGETS
-from ..tools.stems import check_roles, is_stem_mp4_name
+from ..tools.io.audio import STEM_ROLES
+from ..tools.io.stems import check_roles, is_stem_mp4_name
+from ..tools.measure.loudness import PLATFORM_TARGETS
 from .context import AgentContext, resolve_llm
 from .graph import compile_graph
 from .schema import Claim, Finding, Review, Turn

@@ -12,9 +12,9 @@ bass, drums or vocals. Two witnesses speak to it, and the judge is a product of 
   (:attr:`mixingbuddy.model.listen.ListenResult.class_probs`);
 - ``p_levels``: a multinomial logistic regression on the measured levels. Without stems
   (variant ``mix``) they are the mix-only estimate
-  (:func:`mixingbuddy.tools.mix_estimate.estimate_stem_levels`: each role's estimated level
+  (:func:`mixingbuddy.tools.measure.mix_estimate.estimate_stem_levels`: each role's estimated level
   against the mix, its raw band feature, and the estimates against the anchor); with stems
-  (variant ``stems``) the whole-clip levels of the stems (:mod:`mixingbuddy.tools.clip_levels`:
+  (variant ``stems``) the whole-clip levels of the stems (:mod:`mixingbuddy.tools.measure.clip_levels`:
   each stem against the rest and the mix, and against the anchor). It is fitted on the corpora's
   training clips; it never sees the audio model.
 - ``w_model``, ``w_levels``: two weights chosen on the validation clips (which the audio model
@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from ..model.data.templates import CLASSES, STEMS, class_parts
-from ..tools.audio import ALL_STEMS
-from ..tools.mix_estimate import ESTIMATE_ROLES
+from ..tools.io.audio import ALL_STEMS
+from ..tools.measure.mix_estimate import ESTIMATE_ROLES
 
 JUDGE_FILE = "balance_judge.json"
 PROB_FLOOR = 1e-4  # log posterior floor: a class the model rules out still has a finite feature
@@ -77,7 +77,7 @@ def _anchor_onehot(anchor: str | None) -> list[float]:
 
 def estimate_vector(mix_estimate) -> list[float]:
     """Per role (drums, bass, vocals, other) the estimated level against the mix and the raw
-    calibration feature (dB), from a :class:`~mixingbuddy.tools.mix_estimate` result (the
+    calibration feature (dB), from a :class:`~mixingbuddy.tools.measure.mix_estimate` result (the
     benchmark's ``dsp`` features, :func:`mixingbuddy.evals.systems.dsp_audio_features`)."""
     by = {_get(s, "role"): s for s in (_get(mix_estimate, "stems") or [])}
     f = []
@@ -97,7 +97,7 @@ def mix_level_features(estimate: Sequence[float], anchor: str | None) -> list[fl
 
 
 def stem_level_features(levels: Mapping[str, Mapping], anchor: str | None) -> list[float]:
-    """The ``stems`` expert's features from whole-clip levels (:mod:`mixingbuddy.tools.clip_levels`
+    """The ``stems`` expert's features from whole-clip levels (:mod:`mixingbuddy.tools.measure.clip_levels`
     output, or a corpus row's ``true_levels``, the same measurement): the anchor; per stem
     (bass, drums, vocals, other) its level against the rest and against the mix (dB) and a flag
     when undefined; per benchmark stem its RMS against the anchor's."""

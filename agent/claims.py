@@ -31,7 +31,7 @@ from typing import Any
 
 from ..model.data.advice_parser import parse_advice
 from ..model.data.templates import class_parts
-from ..tools.analyze import AnalysisReport
+from ..tools.measure.analyze import AnalysisReport
 from .findings import cap, stem_word
 from .numbers import Ledger
 from .schema import Claim, Evidence

@@ -5,7 +5,7 @@
     mixingbuddy chat MIX ... [--thread ID]     (review, then questions from stdin until EOF or "quit")
     mixingbuddy chat --thread ID               (continue a stored conversation)
 
-Progress goes to stderr, answers to stdout. Wired into ``ui/cli.py`` as lazy sub-commands via
+Progress goes to stderr, answers to stdout. Wired into ``mixingbuddy/cli.py`` as lazy sub-commands via
 :func:`add_review_parser` and :func:`add_chat_parser`; the agent (LangGraph, the model) is
 imported only when a command runs.
 """

@@ -23,10 +23,10 @@ Checks (topic: what makes it a problem):
 """
 from __future__ import annotations
 
-from ..tools.analyze import AnalysisReport
-from ..tools.loudness import PLATFORM_TARGETS, PlatformDelta
-from ..tools.reference_compare import NOTABLE_DIFFERENCE_DB
-from ..tools.stereo import (
+from ..tools.measure.analyze import AnalysisReport
+from ..tools.measure.loudness import PLATFORM_TARGETS, PlatformDelta
+from ..tools.measure.reference_compare import NOTABLE_DIFFERENCE_DB
+from ..tools.measure.stereo import (
     FOLD_LOSS_WARN_DB,
     OUT_OF_PHASE,
     RATIO_LIMIT_DB,
@@ -35,11 +35,11 @@ from ..tools.stereo import (
 from .numbers import Ledger
 from .schema import SEVERITY_RANK, Finding
 
-PSR_CRUSHED_DB = 6.0  # after tools.dynamics._psr_words (Ian Shepherd's Dynameter guidance)
+PSR_CRUSHED_DB = 6.0  # after tools.measure.dynamics._psr_words (Ian Shepherd's Dynameter guidance)
 PSR_LIMITED_DB = 8.0
 DC_MATTERS_DBFS = -40.0  # a DC offset below this costs < 0.1 dB of headroom: mentioned, not a fix
 LOUDNESS_OK_LU = 1.0  # within this of a platform target: on target
-MASKING_REPORT_PCT = 10.0  # tools.masking's own threshold for a pair worth naming
+MASKING_REPORT_PCT = 10.0  # tools.measure.masking's own threshold for a pair worth naming
 MASKING_MEDIUM_PCT = 50.0
 BALANCE_HIGH_DB = 3.0  # distance outside p10..p90 that makes a balance finding high priority
 LOW_END_REGIONS = ("sub", "low")

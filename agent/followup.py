@@ -21,8 +21,8 @@ from __future__ import annotations
 import re
 
 from ..model.data.advice_parser import parse_advice
-from ..tools.analyze import AnalysisReport
-from ..tools.loudness import PLATFORM_TARGETS
+from ..tools.measure.analyze import AnalysisReport
+from ..tools.measure.loudness import PLATFORM_TARGETS
 from .claims import claim_summary
 from .compose import METHOD, finding_bullet
 from .findings import (

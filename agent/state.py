@@ -24,7 +24,7 @@ class AgentState(TypedDict, total=False):
     platform: str
     genre: str | None
     listen: dict[str, Any] | None  # the audio model's output: text, class_probs, window_s
-    report: dict[str, Any]  # tools.analyze.AnalysisReport.model_dump(mode="json")
+    report: dict[str, Any]  # tools.measure.analyze.AnalysisReport.model_dump(mode="json")
     claims: list[dict[str, Any]]  # schema.Claim dicts
     balance_judgement: dict[str, Any] | None  # balance_judge.Judgement.to_json(), or None
     findings: list[dict[str, Any]]  # schema.Finding dicts, ranked

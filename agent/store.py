@@ -5,7 +5,7 @@
   (``mix/``, ``stems/``, ``reference/``) and returns their stored paths plus the role of each
   stem file (so the stem set is rebuilt with the roles it was analysed with);
 - :meth:`ThreadStore.context` returns the conversation's :class:`AudioContext` (the only audio
-  its tools can read), rebuilt lazily from the stored paths with ``tools.ingest`` and cached
+  its tools can read), rebuilt lazily from the stored paths with ``tools.io.ingest`` and cached
   per thread in this process (a small LRU: a three-minute stereo song with four stems is a few
   hundred MB of float32).
 """
@@ -19,9 +19,9 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from ..tools.audio import StemSet
 from ..tools.errors import InvalidArgumentError, sanitize_name
-from ..tools.ingest import load_audio, load_mix_and_stems
+from ..tools.io.audio import StemSet
+from ..tools.io.ingest import load_audio, load_mix_and_stems
 from ..tools.registry import AudioContext
 
 THREAD_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # whole string: fullmatch
@@ -88,7 +88,7 @@ class ThreadStore:
     def load(mix: str | os.PathLike, stems: Any = None, reference: str | os.PathLike | None = None,
              roles: dict[str, str] | None = None,
              max_duration_s: float = DEFAULT_MAX_DURATION_S) -> AudioContext:
-        """Decode and check the user's files (``tools.ingest``: typed errors on bad input)."""
+        """Decode and check the user's files (``tools.io.ingest``: typed errors on bad input)."""
         mix_a, stem_set = load_mix_and_stems(mix, stems, roles=roles or None, max_duration_s=max_duration_s)
         ref = load_audio(reference, max_duration_s=max_duration_s) if reference is not None else None
         return AudioContext(mix=mix_a, stems=stem_set, reference=ref)

@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..tools.errors import InvalidArgumentError
-from ..tools.loudness import measure_loudness
+from ..tools.measure.loudness import measure_loudness
+from ..tools.measure.stem_balance import StemBalanceResult, measure_stem_balance
 from ..tools.registry import AudioContext
-from ..tools.stem_balance import StemBalanceResult, measure_stem_balance
 
 __all__ = ["MAX_GAIN_DB", "apply_gains", "simulate_gain", "stem_level_db", "sum_mix"]
 

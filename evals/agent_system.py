@@ -12,12 +12,12 @@ Two registered systems run the same decision code:
   verify (every standing measurement), reconcile, compose, the SQLite checkpointer.
 - ``agent`` (the fast path, for thousands of rows): the steps of the review that decide the
   balance sentence, called directly: the mix decoded by the same ingest
-  (``tools.ingest.load_mix_and_stems``, resampled to 48 kHz); the listen node's inputs to the
+  (``tools.io.ingest.load_mix_and_stems``, resampled to 48 kHz); the listen node's inputs to the
   audio model (its stereo samples, the anchor, all four stems as present, the default
   instruction) answered in batches by :class:`~mixingbuddy.model.listen.Listener`; the answer
   parsed by :func:`~mixingbuddy.agent.claims.parse_claim`; the verify node's mix-only stem
-  estimate (``tools.mix_estimate.estimate_stem_levels`` on the same samples, which is the only
-  part of ``tools.analyze`` these decisions read); :func:`~mixingbuddy.agent.claims.verify_claim`
+  estimate (``tools.measure.mix_estimate.estimate_stem_levels`` on the same samples, which is the only
+  part of ``tools.measure.analyze`` these decisions read); :func:`~mixingbuddy.agent.claims.verify_claim`
   and :func:`~mixingbuddy.agent.claims.balance_verdict`. Loudness, spectrum and stereo, which
   do not enter the balance sentence, are skipped. The test suite checks that both give the same
   sentence on the same clips.
@@ -40,7 +40,7 @@ def _model_anchor(anchor: str | None) -> str:
     """The ingest node's rule (:func:`~mixingbuddy.agent.nodes.ingest.model_anchor_for`) for a
     full mix, where every stem is present."""
     from ..agent.nodes.ingest import model_anchor_for
-    from ..tools.audio import ALL_STEMS
+    from ..tools.io.audio import ALL_STEMS
 
     return model_anchor_for(anchor, ALL_STEMS)
 
@@ -174,7 +174,7 @@ class AgentFastSystem(_AgentBase):
 
     def load_row(self, row: dict, corpus_dir):
         """The row's audio as the agent ingests it: (mix Audio, StemSet or None)."""
-        from ..tools.ingest import load_mix_and_stems
+        from ..tools.io.ingest import load_mix_and_stems
 
         return load_mix_and_stems(Path(corpus_dir) / row["audio_path"], None)[0], None
 
@@ -185,8 +185,8 @@ class AgentFastSystem(_AgentBase):
 
     def measure(self, row: dict, mix, stems):
         """The verify node's measurements these decisions read, as an AnalysisReport."""
-        from ..tools.analyze import AnalysisReport
-        from ..tools.mix_estimate import estimate_stem_levels
+        from ..tools.measure.analyze import AnalysisReport
+        from ..tools.measure.mix_estimate import estimate_stem_levels
 
         return AnalysisReport.model_construct(mix_estimate=estimate_stem_levels(mix.samples, mix.sr),
                                               stem_balance=None, anchor=None)
@@ -261,16 +261,16 @@ class AgentStemsSystem(AgentFastSystem):
     with_stems = True
 
     def load_row(self, row: dict, corpus_dir):
-        from ..tools.ingest import load_mix_and_stems
+        from ..tools.io.ingest import load_mix_and_stems
 
         return load_mix_and_stems(Path(corpus_dir) / row["audio_path"], self.stem_files(row, corpus_dir))
 
     def measure(self, row: dict, mix, stems):
-        from ..tools.analyze import AnalysisReport
-        from ..tools.stem_balance import measure_stem_balance
+        from ..tools.measure.analyze import AnalysisReport
+        from ..tools.measure.stem_balance import measure_stem_balance
 
         anchor = row.get("anchor") if row.get("anchor") in stems.stems else None
-        # the verify node's call (tools.analyze): the stems by role, the named anchor
+        # the verify node's call (tools.measure.analyze): the stems by role, the named anchor
         sb = measure_stem_balance({r: a.samples for r, a in stems.stems.items()}, stems.sr, anchor=anchor)
         return AnalysisReport.model_construct(mix_estimate=None, stem_balance=sb, anchor=anchor)
 
@@ -280,7 +280,7 @@ class AgentSepSystem(AgentFastSystem):
     """The agent's decisions on a bounced mix with separation switched on (the corpus gives the
     mix only): the verify node's measurements on stems separated from the clip
     (:mod:`.separated`, the whole clip), i.e. the stem balance marked as separated beside the
-    mix-only estimate (``tools.analyze`` with ``separation=``), the judge's ``stems`` variant,
+    mix-only estimate (``tools.measure.analyze`` with ``separation=``), the judge's ``stems`` variant,
     and the norm-referenced answer from the separated stem balance. HT-Demucs was trained on
     MUSDB18's training songs: on MUSDB18 clips this flatters it."""
 
@@ -288,10 +288,10 @@ class AgentSepSystem(AgentFastSystem):
         return self._norm_texts.get(row["id"])
 
     def measure(self, row: dict, mix, stems):
-        from ..tools.analyze import AnalysisReport
-        from ..tools.mix_estimate import estimate_stem_levels
+        from ..tools.measure.analyze import AnalysisReport
+        from ..tools.measure.mix_estimate import estimate_stem_levels
+        from ..tools.measure.stem_balance import measure_stem_balance
         from ..tools.separate.evidence import annotate_stem_balance
-        from ..tools.stem_balance import measure_stem_balance
         from .separated import separated_clip
 
         sep = separated_clip(row, self._corpus_dir)

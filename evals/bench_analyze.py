@@ -29,9 +29,9 @@ from pathlib import Path
 
 import soundfile as sf
 
-from mixingbuddy.model.demo_song import SongConfig, render_song
-from mixingbuddy.tools.analyze import analyze
-from mixingbuddy.tools.ingest import load_audio, load_mix_and_stems
+from mixingbuddy.model.data.demo_song import SongConfig, render_song
+from mixingbuddy.tools.io.ingest import load_audio, load_mix_and_stems
+from mixingbuddy.tools.measure.analyze import analyze
 
 DEFAULT_MUSDB = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "musdb18-7"
 
@@ -66,7 +66,7 @@ def bench_essentia(musdb: Path, limit: int, runs: int, mix_path: Path | None) ->
     """Agreement with essentia on real songs (integrated, LRA) and its time on the 3-minute mix
     (informational: it never fails the benchmark)."""
     files = sorted((musdb / "train").glob("*.stem.mp4"))[:limit]
-    from mixingbuddy.tools.loudness import measure_loudness
+    from mixingbuddy.tools.measure.loudness import measure_loudness
 
     if mix_path is not None and mix_path.exists():
         a = load_audio(mix_path, target_sr=44_100)
@@ -150,7 +150,7 @@ def bench_agreement(musdb: Path, limit: int) -> bool:
     print("|---|---|---|---|---|---|---|---|---|---|")
     worst = {"i": 0.0, "tp": 0.0, "lra": 0.0}
     for f in files:
-        from mixingbuddy.tools.loudness import measure_loudness
+        from mixingbuddy.tools.measure.loudness import measure_loudness
 
         a = load_audio(f, stream=0)
         ours = measure_loudness(a.samples, a.sr)

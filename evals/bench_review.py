@@ -1,6 +1,6 @@
 """Benchmark: a full agent review of a 3-minute stereo mix on the embedded default.
 
-Renders the demo song (``model.demo_song``, 180 s, stereo, 44.1 kHz, vocals 4 dB down, the
+Renders the demo song (``model.data.demo_song``, 180 s, stereo, 44.1 kHz, vocals 4 dB down, the
 same song ``bench_analyze`` uses) into a temporary folder, then times
 :meth:`MixingBuddy.review` on it (no language model; the audio model from ``--weights`` or the
 shipped weights, and without them the review goes on with the measurements alone, as a user
@@ -46,7 +46,7 @@ def render_song_files(folder: Path, seconds: float) -> tuple[Path, Path]:
     """The benchmark song: ``mix.wav`` and ``stems/<role>.wav`` (24-bit, 44.1 kHz)."""
     import soundfile as sf
 
-    from ..model.demo_song import SongConfig, render_song
+    from ..model.data.demo_song import SongConfig, render_song
 
     mix, stems = render_song(SongConfig(duration_s=seconds, sr=44_100, seed=1), gains_db={"vocals": -4.0})
     (folder / "stems").mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from ..tools.audio import STEM_ROLES
+from ..tools.io.audio import STEM_ROLES
 from .bench_review import pin_cores
 
 WINDOW_S = 10.0

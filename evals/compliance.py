@@ -63,10 +63,10 @@ def band_noise(lo_hz: float, hi_hz: float, seconds: float, seed: int, sr: int = 
 
 def rows() -> list[tuple[str, str, str, str]]:
     """(case, expected, tolerance, measured) rows."""
-    from mixingbuddy.tools.loudness import integrated_loudness_lufs, loudness_range_lu, true_peak_dbtp
-    from mixingbuddy.tools.masking import measure_masking
-    from mixingbuddy.tools.spectral import measure_spectrum
-    from mixingbuddy.tools.stereo import correlation
+    from mixingbuddy.tools.measure.loudness import integrated_loudness_lufs, loudness_range_lu, true_peak_dbtp
+    from mixingbuddy.tools.measure.masking import measure_masking
+    from mixingbuddy.tools.measure.spectral import measure_spectrum
+    from mixingbuddy.tools.measure.stereo import correlation
 
     out = []
     for name, segs in [("3341 case 1: 1 kHz stereo sine -23 dBFS, 20 s", ((-23.0, 20.0),)),

@@ -359,7 +359,7 @@ def render_mix(recipe: Recipe) -> tuple[np.ndarray, dict[str, np.ndarray], dict[
     """``(mix, stems, info)``: arrays (n, channels) float64 at ``recipe.sr_hz``; ``info`` has
     ``common_gain_db``, ``mix_integrated_lufs`` (before any clip drive) and
     ``mix_sample_peak_dbfs`` (final)."""
-    from ..tools.loudness import integrated_loudness_lufs
+    from ..tools.measure.loudness import integrated_loudness_lufs
 
     n = max(1, round(recipe.seconds * recipe.sr_hz))
     if recipe.silence:

@@ -14,7 +14,7 @@ __all__ = ["separated_clip"]
 
 def separated_clip(row: dict, corpus_dir):
     """The :class:`~mixingbuddy.tools.separate.Separation` of a row's mix (cached)."""
-    from ..tools.ingest import load_audio
+    from ..tools.io.ingest import load_audio
     from ..tools.separate import Separation, separate_mix
 
     folder = Path(corpus_dir) / "separated" / str(row["id"]).replace("/", "_")

@@ -14,7 +14,7 @@ oracle):
 - ``majority``: the most frequent (category, target) class of the train split among those
   valid for the row (with balanced categories this is "no error" on every row).
 - ``dsp``: mix-only stem level estimates from the toolbox
-  (:func:`mixingbuddy.tools.mix_estimate.estimate_stem_levels`: HPSS band-energy features
+  (:func:`mixingbuddy.tools.measure.mix_estimate.estimate_stem_levels`: HPSS band-energy features
   calibrated on MUSDB18) plus the anchor and the stems named in the instruction -> a classifier
   fitted on the train split predicts the class. Never reads true levels.
 - ``oracle``: the exact stem levels of the flawed clip (``row["true_levels"]``: every stem
@@ -48,8 +48,8 @@ from pathlib import Path
 import numpy as np
 
 from ..model.data.templates import CATEGORIES, CLASSES, FLAW_CATEGORIES, NO_ERROR, STEMS, format_response
-from ..tools.audio import ALL_STEMS
-from ..tools.mix_estimate import ESTIMATE_ROLES
+from ..tools.io.audio import ALL_STEMS
+from ..tools.measure.mix_estimate import ESTIMATE_ROLES
 
 MISSING_DB = -60.0  # stand-in for an undefined level (silent stem); a flag feature says so
 DSP_FEATURE_VERSION = 1
@@ -291,7 +291,7 @@ class SepSystem(OracleSystem):
     def predict_classes(self, rows, corpus_dir):
         from tqdm import tqdm
 
-        from ..tools.clip_levels import measure_clip_levels
+        from ..tools.measure.clip_levels import measure_clip_levels
         from .separated import separated_clip
 
         swapped = []
@@ -309,8 +309,8 @@ class SepSystem(OracleSystem):
 def dsp_audio_features(samples: np.ndarray, sr: int) -> np.ndarray:
     """Mix-only features of one clip: per role of drums, bass, vocals, other the estimated
     level against the mix and the raw calibration feature (dB), from
-    :func:`~mixingbuddy.tools.mix_estimate.estimate_stem_levels`."""
-    from ..tools.mix_estimate import estimate_stem_levels
+    :func:`~mixingbuddy.tools.measure.mix_estimate.estimate_stem_levels`."""
+    from ..tools.measure.mix_estimate import estimate_stem_levels
 
     res = estimate_stem_levels(samples, sr)
     by = {s.role: s for s in res.stems}
@@ -324,11 +324,11 @@ def dsp_audio_features(samples: np.ndarray, sr: int) -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def dsp_cache_version() -> str:
     """Identity of the mix-only estimator for the feature cache: this module's feature version
-    plus a hash of ``tools/mix_estimate.py`` and its calibration table, so a change to the
+    plus a hash of ``tools/measure/mix_estimate.py`` and its calibration table, so a change to the
     toolbox invalidates cached features."""
     import inspect
 
-    from ..tools import mix_estimate
+    from ..tools.measure import mix_estimate
 
     h = hashlib.sha1(str(DSP_FEATURE_VERSION).encode())
     h.update(inspect.getsource(mix_estimate).encode())

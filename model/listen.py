@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mixingbuddy.tools.audio import ALL_STEMS
 from mixingbuddy.tools.errors import InvalidArgumentError, MixingBuddyError
+from mixingbuddy.tools.io.audio import ALL_STEMS
 
 from .data import templates as T
 
@@ -200,7 +200,7 @@ class ModelSystem:
 # --- CLI ------------------------------------------------------------------------------------
 
 def cmd_listen(args) -> int:
-    from mixingbuddy.tools.ingest import load_audio
+    from mixingbuddy.tools.io.ingest import load_audio
 
     audio = load_audio(args.mix, max_duration_s=args.max_minutes * 60.0)
     listener = Listener.load(args.weights)

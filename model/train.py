@@ -16,7 +16,7 @@ greedy generation on a few clips scored with the benchmark's parser), checkpoint
 step) only, so a resumed run sees the batches the interrupted one would have seen.
 
 ``accelerate`` (``Accelerator``) makes the same command run on CPU, one GPU (``mixed_precision:
-bf16`` in the recipe) or several GPUs through ``accelerate launch -m mixingbuddy.ui.cli train
+bf16`` in the recipe) or several GPUs through ``accelerate launch -m mixingbuddy.cli train
 ...``: each process takes its slice of every global batch; checkpoints and the export are
 written by the main process.
 

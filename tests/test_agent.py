@@ -28,8 +28,8 @@ from mixingbuddy.agent.graph import NODE_NAMES, mermaid
 from mixingbuddy.agent.nodes.reconcile import merge_claims
 from mixingbuddy.agent.schema import Finding
 from mixingbuddy.model.data.advice_parser import parse_advice
-from mixingbuddy.tools.analyze import AnalysisReport
 from mixingbuddy.tools.errors import InvalidArgumentError, MixingBuddyError
+from mixingbuddy.tools.measure.analyze import AnalysisReport
 
 SR = 48_000
 SECONDS = 6.0

@@ -43,7 +43,7 @@ def test_stem_gain_moves_the_stem_level_by_that_many_db():
 
 
 def test_stem_gain_is_measured_by_the_toolbox_stem_balance(tmp_path):
-    from mixingbuddy.tools.stem_balance import measure_stem_balance
+    from mixingbuddy.tools.measure.stem_balance import measure_stem_balance
 
     levels = {}
     for g in (0.0, -10.0):
@@ -59,7 +59,7 @@ def test_stem_gain_is_measured_by_the_toolbox_stem_balance(tmp_path):
 
 
 def test_render_writes_files_with_the_loudness_asked(tmp_path):
-    from mixingbuddy.tools.loudness import integrated_loudness_lufs
+    from mixingbuddy.tools.measure.loudness import integrated_loudness_lufs
 
     out = render_recipe({"seconds": SHORT, "loudness_lufs": -18.0}, tmp_path)
     x, sr = sf.read(out.mix_path, dtype="float32", always_2d=True)

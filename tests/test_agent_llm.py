@@ -30,7 +30,7 @@ from mixingbuddy.agent.llm import (
     llm_config_from_env,
 )
 from mixingbuddy.tools.errors import InvalidArgumentError
-from mixingbuddy.tools.ingest import load_audio
+from mixingbuddy.tools.io.ingest import load_audio
 from mixingbuddy.tools.registry import AudioContext, call_tool
 
 SR = 48_000

@@ -38,8 +38,8 @@ from mixingbuddy.agent.llm import (
     LLMConfig,
 )
 from mixingbuddy.agent.nodes.common import evidence_values
-from mixingbuddy.tools.ingest import load_audio
-from mixingbuddy.tools.loudness import measure_loudness
+from mixingbuddy.tools.io.ingest import load_audio
+from mixingbuddy.tools.measure.loudness import measure_loudness
 
 SR = 48_000
 SECONDS = 3.0

@@ -14,8 +14,8 @@ from mixingbuddy.agent.claims import BALANCED_SENTENCE, balance_verdict, norm_ve
 from mixingbuddy.agent.compose import judgement_line
 from mixingbuddy.agent.guard import check_grounding
 from mixingbuddy.agent.numbers import Ledger
-from mixingbuddy.tools.analyze import AnalysisReport
-from mixingbuddy.tools.stem_balance import measure_stem_balance
+from mixingbuddy.tools.measure.analyze import AnalysisReport
+from mixingbuddy.tools.measure.stem_balance import measure_stem_balance
 
 SR = 44_100
 

@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 from conftest import write_av
 
-from mixingbuddy.model.demo_song import SongConfig, render_song
-from mixingbuddy.ui.cli import main
+from mixingbuddy.cli import main
+from mixingbuddy.model.data.demo_song import SongConfig, render_song
 
 SR = 44_100
 

@@ -14,8 +14,8 @@ import soundfile as sf
 from mixingbuddy.model.data import corpus as C
 from mixingbuddy.model.data import sources as S
 from mixingbuddy.model.data.templates import CATEGORIES, GAIN_RANGES_DB, STEMS
-from mixingbuddy.tools.audio import ALL_STEMS
 from mixingbuddy.tools.errors import InvalidArgumentError
+from mixingbuddy.tools.io.audio import ALL_STEMS
 
 SR = 16_000
 

@@ -1,4 +1,4 @@
-"""Known-answer tests for tools/dynamics.py: crest factor, PSR, clipping runs, DC offset."""
+"""Known-answer tests for tools/measure/dynamics.py: crest factor, PSR, clipping runs, DC offset."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from mixingbuddy.tools.dynamics import (
+from mixingbuddy.tools.errors import InvalidArgumentError
+from mixingbuddy.tools.grounding import numbers_in_text, numeric_fields
+from mixingbuddy.tools.measure.dynamics import (
     ClippingResult,
     DynamicsResult,
     clipping_runs,
@@ -16,9 +18,7 @@ from mixingbuddy.tools.dynamics import (
     measure_dynamics,
     psr_db,
 )
-from mixingbuddy.tools.errors import InvalidArgumentError
-from mixingbuddy.tools.grounding import numbers_in_text, numeric_fields
-from mixingbuddy.tools.loudness import measure_loudness
+from mixingbuddy.tools.measure.loudness import measure_loudness
 
 SR = 48_000
 

@@ -14,8 +14,8 @@ import numpy as np
 from scipy.signal import butter, sosfilt
 
 from mixingbuddy.agent.findings import DC_MATTERS_DBFS, MAX_EQ_MOVE_DB, dynamics_finding, spectrum_findings
-from mixingbuddy.tools.analyze import analyze
-from mixingbuddy.tools.audio import Audio
+from mixingbuddy.tools.io.audio import Audio
+from mixingbuddy.tools.measure.analyze import analyze
 
 SR = 48_000
 

@@ -8,7 +8,7 @@ import pytest
 
 from mixingbuddy.model.data import flaws as fl
 from mixingbuddy.model.data.templates import CATEGORIES, GAIN_RANGES_DB, STEMS
-from mixingbuddy.tools.stem_balance import load_balance_reference
+from mixingbuddy.tools.measure.stem_balance import load_balance_reference
 
 SR = 8000
 

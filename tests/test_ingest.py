@@ -1,4 +1,4 @@
-"""Tests for tools/ingest.py: round trips with known answers, stem sets, and the bad-input
+"""Tests for tools/io/ingest.py: round trips with known answers, stem sets, and the bad-input
 corpus. All audio is synthesised here, in each test's tmp_path."""
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from conftest import make_sine, write_audio, write_av, write_wav_header
 
-from mixingbuddy.tools.audio import ANALYSIS_SR, Audio, StemSet
 from mixingbuddy.tools.errors import (
     AudioFileNotFoundError,
     EmptyFileError,
@@ -30,7 +29,8 @@ from mixingbuddy.tools.errors import (
     TruncatedFileError,
     UnsupportedFormatError,
 )
-from mixingbuddy.tools.ingest import (
+from mixingbuddy.tools.io.audio import ANALYSIS_SR, Audio, StemSet
+from mixingbuddy.tools.io.ingest import (
     infer_stem_role,
     load_audio,
     load_mix_and_stems,
@@ -748,7 +748,7 @@ def test_float_samples_far_beyond_full_scale_are_refused_by_name(tmp_path):
 def test_shortest_accepted_file_can_be_analysed(tmp_path):
     """The ingest minimum is what every measurement needs: a 0.45 s file is refused at the
     door; a 0.5 s one goes through the whole analysis."""
-    from mixingbuddy.tools.analyze import analyze
+    from mixingbuddy.tools.measure.analyze import analyze
 
     with pytest.raises(TooShortError, match="at least 0.5 s"):
         load_audio(_wav(tmp_path, "a.wav", make_sine(440, 0.45, SR, 0.3, 2)))

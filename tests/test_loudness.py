@@ -1,4 +1,4 @@
-"""Known-answer tests for tools/loudness.py (BS.1770-4, EBU Tech 3341 / 3342).
+"""Known-answer tests for tools/measure/loudness.py (BS.1770-4, EBU Tech 3341 / 3342).
 
 Every signal is built here with numpy; levels of sines are peak amplitudes in dBFS, as in the
 EBU test sequences (a 1 kHz stereo sine at -23 dBFS reads -23 LUFS).
@@ -14,7 +14,7 @@ import pytest
 from mixingbuddy.evals.compliance import SR, faded, sine, stereo
 from mixingbuddy.tools.errors import InvalidArgumentError
 from mixingbuddy.tools.grounding import numbers_in_text, numeric_fields
-from mixingbuddy.tools.loudness import (
+from mixingbuddy.tools.measure.loudness import (
     PLATFORM_TARGETS,
     LoudnessResult,
     block_loudness_lkfs,
@@ -155,7 +155,7 @@ def test_true_peak_never_below_sample_peak_and_silence():
 
 def test_true_peak_exact_against_direct_polyphase_filter():
     """The chunk skipping and the symmetric evaluation must not change the answer."""
-    from mixingbuddy.tools.loudness import _interpolation_phases
+    from mixingbuddy.tools.measure.loudness import _interpolation_phases
 
     rng = np.random.default_rng(7)
     n = 50_021  # spans several chunks, not a multiple of the chunk

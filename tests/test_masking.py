@@ -1,4 +1,4 @@
-"""Known-answer tests for tools.masking with band-limited noises."""
+"""Known-answer tests for tools.measure.masking with band-limited noises."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from scipy.signal import butter, sosfilt
 
 from mixingbuddy.tools.errors import InvalidArgumentError
-from mixingbuddy.tools.masking import measure_masking
+from mixingbuddy.tools.measure.masking import measure_masking
 
 SR = 48_000
 

@@ -1,4 +1,4 @@
-"""Tests for tools.mix_estimate: direction tests on a synthetic song whose stems are known,
+"""Tests for tools.measure.mix_estimate: direction tests on a synthetic song whose stems are known,
 plus the calibration file, confidence bookkeeping and bad input."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mixingbuddy.tools.errors import InvalidArgumentError
-from mixingbuddy.tools.mix_estimate import (
+from mixingbuddy.tools.measure.mix_estimate import (
     FEATURE_VERSION,
     estimate_stem_levels,
     load_calibration,

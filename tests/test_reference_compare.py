@@ -6,7 +6,7 @@ import pytest
 from scipy import signal
 
 from mixingbuddy.tools.errors import InvalidArgumentError
-from mixingbuddy.tools.reference_compare import compare_to_reference
+from mixingbuddy.tools.measure.reference_compare import compare_to_reference
 
 SR = 48_000
 

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from mixingbuddy.tools.audio import Audio, StemSet
 from mixingbuddy.tools.errors import InvalidArgumentError
+from mixingbuddy.tools.io.audio import Audio, StemSet
 from mixingbuddy.tools.registry import TOOLS, AudioContext, call_tool, openai_tools
 
 SR = 48_000

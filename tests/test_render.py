@@ -17,7 +17,7 @@ from mixingbuddy.model.data.compose import (
     compose_song,
     parse_numeral,
 )
-from mixingbuddy.tools.stem_balance import load_balance_reference, measure_stem_balance
+from mixingbuddy.tools.measure.stem_balance import load_balance_reference, measure_stem_balance
 
 SR = 22_050  # half rate: same code paths, half the work
 BENCH_STEMS = ("bass", "drums", "vocals")

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from mixingbuddy.tools.audio import Audio
-from mixingbuddy.tools.clip_levels import measure_clip_levels
 from mixingbuddy.tools.errors import SeparatorUnavailableError
+from mixingbuddy.tools.io.audio import Audio
+from mixingbuddy.tools.measure.clip_levels import measure_clip_levels
 from mixingbuddy.tools.separate import (
     SEGMENT,
     HTDemucs,
@@ -201,7 +201,7 @@ def test_memory_lean_session_gives_bit_identical_sources():
 
 @needs_weights
 def test_separating_a_rendered_song():
-    from mixingbuddy.model.demo_song import SongConfig, render_song
+    from mixingbuddy.model.data.demo_song import SongConfig, render_song
 
     mix44, stems44 = render_song(SongConfig(duration_s=12.0, seed=3))
     import soxr

@@ -7,10 +7,10 @@ import pytest
 import soundfile as sf
 
 from mixingbuddy.agent.api import MixingBuddy
-from mixingbuddy.model.demo_song import SongConfig, render_song
+from mixingbuddy.model.data.demo_song import SongConfig, render_song
+from mixingbuddy.tools.measure.stem_balance import measure_stem_balance
 from mixingbuddy.tools.separate import separator_status
 from mixingbuddy.tools.separate.evidence import annotate_stem_balance, level_error_db
-from mixingbuddy.tools.stem_balance import measure_stem_balance
 
 HAVE_WEIGHTS = separator_status().available
 
@@ -64,7 +64,7 @@ def test_review_says_why_separation_is_off(tmp_path, buried_vocals, monkeypatch)
 
 def test_failed_separation_of_a_stem_is_flagged():
     """A stem the separator leaves near silent while the mix-only estimate hears it."""
-    from mixingbuddy.tools.mix_estimate import estimate_stem_levels
+    from mixingbuddy.tools.measure.mix_estimate import estimate_stem_levels
 
     mix, stems = render_song(SongConfig(duration_s=12.0, seed=2))
     import soxr
@@ -94,7 +94,7 @@ def test_error_model_is_packaged_and_monotone_enough():
 
 def test_noisy_levels_move_each_stem_and_keep_the_sums_consistent():
     from mixingbuddy.evals.fit_judge import noisy_levels
-    from mixingbuddy.tools.clip_levels import measure_clip_levels
+    from mixingbuddy.tools.measure.clip_levels import measure_clip_levels
 
     rng = np.random.default_rng(0)
     stems = {r: rng.standard_normal((48_000, 2)) * g for r, g in
@@ -137,7 +137,7 @@ def test_the_judge_abstains_under_its_line():
 
 def test_the_judge_reads_separated_levels_unless_a_stem_looks_badly_separated():
     from mixingbuddy.agent.balance_judge import features_for
-    from mixingbuddy.tools.mix_estimate import estimate_stem_levels
+    from mixingbuddy.tools.measure.mix_estimate import estimate_stem_levels
 
     mix, stems = render_song(SongConfig(duration_s=12.0, seed=4))
     import soxr
@@ -176,7 +176,7 @@ def test_whatif_and_audition_on_separated_stems_rebuild_the_mix_with_the_residua
     ctx = AudioContext(mix=sep.mix_audio(), stems=sep.stem_set())
     res = simulate_gain(ctx, "vocals", -3.0, residual=sep.residual)
     assert res["approximate"] is True
-    from mixingbuddy.tools.loudness import measure_loudness
+    from mixingbuddy.tools.measure.loudness import measure_loudness
 
     # "before" is the mix itself (separated stems + residual), not the separated sum
     assert abs(res["before"]["mix"]["integrated_lufs"] - measure_loudness(mix, 48_000).integrated_lufs) < 0.05

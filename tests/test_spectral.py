@@ -1,4 +1,4 @@
-"""Known-answer tests for tools/bands.py, tools/spectral.py and tools/build_target_curve.py.
+"""Known-answer tests for tools/measure/bands.py, tools/measure/spectral.py and tools/data/build_target_curve.py.
 
 Every signal is synthesised here (numpy); nothing reads /work/shared.
 """
@@ -11,7 +11,8 @@ import re
 import numpy as np
 import pytest
 
-from mixingbuddy.tools.bands import (
+from mixingbuddy.tools.errors import InvalidArgumentError
+from mixingbuddy.tools.measure.bands import (
     REGIONS_HZ,
     band_matrix,
     erb_band_edges_hz,
@@ -22,8 +23,7 @@ from mixingbuddy.tools.bands import (
     nominal_hz,
     third_octave_bands_hz,
 )
-from mixingbuddy.tools.errors import InvalidArgumentError
-from mixingbuddy.tools.spectral import (
+from mixingbuddy.tools.measure.spectral import (
     SpectrumResult,
     TargetCurve,
     flat_target_curve,
@@ -262,8 +262,8 @@ def test_bad_input_raises_invalid_argument(samples, sr, msg):
 def test_build_target_curve_uses_the_same_normalisation(tmp_path, av_writer):
     """Encode three synthetic songs as AAC .stem.mp4 files, build a table from them, and check
     that measuring one of the songs against it gives ~0 dB deviation (same pipeline both sides)."""
-    from mixingbuddy.tools import build_target_curve as btc
-    from mixingbuddy.tools.ingest import load_audio
+    from mixingbuddy.tools.data import build_target_curve as btc
+    from mixingbuddy.tools.io.ingest import load_audio
 
     sr_src = 44100
     for i in range(3):

@@ -1,4 +1,4 @@
-"""Known-answer tests for tools.stem_balance and the balance reference table.
+"""Known-answer tests for tools.measure.stem_balance and the balance reference table.
 
 Stems are independent white noises (uncorrelated, stationary), so every relative RMS level is
 known from the construction to a few hundredths of a dB.
@@ -13,10 +13,10 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from mixingbuddy.tools.build_balance_reference import build as build_reference
+from mixingbuddy.tools.data.build_balance_reference import build as build_reference
 from mixingbuddy.tools.errors import InvalidArgumentError
-from mixingbuddy.tools.loudness import integrated_loudness_lufs
-from mixingbuddy.tools.stem_balance import (
+from mixingbuddy.tools.measure.loudness import integrated_loudness_lufs
+from mixingbuddy.tools.measure.stem_balance import (
     StemBalanceResult,
     load_balance_reference,
     measure_stem_balance,

@@ -1,4 +1,4 @@
-"""Known-answer tests for tools/stereo.py. Every signal is synthesised here (numpy)."""
+"""Known-answer tests for tools/measure/stereo.py. Every signal is synthesised here (numpy)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mixingbuddy.tools.errors import InvalidArgumentError
-from mixingbuddy.tools.stereo import StereoResult, correlation, measure_stereo
+from mixingbuddy.tools.measure.stereo import StereoResult, correlation, measure_stereo
 
 SR = 48000
 N = SR * 6

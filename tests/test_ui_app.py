@@ -11,9 +11,9 @@ import pytest
 import soundfile as sf
 from conftest import make_sine
 
-from mixingbuddy.tools.analyze import analyze
 from mixingbuddy.tools.errors import EmptyFileError
-from mixingbuddy.tools.ingest import load_mix_and_stems
+from mixingbuddy.tools.io.ingest import load_mix_and_stems
+from mixingbuddy.tools.measure.analyze import analyze
 from mixingbuddy.ui import app as ui_app
 from mixingbuddy.ui.app import (
     AppConfig,
@@ -45,7 +45,7 @@ def text_of(message: dict) -> str:
 def reviewed(tmp_path_factory):
     """A stored review's state as the agent keeps it: a real analysis of a rendered song with
     stems, findings and claims in the shared contract's shape, and the stored audio record."""
-    from mixingbuddy.model.demo_song import SongConfig, render_song
+    from mixingbuddy.model.data.demo_song import SongConfig, render_song
 
     d = tmp_path_factory.mktemp("song")
     mix, stems = render_song(SongConfig(duration_s=6.0, seed=7), gains_db={"vocals": -9.0})
@@ -243,7 +243,7 @@ def _val(x):
 
 def _render_song(folder: Path, seed: int, seconds: float, vocals_db: float, name: str = "mix.wav",
                  stems: bool = True) -> Path:
-    from mixingbuddy.model.demo_song import SongConfig, render_song
+    from mixingbuddy.model.data.demo_song import SongConfig, render_song
 
     folder.mkdir(parents=True, exist_ok=True)
     mix, parts = render_song(SongConfig(duration_s=seconds, seed=seed), gains_db={"vocals": vocals_db})

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mixingbuddy.tools.analyze import analyze
 from mixingbuddy.tools.errors import InvalidArgumentError
-from mixingbuddy.tools.ingest import load_mix_and_stems
-from mixingbuddy.tools.loudness import integrated_loudness_lufs, true_peak_dbtp
+from mixingbuddy.tools.io.ingest import load_mix_and_stems
+from mixingbuddy.tools.measure.analyze import analyze
+from mixingbuddy.tools.measure.loudness import integrated_loudness_lufs, true_peak_dbtp
 from mixingbuddy.ui.audition import (
     audition,
     audition_markdown,
@@ -23,7 +23,7 @@ SR = 44_100
 @pytest.fixture(scope="module")
 def song(tmp_path_factory):
     """A 6 s demo song with the vocals 9 dB too low, as files, decoded with ingest."""
-    from mixingbuddy.model.demo_song import SongConfig, render_song
+    from mixingbuddy.model.data.demo_song import SongConfig, render_song
 
     d = tmp_path_factory.mktemp("song")
     mix, stems = render_song(SongConfig(duration_s=6.0, seed=5), gains_db={"vocals": -9.0})

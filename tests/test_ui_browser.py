@@ -42,7 +42,7 @@ def flawed_mix(tmp_path_factory) -> Path:
     """An 8 s demo song, vocals 10 dB down, bounced too loud (clipped)."""
     import numpy as np
 
-    from mixingbuddy.model.demo_song import SongConfig, render_song
+    from mixingbuddy.model.data.demo_song import SongConfig, render_song
 
     d = tmp_path_factory.mktemp("mix")
     mix, _ = render_song(SongConfig(duration_s=8.0, seed=21), gains_db={"vocals": -10.0})

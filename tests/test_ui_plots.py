@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mixingbuddy.tools.analyze import analyze
 from mixingbuddy.tools.errors import InvalidArgumentError
-from mixingbuddy.tools.ingest import load_audio, load_mix_and_stems
+from mixingbuddy.tools.io.ingest import load_audio, load_mix_and_stems
+from mixingbuddy.tools.measure.analyze import analyze
 from mixingbuddy.ui import plots
 
 SR = 44_100
@@ -17,7 +17,7 @@ CLIP_S = (2.0, 2.5)
 @pytest.fixture(scope="module")
 def song(tmp_path_factory):
     """An 8 s demo song with quiet vocals and a hard-clipped half second in the mix."""
-    from mixingbuddy.model.demo_song import SongConfig, render_song
+    from mixingbuddy.model.data.demo_song import SongConfig, render_song
 
     d = tmp_path_factory.mktemp("song")
     mix, stems = render_song(SongConfig(duration_s=8.0, seed=3), gains_db={"vocals": -9.0})

@@ -1,5 +1,8 @@
-"""Measurement toolbox: ingest plus pure, typed measurement functions over numpy arrays.
+"""The measurement toolbox, in three parts.
 
-Every measurement returns a pydantic model whose field names carry their unit
-(``_lufs``, ``_db``, ``_hz`` ...) and a one-line plain-language ``verdict``.
+- ``io``: reading audio files safely (decode, sniff, validate) and naming stems;
+- ``measure``: pure, typed measurements over numpy arrays, each a pydantic result whose field names
+  carry their unit (``_lufs``, ``_db``, ``_hz``) and a one-line ``verdict``;
+- ``registry``: the measurements as JSON-schema tools an LLM can call;
+- ``separate``: HT-Demucs source separation; ``data``: the reference tables and their builders.
 """

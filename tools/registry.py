@@ -15,17 +15,17 @@ from typing import Any, Callable, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .audio import Audio, StemSet
-from .dynamics import DynamicsResult, measure_dynamics
 from .errors import InvalidArgumentError
-from .loudness import LoudnessResult, measure_loudness
-from .masking import MaskingResult, measure_masking
-from .mix_estimate import MixEstimateResult, estimate_stem_levels
-from .reference_compare import ReferenceComparison, compare_to_reference
+from .io.audio import Audio, StemSet
+from .measure.dynamics import DynamicsResult, measure_dynamics
+from .measure.loudness import LoudnessResult, measure_loudness
+from .measure.masking import MaskingResult, measure_masking
+from .measure.mix_estimate import MixEstimateResult, estimate_stem_levels
+from .measure.reference_compare import ReferenceComparison, compare_to_reference
+from .measure.spectral import SpectrumResult, measure_spectrum
+from .measure.stem_balance import StemBalanceResult, measure_stem_balance
+from .measure.stereo import StereoResult, measure_stereo
 from .results import Measurement
-from .spectral import SpectrumResult, measure_spectrum
-from .stem_balance import StemBalanceResult, measure_stem_balance
-from .stereo import StereoResult, measure_stereo
 
 Platform = Literal["spotify", "apple_music", "youtube", "amazon_music", "deezer", "ebu_r128"]
 AUDIO_REF_PATTERN = r"^(mix|reference|stem:(vocals|drums|bass|other))$"

@@ -39,9 +39,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
-from ..tools.audio import STEM_ROLES
 from ..tools.errors import InvalidArgumentError, MixingBuddyError, sanitize_name
-from ..tools.loudness import PLATFORM_TARGETS
+from ..tools.io.audio import STEM_ROLES
+from ..tools.measure.loudness import PLATFORM_TARGETS
 from .uploads import UploadLimits, UploadSession, cleanup_stale, prepare_upload
 
 log = logging.getLogger("mixingbuddy.ui")

@@ -2,8 +2,8 @@
 
 Method
     before = the sum of the stems as uploaded; after = the sum with each stem scaled by its gain
-    (dB). Both are measured with the same tools as the review (``tools.stem_balance`` for each
-    stem against the rest, ``tools.loudness`` for integrated loudness, LRA and true peak), so
+    (dB). Both are measured with the same tools as the review (``tools.measure.stem_balance`` for each
+    stem against the rest, ``tools.measure.loudness`` for integrated loudness, LRA and true peak), so
     the numbers shown next to the players are the numbers of the mixes as the user would get
     them in the DAW.
 
@@ -31,10 +31,10 @@ import numpy as np
 from pydantic import BaseModel
 
 from ..agent.whatif import MAX_GAIN_DB, apply_gains, stem_level_db, sum_mix
-from ..tools.audio import StemSet
 from ..tools.errors import InvalidArgumentError, SilentAudioError
-from ..tools.loudness import PLATFORM_TARGETS, measure_loudness
-from ..tools.stem_balance import measure_stem_balance
+from ..tools.io.audio import StemSet
+from ..tools.measure.loudness import PLATFORM_TARGETS, measure_loudness
+from ..tools.measure.stem_balance import measure_stem_balance
 
 CEILING_DBTP = -1.0
 CLIP_DBTP = 0.0
@@ -220,8 +220,8 @@ def audition(stems: StemSet, gains_db: Mapping[str, Any], out_dir: str | os.Path
 
 def stems_from_audio_record(audio: Mapping[str, Any], *, max_duration_s: float = 1200.0) -> StemSet:
     """The stems of a conversation from its stored ``audio`` record (``MixingBuddy.state``:
-    ``mix``, ``stems``, ``stem_roles``, ``stems_container``), decoded with ``tools.ingest``."""
-    from ..tools.ingest import load_mix_and_stems
+    ``mix``, ``stems``, ``stem_roles``, ``stems_container``), decoded with ``tools.io.ingest``."""
+    from ..tools.io.ingest import load_mix_and_stems
 
     if not audio or not audio.get("mix"):
         raise InvalidArgumentError("this conversation has no stored audio")

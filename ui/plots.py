@@ -323,12 +323,12 @@ def waveform_figure(audio: Any, report: Any = None, findings: Iterable[Any] | No
                     sr: int | None = None) -> Figure | None:
     """The waveform's min/max envelope with problem regions shaded.
 
-    ``audio``: a file path (decoded with ``tools.ingest.load_audio``), a ``tools.audio.Audio``,
+    ``audio``: a file path (decoded with ``tools.io.ingest.load_audio``), a ``tools.io.audio.Audio``,
     or a samples array with ``sr``. None when ``audio`` is None."""
     if audio is None:
         return None
     if isinstance(audio, (str, os.PathLike)):
-        from ..tools.ingest import load_audio
+        from ..tools.io.ingest import load_audio
 
         audio = load_audio(audio)
     if hasattr(audio, "samples") and hasattr(audio, "sr"):

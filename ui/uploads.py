@@ -1,6 +1,6 @@
 """Upload handling for the browser app: limits, a private folder per session, safe archives.
 
-What a user may upload for one review: a mix (any format ``tools.ingest`` reads, or a MUSDB18
+What a user may upload for one review: a mix (any format ``tools.io.ingest`` reads, or a MUSDB18
 ``.stem.mp4``, whose streams then give the stems too), optionally its stems (several audio
 files, or one ZIP of them, or one ``.stem.mp4``) and optionally a reference track.
 
@@ -209,13 +209,13 @@ def _as_list(items: Any) -> list[str]:
 
 
 def _existing(path: str) -> tuple[str, int]:
-    from ..tools.sniff import check_path
+    from ..tools.io.sniff import check_path
 
     return check_path(path, sanitize_name(path))
 
 
 def _kind(path: str):
-    from ..tools.sniff import sniff
+    from ..tools.io.sniff import sniff
 
     return sniff(path)
 
@@ -247,7 +247,7 @@ def _copy(src: str, folder: Path) -> Path:
 
 
 def _is_stem_container(path: str) -> bool:
-    from ..tools.stems import is_stem_container
+    from ..tools.io.stems import is_stem_container
 
     return is_stem_container(path, sanitize_name(path))
 
@@ -354,11 +354,11 @@ def extract_zip(path: str, folder: Path, limits: UploadLimits, *, files_left: in
 
 
 def expand_stem_container(path: str, folder: Path, *, max_duration_s: float = 1200.0) -> list[Path]:
-    """Decode a ``.stem.mp4``'s four stem streams (``tools.ingest.load_stem_set``) and write each
+    """Decode a ``.stem.mp4``'s four stem streams (``tools.io.ingest.load_stem_set``) and write each
     as a 32-bit float WAV at the analysis rate, named by its role."""
     import soundfile as sf
 
-    from ..tools.ingest import load_stem_set
+    from ..tools.io.ingest import load_stem_set
 
     stems = load_stem_set(path, max_duration_s=max_duration_s)
     out = []
@@ -461,9 +461,9 @@ def _stems_into(stem_list: Sequence[str], folder: Path, limits: UploadLimits, wa
 
 
 def load_prepared(prep: PreparedUpload, *, max_duration_s: float = 1200.0):
-    """Decode a prepared upload with ``tools.ingest``: ``(mix Audio, StemSet | None, reference
+    """Decode a prepared upload with ``tools.io.ingest``: ``(mix Audio, StemSet | None, reference
     Audio | None)``; bad audio raises ingest's typed errors."""
-    from ..tools.ingest import load_audio, load_mix_and_stems
+    from ..tools.io.ingest import load_audio, load_mix_and_stems
 
     if not prep.mix.exists():
         raise named_error(AudioFileNotFoundError, prep.mix.name, "was removed (the session ended)",

@@ -2,7 +2,7 @@
 with a language model configured, the draft goes through it (grounding-guarded by the backend)."""
 from __future__ import annotations
 
-from ...tools.loudness import PLATFORM_TARGETS
+from ...tools.measure.loudness import PLATFORM_TARGETS
 from ..compose import compose_review
 from ..context import AgentContext, run_llm
 from ..schema import Claim, Finding

@@ -2,9 +2,9 @@
 needs them (a what-if gain on a stem), and answer from the stored analysis."""
 from __future__ import annotations
 
-from ...tools.analyze import AnalysisReport
 from ...tools.errors import MixingBuddyError
-from ...tools.stem_balance import StemBalanceResult
+from ...tools.measure.analyze import AnalysisReport
+from ...tools.measure.stem_balance import StemBalanceResult
 from ..context import AgentContext, run_llm
 from ..followup import answer as compose_answer
 from ..followup import route

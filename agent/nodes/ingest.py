@@ -2,8 +2,8 @@
 anchor stem. The decoded audio goes to the thread store's cache, never into the state."""
 from __future__ import annotations
 
-from ...tools.audio import ALL_STEMS
 from ...tools.errors import InvalidArgumentError
+from ...tools.io.audio import ALL_STEMS
 from ..context import AgentContext
 from ..state import AgentState
 

@@ -4,7 +4,7 @@ marked ``model+tools``; an unverifiable model impression becomes a hedged low-pr
 a refuted one becomes no finding at all."""
 from __future__ import annotations
 
-from ...tools.analyze import AnalysisReport
+from ...tools.measure.analyze import AnalysisReport
 from ..balance_judge import judge_review, load_judge
 from ..claims import verify_claim
 from ..context import AgentContext

@@ -1,9 +1,9 @@
-"""Verify: run the measurements once (``tools.analyze``: the standing checks, and the tools the
+"""Verify: run the measurements once (``tools.measure.analyze``: the standing checks, and the tools the
 model's claim needs: stem balance with stems; without stems, the mix-only estimate and, when the
 separator is installed, stem balance on stems separated from the mix) and keep the report."""
 from __future__ import annotations
 
-from ...tools.analyze import analyze
+from ...tools.measure.analyze import analyze
 from ..context import AgentContext
 from ..state import AgentState
 

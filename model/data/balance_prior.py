@@ -12,7 +12,7 @@ of the other three stems' RMS (dB), over 10 s segments where all four stems are 
 of 50 ms frames above -50 dBFS), the song's value being the median over its gated segments.
 This is the definition of the packaged reference table (``tools/data/balance_reference.json``,
 MUSDB18-HQ, Rafii et al. 2019, segment table of the MixingBuddy-gain study) and of
-``tools.stem_balance.measure_stem_balance``'s ``level_vs_rest_power_sum_db``.
+``tools.measure.stem_balance.measure_stem_balance``'s ``level_vs_rest_power_sum_db``.
 
 Drawing (``draw_natural_balance``): a Gaussian copula.
 - Marginals: each stem's vs_rest quantile function, interpolated linearly in normal-score
@@ -37,7 +37,7 @@ Drawing (``draw_natural_balance``): a Gaussian copula.
 Imposing (``apply_balance``): gains per stem found by Gauss-Newton steps on the measured vs_rest
 (the Jacobian of vs_rest_i in dB with respect to gain_j in dB is 1 on the diagonal and
 -P_j / sum_{k != i} P_k off it; its null space is the common gain, handled by a minimum-norm
-step). Each step re-measures with the exact segment/gating procedure of ``tools.stem_balance``
+step). Each step re-measures with the exact segment/gating procedure of ``tools.measure.stem_balance``
 (computed here from per-frame statistics so that a step costs milliseconds) until every target
 is met within ``tol_db``.
 """
@@ -50,8 +50,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 
-from ...tools.audio import ALL_STEMS
-from ...tools.stem_balance import (
+from ...tools.io.audio import ALL_STEMS
+from ...tools.measure.stem_balance import (
     ACTIVE_FRAME_DBFS,
     ACTIVE_SEGMENT_RATIO,
     FRAME_S,
@@ -159,7 +159,7 @@ class FrameStats:
     per-stem gains without touching the samples again.
 
     ``mono_gram[f, i, j]``: sum over frame f of m_i * m_j, m = mean of the channels (activity
-    gate, as in tools.stem_balance); ``energy[f, i]``: sum over frame f and channels of x_i^2
+    gate, as in tools.measure.stem_balance); ``energy[f, i]``: sum over frame f and channels of x_i^2
     (segment RMS, channels pooled); ``peak[i]``: stem sample peak."""
 
     names: list[str]
@@ -245,7 +245,7 @@ def _as_2d(x: np.ndarray) -> np.ndarray:
 
 def measure_vs_rest(stems: dict[str, np.ndarray], sr: int) -> dict[str, float | None]:
     """Each stem's level vs the power sum of the others (dB), median over gated 10 s segments:
-    the quantity of the reference table, same gating as ``tools.stem_balance`` (its
+    the quantity of the reference table, same gating as ``tools.measure.stem_balance`` (its
     ``level_vs_rest_power_sum_db``). None for a silent or never-gated stem."""
     stats = FrameStats.from_stems(stems, sr)
     v, _ = stats.measure(np.zeros(len(stats.names)))

@@ -50,9 +50,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...tools.audio import ALL_STEMS
-from ...tools.clip_levels import measure_clip_levels, stereo
-from ...tools.stem_balance import (
+from ...tools.io.audio import ALL_STEMS
+from ...tools.measure.clip_levels import measure_clip_levels, stereo
+from ...tools.measure.stem_balance import (
     ACTIVE_FRAME_DBFS,
     ACTIVE_SEGMENT_RATIO,
     FRAME_S,
@@ -106,7 +106,7 @@ def is_active(x: np.ndarray, sr: int) -> bool:
     return active_ratio(x, sr) >= ACTIVE_SEGMENT_RATIO
 
 
-# the levels that label a clip are the toolbox's whole-clip levels (tools.clip_levels), so the
+# the levels that label a clip are the toolbox's whole-clip levels (tools.measure.clip_levels), so the
 # agent measures a user's stems on the same scale
 measure_levels = measure_clip_levels
 

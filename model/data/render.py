@@ -26,7 +26,7 @@ import pretty_midi
 import scipy.fft as sfft
 from scipy.signal import butter, sosfilt
 
-from ...tools.audio import ALL_STEMS
+from ...tools.io.audio import ALL_STEMS
 from .balance_prior import (
     FrameStats,
     consistent_vs_rest,

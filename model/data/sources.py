@@ -11,11 +11,11 @@ the same two steps in a loop.
   cycles over all styles from a seed-dependent offset.
 - MUSDB18 (Rafii et al. 2017, doi:10.5281/zenodo.1117372): one ``.stem.mp4`` per song, audio
   streams 0 mixture, 1 drums, 2 bass, 3 other, 4 vocals (NI Stems). Read with
-  :func:`mixingbuddy.tools.ingest.load_stem_set` (streams 1-4), kept at the files' 44.1 kHz.
+  :func:`mixingbuddy.tools.io.ingest.load_stem_set` (streams 1-4), kept at the files' 44.1 kHz.
 - MUSDB18-HQ (Rafii et al. 2019, doi:10.5281/zenodo.3338373): a folder per song with
   ``bass.wav drums.wav other.wav vocals.wav mixture.wav``, usually under ``train/`` and ``test/``.
 - folder: any folder of per-song stem folders (or one folder of stems); roles come from the
-  file names (:func:`mixingbuddy.tools.ingest.infer_stem_role`), several files of one role
+  file names (:func:`mixingbuddy.tools.io.ingest.infer_stem_role`), several files of one role
   are summed, a file named like the full mix is skipped.
 
 All stems come back as float32 ``(n, 2)`` arrays of one length, at the requested rate; a role
@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...tools.audio import ALL_STEMS
-from ...tools.ingest import load_stem_set
+from ...tools.io.audio import ALL_STEMS
+from ...tools.io.ingest import load_stem_set
 
 HQ_FILES = {"bass": "bass.wav", "drums": "drums.wav", "vocals": "vocals.wav", "other": "other.wav"}
 _AUDIO_EXTS = {".wav", ".flac", ".aif", ".aiff", ".ogg", ".mp3", ".m4a", ".w64", ".rf64", ".caf", ".opus"}

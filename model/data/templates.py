@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mixingbuddy.tools.audio import ALL_STEMS
+from mixingbuddy.tools.io.audio import ALL_STEMS
 
 STEMS = tuple(s for s in ALL_STEMS if s != "other")  # bass, drums, vocals: targets and anchors
 CATEGORIES = ("very_quiet", "quiet", "no_error", "loud", "very_loud")

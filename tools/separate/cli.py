@@ -16,7 +16,7 @@ def cmd_separate(args) -> int:
     from tqdm import tqdm
 
     from ..errors import InvalidArgumentError
-    from ..ingest import load_audio
+    from ..io.ingest import load_audio
     from .htdemucs import SeparatorConfig
     from .separation import separate_mix
 

@@ -1,11 +1,11 @@
 """What separated stems can and cannot prove: the error model, and checks for a failed separation.
 
 The error model (``tools/data/separation_error.json``, built by
-:mod:`mixingbuddy.tools.build_separation_error`) gives, per stem and per range of the separated
+:mod:`mixingbuddy.tools.data.build_separation_error`) gives, per stem and per range of the separated
 level against the rest, the typical (median) and the large (90th percentile) absolute error of
 that level. :func:`annotate_stem_balance` writes both into a stem balance measured on separated
 stems, and flags a stem as a probable separation failure when the separator and the mix-only
-estimate (:mod:`mixingbuddy.tools.mix_estimate`, an independent witness) disagree about whether
+estimate (:mod:`mixingbuddy.tools.measure.mix_estimate`, an independent witness) disagree about whether
 it plays at all.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ import functools
 import json
 from importlib import resources
 
+from ..measure.stem_balance import StemBalanceResult
 from ..results import Measurement, Row
-from ..stem_balance import StemBalanceResult
 
 __all__ = ["FAILURE_ESTIMATE_DB", "FAILURE_SILENT_DB", "SeparationInfo", "StemSeparationCheck",
            "annotate_stem_balance", "level_error_db", "load_error_model"]
@@ -93,7 +93,7 @@ def annotate_stem_balance(sb: StemBalanceResult, summary: dict, estimate=None) -
     Parameters
     ----------
     sb : StemBalanceResult
-        :func:`~mixingbuddy.tools.stem_balance.measure_stem_balance` of the separated stems.
+        :func:`~mixingbuddy.tools.measure.stem_balance.measure_stem_balance` of the separated stems.
     summary : dict
         :meth:`~mixingbuddy.tools.separate.Separation.summary` of the separation (its levels are
         not read: the stem balance's own whole-clip levels, ``sb.clip_levels``, are the same

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import STEM_ROLES, Audio, StemSet
-from ..clip_levels import measure_clip_levels
+from ..io.audio import STEM_ROLES, Audio, StemSet
+from ..measure.clip_levels import measure_clip_levels
 from .htdemucs import MODEL_SR, SOURCES, SeparatorConfig, load_separator, segment_offsets
 from .weights import LICENSE_NOTE
 from .windows import loudest_windows
@@ -86,7 +86,7 @@ class Separation:
         return Audio(samples=self.mix, sr=self.sr, name=name)
 
     def clip_levels(self, anchor: str | None = None) -> dict[str, dict]:
-        """Whole-window levels of the separated stems (:func:`~mixingbuddy.tools.clip_levels.measure_clip_levels`)."""
+        """Whole-window levels of the separated stems (:func:`~mixingbuddy.tools.measure.clip_levels.measure_clip_levels`)."""
         return measure_clip_levels(self.stems, anchor)
 
     def summary(self, levels: bool = True) -> dict:

@@ -5,7 +5,7 @@ Method (energetic masking on an auditory band scale):
    (4096 points at 48 kHz, half-overlapping: a hop of 43 ms at 48 kHz, 46 ms at 44.1 kHz).
 2. The power spectrum of every frame is summed into ``n_bands`` bands equally spaced on the
    ERB-rate scale between ``f_lo_hz`` and ``f_hi_hz`` (default 36 bands, 50 Hz-16 kHz, about one
-   ERB each; Glasberg & Moore 1990, via ``tools.bands``). Band levels are in dB re full scale
+   ERB each; Glasberg & Moore 1990, via ``tools.measure.bands``). Band levels are in dB re full scale
    (a full-scale sine reads about -3 dB in its band).
 3. A time-band cell of the *target* is **active** when its level is no more than
    ``activity_range_db`` (30 dB) below the target's reference level (the highest, over bands,
@@ -44,10 +44,10 @@ import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..errors import InvalidArgumentError
+from ..io.validate import check_sr, check_stems
+from ..results import Measurement, Row, r
 from .bands import band_matrix, erb_bands_hz
-from .errors import InvalidArgumentError
-from .results import Measurement, Row, r
-from .validate import check_sr, check_stems
 
 FFT_S = 0.085  # target STFT length (s); rounded up to a power of two
 MIN_RANGE_S = 0.5  # shortest reported masked time range

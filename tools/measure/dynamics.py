@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidArgumentError
+from ..errors import InvalidArgumentError
+from ..io.validate import check_samples, check_sr
+from ..results import Measurement, Row, db, r
 from .loudness import (
     MAX_CHANNELS,
     MIN_SR,
@@ -32,8 +34,6 @@ from .loudness import (
     power_to_lufs,
     true_peak_linear,
 )
-from .results import Measurement, Row, db, r
-from .validate import check_samples, check_sr
 
 FULL_SCALE_CLIP_LEVEL = 0.999  # linear; -0.0087 dBFS
 FLAT_TOP_TOLERANCE = 1e-6  # relative: samples this close to the file's maximum count as "at" it
@@ -60,7 +60,7 @@ def psr_db(samples: np.ndarray, sr: int, *, true_peak_dbtp: float | None = None,
     (3 s) loudness (LUFS) of the track.
 
     Pass ``true_peak_dbtp`` and ``max_short_term_lufs`` when already measured (e.g. from a
-    :class:`~mixingbuddy.tools.loudness.LoudnessResult`) to skip recomputing them. None when
+    :class:`~mixingbuddy.tools.measure.loudness.LoudnessResult`) to skip recomputing them. None when
     the signal is shorter than 3 s or silent.
     """
     x, peak = check_samples(samples, "psr_db", max_channels=MAX_CHANNELS)

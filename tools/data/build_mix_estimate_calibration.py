@@ -1,7 +1,7 @@
-"""Fit the mix-only stem-level estimator (``tools.mix_estimate``) on real multitracks.
+"""Fit the mix-only stem-level estimator (``tools.measure.mix_estimate``) on real multitracks.
 
 For every MUSDB18 ``.stem.mp4`` under the folder (streams: 0 mixture, 1 drums, 2 bass,
-3 other, 4 vocals; decoded and resampled to 48 kHz by ``tools.ingest``):
+3 other, 4 vocals; decoded and resampled to 48 kHz by ``tools.io.ingest``):
 - the true level of each stem = its RMS dBFS (both channels pooled) minus the mixture's, over
   the whole clip, the quantity of the professional reference (``balance_reference.json``);
   a stem enters the fit only when active (>= 50 % of its 50 ms frames above -50 dBFS, the
@@ -20,7 +20,7 @@ R. Bittner, "The MUSDB18 corpus for music separation", 2017, doi:10.5281/zenodo.
 
 Usage::
 
-    python -m mixingbuddy.tools.build_mix_estimate_calibration /work/shared/data/musdb18-7 \
+    python -m mixingbuddy.tools.data.build_mix_estimate_calibration /work/shared/data/musdb18-7 \
         --out tools/data/mix_estimate_calibration.json
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ import sys
 
 import numpy as np
 
-from .mix_estimate import FEATURE_VERSION, _features, apply_line, other_feature
+from ..measure.mix_estimate import FEATURE_VERSION, _features, apply_line, other_feature
 
 STREAMS = {"drums": 1, "bass": 2, "other": 3, "vocals": 4}
 FRAME_S, ACTIVE_DBFS, GATE = 0.05, -50.0, 0.5
@@ -53,7 +53,7 @@ def _active_ratio(x: np.ndarray, sr: int) -> float:
 
 
 def measure_clip(path: str) -> dict:
-    from .ingest import load_audio
+    from ..io.ingest import load_audio
 
     streams = [load_audio(path, stream=k) for k in range(5)]
     n = min(a.n_samples for a in streams)

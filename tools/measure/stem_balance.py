@@ -59,13 +59,13 @@ from typing import Literal
 import numpy as np
 from scipy.signal import sosfilt
 
-from .audio import STEM_ROLES
+from ..errors import InvalidArgumentError
+from ..io.audio import STEM_ROLES
+from ..io.validate import check_sr, check_stems
+from ..results import Measurement, Row, r
 from .clip_levels import ALL_STEMS as CLIP_ROLES
 from .clip_levels import measure_clip_levels
-from .errors import InvalidArgumentError
 from .loudness import integrated_from_block_power, k_weighting_sos, power_to_lufs
-from .results import Measurement, Row, r
-from .validate import check_sr, check_stems
 
 FRAME_S = 0.05  # activity frame (s), as in the reference study
 SEGMENT_FRAMES = 200  # 10 s segments
@@ -157,7 +157,7 @@ class StemBalanceResult(Measurement):
     reference_population: str | None
     reference_source: str
     method: str
-    # whole-clip levels per role (tools.clip_levels: RMS of the whole clip, against the rest,
+    # whole-clip levels per role (tools.measure.clip_levels: RMS of the whole clip, against the rest,
     # the mix and the anchor's role), stems of one role summed; what the balance judge reads
     clip_levels: dict[str, dict[str, float | None]] | None = None
     source: Literal["stems", "separated"] = "stems"  # the user's stems, or separated from the mix

@@ -1,10 +1,10 @@
 """Build the packaged professional spectral target curve (``tools/data/target_curve.json``).
 
 For every ``*.stem.mp4`` in a MUSDB18 folder (NI Stems format: stream 0 is the mixture), load
-the mixture with the project's own ingest (:func:`mixingbuddy.tools.ingest.load_audio` with
+the mixture with the project's own ingest (:func:`mixingbuddy.tools.io.ingest.load_audio` with
 ``stream=0``: PyAV decode, checks, soxr resampling to the 48 kHz analysis rate, exactly as a
-user's mix is loaded), and compute exactly the profile :func:`mixingbuddy.tools.spectral.measure_spectrum` computes
-(:func:`mixingbuddy.tools.spectral.spectral_profile`: 1/3-octave LTAS normalised to the mean
+user's mix is loaded), and compute exactly the profile :func:`mixingbuddy.tools.measure.spectral.measure_spectrum` computes
+(:func:`mixingbuddy.tools.measure.spectral.spectral_profile`: 1/3-octave LTAS normalised to the mean
 level of the 100 Hz-10 kHz bands, region levels, tilt, centroid). Then store, per band and per
 region, the between-song mean, sd (ddof=1), 10th and 90th percentiles (numpy linear
 interpolation) and the number of songs.
@@ -17,7 +17,7 @@ low-pass; the script measures where the songs' levels collapse and stores a
 
 Usage::
 
-    python -m mixingbuddy.tools.build_target_curve /work/shared/data/musdb18-7/train \
+    python -m mixingbuddy.tools.data.build_target_curve /work/shared/data/musdb18-7/train \
         --out tools/data/target_curve.json
 """
 from __future__ import annotations
@@ -30,10 +30,10 @@ import sys
 
 import numpy as np
 
-from .audio import ANALYSIS_SR
-from .bands import REGIONS_HZ, nominal_hz
-from .ingest import load_audio
-from .spectral import DEFAULT_N_FFT, NORMALISATION_RULE, spectral_profile
+from ..io.audio import ANALYSIS_SR
+from ..io.ingest import load_audio
+from ..measure.bands import REGIONS_HZ, nominal_hz
+from ..measure.spectral import DEFAULT_N_FFT, NORMALISATION_RULE, spectral_profile
 
 SCRIPT_VERSION = "1.0"
 SOURCE = ("MUSDB18 7-second preview excerpts, 94 train-split songs; Rafii et al. 2017, MUSDB18 "
@@ -99,7 +99,7 @@ def build(folder: str, verbose: bool = True) -> dict:
         "name": "professional mixes (MUSDB18 train previews)",
         "source": SOURCE,
         "normalisation": NORMALISATION_RULE,
-        "script_version": f"mixingbuddy.tools.build_target_curve {SCRIPT_VERSION}",
+        "script_version": f"mixingbuddy.tools.data.build_target_curve {SCRIPT_VERSION}",
         "analysis_sr_hz": ANALYSIS_SR,
         "n_fft": DEFAULT_N_FFT,
         "n_songs": int(L.shape[0]),
@@ -112,7 +112,7 @@ def build(folder: str, verbose: bool = True) -> dict:
             "Levels are normalised 1/3-octave band levels in dB (see normalisation); mean and sd "
             "(ddof=1) and the 10th/90th percentiles are taken over songs.",
             "Each song is a 6.8 s preview excerpt, AAC-coded at about 256 kb/s, loaded with "
-            "mixingbuddy.tools.ingest.load_audio (PyAV decode, soxr 44.1 -> 48 kHz).",
+            "mixingbuddy.tools.io.ingest.load_audio (PyAV decode, soxr 44.1 -> 48 kHz).",
             f"Above {rel[1]:g} Hz the excerpts' levels fall off the AAC low-pass (a drop of more "
             f"than {CLIFF_DB:g} dB in the 10th percentile), so bands and regions above it are "
             "shown but not used for advice.",
@@ -123,7 +123,7 @@ def build(folder: str, verbose: bool = True) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("musdb_dir", help="folder holding MUSDB18 *.stem.mp4 files")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "data", "target_curve.json"))
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "target_curve.json"))
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
     table = build(a.musdb_dir, verbose=not a.quiet)

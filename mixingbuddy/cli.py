@@ -51,7 +51,7 @@ def _parse_stem_args(items: list[str]) -> dict[str, str]:
 
 
 def _load_inputs(args):
-    from mixingbuddy.tools.ingest import load_audio, load_mix_and_stems, load_stem_set
+    from mixingbuddy.tools.io.ingest import load_audio, load_mix_and_stems, load_stem_set
 
     cap = args.max_minutes * 60.0
     if args.stem:
@@ -66,8 +66,8 @@ def _load_inputs(args):
 
 
 def cmd_analyze(args) -> int:
-    from mixingbuddy.tools.analyze import analyze
-    from mixingbuddy.tools.report import render_text
+    from mixingbuddy.tools.measure.analyze import analyze
+    from mixingbuddy.tools.measure.report import render_text
 
     with _progress_bar(1, "analyze") as bar:
         mix, stems, reference = _load_inputs(args)
@@ -93,7 +93,7 @@ def cmd_analyze(args) -> int:
 def cmd_demo(args) -> int:
     import soundfile as sf
 
-    from mixingbuddy.model.demo_song import SongConfig, render_song
+    from mixingbuddy.model.data.demo_song import SongConfig, render_song
 
     out = Path(args.out)
     (out / "stems").mkdir(parents=True, exist_ok=True)
@@ -112,9 +112,9 @@ def cmd_demo(args) -> int:
 
 def cmd_tables(args) -> int:
     if args.which == "target-curve":
-        from mixingbuddy.tools.build_target_curve import main as build
+        from mixingbuddy.tools.data.build_target_curve import main as build
     else:
-        from mixingbuddy.tools.build_balance_reference import main as build
+        from mixingbuddy.tools.data.build_balance_reference import main as build
     return int(build([args.source, "--out", args.out]) or 0)
 
 

@@ -14,17 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .audio import ANALYSIS_SR, STEM_ROLES, Audio, StemSet
-from .decode import (
-    MIN_DURATION_S,
-    SILENCE_FLOOR_DBFS,
-    check_load_args,
-    count_audio_streams,
-    decode_av,
-    decode_file,
-    to_audio,
-)
-from .errors import (
+from ..errors import (
     AudioFileNotFoundError,
     EmptyFileError,
     InvalidArgumentError,
@@ -36,6 +26,16 @@ from .errors import (
     UnsupportedFormatError,
     named_error,
     sanitize_name,
+)
+from .audio import ANALYSIS_SR, STEM_ROLES, Audio, StemSet
+from .decode import (
+    MIN_DURATION_S,
+    SILENCE_FLOOR_DBFS,
+    check_load_args,
+    count_audio_streams,
+    decode_av,
+    decode_file,
+    to_audio,
 )
 from .sniff import ALL_AUDIO_EXTS, check_path, sniff
 

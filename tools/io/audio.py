@@ -1,6 +1,6 @@
 """The in-memory audio type every measurement works on.
 
-Ingest (``tools.ingest``) decodes any supported file, checks it, and resamples it with soxr
+Ingest (``tools.io.ingest``) decodes any supported file, checks it, and resamples it with soxr
 to ``ANALYSIS_SR`` so that every measurement sees one rate. Samples are float32 in
 ``[-1, 1]`` full scale (0 dBFS = 1.0), shape ``(n_samples, n_channels)`` with 1 or 2 channels.
 """

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
+from ..results import Measurement, Row, r
 from .bands import REGION_LABELS, nominal_hz
 from .dynamics import crest_factor_db
-from .errors import InvalidArgumentError
 from .loudness import integrated_loudness_lufs, loudness_range_lu, true_peak_dbtp
-from .results import Measurement, Row, r
 from .spectral import spectral_profile
 from .stereo import measure_stereo
 

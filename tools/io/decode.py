@@ -40,9 +40,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .audio import Audio
-from .dynamics import clipping_runs
-from .errors import (
+from ..errors import (
     AudioFileNotFoundError,
     EmptyFileError,
     InvalidArgumentError,
@@ -59,6 +57,8 @@ from .errors import (
     UnsupportedFormatError,
     named_error,
 )
+from ..measure.dynamics import clipping_runs
+from .audio import Audio
 from .sniff import (
     ALL_AUDIO_EXTS,
     AUDIO_EXTS,

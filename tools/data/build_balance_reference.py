@@ -13,7 +13,7 @@ The quantity in that table (and therefore in every reference range built here):
 - ``active_frame_ratio``: the share of 50 ms frames (non-overlapping, taken on the mean of the
   two channels) whose RMS is above -50 dBFS.
 It is an RMS level, not a loudness (LUFS): a tool that wants to compare a user's stems with this
-table must compute the same RMS quantity (``tools.stem_balance`` does).
+table must compute the same RMS quantity (``tools.measure.stem_balance`` does).
 
 Activity gate: a segment enters a statistic only when every stem the statistic involves has
 ``active_frame_ratio >= 0.5`` (at least half of its 50 ms frames above -50 dBFS):
@@ -39,7 +39,7 @@ that evaluate on the test split).
 
 Usage::
 
-    python -m mixingbuddy.tools.build_balance_reference CSV --out tools/data/balance_reference.json
+    python -m mixingbuddy.tools.data.build_balance_reference CSV --out tools/data/balance_reference.json
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .audio import ALL_STEMS
+from ..io.audio import ALL_STEMS
 
 GATE_RATIO = 0.5  # active_frame_ratio >= this for every involved stem
 PERCENTILES = (5, 10, 25, 50, 75, 90, 95)

@@ -36,6 +36,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import InvalidArgumentError, sanitize_name
 from .audio import ANALYSIS_SR, Audio, StemSet
 from .decode import (
     MAX_SR,
@@ -47,7 +48,6 @@ from .decode import (
     decode_file,
     to_audio,
 )
-from .errors import InvalidArgumentError, sanitize_name
 from .sniff import check_path
 from .stems import (
     MUSDB_STREAM_ROLES,

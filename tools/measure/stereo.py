@@ -9,7 +9,7 @@ Definitions (M = (L+R)/2, S = (L-R)/2; powers are mean squares)
   8192-sample frames, 5.9 Hz bins at 48 kHz, no overlap for long signals), summing over frames
   and the bins of the region the cross-power Re(X_L conj X_R) and the auto-powers |X_L|^2,
   |X_R|^2 (by Parseval this is the lag-0 correlation of the band-passed channels). Regions are
-  :data:`mixingbuddy.tools.bands.REGIONS_HZ`; a region with less than 1e-6 (-60 dB) of the total
+  :data:`mixingbuddy.tools.measure.bands.REGIONS_HZ`; a region with less than 1e-6 (-60 dB) of the total
   power gets None.
 - Short-term correlation: the same r in consecutive 400 ms windows; windows more than 40 dB below
   the whole signal's power (or below -80 dB re full scale) are skipped. Reported: minimum, 5th
@@ -44,12 +44,12 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
+from ..io.validate import check_samples, check_sr
+from ..results import Measurement, r
+from ..results import Row as _Row
 from .bands import REGION_LABELS, REGIONS_HZ, band_matrix
 from .loudness import k_weighting_sos
-from .results import Measurement, r
-from .results import Row as _Row
 from .spectral import MIN_SAMPLES
-from .validate import check_samples, check_sr
 
 STFT_N_FFT = 8192
 ST_WINDOW_S = 0.4

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from .audio import ALL_STEMS
+from ..io.audio import ALL_STEMS
 
 SILENT_DBFS = -150.0  # below this a stem counts as silent: its levels are None
 

@@ -14,14 +14,14 @@ from typing import Any, Callable
 
 from pydantic import BaseModel
 
-from .audio import Audio, StemSet
+from ..errors import InvalidArgumentError
+from ..io.audio import Audio, StemSet
+from ..separate.evidence import SeparationInfo, annotate_stem_balance
 from .dynamics import DynamicsResult, measure_dynamics
-from .errors import InvalidArgumentError
 from .loudness import PLATFORM_TARGETS, LoudnessResult, measure_loudness
 from .masking import MaskingResult, measure_masking
 from .mix_estimate import MixEstimateResult, estimate_stem_levels
 from .reference_compare import ReferenceComparison, compare_to_reference
-from .separate.evidence import SeparationInfo, annotate_stem_balance
 from .spectral import SpectrumResult, measure_spectrum
 from .stem_balance import StemBalanceResult, measure_stem_balance
 from .stereo import StereoResult, measure_stereo

@@ -4,7 +4,7 @@ confidence; the stem-balance tool measures the same thing exactly when stems exi
 
 Method (one STFT, no source separation):
 1. STFT of each channel (Hann, about 85 ms: 4096 points at 48 kHz, hop half of it), power summed
-   into 64 log-spaced bands from 30 Hz to 16 kHz (``tools.bands.band_matrix``); the mid
+   into 64 log-spaced bands from 30 Hz to 16 kHz (``tools.measure.bands.band_matrix``); the mid
    ``M = (L+R)/2`` and side ``S = (L-R)/2`` powers are kept apart (``M + S`` = the pooled power
    of the two channels, the quantity of the professional reference).
 2. Harmonic-percussive split by median filtering (D. FitzGerald, "Harmonic/percussive separation
@@ -54,12 +54,12 @@ import scipy.fft
 import scipy.ndimage as ndi
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..errors import InvalidArgumentError
+from ..io.decode import MIN_DURATION_S
+from ..io.validate import check_array, check_sr
+from ..results import Measurement, r
 from .bands import band_matrix
-from .decode import MIN_DURATION_S
-from .errors import InvalidArgumentError
-from .results import Measurement, r
 from .stem_balance import ReferenceRange, place_in_range, reference_range, resolve_reference
-from .validate import check_array, check_sr
 
 FEATURE_VERSION = 1  # bump when _features changes; the calibration must then be rebuilt
 FFT_S = 0.085  # STFT length target (s), rounded up to a power of two
@@ -117,7 +117,7 @@ def load_calibration() -> dict:
     cal = json.loads(path.read_text())
     if cal.get("feature_version") != FEATURE_VERSION:
         raise RuntimeError("mix_estimate_calibration.json is stale: rebuild it with "
-                           "python -m mixingbuddy.tools.build_mix_estimate_calibration")
+                           "python -m mixingbuddy.tools.data.build_mix_estimate_calibration")
     return cal
 
 

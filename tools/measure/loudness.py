@@ -33,9 +33,9 @@ from typing import Any, Literal
 import numpy as np
 from scipy import signal
 
-from .errors import InvalidArgumentError
-from .results import Measurement, Row, db, r
-from .validate import check_samples, check_sr
+from ..errors import InvalidArgumentError
+from ..io.validate import check_samples, check_sr
+from ..results import Measurement, Row, db, r
 
 # --- constants (BS.1770-4, EBU Tech 3341 / 3342) -------------------------------------------
 

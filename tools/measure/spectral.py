@@ -11,7 +11,7 @@ Method
 - Scaling: one-sided power per bin, ``P_k = c_k |X_k|^2 / (n_fft * sum(w^2))`` with c_k = 2
   except at DC and Nyquist, so the bins sum to the signal's mean square (Parseval). Levels are in
   dB re a mean square of 1.0 (digital full scale: a full-scale sine reads -3.01 dB), and the
-  level of a band is the power sum of its bins (:func:`mixingbuddy.tools.bands.band_matrix`).
+  level of a band is the power sum of its bins (:func:`mixingbuddy.tools.measure.bands.band_matrix`).
 - 1/3-octave bands: base-10 exact IEC 61260-1:2014 bands, 20 Hz - 20 kHz (31 bands).
 - Tilt convention (band-power): least-squares slope of the 1/3-octave band levels (dB) against
   log2(centre frequency) over the bands centred 50 Hz - 16 kHz. Constant-percentage bands make
@@ -45,11 +45,11 @@ from typing import Literal
 import numpy as np
 import scipy.fft
 
+from ..errors import InvalidArgumentError
+from ..io.validate import check_samples, check_sr
+from ..results import Measurement, r
+from ..results import Row as _Row
 from .bands import REGION_LABELS, REGIONS_HZ, band_matrix, nominal_hz, region_band_weights, third_octave_bands_hz
-from .errors import InvalidArgumentError
-from .results import Measurement, r
-from .results import Row as _Row
-from .validate import check_samples, check_sr
 
 DEFAULT_N_FFT = 16384
 MIN_SAMPLES = 1024  # shortest signal analysed (21 ms at 48 kHz)
@@ -181,7 +181,7 @@ class SpectralProfile:
 
 def region_weights(lower_hz: np.ndarray, upper_hz: np.ndarray, centres_hz: np.ndarray) -> np.ndarray:
     """(n_regions, n_bands) weights turning normalised band levels into region levels: the
-    log-overlap weights of :func:`mixingbuddy.tools.bands.region_band_weights`, restricted to the
+    log-overlap weights of :func:`mixingbuddy.tools.measure.bands.region_band_weights`, restricted to the
     bands centred up to ``REGION_MAX_CENTRE_HZ`` and renormalised."""
     W = region_band_weights(lower_hz, upper_hz)
     W[:, np.asarray(centres_hz) > REGION_MAX_CENTRE_HZ * 1.03] = 0.0
@@ -287,7 +287,7 @@ def _load_packaged() -> TargetCurve:
 
 def load_target_curve() -> TargetCurve:
     """The packaged professional target (``mixingbuddy.tools.data/target_curve.json``, built by
-    ``python -m mixingbuddy.tools.build_target_curve``). Cached after the first call."""
+    ``python -m mixingbuddy.tools.data.build_target_curve``). Cached after the first call."""
     return _load_packaged().model_copy(deep=True)
 
 

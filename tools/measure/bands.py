@@ -21,8 +21,8 @@ import math
 
 import numpy as np
 
-from .errors import InvalidArgumentError
-from .validate import check_sr
+from ..errors import InvalidArgumentError
+from ..io.validate import check_sr
 
 # Named regions used in every verdict (Hz, [lo, hi)). The usual engineering vocabulary.
 REGIONS_HZ: dict[str, tuple[float, float]] = {

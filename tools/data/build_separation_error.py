@@ -4,7 +4,7 @@ For each song (MUSDB18 ``.stem.mp4`` previews and synthetic General MIDI songs) 
 balances of it (as mixed, and with bass, drums and vocals each moved by a seeded random gain in
 -9..+9 dB, so quiet and loud stems are both seen), the mix is the sum of the true stems at
 44.1 kHz; HT-Demucs separates it (one 7.8 s segment per song) and the whole-clip level of each
-stem against the rest (:func:`~mixingbuddy.tools.clip_levels.measure_clip_levels`) is compared
+stem against the rest (:func:`~mixingbuddy.tools.measure.clip_levels.measure_clip_levels`) is compared
 with the true stem's. Errors are binned by the *separated* level (what the agent sees): per stem
 and bin, the count, the median signed error (bias), the median and the 90th percentile of the
 absolute error. The agent quotes the median absolute error as "about +-X dB" and treats a
@@ -16,7 +16,7 @@ synthetic songs are unseen, and the table keeps the two sources apart as well as
 
 Usage::
 
-    python -m mixingbuddy.tools.build_separation_error --musdb ../shared/data/musdb18-7/train \
+    python -m mixingbuddy.tools.data.build_separation_error --musdb ../shared/data/musdb18-7/train \
         --synth 40 --out tools/data/separation_error.json [--rows out/separation_rows.jsonl]
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import STEM_ROLES
+from ..io.audio import STEM_ROLES
 
 BINS_DB = (-99.0, -18.0, -12.0, -6.0, 0.0, 99.0)  # separated level vs the rest
 SR = 44_100
@@ -44,9 +44,9 @@ def _variants(stems: dict[str, np.ndarray], seed: int):
 def collect(musdb: str | None, n_synth: int, rows_path: Path | None) -> list[dict]:
     from tqdm import tqdm
 
-    from ..model.data.sources import load_song, musdb_refs, synth_refs
-    from .clip_levels import measure_clip_levels
-    from .separate import SOURCES, SeparatorConfig, load_separator
+    from ...model.data.sources import load_song, musdb_refs, synth_refs
+    from ..measure.clip_levels import measure_clip_levels
+    from ..separate import SOURCES, SeparatorConfig, load_separator
 
     done: dict[tuple, dict] = {}
     if rows_path is not None and rows_path.is_file():

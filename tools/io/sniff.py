@@ -15,7 +15,7 @@ import os
 import struct
 from dataclasses import dataclass
 
-from .errors import (
+from ..errors import (
     AudioFileNotFoundError,
     EmptyFileError,
     InvalidArgumentError,

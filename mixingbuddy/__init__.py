@@ -1,0 +1,1 @@
+"""MixingBuddy: a mix critic you can talk to (``tools``, ``model``, ``agent``, ``ui``, ``evals``)."""

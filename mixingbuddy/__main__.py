@@ -1,0 +1,6 @@
+"""``python -m mixingbuddy``: the ``mixingbuddy`` command."""
+import sys
+
+from mixingbuddy.cli import main
+
+sys.exit(main())
