@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from ..tools.errors import InvalidArgumentError
@@ -64,7 +65,9 @@ class MixingBuddy:
         self.separate = (os.environ.get("MIXINGBUDDY_SEPARATE", "1").strip() not in ("0", "false", "no", "off")
                          if separate is None else bool(separate))
         self._conn = sqlite3.connect(str(self.home / "conversations.sqlite"), check_same_thread=False)
-        self._saver = SqliteSaver(self._conn)
+        # strict deserialisation: a checkpoint may rebuild only LangGraph's safe types (the state
+        # holds JSON values and LangChain messages), never an arbitrary class named in the file
+        self._saver = SqliteSaver(self._conn, serde=JsonPlusSerializer(allowed_msgpack_modules=None))
         self._saver.setup()
         self.graph = compile_graph(self._saver)
         self._lock = threading.Lock()  # guards the two dicts below
@@ -102,23 +105,36 @@ class MixingBuddy:
                     from ..model.listen import Listener
 
                     Listener.load(self.weights)
+                    self._model_load = {"state": "ready", "seconds": round(time.perf_counter() - t0, 2)}
                     log.info("audio model ready in %.1f s", time.perf_counter() - t0)
-                except Exception:  # noqa: BLE001 - the listen node degrades with its own message
+                except Exception as e:  # noqa: BLE001 - the listen node degrades with its own message
+                    self._model_load = {"state": "failed", "error": getattr(e, "code", None) or type(e).__name__}
                     log.warning("the audio model did not load at start-up", exc_info=True)
             if self.separate:
                 try:
                     from ..tools.separate import SeparatorConfig, load_separator, separator_status
-                    from .nodes.verify import SEPARATE_OVERLAP
+                    from .nodes.measure import SEPARATE_OVERLAP
 
-                    if separator_status().available:  # the session verify will use (cached per config)
+                    if separator_status().available:  # the session the measure node will use (cached per config)
                         load_separator(SeparatorConfig(overlap=SEPARATE_OVERLAP))
                         log.info("separator ready in %.1f s", time.perf_counter() - t0)
-                except Exception:  # noqa: BLE001 - verify says why separation is off
+                except Exception:  # noqa: BLE001 - the measure node says why separation is off
                     log.warning("the separator did not load at start-up", exc_info=True)
 
+        if self.use_model:
+            self._model_load = {"state": "loading"}
         th = threading.Thread(target=load, name="mixingbuddy-warm-up", daemon=True)
         th.start()
         return th
+
+    def model_status(self) -> dict:
+        """The audio model's load, for the app's readiness line (cheap, never blocks):
+        ``{"state": ...}`` with ``off`` (``use_model=False``), ``idle`` (not loaded by
+        :meth:`warm_up`: it loads with the first review), ``loading``, ``ready`` (plus
+        ``seconds``, the load's duration) or ``failed`` (plus ``error``, its code or type)."""
+        if not self.use_model:
+            return {"state": "off"}
+        return dict(getattr(self, "_model_load", None) or {"state": "idle"})
 
     # ------------------------------------------------------------------ helpers
 
@@ -152,7 +168,7 @@ class MixingBuddy:
                on_progress: Callable[[str, str], None] | None = None,
                stem_roles: dict[str, str] | None = None,
                max_duration_s: float = DEFAULT_MAX_DURATION_S) -> Review:
-        """Review a mix: listen, measure, verify, compose. ``stems``: a list of stem files, or
+        """Review a mix: listen, measure, check the claims, compose. ``stems``: a list of stem files, or
         one folder / ``.stem.mp4`` (alone or as a one-item list); ``stem_roles`` maps a stem
         file's name to its role when its name does not say it. Returns the :class:`Review`."""
         mix_p = _path_arg(mix, "mix")
@@ -229,9 +245,15 @@ class MixingBuddy:
         return [dict(m) for m in self._values(thread_id).get("messages") or []]
 
     def state(self, thread_id: str) -> dict:
-        """The stored values: ``report``, ``claims``, ``findings``, ``audio`` (stored file paths),
-        ``evidence``, ``messages``, ``listen``, ``platform``, ``anchor``..."""
-        return self._values(thread_id)
+        """The stored values as JSON: ``report``, ``claims``, ``findings``, ``audio`` (stored file
+        paths), ``evidence``, ``messages``, ``listen``, ``platform``, ``anchor``... and
+        ``llm_messages``, the last language-model turn in the chat-completions format."""
+        values = self._values(thread_id)
+        if values.get("llm_messages"):
+            from .llm import endpoint_messages
+
+            values["llm_messages"] = endpoint_messages(values["llm_messages"])
+        return values
 
     def threads(self) -> list[str]:
         """Conversation ids in this home, most recent first (a review still running, or one cut

@@ -338,16 +338,6 @@ def features_for(class_probs: Mapping[str, float] | None, report, anchor: str | 
     return None
 
 
-def judge_review(judge: BalanceJudge | None, class_probs: Mapping[str, float] | None, report,
-                 anchor: str | None, present: Sequence[str] | None) -> Judgement | None:
-    """The judgement for one review (:func:`features_for` picks the variant); None without a
-    judge, a posterior, or the measurement the variant needs."""
-    if judge is None:
-        return None
-    vf = features_for(class_probs, report, anchor, present)
-    return judge.judge(vf[0], class_probs, vf[1], anchor, present) if vf is not None else None
-
-
 __all__ = ["BalanceJudge", "JUDGE_FILE", "Judgement", "PoolVariant", "decide", "estimate_vector",
-           "features_for", "fit_judge_model", "group_of", "judge_path", "judge_review", "load_judge",
+           "features_for", "fit_judge_model", "group_of", "judge_path", "load_judge",
            "mix_level_features", "pool_decision", "stem_level_features", "valid_classes"]

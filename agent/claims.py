@@ -3,7 +3,7 @@
 Parsing is the deterministic parser of the advice language (``model.data.advice_parser``, which
 the benchmark imports too), so the agent reads the model exactly as the benchmark scores it.
 
-Verification rules (the common brief's "verify/reconcile rules"):
+Verification rules:
 
 With stems, ``measure_stem_balance`` decides (status from the stem's level against the power
 sum of the other stems, placed in the professional p10-p90 range):
@@ -23,7 +23,7 @@ claimed way, refuted when it puts it outside the other way, and otherwise stays 
 (inside the range is no disproof: a stem moved a few dB can stay inside the professional spread,
 and the estimate under-sizes differences, so its size is not checked either).
 
-:func:`balance_verdict` turns a reconciled review into one sentence in the benchmark's wording.
+:func:`balance_verdict` turns a checked review into one sentence in the benchmark's wording.
 """
 from __future__ import annotations
 

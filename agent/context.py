@@ -1,5 +1,4 @@
-"""What every node gets besides the state: the run-scoped context (LangGraph ``context_schema``)
-and the optional language-model hook.
+"""What every node gets besides the state: the run-scoped context (LangGraph ``context_schema``).
 
 The context is never checkpointed: it holds the thread store (audio access), the audio-model
 settings, the LLM configuration (None = the embedded default, no network), the progress
@@ -13,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..tools.errors import InvalidArgumentError
-from .schema import Evidence
 from .store import DEFAULT_MAX_DURATION_S, ThreadStore
 
 log = logging.getLogger("mixingbuddy.agent")
@@ -21,7 +19,7 @@ log = logging.getLogger("mixingbuddy.agent")
 
 @dataclass
 class AgentContext:
-    store: ThreadStore
+    store: ThreadStore | None
     weights: str | None = None
     use_model: bool = True
     llm: Any = None  # mixingbuddy.agent.llm.LLMConfig, or None for the embedded default
@@ -31,6 +29,24 @@ class AgentContext:
     # separate a bounced mix into stems when the user gives none (tools.separate; on when the
     # weights are installed, unless MIXINGBUDDY_SEPARATE=0)
     separate: bool = True
+    # the audio the LLM's tools measure, built from the state (default: the store's copy)
+    audio_factory: Callable[[dict], Any] | None = None
+    _audio: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def tools_available(self) -> bool:
+        return self.audio_factory is not None or self.store is not None
+
+    def audio_for(self, state: dict) -> Any:
+        """The conversation's AudioContext (``tools.registry``), built once per run."""
+        if self._audio is None:
+            if self.audio_factory is not None:
+                self._audio = self.audio_factory(state)
+            elif self.store is not None:
+                self._audio = self.store.context(state["thread_id"], state.get("audio") or {})
+            else:
+                raise InvalidArgumentError("no measurement tools are available in this turn")
+        return self._audio
 
     def progress(self, node: str, status: str) -> None:
         if self.on_progress is None:
@@ -90,41 +106,3 @@ def chat_history(messages: list[dict], question: str | None, limit: int = HISTOR
     while turns and turns[0]["role"] != "user":
         turns.pop(0)
     return turns + tail
-
-
-@dataclass
-class LLMResult:
-    text: str
-    source: str
-    degradations: list[str]
-    new_evidence: list[dict]
-
-
-def run_llm(ctx: AgentContext, state: dict, *, question: str | None, draft: str,
-            evidence_values: list[float], history: list[dict]) -> LLMResult:
-    """The composer's ``draft`` rewritten by the configured language model, or the draft
-    itself on the embedded default or when the backend fails (a degradation says so)."""
-    if ctx.llm is None:
-        return LLMResult(draft, "composer", [], [])
-    try:
-        from .llm import llm_answer
-    except ImportError as e:
-        note = f"language model backend not installed ({type(e).__name__}); answered by the built-in composer"
-        return LLMResult(draft, "composer", [note], [])
-    tid, audio = state.get("thread_id"), state.get("audio") or {}
-    try:
-        ans = llm_answer(ctx.llm, messages=chat_history(history, question), question=question, draft=draft,
-                         evidence_values=evidence_values, ctx_factory=lambda: ctx.store.context(tid, audio),
-                         log=ctx.log)
-    except Exception as e:  # the turn is still answered
-        ctx.log.warning("llm_answer failed", exc_info=True)
-        note = f"language model failed ({type(e).__name__}); answered by the built-in composer"
-        return LLMResult(draft, "composer", [note], [])
-    new = []
-    for item in getattr(ans, "new_evidence", None) or []:
-        try:
-            new.append(Evidence.model_validate(item).model_dump())
-        except (ValueError, TypeError):
-            ctx.log.warning("dropped malformed evidence from the LLM backend: %r", item)
-    source = ans.source if getattr(ans, "source", None) in ("llm", "composer") else "composer"
-    return LLMResult(ans.text or draft, source, list(getattr(ans, "degradations", None) or []), new)

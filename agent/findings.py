@@ -476,7 +476,7 @@ def balance_action(led: Ledger, st) -> str:
     amount = led.rng(st.suggested_gain_min_db or 0.0, st.suggested_gain_db or 0.0, tool="stem_balance",
                      quantity=f"{st.name}.suggested_gain (to the p25-p75 range .. to the median)")
     text = f"{verb} {stem_word(role)} by {amount} (the smaller move reaches the middle half of professional mixes, the larger their median)."
-    if st.is_anchor:  # only a user-chosen anchor reaches the report (see nodes.verify)
+    if st.is_anchor:  # only a user-chosen anchor reaches the report (see nodes.measure)
         text += (f" {cap(stem_word(role))} {_verb(role, 'is', 'are')} your anchor: moving every other stem the "
                  "opposite way by the same amount does the same.")
     return text

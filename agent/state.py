@@ -11,6 +11,9 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, Literal, TypedDict
 
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
 
 class AgentState(TypedDict, total=False):
     thread_id: str
@@ -40,3 +43,18 @@ class AgentState(TypedDict, total=False):
     messages: Annotated[list[dict[str, str]], operator.add]  # {"role": "user"|"assistant", "content"}
     degradations: list[str]  # this turn
     timings_s: dict[str, float]  # this turn, per node
+    # the language-model loop of this turn (nodes.llm), when an endpoint is configured
+    draft: str  # the composer's answer, which the model rewrites or builds on
+    llm_messages: Annotated[list[AnyMessage], add_messages]  # what the endpoint sees, tool results included
+    llm_status: Literal["pending", "fault", "done"] | None
+    llm_deadline_unix: float  # the turn's language-model time ends here
+    guard_verdict: Literal["pass", "regenerate", "fallback"] | None
+
+
+class AgentInput(TypedDict, total=False):
+    """What a caller passes in: a review request or a question on a thread."""
+
+    thread_id: str
+    mode: Literal["review", "followup"]
+    inputs: dict[str, Any]
+    question: str

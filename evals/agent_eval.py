@@ -28,9 +28,9 @@ its last digit, and must be written with at least the check's ``decimals``.
 
 A scenario passes when every check of every turn passes. The report also gives the pass rate
 of each check kind; **groundedness**: the share of numbers in all answers that trace to the
-conversation's evidence (the stored state after the turn: the analysis report's scalar values,
-every finding's and claim's evidence and whatever else the agent stored, but not raw time series,
-plus the numbers the user wrote), read and matched by :mod:`mixingbuddy.agent.guard`;
+conversation's evidence or to the numbers the user wrote, by the guard's own rule and evidence
+(:func:`mixingbuddy.agent.grounding.conversation_evidence`: the evidence ledger and the report's
+scalars, no time series);
 **fallback rate**: with a language model configured, the share of answers whose source is the
 built-in composer (n/a without one); **latency**: the median wall time of a review and of a
 follow-up.
@@ -56,6 +56,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..agent.grounding import check_grounding, conversation_evidence, read_numbers, text_values
 from ..tools.errors import InvalidArgumentError, MixingBuddyError, sanitize_name
 from .recipes import Recipe, RecipeError, parse_recipe, render_recipe
 
@@ -70,7 +71,6 @@ class ScenarioError(InvalidArgumentError):
 
 # =========================================================================== text helpers
 
-_NUM = re.compile(r"(?<![\w.])(?P<sign>[+\-\u2212]?)(?P<int>\d+)(?P<dec>\.\d+)?(?![\w])")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?;])\s+(?=[A-Z*_\-(\"'`])|\n+")
 _STEM_WORDS = {
     "vocals": r"\b(?:vocals?|vox|voice|singer|singing)\b",
@@ -85,32 +85,6 @@ _HEDGE = re.compile(
 _FREQ = re.compile(
     r"(?<![\w.])(?P<a>\d+(?:\.\d+)?)\s*(?P<ua>k(?:hz)?|hz)?\s*(?:-|\u2013|to)\s*(?P<b>\d+(?:\.\d+)?)\s*(?P<ub>khz|hz|k)\b"
     r"|(?<![\w.])(?P<c>\d+(?:\.\d+)?)\s*(?P<uc>khz|hz|k)\b", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class WrittenNumber:
-    value: float
-    decimals: int
-
-
-def written_numbers(text: str) -> list[WrittenNumber]:
-    """Numbers as written in ``text``, with the decimals they were written with (a Unicode
-    minus counts as a sign; digits glued to letters, as in "mp3", are not numbers)."""
-    out = []
-    for m in _NUM.finditer(text or ""):
-        dec = m.group("dec") or ""
-        v = float(m.group("int") + dec)
-        out.append(WrittenNumber(-v if m.group("sign") in ("-", "\u2212") else v, max(0, len(dec) - 1)))
-    return out
-
-
-def number_matches(n: WrittenNumber, value: float, *, min_decimals: int = 0, magnitude: bool = False) -> bool:
-    """``n`` states ``value`` at the precision it is written with (and with at least
-    ``min_decimals`` decimals); ``magnitude`` compares absolute values."""
-    if n.decimals < min_decimals:
-        return False
-    a, b = (abs(n.value), abs(value)) if magnitude else (n.value, value)
-    return abs(a - b) <= 0.5 * 10.0 ** (-n.decimals) + 1e-9
 
 
 def frequencies_hz(text: str) -> list[tuple[float, float]]:
@@ -302,9 +276,9 @@ def check_cites_measured(t: TurnRecord, arg) -> tuple[bool, str]:
             values.append(float(v) + a.offset)
     if not values:
         return False, f"nothing measured at {paths} in the report"
-    nums = written_numbers(t.answer)
+    nums = read_numbers(t.answer)
     for v in values:
-        if any(number_matches(n, v, min_decimals=a.decimals, magnitude=a.magnitude) for n in nums):
+        if any(n.states(v, min_decimals=a.decimals, magnitude=a.magnitude) for n in nums):
             return True, f"cites {v:.{a.decimals}f}"
     return False, f"measured {[round(v, 3) for v in values]} not cited at {a.decimals} decimals"
 
@@ -435,7 +409,7 @@ def check_cites_evidence(t: TurnRecord, arg: EvidenceArg) -> tuple[bool, str]:
               for e in f.get("evidence") or [] if isinstance(e.get("value"), (int, float))]
     if not values:
         return False, f"no {arg.topic} evidence in the findings"
-    hits = [n for n in written_numbers(t.answer) if any(number_matches(n, v, magnitude=True) for v in values)]
+    hits = [n for n in read_numbers(t.answer) if any(n.states(v) for v in values)]
     return len(hits) >= arg.min, f"{len(hits)} number(s) from {arg.topic} evidence"
 
 
@@ -444,7 +418,7 @@ def check_numbers_at_least(t: TurnRecord, arg: int) -> tuple[bool, str]:
     """The answer states at least this many numbers."""
     if (bad := _need_answer(t)) is not None:
         return bad
-    n = len(written_numbers(t.answer))
+    n = len(read_numbers(t.answer))
     return n >= arg, f"{n} number(s)"
 
 
@@ -653,28 +627,6 @@ def load_scenarios(folder: str | Path | None = None, only: Sequence[str] | None 
 
 # =========================================================================== grounding
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def scalar_evidence(obj: Any) -> list[float]:
-    """Numbers of a stored state that count as evidence: every number inside dicts and lists
-    of dicts, but not lists of bare numbers (time series such as short-term loudness, per-band
-    arrays), which would let almost any integer match by chance."""
-    out: list[float] = []
-    if isinstance(obj, dict):
-        for v in obj.values():
-            out.extend(scalar_evidence(v))
-    elif isinstance(obj, (list, tuple)):
-        if obj and all(_is_number(x) or x is None for x in obj) and len(obj) > 4:
-            return out
-        for v in obj:
-            out.extend(scalar_evidence(v))
-    elif _is_number(obj):
-        out.append(float(obj))
-    return out
-
-
 @dataclass
 class GroundingOutcome:
     numbers: int
@@ -682,25 +634,15 @@ class GroundingOutcome:
     ungrounded: list[str]
 
 
-def ground(answer: str, evidence: list[float], questions: Sequence[str]) -> GroundingOutcome:
-    """How many numbers ``answer`` states and how many trace to ``evidence`` or to the user's
-    ``questions`` (the agent's own guard, :mod:`mixingbuddy.agent.guard`, reads and matches
-    them; without it, :mod:`mixingbuddy.tools.grounding` with the same matching rule)."""
-    try:
-        from ..agent import guard
-    except ImportError:  # pragma: no cover - the agent is part of the package
-        guard = None
-    if guard is not None:
-        allowed = [v for q in questions for v in guard.text_values(q)]
-        res = guard.check_grounding(answer, evidence, allowed=allowed)
-        bad = set(res.ungrounded)
-        n_bad = sum(1 for n in guard.read_numbers(answer) if n.written in bad)
-        return GroundingOutcome(len(res.numbers), len(res.numbers) - n_bad, list(res.ungrounded))
-    allowed = [abs(n.value) for q in questions for n in written_numbers(q)]
-    mags = [abs(v) for v in evidence] + allowed
-    nums = written_numbers(answer)
-    bad = [n for n in nums if not any(number_matches(n, v, magnitude=True) for v in mags)]
-    return GroundingOutcome(len(nums), len(nums) - len(bad), [f"{n.value:g}" for n in bad])
+def ground(answer: str, state: dict, questions: Sequence[str]) -> GroundingOutcome:
+    """How many numbers ``answer`` states and how many the agent's own grounding check
+    (:mod:`mixingbuddy.agent.grounding`) traces to the conversation's evidence in ``state`` or to
+    the user's ``questions``: the score measures what the guard enforces."""
+    allowed = [v for q in questions for v in text_values(q)]
+    res = check_grounding(answer, conversation_evidence(state), allowed=allowed)
+    bad = set(res.ungrounded)
+    n_bad = sum(1 for n in read_numbers(answer) if n.written in bad)
+    return GroundingOutcome(len(res.numbers), len(res.numbers) - n_bad, list(res.ungrounded))
 
 
 # =========================================================================== running
@@ -770,8 +712,7 @@ def run_scenario(buddy, sc: Scenario, workdir: str | Path) -> ScenarioResult:
         checks = [run_check(c.kind, c.arg, rec) for c in specs]
         g = None
         if rec.ok:
-            g = ground(rec.answer, scalar_evidence(rec.state) + scalar_evidence(
-                {"report": rec.report, "findings": rec.findings, "claims": rec.claims}), questions)
+            g = ground(rec.answer, rec.state, questions)
         return TurnResult(rec.kind, rec.question, rec.answer, rec.source,
                           None if rec.ok else f"error[{rec.error_code}]: {rec.error_message}",
                           round(rec.latency_s, 3), rec.degradations, checks, g)

@@ -9,16 +9,17 @@ Two registered systems run the same decision code:
 
 - ``agent-full``: :meth:`MixingBuddy.review` on each row's file (embedded default, no language
   model, a temporary home), then ``balance_verdict`` of the stored conversation state. The whole graph: ingest, listen,
-  verify (every standing measurement), reconcile, compose, the SQLite checkpointer.
+  measure (every standing measurement), check_claims, compose, the SQLite checkpointer.
 - ``agent`` (the fast path, for thousands of rows): the steps of the review that decide the
   balance sentence, called directly: the mix decoded by the same ingest
   (``tools.io.ingest.load_mix_and_stems``, resampled to 48 kHz); the listen node's inputs to the
   audio model (its stereo samples, the anchor, all four stems as present, the default
   instruction) answered in batches by :class:`~mixingbuddy.model.listen.Listener`; the answer
-  parsed by :func:`~mixingbuddy.agent.claims.parse_claim`; the verify node's mix-only stem
+  parsed by :func:`~mixingbuddy.agent.claims.parse_claim`; the measure node's mix-only stem
   estimate (``tools.measure.mix_estimate.estimate_stem_levels`` on the same samples, which is the only
-  part of ``tools.measure.analyze`` these decisions read); :func:`~mixingbuddy.agent.claims.verify_claim`
-  and :func:`~mixingbuddy.agent.claims.balance_verdict`. Loudness, spectrum and stereo, which
+  part of ``tools.measure.analyze`` these decisions read); the check_claims node's
+  :func:`~mixingbuddy.agent.nodes.check_claims.check_balance` and
+  :func:`~mixingbuddy.agent.claims.balance_verdict`. Loudness, spectrum and stereo, which
   do not enter the balance sentence, are skipped. The test suite checks that both give the same
   sentence on the same clips.
 
@@ -195,24 +196,21 @@ class AgentFastSystem(_AgentBase):
                presents: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
         """(balance sentence, norm-question sentence) for each row from its measurements and
         the model's answer (None: no claim), by the agent's claim, judge and verdict functions."""
-        from ..agent.balance_judge import features_for
-        from ..agent.claims import balance_verdict, norm_verdict, parse_claim, verify_claim
+        from ..agent.claims import balance_verdict, norm_verdict, parse_claim
+        from ..agent.nodes.check_claims import check_balance
 
         judge = self.judge()
         out = []
         for row, rep, lis, present in zip(rows, reports, listens, presents):
-            claims = [verify_claim(parse_claim(lis["text"]), rep)] if lis is not None else []
             anchor = _model_anchor(row.get("anchor"))
-            # judge_review's steps, kept apart so that fit-judge can read the features
-            vf = features_for(lis["class_probs"] if lis else None, rep, anchor, present)
-            j = None
-            if vf is not None:
-                self.features[row["id"]] = vf
-                if judge is not None:
-                    j = judge.judge(vf[0], lis["class_probs"], vf[1], anchor, present)
+            check = check_balance([parse_claim(lis["text"])] if lis is not None else [], rep,
+                                  lis["class_probs"] if lis else None, anchor, present, judge)
+            if check.features is not None:
+                self.features[row["id"]] = check.features  # fit-judge reads the judge's inputs
+            j = check.judgement
             if j is not None:
                 self.judgements[row["id"]] = j.to_json()
-            state = {"report": rep, "claims": claims, "anchor": row.get("anchor"),
+            state = {"report": rep, "claims": check.claims, "anchor": row.get("anchor"),
                      "balance_judgement": j.to_json() if j is not None else None}
             out.append((balance_verdict(state), norm_verdict(state)))
         return out
@@ -253,7 +251,7 @@ class AgentFastSystem(_AgentBase):
 class AgentStemsSystem(AgentFastSystem):
     """The agent's decisions when the producer also gives the stems (the corpus must be built
     with ``--keep-stems`` for the split): the mix and the row's four stem files ingested
-    together, the audio model told which stems exist, the verify node's stem-balance
+    together, the audio model told which stems exist, the measure node's stem-balance
     measurement (each stem against the rest, the mix and the named anchor), the judge's
     ``stems`` variant. It answers the norm-referenced question with its own measurement
     (:func:`~mixingbuddy.agent.claims.norm_verdict`)."""
@@ -270,7 +268,7 @@ class AgentStemsSystem(AgentFastSystem):
         from ..tools.measure.stem_balance import measure_stem_balance
 
         anchor = row.get("anchor") if row.get("anchor") in stems.stems else None
-        # the verify node's call (tools.measure.analyze): the stems by role, the named anchor
+        # the measure node's call (tools.measure.analyze): the stems by role, the named anchor
         sb = measure_stem_balance({r: a.samples for r, a in stems.stems.items()}, stems.sr, anchor=anchor)
         return AnalysisReport.model_construct(mix_estimate=None, stem_balance=sb, anchor=anchor)
 
@@ -278,7 +276,7 @@ class AgentStemsSystem(AgentFastSystem):
 @register("agent-sep")
 class AgentSepSystem(AgentFastSystem):
     """The agent's decisions on a bounced mix with separation switched on (the corpus gives the
-    mix only): the verify node's measurements on stems separated from the clip
+    mix only): the measure node's measurements on stems separated from the clip
     (:mod:`.separated`, the whole clip), i.e. the stem balance marked as separated beside the
     mix-only estimate (``tools.measure.analyze`` with ``separation=``), the judge's ``stems`` variant,
     and the norm-referenced answer from the separated stem balance. HT-Demucs was trained on

@@ -10,7 +10,7 @@ not counted; then ``--runs`` reviews, each in a new conversation. The process is
 
 Prints the median wall time against the target (<= 10 s), and the median time of each graph
 node from ``Review.timings_s`` (the nodes run one after the other; the measurement tools inside
-``verify`` run on a two-thread pool). ``--stems`` also times a review with the four stems; ``--separate`` a mix-only review with
+``measure`` run on a two-thread pool). ``--stems`` also times a review with the four stems; ``--separate`` a mix-only review with
 separation (the three loudest 10 s windows through HT-Demucs, target <= 45 s), whose peak RSS is
 the process's (the audio model and the separator both loaded).
 

@@ -91,6 +91,12 @@ def delay(seconds: float, then: Step | None = None) -> Step:
     return Step("delay", seconds=seconds, then=then or text("a late reply"))
 
 
+def trickle(every_s: float, then: Step | None = None) -> Step:
+    """A 200 reply whose body arrives one byte every ``every_s`` seconds (an endpoint that holds a
+    connection open without ever timing out a read)."""
+    return Step("trickle", seconds=every_s, then=then or text("a very slow reply"))
+
+
 def non_json(body: str = "<html><body>502 Bad Gateway</body></html>") -> Step:
     return Step("non_json", body=body)
 
@@ -260,6 +266,17 @@ class _Handler(BaseHTTPRequestHandler):
                 if self.fake._stop.wait(step.seconds):
                     return  # server shutting down
                 self._reply(step.then or text(""), body)
+            elif step.kind == "trickle":
+                data = json.dumps(self.fake.completion(step.then, body)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                for i in range(len(data)):
+                    if self.fake._stop.wait(step.seconds):
+                        return
+                    self.wfile.write(data[i:i + 1])
+                    self.wfile.flush()
             elif step.kind == "http_error":
                 self._error(step.status, step.content or "error")
             elif step.kind == "non_json":

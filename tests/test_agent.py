@@ -24,8 +24,8 @@ from mixingbuddy.agent.claims import (
     verify_claim,
 )
 from mixingbuddy.agent.compose import compose_review
-from mixingbuddy.agent.graph import NODE_NAMES, mermaid
-from mixingbuddy.agent.nodes.reconcile import merge_claims
+from mixingbuddy.agent.graph import NODE_NAMES, mermaid, mermaid_markdown
+from mixingbuddy.agent.nodes.check_claims import merge_claims
 from mixingbuddy.agent.schema import Finding
 from mixingbuddy.model.data.advice_parser import parse_advice
 from mixingbuddy.tools.errors import InvalidArgumentError, MixingBuddyError
@@ -62,10 +62,9 @@ def render_song(folder: Path, vocals_db: float = 0.0, seed: int = 0) -> Path:
 
 def grounded(text: str, state: dict) -> list[str]:
     """Numbers of ``text`` that match no evidence of the conversation (the agent's guard)."""
-    from mixingbuddy.agent.guard import check_grounding
-    from mixingbuddy.agent.nodes.common import evidence_values
+    from mixingbuddy.agent.grounding import check_grounding, conversation_evidence
 
-    return check_grounding(text, evidence_values(state)).ungrounded
+    return check_grounding(text, conversation_evidence(state)).ungrounded
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +113,8 @@ def test_quiet_vocals_give_a_raise_finding_with_the_measured_numbers(quiet_revie
 
 def test_review_records_timings_progress_and_the_missing_model(quiet_review):
     rv, events = quiet_review
-    assert set(rv.timings_s) == {"ingest", "listen", "verify", "reconcile", "compose"}
-    assert [n for n, s in events if s == "started"] == ["ingest", "listen", "verify", "reconcile", "compose"]
+    assert set(rv.timings_s) == {"ingest", "listen", "measure", "check_claims", "compose"}
+    assert [n for n, s in events if s == "started"] == ["ingest", "listen", "measure", "check_claims", "compose"]
     assert all(any(n == node and s.startswith("done") for n, s in events) for node in rv.timings_s)
     assert rv.source == "composer"
     assert any("audio model unavailable" in d for d in rv.degradations)
@@ -143,7 +142,7 @@ def test_platform_question_cites_the_measured_integrated_loudness(buddy, quiet_r
     apple = buddy.ask(rv.thread_id, "and for apple music?")
     assert "Apple Music" in apple.answer and "-16 LUFS" in apple.answer
     assert f"{lufs:.1f} LUFS" in apple.answer
-    assert turn.timings_s.keys() == {"router", "answer"}
+    assert turn.timings_s.keys() == {"route", "answer"}
 
 
 def test_masking_question_names_the_pair_and_a_band(buddy, quiet_review):
@@ -161,7 +160,7 @@ def test_masking_question_names_the_pair_and_a_band(buddy, quiet_review):
 def test_what_if_gain_returns_before_and_after_that_differ_by_the_gain(buddy, quiet_review):
     rv, _ = quiet_review
     turn = buddy.ask(rv.thread_id, "What if I turn the bass down 3 dB?")
-    assert set(turn.timings_s) == {"router", "tools", "answer"}
+    assert set(turn.timings_s) == {"route", "whatif", "answer"}
     res = buddy.state(rv.thread_id)["tool_results"]
     before, after = res["before"]["stems"]["bass"], res["after"]["stems"]["bass"]
     assert after["level_vs_rest_db"] - before["level_vs_rest_db"] == pytest.approx(-3.0, abs=0.15)
@@ -336,7 +335,17 @@ def test_graph_draws_as_mermaid_with_every_node():
     assert text.lstrip().startswith(("graph", "---"))
     for name in NODE_NAMES:
         assert re.search(rf"\b{name}\b", text), name
-    assert set(NODE_NAMES) == {"ingest", "listen", "verify", "reconcile", "compose", "router", "tools", "answer"}
+    assert set(NODE_NAMES) == {"ingest", "listen", "measure", "check_claims", "compose", "route", "whatif",
+                               "answer", "llm", "tools", "guard"}
+    # the tool loop is drawn as LangGraph's templates draw it
+    for edge in ("llm -.-> tools", "tools --> llm", "llm -.-> guard", "guard -.-> llm"):
+        assert edge in text, edge
+
+
+def test_the_readme_diagram_is_the_compiled_graph():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- graph:start -->\n", 1)[1].split("<!-- graph:end -->", 1)[0]
+    assert block == mermaid_markdown(), "regenerate it: python -m mixingbuddy.agent.graph"
 
 
 def test_review_listens_with_a_saved_model(tmp_path, songs):

@@ -18,9 +18,10 @@ from fake_openai import (
     text,
     tool_call,
     tool_calls,
+    trickle,
 )
 
-from mixingbuddy.agent.guard import check_grounding
+from mixingbuddy.agent.grounding import check_grounding
 from mixingbuddy.agent.llm import (
     NOTE_UNGROUNDED,
     NOTE_UNREACHABLE,
@@ -224,6 +225,53 @@ def test_tool_rounds_are_capped(ctx_factory):
     assert any("kept calling tools" in d for d in ans.degradations)
 
 
+def test_tool_calls_per_round_are_capped(ctx_factory):
+    many = tool_calls([("measure_dynamics", {})] * 12)
+    with FakeOpenAI([many, text("Done.")]) as server:
+        ans = _ask(_cfg(server, max_tool_calls=3), "how dynamic is it?", ctx_factory)
+    assert ans.source == "llm" and len(ans.tool_calls) == 3
+    assert any("12 tool calls" in d for d in ans.degradations)
+    # the echoed request names only the calls that ran, each answered once
+    echoed = [m for m in server.requests[1]["messages"] if m["role"] == "assistant" and m.get("tool_calls")]
+    assert len(echoed[0]["tool_calls"]) == 3 and len(_tool_messages(server.requests[1])) == 3
+
+
+def test_max_tokens_is_sent():
+    with FakeOpenAI([text("At -20.3 LUFS.")]) as server:
+        _review(_cfg(server, max_tokens=256))
+    assert server.requests[0]["max_tokens"] == 256
+
+
+def test_a_trickling_endpoint_cannot_hold_the_turn(caplog):
+    import time
+
+    with FakeOpenAI([trickle(0.2)]) as server:
+        t0 = time.perf_counter()
+        ans = _review(_cfg(server, timeout_s=1.0))
+        took = time.perf_counter() - t0
+    # each byte arrives well inside any read timeout, yet the turn ends at its deadline
+    assert took < 3.0 and ans.source == "composer" and ans.text.endswith(NOTE_UNREACHABLE)
+    assert "timed out" in ans.degradations[0]
+
+
+def test_the_deadline_covers_every_request_of_a_turn(ctx_factory):
+    import time
+
+    with FakeOpenAI([delay(0.7, tool_call("measure_dynamics", {})), delay(0.7, text("late"))]) as server:
+        t0 = time.perf_counter()
+        ans = _ask(_cfg(server, timeout_s=1.0), "how dynamic?", ctx_factory, draft="Measured.")
+        took = time.perf_counter() - t0
+    # each request alone is within 1 s, the two together are not
+    assert took < 2.5 and ans.source == "composer" and "timed out" in ans.degradations[-1]
+
+
+def test_an_overlong_reply_is_refused():
+    with FakeOpenAI([text("At -20.3 LUFS. " * 5000)]) as server:
+        ans = _review(_cfg(server))
+    assert ans.source == "composer" and ans.text.endswith(NOTE_UNUSABLE)
+    assert "too long" in ans.degradations[0]
+
+
 # --- endpoint faults ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("step, phrase, note", [
@@ -282,7 +330,7 @@ def test_llm_config_from_env():
         "http://127.0.0.1:11434/v1", "qwen2.5:7b", "secret", 12.5)
     no_key = llm_config_from_env({"MIXINGBUDDY_LLM_BASE_URL": "https://x.example/v1",
                                   "MIXINGBUDDY_LLM_MODEL": "m"})
-    assert no_key.api_key is None and no_key.timeout_s == 30.0
+    assert no_key.api_key is None and no_key.timeout_s == 60.0
 
 
 @pytest.mark.parametrize("env, phrase", [

@@ -29,7 +29,7 @@ from fake_openai import (
 )
 
 from mixingbuddy.agent.api import MixingBuddy
-from mixingbuddy.agent.guard import check_grounding
+from mixingbuddy.agent.grounding import check_grounding, conversation_evidence
 from mixingbuddy.agent.llm import (
     NOTE_UNGROUNDED,
     NOTE_UNREACHABLE,
@@ -37,7 +37,6 @@ from mixingbuddy.agent.llm import (
     SYSTEM_PROMPT,
     LLMConfig,
 )
-from mixingbuddy.agent.nodes.common import evidence_values
 from mixingbuddy.tools.io.ingest import load_audio
 from mixingbuddy.tools.measure.loudness import measure_loudness
 
@@ -149,7 +148,7 @@ def test_review_prose_from_the_llm_keeps_the_numbers(tmp_path, mixes, server):
     assert_well_formed(req["messages"])
     # the LLM's text is what the conversation remembers, and every number in it is measured
     assert state["messages"][-1] == {"role": "assistant", "content": rv.answer}
-    assert check_grounding(rv.answer, evidence_values(state)).ok
+    assert check_grounding(rv.answer, conversation_evidence(state)).ok
 
 
 def test_review_with_a_number_invented_twice_is_the_composers(tmp_path, mixes, server, caplog):
@@ -161,7 +160,7 @@ def test_review_with_a_number_invented_twice_is_the_composers(tmp_path, mixes, s
         rv = buddy.review(mixes["a"])
         state = buddy.state(rv.thread_id)
 
-    assert not check_grounding(invented, evidence_values(state)).ok  # really not measured
+    assert not check_grounding(invented, conversation_evidence(state)).ok  # really not measured
     assert len(server.requests) == 2  # the answer, then one regeneration
     retry = server.requests[1]["messages"]
     assert retry[-1]["role"] == "user" and "41.237" in retry[-1]["content"]
@@ -225,7 +224,7 @@ def test_followup_tool_call_measures_only_this_conversations_audio(tmp_path, mix
         state = buddy.state("song-a")
         rows = [e for e in state["evidence"] if e["tool"] == "measure_loudness"]
         assert any(e["quantity"] == "integrated_lufs" and e["value"] == pytest.approx(lufs_a) for e in rows)
-        assert check_grounding(turn_a.answer, evidence_values(state)).ok
+        assert check_grounding(turn_a.answer, conversation_evidence(state)).ok
         assert state["messages"][-2:] == [{"role": "user", "content": "How loud is it, measured?"},
                                           {"role": "assistant", "content": turn_a.answer}]
 

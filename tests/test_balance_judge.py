@@ -12,7 +12,8 @@ import soundfile as sf
 from mixingbuddy.agent import balance_judge as BJ
 from mixingbuddy.agent.claims import BALANCED_SENTENCE, balance_verdict, norm_verdict
 from mixingbuddy.agent.compose import judgement_line
-from mixingbuddy.agent.guard import check_grounding
+from mixingbuddy.agent.grounding import check_grounding
+from mixingbuddy.agent.nodes.check_claims import check_balance
 from mixingbuddy.agent.numbers import Ledger
 from mixingbuddy.tools.measure.analyze import AnalysisReport
 from mixingbuddy.tools.measure.stem_balance import measure_stem_balance
@@ -91,7 +92,7 @@ def _judge_picking(variant: str, cls: str) -> BJ.BalanceJudge:
         BJ.JudgeModel(variant, np.zeros(n), np.ones(n), np.zeros((13, n)), icpt), 0.0, 1.0)})
 
 
-def test_judge_review_picks_the_variant_from_the_measurements():
+def test_the_judge_picks_the_variant_from_the_measurements():
     stems = _stems(-12.0)
     sb = measure_stem_balance(stems, SR, anchor="drums")
     rep = AnalysisReport.model_construct(stem_balance=sb, mix_estimate=None, anchor="drums")
@@ -105,15 +106,14 @@ def test_judge_review_picks_the_variant_from_the_measurements():
     from mixingbuddy.model.data.flaws import measure_levels
 
     assert measure_levels(stems, "drums") == lv
-    j = BJ.judge_review(_judge_picking("stems", "very_quiet:vocals"), _probs("no_error"), rep, "drums",
-                        ["bass", "drums", "vocals", "other"])
+    j = check_balance([], rep, _probs("no_error"), "drums", ["bass", "drums", "vocals", "other"], _judge_picking("stems", "very_quiet:vocals")).judgement
     assert j.variant == "stems" and j.cls == "very_quiet:vocals" and j.direction == "increase"
     assert abs(sum(j.posterior.values()) - 1.0) < 1e-9
     # no posterior, or no judge for that variant: no judgement (the rules decide)
-    assert BJ.judge_review(_judge_picking("stems", "no_error"), {}, rep, "drums", None) is None
-    assert BJ.judge_review(_judge_picking("mix", "no_error"), _probs("no_error"), rep, "drums", None) is None
+    assert check_balance([], rep, {}, "drums", None, _judge_picking("stems", "no_error")).judgement is None
+    assert check_balance([], rep, _probs("no_error"), "drums", None, _judge_picking("mix", "no_error")).judgement is None
     # the anchor is never the answer, even when the fitted model prefers it
-    j = BJ.judge_review(_judge_picking("stems", "loud:drums"), _probs("no_error"), rep, "drums", None)
+    j = check_balance([], rep, _probs("no_error"), "drums", None, _judge_picking("stems", "loud:drums")).judgement
     assert j.stem != "drums"
 
 

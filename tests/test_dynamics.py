@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from mixingbuddy.agent.grounding import read_numbers, scalar_values
 from mixingbuddy.tools.errors import InvalidArgumentError
-from mixingbuddy.tools.grounding import numbers_in_text, numeric_fields
 from mixingbuddy.tools.measure.dynamics import (
     ClippingResult,
     DynamicsResult,
@@ -193,8 +193,8 @@ def test_every_number_in_the_verdict_is_a_field(case):
     else:
         x = np.zeros((SR * 4, 2), np.float32)
     res = measure_dynamics(x, SR)
-    fields = [abs(v) for v in numeric_fields(res.model_dump(exclude={"verdict"}))]
-    for num in numbers_in_text(res.verdict):
+    fields = [abs(v) for v in scalar_values(res.model_dump(exclude={"verdict"}))]
+    for num in (n.value for n in read_numbers(res.verdict)):
         assert any(abs(abs(num) - f) <= 0.0051 + 0.05 * (f != int(f)) for f in fields), (num, res.verdict)
     json.loads(res.model_dump_json())
 

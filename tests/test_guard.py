@@ -4,10 +4,13 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from mixingbuddy.agent.guard import (
+from mixingbuddy.agent.grounding import (
+    SERIES_MIN_LEN,
     check_grounding,
-    evidence_values,
+    conversation_evidence,
     read_numbers,
+    result_evidence,
+    scalar_values,
     text_values,
 )
 
@@ -108,10 +111,29 @@ def test_thousands_separator_and_ungrounded_forms_are_named_as_written():
     assert res.ungrounded == ["4.5 kHz", "2:05", "99%"]
 
 
-def test_evidence_values_walks_models_dicts_lists_and_text():
+def test_scalar_values_walks_models_dicts_and_lists_but_not_series():
     model = _Result(integrated_lufs=-14.2, true_peak_dbtp=-1.0,
                     rows=[_Row(name="spotify", delta_lu=-0.2, over=True)])
-    vals = evidence_values(model, {"a": [1.5, {"b": 2}], "flag": True}, 3, [_Row(name="x", delta_lu=1.5, over=False)],
-                           "a peak near 2.5 kHz")
-    assert vals == [-14.2, -1.0, -0.2, 1.5, 2.0, 3.0, 2.5, 2500.0]  # deduplicated, bools/None skipped
+    series = [float(i) for i in range(100, 100 + SERIES_MIN_LEN)]
+    vals = scalar_values({"m": model, "a": [1.5, {"b": 2}], "flag": True, "none": None,
+                          "short_term_lufs": series, "short": series[:SERIES_MIN_LEN - 1]})
+    assert vals == [-14.2, -1.0, -0.2, 1.5, 2.0, *series[:SERIES_MIN_LEN - 1]]  # bools/None/series skipped
     assert check_grounding("the platform turns it down by 0.2 LU", vals).ok
+    assert not check_grounding(f"a value of {series[-1]:.0f}", vals).ok
+
+
+def test_conversation_evidence_is_the_ledger_the_new_rows_and_the_report_scalars():
+    state = {"evidence": [{"value": -7.2}], "report": {"loudness": {"integrated_lufs": -20.3,
+                                                                    "short_term_lufs": [-20.0] * 40}}}
+    assert conversation_evidence(state, [{"value": 3.0}, {"value": -7.2}]) == [-7.2, 3.0, -20.3]
+
+
+def test_result_evidence_names_rows_and_units():
+    rows = result_evidence("measure_loudness", {"integrated_lufs": -14.25,
+                                                "platforms": [{"name": "spotify", "delta_lu": -0.2}]})
+    assert rows == [
+        {"tool": "measure_loudness", "quantity": "integrated_lufs", "value": -14.25, "unit": "LUFS", "decimals": 2},
+        {"tool": "measure_loudness", "quantity": "platforms[spotify].delta_lu", "value": -0.2, "unit": "LU",
+         "decimals": 1}]
+
+

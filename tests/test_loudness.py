@@ -11,9 +11,9 @@ import math
 import numpy as np
 import pytest
 
+from mixingbuddy.agent.grounding import read_numbers, scalar_values
 from mixingbuddy.evals.compliance import SR, faded, sine, stereo
 from mixingbuddy.tools.errors import InvalidArgumentError
-from mixingbuddy.tools.grounding import numbers_in_text, numeric_fields
 from mixingbuddy.tools.measure.loudness import (
     PLATFORM_TARGETS,
     LoudnessResult,
@@ -345,8 +345,8 @@ def test_short_term_series_is_compact_for_a_long_file():
 def test_every_number_in_the_verdict_is_a_field(level, platform):
     x = stereo((level, 6.0), (level - 8.0, 4.0))
     res = measure_loudness(np.clip(x * 1.0, -1, 1), SR, platform=platform)
-    fields = [abs(v) for v in numeric_fields(res.model_dump(exclude={"verdict"}))]
-    for num in numbers_in_text(res.verdict):
+    fields = [abs(v) for v in scalar_values(res.model_dump(exclude={"verdict"}))]
+    for num in (n.value for n in read_numbers(res.verdict)):
         assert any(abs(abs(num) - f) <= 0.051 for f in fields), (num, res.verdict)
 
 

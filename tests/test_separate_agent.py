@@ -39,7 +39,7 @@ def test_mix_only_review_measures_separated_stems(tmp_path, buried_vocals):
         vocals = next(s for s in rep["stem_balance"]["stems"] if s["role"] == "vocals")
         assert vocals["separation_error_db"] is not None
         assert vocals["status"] == "too_quiet", vocals
-        assert any("separating the mix" in s for n, s in steps if n == "verify")
+        assert any("separating the mix" in s for n, s in steps if n == "measure")
         # every sentence built on separated stems says so, with the error
         f = next(f for f in rv.findings if f.id == "balance:vocals")
         assert "separated from the mix, about ±" in f.detail

@@ -1,43 +1,48 @@
-"""Helpers shared by the answering nodes: the numbers a turn may cite, and notes as evidence."""
+"""Helpers shared by the nodes: each node timed and reporting progress, and notes as evidence."""
 from __future__ import annotations
 
-import re
-from typing import Any
+import time
+from collections.abc import Callable
 
+from langgraph.runtime import Runtime
+
+from ..context import AgentContext
+from ..grounding import read_numbers
 from ..numbers import Ledger
 from ..schema import Evidence
 
-SERIES_MIN_LEN = 13  # a list of more numbers than this is a series (short-term loudness, bands)
-_NUMBER = re.compile(r"(?<![A-Za-z\d.])[-+]?\d+(?:\.(\d+))?")
+ENTRY_NODES = ("ingest", "route")  # a turn starts here: its timings and degradations reset
 
 
-def report_scalars(obj: Any) -> list[float]:
-    """The report's numbers without its long series (the guard matches better on the values
-    an answer can be about than on hundreds of time-series points)."""
-    if isinstance(obj, dict):
-        return [v for x in obj.values() for v in report_scalars(x)]
-    if isinstance(obj, (list, tuple)):
-        if len(obj) >= SERIES_MIN_LEN and all(isinstance(x, (int, float)) or x is None for x in obj):
-            return []
-        return [v for x in obj for v in report_scalars(x)]
-    if isinstance(obj, (int, float)) and not isinstance(obj, bool):
-        return [float(obj)]
-    return []
+def timed(name: str, fn: Callable[[dict, AgentContext], dict]) -> Callable:
+    """``fn(state, ctx)`` as a graph node: it reports ``on_progress(name, status)`` at its start
+    and end, adds its time to the turn's ``timings_s`` and its degradations to the turn's."""
+    def node(state: dict, runtime: Runtime[AgentContext]) -> dict:
+        ctx = runtime.context
+        ctx.progress(name, "started")
+        t0 = time.perf_counter()
+        try:
+            out = dict(fn(state, ctx) or {})
+        except BaseException:
+            ctx.progress(name, "failed")
+            raise
+        dt = time.perf_counter() - t0
+        entry = name in ENTRY_NODES
+        timings = {} if entry else dict(state.get("timings_s") or {})
+        timings[name] = round(timings.get(name, 0.0) + dt, 3)
+        out["timings_s"] = timings
+        out["degradations"] = ([] if entry else list(state.get("degradations") or [])) + list(
+            out.get("degradations") or [])
+        ctx.progress(name, f"done ({dt:.2f} s)")
+        return out
 
-
-def evidence_values(state: dict, new: list[dict] | None = None) -> list[float]:
-    """The numbers a turn may cite: the conversation's evidence so far, this turn's new
-    evidence, and the stored report's scalar measurements."""
-    vals = [float(e["value"]) for e in (state.get("evidence") or []) + (new or [])]
-    vals += report_scalars(state.get("report") or {})
-    return list(dict.fromkeys(vals))
+    node.__name__ = name
+    return node
 
 
 def note_evidence(notes: list[str], led: Ledger, tool: str = "ingest") -> None:
     """Record the numbers written inside measured notes (ingest warnings: durations, rates)
     as evidence of ``tool``, at the rounding they are written with."""
     for note in notes:
-        for m in _NUMBER.finditer(note):
-            dec = len(m.group(1)) if m.group(1) else 0
-            led.items.append(Evidence(tool=tool, quantity="warning", value=float(m.group(0)), unit="",
-                                      decimals=dec))
+        for n in read_numbers(note):
+            led.items.append(Evidence(tool=tool, quantity="warning", value=n.value, unit="", decimals=n.decimals))

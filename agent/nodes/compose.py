@@ -1,13 +1,14 @@
-"""Compose: the review's Markdown from the reconciled findings and claims (``agent.compose``);
-with a language model configured, the draft goes through it (grounding-guarded by the backend)."""
+"""Compose: the review's Markdown from the checked findings and claims (``agent.compose``); with
+a language model configured, this draft opens the model's turn (``nodes.llm``)."""
 from __future__ import annotations
 
 from ...tools.measure.loudness import PLATFORM_TARGETS
 from ..compose import compose_review
-from ..context import AgentContext, run_llm
+from ..context import AgentContext
 from ..schema import Claim, Finding
 from ..state import AgentState
-from .common import evidence_values, note_evidence
+from .common import note_evidence
+from .llm import start_turn
 
 
 def compose(state: AgentState, ctx: AgentContext) -> dict:
@@ -25,10 +26,4 @@ def compose(state: AgentState, ctx: AgentContext) -> dict:
                                anchor=(state.get("listen") or {}).get("anchor"),
                                separation=report.get("separation"))
     note_evidence(warnings, led)
-    new = led.dump()
-    res = run_llm(ctx, state, question=None, draft=text, evidence_values=evidence_values(state, new),
-                  history=list(state.get("messages") or []))
-    new += res.new_evidence
-    return {"answer": res.text, "review_answer": res.text, "source": res.source,
-            "degradations": res.degradations, "evidence": new,
-            "messages": [{"role": "assistant", "content": res.text}]}
+    return {**start_turn(state, ctx, text), "evidence": led.dump()}

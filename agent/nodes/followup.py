@@ -1,26 +1,27 @@
-"""Follow-up turns: route the question (``agent.followup.route``), run new measurements when it
-needs them (a what-if gain on a stem), and answer from the stored analysis."""
+"""Follow-up turns: route the question (``agent.followup.route``), simulate a gain move when it
+asks for one (``whatif``), and answer from the stored analysis; with a language model
+configured, the answer opens the model's turn (``nodes.llm``)."""
 from __future__ import annotations
 
 from ...tools.errors import MixingBuddyError
 from ...tools.measure.analyze import AnalysisReport
 from ...tools.measure.stem_balance import StemBalanceResult
-from ..context import AgentContext, run_llm
+from ..context import AgentContext
 from ..followup import answer as compose_answer
 from ..followup import route
 from ..schema import Claim, Finding
 from ..state import AgentState
 from ..whatif import simulate_gain
-from .common import evidence_values
+from .llm import start_turn
 
 
-def router(state: AgentState, ctx: AgentContext) -> dict:
+def route_question(state: AgentState, ctx: AgentContext) -> dict:
     q = state.get("question") or ""
     return {"route": route(q, dict(state)), "tool_results": None,
             "messages": [{"role": "user", "content": q}]}
 
 
-def tools(state: AgentState, ctx: AgentContext) -> dict:
+def whatif(state: AgentState, ctx: AgentContext) -> dict:
     rt = state.get("route") or {}
     try:
         actx = ctx.store.context(state["thread_id"], state.get("audio") or {})
@@ -63,11 +64,7 @@ def answer(state: AgentState, ctx: AgentContext) -> dict:
                 f"{type(e).__name__}). The conversation is intact; try asking another way.\n")
         new, focus, focus_stem = [], None, None
         degr.append(f"the answer failed ({type(e).__name__})")
-    res = run_llm(ctx, state, question=state.get("question"), draft=text,
-                  evidence_values=evidence_values(state, new), history=list(state.get("messages") or []))
-    out = {"answer": res.text, "source": res.source, "degradations": degr + res.degradations,
-           "evidence": new + res.new_evidence,
-           "messages": [{"role": "assistant", "content": res.text}]}
+    out = {**start_turn(state, ctx, text), "degradations": degr, "evidence": new}
     if focus:
         out["focus"] = focus
     if focus_stem:

@@ -1,16 +1,41 @@
-"""Reconcile: a verdict for each claim (confirmed, adjusted, refuted, unverifiable; see
+"""Check claims: a verdict for each claim (confirmed, adjusted, refuted, unverifiable; see
 ``agent.claims``), the standing findings, and the two merged: a finding the model also heard is
 marked ``model+tools``; an unverifiable model impression becomes a hedged low-priority finding;
 a refuted one becomes no finding at all."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
 from ...tools.measure.analyze import AnalysisReport
-from ..balance_judge import judge_review, load_judge
+from ..balance_judge import BalanceJudge, Judgement, features_for, load_judge
 from ..claims import verify_claim
 from ..context import AgentContext
 from ..findings import cap, rank, standing_findings, stem_word
 from ..schema import Claim, Finding
 from ..state import AgentState
+
+
+@dataclass
+class BalanceCheck:
+    """The claims with their verdicts and the judge's reading of the balance."""
+
+    claims: list[Claim]
+    judgement: Judgement | None
+    features: tuple[str, list[float]] | None  # the judge's inputs: variant and feature vector
+
+
+def check_balance(claims: Sequence[Claim], report: AnalysisReport, class_probs: Mapping[str, float] | None,
+                  anchor: str | None, present: Sequence[str] | None, judge: BalanceJudge | None) -> BalanceCheck:
+    """Each claim checked against the measurements (``claims.verify_claim``) and, with the
+    model's posterior, the judge's pooled reading (``balance_judge``); the benchmark's fast
+    path calls this too."""
+    checked = [verify_claim(c, report) for c in claims]
+    vf = features_for(class_probs, report, anchor, present)
+    j = None
+    if judge is not None and vf is not None and class_probs:
+        j = judge.judge(vf[0], class_probs, vf[1], anchor, present)
+    return BalanceCheck(checked, j, vf)
 
 
 def merge_claims(findings: list[Finding], claims: list[Claim]) -> list[Finding]:
@@ -35,23 +60,23 @@ def merge_claims(findings: list[Finding], claims: list[Claim]) -> list[Finding]:
     return rank(out)
 
 
-def reconcile(state: AgentState, ctx: AgentContext) -> dict:
+def check_claims(state: AgentState, ctx: AgentContext) -> dict:
     rep = AnalysisReport.model_validate(state["report"])
-    claims = [verify_claim(Claim.model_validate(c), rep) for c in state.get("claims") or []]
+    listen = state.get("listen") or {}
+    claims = [Claim.model_validate(c) for c in state.get("claims") or []]
+    try:
+        judge = load_judge(ctx.weights) if listen.get("class_probs") else None
+        check = check_balance(claims, rep, listen.get("class_probs"), listen.get("anchor") or state.get("model_anchor"),
+                              listen.get("stems_present"), judge)
+    except Exception:  # noqa: BLE001 - the review goes on with the rule-based verdicts
+        ctx.log.warning("balance judge failed", exc_info=True)
+        check = check_balance(claims, rep, None, None, None, None)
+    claims = check.claims
     findings = merge_claims(standing_findings(rep, state.get("platform") or "spotify"), claims)
     evidence = [e.model_dump() for f in findings for e in f.evidence]
     evidence += [e.model_dump() for c in claims for e in c.evidence]
     focus = [f.id for f in findings if f.severity != "ok"][:2]
-    listen = state.get("listen") or {}
-    judgement = None
-    if listen.get("class_probs"):
-        try:
-            j = judge_review(load_judge(ctx.weights), listen.get("class_probs"), rep,
-                             listen.get("anchor") or state.get("model_anchor"), listen.get("stems_present"))
-            judgement = j.to_json() if j is not None else None
-        except Exception:  # noqa: BLE001 - the review goes on with the rule-based verdicts
-            ctx.log.warning("balance judge failed", exc_info=True)
-    return {"balance_judgement": judgement,
+    return {"balance_judgement": check.judgement.to_json() if check.judgement is not None else None,
             "claims": [c.model_dump(mode="json") for c in claims],
             "findings": [f.model_dump(mode="json") for f in findings],
             "evidence": evidence, "focus": focus}

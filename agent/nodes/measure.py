@@ -1,4 +1,4 @@
-"""Verify: run the measurements once (``tools.measure.analyze``: the standing checks, and the tools the
+"""Measure: run the measurements once (``tools.measure.analyze``: the standing checks, and the tools the
 model's claim needs: stem balance with stems; without stems, the mix-only estimate and, when the
 separator is installed, stem balance on stems separated from the mix) and keep the report."""
 from __future__ import annotations
@@ -26,7 +26,7 @@ def separation_for(state: AgentState, ctx: AgentContext, mix) -> tuple[object | 
         return None, [st.reason]
 
     def progress(done: int, total: int) -> None:
-        ctx.progress("verify", f"separating the mix into stems: segment {done} of {total}")
+        ctx.progress("measure", f"separating the mix into stems: segment {done} of {total}")
 
     try:
         sep = separate_mix(mix, n_windows=SEPARATE_WINDOWS, window_s=SEPARATE_WINDOW_S, overlap=SEPARATE_OVERLAP,
@@ -41,7 +41,7 @@ def separation_for(state: AgentState, ctx: AgentContext, mix) -> tuple[object | 
     return sep, []
 
 
-def verify(state: AgentState, ctx: AgentContext) -> dict:
+def measure(state: AgentState, ctx: AgentContext) -> dict:
     actx = ctx.store.context(state["thread_id"], state.get("audio") or {})
     # only an anchor the user chose is passed to the tools (the default one only frames the
     # audio model's question)

@@ -1,0 +1,249 @@
+"""The language-model loop, as LangGraph's agent templates draw it: ``llm`` -> (tool calls?)
+``tools`` -> ``llm`` ... -> ``guard`` -> (regenerate once?) ``llm``, else the end.
+
+- :func:`start_turn` (called by the composing nodes) opens a turn's ``llm_messages``: the system
+  prompt, the conversation so far and either the review to rewrite or the question (with the
+  composer's answer as measured context);
+- :func:`call_model` asks the endpoint; tools are offered in a follow-up, at most
+  ``max_tool_rounds`` rounds of at most ``max_tool_calls`` calls, and never when regenerating;
+  the previous round's tool results become evidence (or degradations, for failed calls);
+- :func:`guard` checks every number of the reply against the conversation's evidence
+  (:mod:`..grounding`); the numbers of the question and of the composer's draft are allowed. A
+  failing reply is sent back once with the ungrounded numbers named; failing again, the draft
+  is the answer (source "composer") with a note.
+
+An endpoint fault ends the turn with the draft and a note naming it; so does any unexpected error.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage, SystemMessage, ToolMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import REMOVE_ALL_MESSAGES
+from langgraph.prebuilt import tools_condition
+
+from ..context import AgentContext, chat_history
+from ..grounding import check_grounding, conversation_evidence, text_values
+from ..llm import (
+    FOLLOWUP_CONTEXT,
+    MAX_REPLY_CHARS,
+    NOTE_UNGROUNDED,
+    NOTE_UNREACHABLE,
+    REGENERATE_REQUEST,
+    REVIEW_REQUEST,
+    SYSTEM_PROMPT,
+    EndpointFault,
+    LLMAnswer,
+    LLMConfig,
+    chat_completion,
+    endpoint_messages,
+    reply_message,
+    reply_text,
+)
+from ..state import AgentState
+from .common import timed
+from .tools import openai_tools, tool_node
+
+REGENERATE = "guard"  # the name on the message that asks for a regenerated answer
+
+
+def finish(state: AgentState, text: str, source: str) -> dict:
+    """The turn's answer, said and remembered."""
+    out = {"answer": text, "source": source, "messages": [{"role": "assistant", "content": text}]}
+    if state.get("mode") != "followup":
+        out["review_answer"] = text
+    return out
+
+
+def with_note(draft: str, note: str) -> str:
+    return f"{draft.rstrip()}\n\n{note}" if draft.strip() else note
+
+
+def start_turn(state: AgentState, ctx: AgentContext, draft: str) -> dict:
+    """The composer's ``draft`` as the turn's answer (no language model configured), or the
+    opening of the language-model loop."""
+    if ctx.llm is None:
+        return {**finish(state, draft, "composer"), "llm_status": None}
+    question = state.get("question") if state.get("mode") == "followup" else None
+    history = chat_history(list(state.get("messages") or []), question)
+    if question is None:
+        convo = [SystemMessage(SYSTEM_PROMPT), *_as_messages(history), HumanMessage(REVIEW_REQUEST.format(draft=draft))]
+    else:
+        convo = [SystemMessage(SYSTEM_PROMPT + FOLLOWUP_CONTEXT.format(draft=draft)), *_as_messages(history)]
+    return {"draft": draft, "llm_status": "pending", "llm_deadline_unix": time.time() + ctx.llm.timeout_s,
+            "llm_messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES), *convo]}
+
+
+def _as_messages(history: list[dict]) -> list:
+    return [HumanMessage(m["content"]) if m["role"] == "user" else AIMessage(m["content"]) for m in history]
+
+
+def _this_turn(state: AgentState) -> list:
+    return list(state.get("llm_messages") or [])
+
+
+def _tool_rounds(msgs: list) -> int:
+    return sum(1 for m in msgs if isinstance(m, AIMessage) and m.tool_calls)
+
+
+def _regenerating(msgs: list) -> bool:
+    return bool(msgs) and isinstance(msgs[-1], HumanMessage) and msgs[-1].name == REGENERATE
+
+
+def _new_tool_results(msgs: list) -> tuple[list[dict], list[str]]:
+    """Evidence and degradations from the tool results after the model's last request."""
+    evidence: list[dict] = []
+    degradations: list[str] = []
+    for m in reversed(msgs):
+        if not isinstance(m, ToolMessage):
+            break
+        art = m.artifact if isinstance(m.artifact, dict) else {}
+        if art.get("ok"):
+            evidence = list(art.get("evidence") or []) + evidence
+        else:
+            degradations.insert(0, f"tool call {m.name or '(unnamed)'} failed: {art.get('error') or m.content}")
+    return evidence, degradations
+
+
+def _fault(state: AgentState, ctx: AgentContext, message: str, note: str) -> dict:
+    ctx.log.warning("llm: %s", message)
+    return {**finish(state, with_note(state.get("draft") or "", note), "composer"),
+            "llm_status": "fault", "degradations": [message]}
+
+
+def call_model(state: AgentState, ctx: AgentContext) -> dict:
+    """Ask the endpoint for the next step of the turn (a reply, or tool calls)."""
+    cfg: LLMConfig = ctx.llm
+    msgs = _this_turn(state)
+    evidence, degradations = _new_tool_results(msgs)
+    base = {"evidence": evidence, "degradations": degradations}
+    offer = state.get("mode") == "followup" and ctx.tools_available
+    last_round = _tool_rounds(msgs) >= cfg.max_tool_rounds or _regenerating(msgs)
+    remaining = float(state.get("llm_deadline_unix") or 0.0) - time.time()
+    try:
+        reply = chat_completion(cfg, endpoint_messages(msgs), tools=openai_tools() if offer else None,
+                                tool_choice="none" if last_round else "auto",
+                                deadline=time.monotonic() + remaining)
+        msg = reply_message(reply)
+    except EndpointFault as f:
+        out = _fault(state, ctx, str(f), f.note)
+        return {**out, "evidence": evidence, "degradations": degradations + out["degradations"]}
+    except Exception as e:  # noqa: BLE001 - never let the language model end a turn
+        ctx.log.warning("llm: unexpected error", exc_info=True)
+        out = _fault(state, ctx, f"language model turn failed unexpectedly ({type(e).__name__}: "
+                                 f"{' '.join(str(e).split())[:160]})", NOTE_UNREACHABLE)
+        return {**out, "evidence": evidence, "degradations": degradations + out["degradations"]}
+    calls = msg.tool_calls
+    if calls and offer and not last_round:
+        if len(calls) > cfg.max_tool_calls:
+            degradations.append(f"language model asked for {len(calls)} tool calls in one round; the first "
+                                f"{cfg.max_tool_calls} were run")
+            ctx.log.warning("llm: %s", degradations[-1])
+            calls = calls[:cfg.max_tool_calls]
+        return {**base, "llm_messages": [AIMessage(content=msg.content, tool_calls=calls)]}
+    text = reply_text(msg.content)
+    if not text:
+        why = (f"language model kept calling tools after {_tool_rounds(msgs)} round(s) and gave no answer"
+               if calls else "language model reply had neither content nor tool calls")
+        if _regenerating(msgs):
+            why = "language model's regenerated reply was empty"
+        out = _fault(state, ctx, why, EndpointFault(why, unreachable=False).note)
+        return {**out, "evidence": evidence, "degradations": degradations + out["degradations"]}
+    if len(text) > MAX_REPLY_CHARS:
+        out = _fault(state, ctx, f"language model reply was too long ({len(text)} characters)",
+                     EndpointFault("", unreachable=False).note)
+        return {**out, "evidence": evidence, "degradations": degradations + out["degradations"]}
+    if calls:
+        degradations.append(f"language model asked for tools beyond the {cfg.max_tool_rounds}-round limit; "
+                            f"its text answer was used")
+        ctx.log.warning("llm: %s", degradations[-1])
+    return {**base, "llm_messages": [AIMessage(content=text)]}
+
+
+def guard(state: AgentState, ctx: AgentContext) -> dict:
+    """Accept the reply when every number it states is grounded; else ask once more; else
+    answer with the composer's draft."""
+    msgs = _this_turn(state)
+    text = reply_text(msgs[-1].content) if msgs and isinstance(msgs[-1], AIMessage) else ""
+    draft = state.get("draft") or ""
+    question = state.get("question") if state.get("mode") == "followup" else None
+    check = check_grounding(text, conversation_evidence(state),
+                            allowed=text_values(question or "") + text_values(draft))
+    if check.ok:
+        return {**finish(state, text, "llm"), "llm_status": "done", "guard_verdict": "pass"}
+    named = ", ".join(check.ungrounded[:12])
+    regenerated = any(isinstance(m, HumanMessage) and m.name == REGENERATE for m in msgs)
+    if not regenerated:
+        note = (f"grounding guard: the language model's answer cited unmeasured numbers ({named}); "
+                f"asked it once to answer again")
+        ctx.log.warning("llm: %s", note)
+        return {"guard_verdict": "regenerate", "degradations": [note],
+                "llm_messages": [HumanMessage(REGENERATE_REQUEST.format(numbers=named), name=REGENERATE)]}
+    note = (f"grounding guard: the regenerated answer still cited unmeasured numbers ({named}); "
+            f"the built-in composer's answer was used")
+    ctx.log.warning("llm: %s", note)
+    return {**finish(state, with_note(draft, NOTE_UNGROUNDED), "composer"), "llm_status": "done",
+            "guard_verdict": "fallback", "degradations": [note]}
+
+
+# --- the edges ----------------------------------------------------------------------------------
+
+def after_draft(state: AgentState) -> str:
+    """To the language model when one is configured, else the draft is the answer."""
+    return "llm" if state.get("llm_status") == "pending" else END
+
+
+def after_model(state: AgentState) -> str:
+    """``tools_condition`` on the turn's messages; a reply goes to the guard, a fault ends the turn."""
+    if state.get("llm_status") == "fault":
+        return END
+    return "tools" if tools_condition(state, messages_key="llm_messages") == "tools" else "guard"
+
+
+def after_guard(state: AgentState) -> str:
+    return "llm" if state.get("guard_verdict") == "regenerate" else END
+
+
+def add_llm_loop(g: StateGraph, wrap: Callable[[str, Callable], Callable]) -> None:
+    """Add the ``llm``, ``tools`` and ``guard`` nodes and their edges to ``g``."""
+    g.add_node("llm", wrap("llm", call_model))
+    g.add_node("tools", tool_node())
+    g.add_node("guard", wrap("guard", guard))
+    g.add_conditional_edges("llm", after_model, ["tools", "guard", END])
+    g.add_edge("tools", "llm")
+    g.add_conditional_edges("guard", after_guard, ["llm", END])
+
+
+# --- one turn without a conversation store -----------------------------------------------------
+
+def run_llm_turn(cfg: LLMConfig, *, messages: list[dict], question: str | None, draft: str,
+                 evidence_values: list[float], ctx_factory: Callable[[], Any] | None,
+                 log: logging.Logger) -> LLMAnswer:
+    """The loop above on its own (``agent.llm.llm_answer``); never raises."""
+    g = StateGraph(AgentState, context_schema=AgentContext)
+    add_llm_loop(g, timed)
+    g.add_edge(START, "llm")
+    ctx = AgentContext(store=None, llm=cfg, log=log,
+                       audio_factory=(lambda state: ctx_factory()) if ctx_factory is not None else None)
+    state: dict[str, Any] = {"mode": "followup" if question is not None else "review", "question": question,
+                             "messages": list(messages), "evidence": [], "degradations": []}
+    given = [{"tool": "given", "quantity": "", "value": float(v), "unit": "", "decimals": 3}
+             for v in evidence_values]
+    state.update(start_turn(state, ctx, draft))
+    state["evidence"] = given
+    try:
+        out = g.compile().invoke(state, context=ctx)
+    except Exception as e:  # noqa: BLE001 - the turn is still answered
+        log.warning("llm: unexpected error", exc_info=True)
+        return LLMAnswer(text=with_note(draft, NOTE_UNREACHABLE), source="composer", tool_calls=[],
+                         degradations=[f"language model turn failed unexpectedly ({type(e).__name__})"],
+                         new_evidence=[])
+    calls = [{"id": m.tool_call_id, "name": m.name, **{k: (m.artifact or {}).get(k) for k in ("ok", "error", "seconds")}}
+             for m in out.get("llm_messages") or [] if isinstance(m, ToolMessage)]
+    return LLMAnswer(text=out.get("answer") or draft, source=out.get("source") or "composer",
+                     degradations=list(out.get("degradations") or []), tool_calls=calls,
+                     new_evidence=list(out.get("evidence") or [])[len(given):])
