@@ -250,7 +250,7 @@ class MixingBuddy:
         ``llm_messages``, the last language-model turn in the chat-completions format."""
         values = self._values(thread_id)
         if values.get("llm_messages"):
-            from .llm import endpoint_messages
+            from .endpoint import endpoint_messages
 
             values["llm_messages"] = endpoint_messages(values["llm_messages"])
         return values

@@ -22,7 +22,7 @@ class AgentContext:
     store: ThreadStore | None
     weights: str | None = None
     use_model: bool = True
-    llm: Any = None  # mixingbuddy.agent.llm.LLMConfig, or None for the embedded default
+    llm: Any = None  # mixingbuddy.agent.endpoint.EndpointConfig, or None for the embedded default
     on_progress: Callable[[str, str], None] | None = None
     log: logging.Logger = field(default_factory=lambda: log)
     max_duration_s: float = DEFAULT_MAX_DURATION_S
@@ -59,17 +59,17 @@ class AgentContext:
 
 def resolve_llm(llm: Any) -> Any:
     """``"env"`` -> the config from MIXINGBUDDY_LLM_* (None when unset or when the backend
-    module is not installed); None -> None; an LLMConfig -> itself."""
+    module is not installed); None -> None; an EndpointConfig -> itself."""
     if llm is None:
         return None
     if isinstance(llm, str):
         if llm != "env":
-            raise InvalidArgumentError(f"llm must be 'env', None or an LLMConfig, got {llm!r}")
+            raise InvalidArgumentError(f"llm must be 'env', None or an EndpointConfig, got {llm!r}")
         try:
-            from .llm import llm_config_from_env
+            from .endpoint import endpoint_config_from_env
         except ImportError:
             return None
-        return llm_config_from_env()
+        return endpoint_config_from_env()
     return llm
 
 

@@ -26,7 +26,7 @@ from .nodes.compose import compose
 from .nodes.followup import answer, route_question, whatif
 from .nodes.ingest import ingest
 from .nodes.listen import listen
-from .nodes.llm import add_llm_loop, after_draft
+from .nodes.llm_loop import add_llm_loop, after_draft
 from .nodes.measure import measure
 from .state import AgentInput, AgentState
 

@@ -1,7 +1,7 @@
 """The agent's data contract: measured numbers, findings, the audio model's claims, and the
 results of a review and of a follow-up turn.
 
-Shared with the browser app and the LLM backend (common brief, "SHARED CONTRACT"): field names
+Shared with the browser app and the language-model loop: field names
 and types here are the API. Every model serialises to strict JSON (``model_dump(mode="json")``)
 so it can live in the LangGraph state that the SQLite checkpointer stores.
 """

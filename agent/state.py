@@ -43,7 +43,7 @@ class AgentState(TypedDict, total=False):
     messages: Annotated[list[dict[str, str]], operator.add]  # {"role": "user"|"assistant", "content"}
     degradations: list[str]  # this turn
     timings_s: dict[str, float]  # this turn, per node
-    # the language-model loop of this turn (nodes.llm), when an endpoint is configured
+    # the language-model loop of this turn (nodes.llm_loop), when an endpoint is configured
     draft: str  # the composer's answer, which the model rewrites or builds on
     llm_messages: Annotated[list[AnyMessage], add_messages]  # what the endpoint sees, tool results included
     llm_status: Literal["pending", "fault", "done"] | None

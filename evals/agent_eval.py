@@ -865,12 +865,12 @@ def cmd_agent_eval(args) -> int:
     if args.llm_base_url:
         import os
 
-        from ..agent.llm import ENV_API_KEY, ENV_MODEL, LLMConfig
+        from ..agent.endpoint import ENV_API_KEY, ENV_MODEL, EndpointConfig
 
         model = args.llm_model or os.environ.get(ENV_MODEL, "").strip()
         if not model:
             raise InvalidArgumentError(f"--llm-base-url needs --llm-model (or {ENV_MODEL}) to name the model")
-        llm = LLMConfig(base_url=args.llm_base_url, model=model,
+        llm = EndpointConfig(base_url=args.llm_base_url, model=model,
                         api_key=args.llm_api_key or os.environ.get(ENV_API_KEY) or None,
                         timeout_s=args.llm_timeout_s)
     scenarios = load_scenarios(args.scenarios, args.only)

@@ -1,6 +1,6 @@
 """Experiment: does the audio model decide better when it is given what separation gives?
 
-Issue 11 asks to try feeding the audio model the separated stems' levels and to keep it only if
+The question: does feeding the audio model the separated stems' levels help? Kept only if
 the benchmark shows it helps. The model's balance decision is its classifier's posterior (the
 label tokens carry it to the LLM, and the balance judge reads it). This script compares, on
 the same clips and with the shipped audio model's encoder frozen:

@@ -447,7 +447,7 @@ from ..model.listen import ModelSystem as _ModelSystem  # noqa: E402  (numpy onl
 
 @register("model")
 class ModelBalanceSystem(_ModelSystem, System):
-    """The trained audio language model (issue 4), answering each row's own instruction;
+    """The trained audio language model, answering each row's own instruction;
     ``weights``: a trained model folder (default: the weights shipped in ``model/weights/``)."""
 
     needs_audio = True

@@ -23,7 +23,7 @@ from mixingbuddy.agent.claims import (
     parse_claim,
     verify_claim,
 )
-from mixingbuddy.agent.compose import compose_review
+from mixingbuddy.agent.composer import compose_review
 from mixingbuddy.agent.graph import NODE_NAMES, mermaid, mermaid_markdown
 from mixingbuddy.agent.nodes.check_claims import merge_claims
 from mixingbuddy.agent.schema import Finding

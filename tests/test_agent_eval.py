@@ -448,11 +448,11 @@ def test_fallback_rate_with_a_language_model_on_a_local_server(tmp_path, reply, 
     from fake_openai import FakeOpenAI
 
     from mixingbuddy.agent.api import MixingBuddy
-    from mixingbuddy.agent.llm import LLMConfig
+    from mixingbuddy.agent.endpoint import EndpointConfig
 
     sc = AE.load_scenarios(only=["loudness_spotify_quiet"])
     with FakeOpenAI(reply_fn=lambda body: reply) as server:
-        llm = LLMConfig(base_url=server.base_url, model="fake-model", timeout_s=5.0)
+        llm = EndpointConfig(base_url=server.base_url, model="fake-model", timeout_s=5.0)
         with MixingBuddy(home=tmp_path / "home", llm=llm, use_model=False) as buddy:
             s, res = AE.run_agent_eval(sc, None, buddy=buddy, llm=llm, progress=False)
         assert server.requests, "the endpoint was asked"

@@ -21,15 +21,15 @@ from fake_openai import (
     trickle,
 )
 
-from mixingbuddy.agent.grounding import check_grounding
-from mixingbuddy.agent.llm import (
+from mixingbuddy.agent.endpoint import (
     NOTE_UNGROUNDED,
     NOTE_UNREACHABLE,
     NOTE_UNUSABLE,
-    LLMConfig,
+    EndpointConfig,
+    endpoint_config_from_env,
     llm_answer,
-    llm_config_from_env,
 )
+from mixingbuddy.agent.grounding import check_grounding
 from mixingbuddy.tools.errors import InvalidArgumentError
 from mixingbuddy.tools.io.ingest import load_audio
 from mixingbuddy.tools.registry import AudioContext, call_tool
@@ -60,16 +60,16 @@ def ctx_factory(mix_wav):
     return lambda: AudioContext(mix=audio)
 
 
-def _cfg(server: FakeOpenAI, **kw) -> LLMConfig:
-    return LLMConfig(base_url=server.base_url, model="fake-model", **kw)
+def _cfg(server: FakeOpenAI, **kw) -> EndpointConfig:
+    return EndpointConfig(base_url=server.base_url, model="fake-model", **kw)
 
 
-def _review(cfg: LLMConfig) -> object:
+def _review(cfg: EndpointConfig) -> object:
     return llm_answer(cfg, messages=[], question=None, draft=DRAFT, evidence_values=EVIDENCE,
                       ctx_factory=None, log=LOG)
 
 
-def _ask(cfg: LLMConfig, question: str, ctx_factory, draft: str = "That was not measured yet.",
+def _ask(cfg: EndpointConfig, question: str, ctx_factory, draft: str = "That was not measured yet.",
          evidence=()) -> object:
     return llm_answer(cfg, messages=[{"role": "user", "content": "review my mix"},
                                      {"role": "assistant", "content": DRAFT}],
@@ -295,7 +295,7 @@ def test_endpoint_faults_fall_back_to_the_composer(step, phrase, note, caplog):
 
 
 def test_connection_refused_falls_back_to_the_composer(caplog):
-    cfg = LLMConfig(base_url=f"http://127.0.0.1:{_free_port()}/v1", model="m", timeout_s=2)
+    cfg = EndpointConfig(base_url=f"http://127.0.0.1:{_free_port()}/v1", model="m", timeout_s=2)
     with caplog.at_level(logging.WARNING, logger=LOG.name):
         ans = _review(cfg)
     assert ans.source == "composer" and ans.text.endswith(NOTE_UNREACHABLE)
@@ -321,14 +321,14 @@ def test_the_fake_server_lists_its_model():
 # --- configuration ------------------------------------------------------------------------
 
 def test_llm_config_from_env():
-    assert llm_config_from_env({}) is None
-    assert llm_config_from_env({"MIXINGBUDDY_LLM_BASE_URL": "  "}) is None
-    cfg = llm_config_from_env({"MIXINGBUDDY_LLM_BASE_URL": "http://127.0.0.1:11434/v1",
+    assert endpoint_config_from_env({}) is None
+    assert endpoint_config_from_env({"MIXINGBUDDY_LLM_BASE_URL": "  "}) is None
+    cfg = endpoint_config_from_env({"MIXINGBUDDY_LLM_BASE_URL": "http://127.0.0.1:11434/v1",
                                "MIXINGBUDDY_LLM_MODEL": "qwen2.5:7b",
                                "MIXINGBUDDY_LLM_API_KEY": "secret", "MIXINGBUDDY_LLM_TIMEOUT_S": "12.5"})
     assert (cfg.base_url, cfg.model, cfg.api_key, cfg.timeout_s) == (
         "http://127.0.0.1:11434/v1", "qwen2.5:7b", "secret", 12.5)
-    no_key = llm_config_from_env({"MIXINGBUDDY_LLM_BASE_URL": "https://x.example/v1",
+    no_key = endpoint_config_from_env({"MIXINGBUDDY_LLM_BASE_URL": "https://x.example/v1",
                                   "MIXINGBUDDY_LLM_MODEL": "m"})
     assert no_key.api_key is None and no_key.timeout_s == 60.0
 
@@ -343,4 +343,4 @@ def test_llm_config_from_env():
 ])
 def test_llm_config_from_env_rejects_bad_values(env, phrase):
     with pytest.raises(InvalidArgumentError, match=phrase):
-        llm_config_from_env(env)
+        endpoint_config_from_env(env)

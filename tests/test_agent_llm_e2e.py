@@ -29,14 +29,14 @@ from fake_openai import (
 )
 
 from mixingbuddy.agent.api import MixingBuddy
-from mixingbuddy.agent.grounding import check_grounding, conversation_evidence
-from mixingbuddy.agent.llm import (
+from mixingbuddy.agent.endpoint import (
     NOTE_UNGROUNDED,
     NOTE_UNREACHABLE,
     NOTE_UNUSABLE,
     SYSTEM_PROMPT,
-    LLMConfig,
+    EndpointConfig,
 )
+from mixingbuddy.agent.grounding import check_grounding, conversation_evidence
 from mixingbuddy.tools.io.ingest import load_audio
 from mixingbuddy.tools.measure.loudness import measure_loudness
 
@@ -72,15 +72,15 @@ def server():
         yield s
 
 
-def cfg_for(server: FakeOpenAI) -> LLMConfig:
-    return LLMConfig(base_url=server.base_url, model="fake-model", timeout_s=TIMEOUT_S)
+def cfg_for(server: FakeOpenAI) -> EndpointConfig:
+    return EndpointConfig(base_url=server.base_url, model="fake-model", timeout_s=TIMEOUT_S)
 
 
-def closed_port_cfg() -> LLMConfig:
+def closed_port_cfg() -> EndpointConfig:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    return LLMConfig(base_url=f"http://127.0.0.1:{port}/v1", model="fake-model", timeout_s=TIMEOUT_S)
+    return EndpointConfig(base_url=f"http://127.0.0.1:{port}/v1", model="fake-model", timeout_s=TIMEOUT_S)
 
 
 def integrated_lufs(path: Path) -> float:

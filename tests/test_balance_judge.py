@@ -11,7 +11,7 @@ import soundfile as sf
 
 from mixingbuddy.agent import balance_judge as BJ
 from mixingbuddy.agent.claims import BALANCED_SENTENCE, balance_verdict, norm_verdict
-from mixingbuddy.agent.compose import judgement_line
+from mixingbuddy.agent.composer import judgement_line
 from mixingbuddy.agent.grounding import check_grounding
 from mixingbuddy.agent.nodes.check_claims import check_balance
 from mixingbuddy.agent.numbers import Ledger
@@ -225,7 +225,7 @@ def test_fit_judge_and_agent_stems_end_to_end(tmp_path, capsys):
 
 
 def test_a_reading_that_repeats_a_refuted_claim_is_left_out_of_the_review():
-    from mixingbuddy.agent.compose import compose_review
+    from mixingbuddy.agent.composer import compose_review
     from mixingbuddy.agent.schema import Claim
 
     j = {"variant": "stems", "class": "loud:vocals", "p": 0.5, "posterior": {"loud:vocals": 0.5, "no_error": 0.5}}

@@ -1,4 +1,4 @@
-"""General-MIDI song renderer (model/data/compose.py, render.py) and the natural-balance prior
+"""General-MIDI song renderer (model/data/songwriter.py, render.py) and the natural-balance prior
 (model/data/balance_prior.py). Short songs (6-8 s) keep the whole file fast."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from mixingbuddy.model.data import balance_prior as bp
 from mixingbuddy.model.data import render as rd
-from mixingbuddy.model.data.compose import (
+from mixingbuddy.model.data.songwriter import (
     STYLES,
     VOICE_PROGRAMS,
     compose_song,

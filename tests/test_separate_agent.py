@@ -111,7 +111,7 @@ def test_noisy_levels_move_each_stem_and_keep_the_sums_consistent():
 
 def test_the_judge_abstains_under_its_line():
     from mixingbuddy.agent import balance_judge as BJ
-    from mixingbuddy.agent.compose import judgement_line
+    from mixingbuddy.agent.composer import judgement_line
     from mixingbuddy.agent.numbers import Ledger
 
     rng = np.random.default_rng(1)

@@ -339,10 +339,10 @@ def test_conversation_reopens_after_a_restart(live, reviewed_live, tmp_path):
 
 def test_banner_when_an_external_llm_is_configured(tmp_path):
     from mixingbuddy.agent import api
-    from mixingbuddy.agent.llm import LLMConfig
+    from mixingbuddy.agent.endpoint import EndpointConfig
 
     mb = api.MixingBuddy(tmp_path / "home", use_model=False,
-                         llm=LLMConfig(base_url="http://127.0.0.1:9/v1", model="tiny-chat", api_key="sk-x"))
+                         llm=EndpointConfig(base_url="http://127.0.0.1:9/v1", model="tiny-chat", api_key="sk-x"))
     demo = ui_app.build_app(mb, config=AppConfig(work_root=tmp_path / "work"))
     banner = next(c for c in demo.config["components"] if c.get("props", {}).get("elem_id") == "llm-banner")
     assert banner["props"]["visible"] is True
@@ -393,3 +393,46 @@ def test_ui_command_serves_on_localhost(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# ----------------------------------------------------------------------------- readiness
+
+
+def test_model_status_line_without_a_load(tmp_path):
+    from mixingbuddy.agent import api
+
+    assert ui_app.model_status_line(None) == "Audio model: loads with the first review"
+    off = api.MixingBuddy(tmp_path / "home", llm=None, use_model=False)
+    assert off.model_status() == {"state": "off"}
+    assert ui_app.model_status_line(off) == "Audio model: off (reviews use the measurements alone)"
+    demo = ui_app.build_app(off, config=AppConfig(work_root=tmp_path / "work"))
+    line = next(c for c in demo.config["components"] if c.get("props", {}).get("elem_id") == "model-status")
+    assert line["props"]["value"] == "Audio model: off (reviews use the measurements alone)"
+    timer = next(c for c in demo.config["components"] if c.get("type") == "timer")
+    assert timer["props"]["active"] is False  # nothing to wait for: no polling
+
+
+@pytest.mark.slow
+def test_model_status_goes_from_loading_to_ready(tmp_path):
+    """``MixingBuddy.warm_up`` loads the shipped audio model in the background; the status the
+    page polls says "loading" at once (the page is built meanwhile, its timer polling), then
+    "ready" with the load's duration."""
+    import re
+
+    from mixingbuddy.agent import api
+    from mixingbuddy.model import listen
+
+    mb = api.MixingBuddy(tmp_path / "home", llm=None, use_model=True, separate=False)
+    assert mb.model_status() == {"state": "idle"}
+    assert ui_app.model_status_line(mb) == "Audio model: loads with the first review"
+    with listen._LOCK:  # the load waits for this lock, so "loading" is seen even by a warm process
+        th = mb.warm_up()
+        assert mb.model_status() == {"state": "loading"}
+        assert ui_app.model_status_line(mb) == "Audio model: loading…"
+        demo = ui_app.build_app(mb, config=AppConfig(work_root=tmp_path / "work"))
+        timer = next(c for c in demo.config["components"] if c.get("type") == "timer")
+        assert timer["props"]["active"] is True
+    th.join(timeout=600)
+    status = mb.model_status()
+    assert status["state"] == "ready" and status["seconds"] >= 0.0
+    assert re.fullmatch(r"Audio model: ready \(loaded in \d+\.\d s\)", ui_app.model_status_line(mb))

@@ -57,6 +57,7 @@ STORAGE_KEY = "mixingbuddy-thread"
 # shown in the chat.
 HARD_FILE_FACTOR = 2
 PROGRESS_POLL_S = 0.2
+MODEL_POLL_S = 1.0  # the readiness line's polling period while the audio model loads
 PROGRESS_LINES = 12
 PLOT_TABS = (("spectrum", "Spectrum"), ("loudness", "Loudness"), ("stem_levels", "Stem balance"),
              ("masking", "Masking"), ("waveform", "Waveform"))
@@ -268,6 +269,23 @@ def llm_banner(mb: Any = None, env: dict[str, str] | None = None) -> str | None:
             "still checked against the measurements.")
 
 
+def model_status_line(mb: Any) -> str:
+    """The page's readiness line, from ``MixingBuddy.model_status()`` (cheap: a dict read). An
+    agent not created yet (the app was given a factory) loads the model with the first review."""
+    status = getattr(mb, "model_status", None) if mb is not None else None
+    st = status() if callable(status) else {}
+    state = st.get("state")
+    if state == "loading":
+        return "Audio model: loading…"
+    if state == "ready":
+        return f"Audio model: ready (loaded in {float(st.get('seconds') or 0.0):.1f} s)"
+    if state == "off":
+        return "Audio model: off (reviews use the measurements alone)"
+    if state == "failed":
+        return f"Audio model: did not load ({st.get('error')}); reviews use the measurements alone"
+    return "Audio model: loads with the first review"
+
+
 # ----------------------------------------------------------------------------- state helpers
 
 
@@ -390,6 +408,10 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
         gr.Markdown(f"# {title}\nA mix critic you can talk to: every piece of advice comes with the "
                     "number that justifies it.")
         gr.Markdown(banner or "", visible=bool(banner), elem_id="llm-banner")
+        # readiness: polled while the audio model loads in the background (MixingBuddy.warm_up)
+        model_line = model_status_line(agent._mb)
+        model_md = gr.Markdown(model_line, elem_id="model-status")
+        model_timer = gr.Timer(MODEL_POLL_S, active=model_line.endswith("loading…"))
         # the conversation's id: a hidden textbox, so that the page's URL can carry it
         thread = gr.Textbox("", visible="hidden", elem_id="thread-id", label="thread")
         saved_thread = gr.BrowserState(None, storage_key=STORAGE_KEY)
@@ -611,6 +633,12 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                            concurrency_limit=cfg.concurrency, show_progress="minimal")
         aud_btn.click(do_audition, [thread, *sliders], [before_out, after_out, aud_md], api_name="audition",
                       concurrency_limit=cfg.concurrency)
+        def poll_model():
+            line = model_status_line(agent._mb)
+            return line, gr.Timer(active=line.endswith("loading…"))
+
+        model_timer.tick(poll_model, None, [model_md, model_timer], api_visibility="private",
+                         show_progress="hidden", concurrency_limit=None)
         load_ev = demo.load(do_reopen, [saved_thread], full_outputs, api_name="reopen")
         load_ev.then(None, [thread], None, js=_URL_JS, api_visibility="private")
     demo.mb_config = cfg  # for tests and serve(): where the temporary files live

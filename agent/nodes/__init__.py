@@ -3,5 +3,5 @@ state update); ``agent.graph`` wraps them for timing and progress and wires them
 
 review:    ingest -> listen -> measure -> check_claims -> compose
 follow-up: route -> (whatif, for a gain move on a stem) -> answer
-then the composer's answer, or the language-model loop: llm <-> tools, guard (``nodes.llm``)
+then the composer's answer, or the language-model loop: llm <-> tools, guard (``nodes.llm_loop``)
 """

@@ -1,14 +1,14 @@
-"""Compose: the review's Markdown from the checked findings and claims (``agent.compose``); with
-a language model configured, this draft opens the model's turn (``nodes.llm``)."""
+"""Compose: the review's Markdown from the checked findings and claims (``agent.composer``); with
+a language model configured, this draft opens the model's turn (``nodes.llm_loop``)."""
 from __future__ import annotations
 
 from ...tools.measure.loudness import PLATFORM_TARGETS
-from ..compose import compose_review
+from ..composer import compose_review
 from ..context import AgentContext
 from ..schema import Claim, Finding
 from ..state import AgentState
 from .common import note_evidence
-from .llm import start_turn
+from .llm_loop import start_turn
 
 
 def compose(state: AgentState, ctx: AgentContext) -> dict:

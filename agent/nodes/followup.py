@@ -1,18 +1,18 @@
-"""Follow-up turns: route the question (``agent.followup.route``), simulate a gain move when it
+"""Follow-up turns: route the question (``agent.answers.route``), simulate a gain move when it
 asks for one (``whatif``), and answer from the stored analysis; with a language model
-configured, the answer opens the model's turn (``nodes.llm``)."""
+configured, the answer opens the model's turn (``nodes.llm_loop``)."""
 from __future__ import annotations
 
 from ...tools.errors import MixingBuddyError
 from ...tools.measure.analyze import AnalysisReport
 from ...tools.measure.stem_balance import StemBalanceResult
+from ..answers import answer as compose_answer
+from ..answers import route
 from ..context import AgentContext
-from ..followup import answer as compose_answer
-from ..followup import route
 from ..schema import Claim, Finding
 from ..state import AgentState
 from ..whatif import simulate_gain
-from .llm import start_turn
+from .llm_loop import start_turn
 
 
 def route_question(state: AgentState, ctx: AgentContext) -> dict:

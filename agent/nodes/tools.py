@@ -20,8 +20,8 @@ from pydantic import ConfigDict
 
 from ...tools.errors import MixingBuddyError
 from ...tools.registry import TOOLS, call_tool, openai_tools
+from ..endpoint import INVALID_ARGUMENTS
 from ..grounding import result_evidence
-from ..llm import INVALID_ARGUMENTS
 
 __all__ = ["MAX_LIST_ITEMS_SHOWN", "MAX_TOOL_RESULT_CHARS", "measurement_tools", "openai_tools", "tool_node"]
 

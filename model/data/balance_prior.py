@@ -3,7 +3,7 @@
 Why: the flaw-injection benchmark (MixingBuddy-gain study protocol) moves one stem by 3-12 dB
 and asks for the fix. On real songs the task is ambiguous because the untouched balance already
 varies a lot between songs (a decision rule that knows every stem's level tops out near 61 %
-joint accuracy, /work/shared/reference/README.md). Synthetic songs rendered at one fixed balance
+joint accuracy on MUSDB18-HQ, as the balance statistics of the real songs show). Synthetic songs rendered at one fixed balance
 would make the task artificially easy, so every synthetic song gets a balance drawn from the
 professional distribution.
 
@@ -132,7 +132,7 @@ def fit_vs_rest_copula(segment_csv: str) -> np.ndarray:
     MUSDB18-style segment table (columns split, track, stem, start_sec, rms_dbfs,
     active_frame_ratio; stems mixture, bass, drums, vocals, other) where all four stems are
     active (ratio >= 0.5). This is how ``VS_REST_NORMAL_SCORE_CORR`` was obtained from
-    ``/work/shared/reference/musdb18hq_segment_rms.csv``."""
+    the MUSDB18-HQ segment table (``musdb18hq_segment_rms.csv``)."""
     from scipy.stats import rankdata
 
     seg: dict[tuple, dict[str, tuple[float, float]]] = {}

@@ -33,7 +33,7 @@ from .balance_prior import (
     draw_natural_balance,
     solve_balance_gains,
 )
-from .compose import STYLES, Composition, compose_song
+from .songwriter import STYLES, Composition, compose_song
 
 __all__ = ["STYLES", "RenderedSong", "default_soundfont", "render_midi", "render_song"]
 

@@ -20,7 +20,7 @@ R. Bittner, "The MUSDB18 corpus for music separation", 2017, doi:10.5281/zenodo.
 
 Usage::
 
-    python -m mixingbuddy.tools.data.build_mix_estimate_calibration /work/shared/data/musdb18-7 \
+    python -m mixingbuddy.tools.data.build_mix_estimate_calibration path/to/musdb18-7 \
         --out tools/data/mix_estimate_calibration.json
 """
 from __future__ import annotations

@@ -17,7 +17,7 @@ low-pass; the script measures where the songs' levels collapse and stores a
 
 Usage::
 
-    python -m mixingbuddy.tools.data.build_target_curve /work/shared/data/musdb18-7/train \
+    python -m mixingbuddy.tools.data.build_target_curve path/to/musdb18-7/train \
         --out tools/data/target_curve.json
 """
 from __future__ import annotations

@@ -2,9 +2,9 @@
 converted both ways.
 
 Any server that speaks the chat-completions protocol works (OpenAI, vLLM, Ollama, llama.cpp's
-server...), chosen by :class:`LLMConfig` or by the environment (:func:`llm_config_from_env`).
+server...), chosen by :class:`EndpointConfig` or by the environment (:func:`endpoint_config_from_env`).
 The embedded default needs none of this: with no endpoint configured the composer answers alone.
-The tool loop and the grounding guard are nodes of the graph (``agent.nodes.llm``);
+The tool loop and the grounding guard are nodes of the graph (``agent.nodes.llm_loop``);
 :func:`llm_answer` runs those nodes on their own, for a caller without a conversation store.
 
 Every request is bounded: the client has ``max_retries=0``, sends ``max_tokens``, and a request
@@ -80,7 +80,7 @@ exactly as written there; leave out any number you cannot trace to them."""
 
 
 @dataclass
-class LLMConfig:
+class EndpointConfig:
     """Where and how to reach the chat endpoint."""
 
     base_url: str  # e.g. "http://127.0.0.1:11434/v1" (Ollama), "https://api.openai.com/v1"
@@ -108,7 +108,7 @@ class LLMConfig:
                 raise InvalidArgumentError(f"{name} must be a positive integer, got {v!r}")
 
 
-def llm_config_from_env(env: Mapping[str, str] = os.environ) -> LLMConfig | None:
+def endpoint_config_from_env(env: Mapping[str, str] = os.environ) -> EndpointConfig | None:
     """The endpoint named by ``MIXINGBUDDY_LLM_BASE_URL`` / ``_MODEL`` / ``_API_KEY`` /
     ``_TIMEOUT_S``; None when no base URL is set (the embedded default, no network). A base URL
     without a model, or a timeout that is not a positive number, is an
@@ -127,7 +127,7 @@ def llm_config_from_env(env: Mapping[str, str] = os.environ) -> LLMConfig | None
         except ValueError:
             raise InvalidArgumentError(f"{ENV_TIMEOUT_S} must be a number of seconds, got {raw_timeout!r}") from None
     api_key = (env.get(ENV_API_KEY) or "").strip() or None
-    return LLMConfig(base_url=base_url, model=model, api_key=api_key, **kwargs)
+    return EndpointConfig(base_url=base_url, model=model, api_key=api_key, **kwargs)
 
 
 class EndpointFault(Exception):
@@ -165,7 +165,7 @@ def _bounded(fn: Callable[[], Any], seconds: float) -> Any:
     return box["value"]
 
 
-def chat_completion(cfg: LLMConfig, messages: list[dict], *, tools: list[dict] | None = None,
+def chat_completion(cfg: EndpointConfig, messages: list[dict], *, tools: list[dict] | None = None,
                     tool_choice: str = "auto", deadline: float | None = None) -> dict:
     """One chat-completions request; the reply's ``message`` dict, or an :class:`EndpointFault`.
 
@@ -289,14 +289,14 @@ class LLMAnswer(BaseModel):
     new_evidence: list[dict]  # {"tool", "quantity", "value", "unit", "decimals"}
 
 
-def llm_answer(cfg: LLMConfig, *, messages: list[dict], question: str | None, draft: str,
+def llm_answer(cfg: EndpointConfig, *, messages: list[dict], question: str | None, draft: str,
                evidence_values: list[float], ctx_factory: Callable[[], Any] | None,
                log: logging.Logger) -> LLMAnswer:
     """One turn through the graph's language-model nodes (model, tools, guard), without a
     conversation store: ``draft`` is the composer's grounded answer, ``evidence_values`` the
     measured numbers it may cite, ``ctx_factory`` builds the AudioContext the tools measure
     (None: no tools offered). Never raises."""
-    from .nodes.llm import run_llm_turn
+    from .nodes.llm_loop import run_llm_turn
 
     return run_llm_turn(cfg, messages=messages, question=question, draft=draft,
                         evidence_values=evidence_values, ctx_factory=ctx_factory, log=log)

@@ -24,7 +24,7 @@ from ..model.data.advice_parser import parse_advice
 from ..tools.measure.analyze import AnalysisReport
 from ..tools.measure.loudness import PLATFORM_TARGETS
 from .claims import claim_summary
-from .compose import METHOD, finding_bullet
+from .composer import METHOD, finding_bullet
 from .findings import (
     MASKING_REPORT_PCT,
     balance_action,

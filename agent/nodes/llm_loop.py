@@ -27,8 +27,7 @@ from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from langgraph.prebuilt import tools_condition
 
 from ..context import AgentContext, chat_history
-from ..grounding import check_grounding, conversation_evidence, text_values
-from ..llm import (
+from ..endpoint import (
     FOLLOWUP_CONTEXT,
     MAX_REPLY_CHARS,
     NOTE_UNGROUNDED,
@@ -36,14 +35,15 @@ from ..llm import (
     REGENERATE_REQUEST,
     REVIEW_REQUEST,
     SYSTEM_PROMPT,
+    EndpointConfig,
     EndpointFault,
     LLMAnswer,
-    LLMConfig,
     chat_completion,
     endpoint_messages,
     reply_message,
     reply_text,
 )
+from ..grounding import check_grounding, conversation_evidence, text_values
 from ..state import AgentState
 from .common import timed
 from .tools import openai_tools, tool_node
@@ -117,7 +117,7 @@ def _fault(state: AgentState, ctx: AgentContext, message: str, note: str) -> dic
 
 def call_model(state: AgentState, ctx: AgentContext) -> dict:
     """Ask the endpoint for the next step of the turn (a reply, or tool calls)."""
-    cfg: LLMConfig = ctx.llm
+    cfg: EndpointConfig = ctx.llm
     msgs = _this_turn(state)
     evidence, degradations = _new_tool_results(msgs)
     base = {"evidence": evidence, "degradations": degradations}
@@ -220,10 +220,10 @@ def add_llm_loop(g: StateGraph, wrap: Callable[[str, Callable], Callable]) -> No
 
 # --- one turn without a conversation store -----------------------------------------------------
 
-def run_llm_turn(cfg: LLMConfig, *, messages: list[dict], question: str | None, draft: str,
+def run_llm_turn(cfg: EndpointConfig, *, messages: list[dict], question: str | None, draft: str,
                  evidence_values: list[float], ctx_factory: Callable[[], Any] | None,
                  log: logging.Logger) -> LLMAnswer:
-    """The loop above on its own (``agent.llm.llm_answer``); never raises."""
+    """The loop above on its own (``agent.endpoint.llm_answer``); never raises."""
     g = StateGraph(AgentState, context_schema=AgentContext)
     add_llm_loop(g, timed)
     g.add_edge(START, "llm")
