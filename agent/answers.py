@@ -4,17 +4,6 @@
 only a what-if on a stem needs new tool calls (``needs_tools``), everything else is answered
 from the stored analysis. :func:`answer` words the reply from the stored report, findings and
 claims (or the what-if measurement), formatting every new number through a Ledger.
-
-Intents, in the order they are tried:
-- ``whatif``: a gain on a stem ("what if I turn the bass down 3 dB?", "bass +2 dB?");
-- ``platform``: loudness for a streaming platform ("is it loud enough for Spotify?");
-- ``masking``: which stem covers which ("what is masking the vocals?");
-- ``low_end``, ``stereo``, ``peaks`` (true peak, clipping), ``dynamics``, ``spectrum``,
-  ``reference``: one topic of the review;
-- ``stem``: everything about one stem ("tell me about the vocals");
-- ``balance``: the stem balance as a whole;
-- ``why`` / ``fix``: the finding(s) last discussed (after a review: its top finding);
-- ``overview``: what is wrong, in short; ``help``: what can be asked.
 """
 from __future__ import annotations
 
@@ -86,7 +75,20 @@ def platform_in(q: str) -> str | None:
 
 
 def route(question: str, state: dict) -> dict:
-    """What the question asks for: ``{"intent", "why", "needs_tools", ...parameters}``."""
+    """What the question asks for: ``{"intent", "why", "needs_tools", ...parameters}``.
+
+    Intents, in the order they are tried:
+
+    - ``whatif``: a gain on a stem ("what if I turn the bass down 3 dB?", "bass +2 dB?");
+    - ``platform``: loudness for a streaming platform ("is it loud enough for Spotify?");
+    - ``masking``: which stem covers which ("what is masking the vocals?");
+    - ``low_end``, ``stereo``, ``peaks`` (true peak, clipping), ``dynamics``, ``spectrum``,
+      ``reference``: one topic of the review;
+    - ``stem``: everything about one stem ("tell me about the vocals");
+    - ``balance``: the stem balance as a whole;
+    - ``why`` / ``fix``: the finding(s) last discussed (after a review: its top finding);
+    - ``overview``: what is wrong, in short; ``help``: what can be asked.
+    """
     q = " ".join(question.lower().split())
     why = bool(WHY_RE.search(q))
     stems = stems_in(q)
@@ -151,7 +153,7 @@ def _method(a: Answer, topics) -> None:
 
 def answer(rt: dict, state: dict, rep: AnalysisReport, findings: list[Finding], claims: list[Claim],
            tool_result: dict | None = None) -> Answer:
-    """The reply to a routed question (see the module docstring)."""
+    """The reply to a routed question (:func:`route` lists the intents)."""
     a = Answer()
     intent = rt.get("intent", "help")
     fn = {"whatif": _whatif, "platform": _platform, "masking": _masking, "low_end": _low_end,

@@ -33,7 +33,8 @@ from ..tools.io.stems import check_roles, is_stem_mp4_name
 from ..tools.measure.loudness import PLATFORM_TARGETS
 from .context import AgentContext, resolve_llm
 from .graph import compile_graph
-from .schema import Claim, Finding, Review, Turn
+from .schema import Review, Turn
+from .state import STATE_MODELS, as_json, typed
 from .store import DEFAULT_MAX_DURATION_S, ThreadStore, check_thread_id
 
 log = logging.getLogger("mixingbuddy.agent")
@@ -65,9 +66,10 @@ class MixingBuddy:
         self.separate = (os.environ.get("MIXINGBUDDY_SEPARATE", "1").strip() not in ("0", "false", "no", "off")
                          if separate is None else bool(separate))
         self._conn = sqlite3.connect(str(self.home / "conversations.sqlite"), check_same_thread=False)
-        # strict deserialisation: a checkpoint may rebuild only LangGraph's safe types (the state
-        # holds JSON values and LangChain messages), never an arbitrary class named in the file
-        self._saver = SqliteSaver(self._conn, serde=JsonPlusSerializer(allowed_msgpack_modules=None))
+        # strict deserialisation: a checkpoint may rebuild only LangGraph's safe types (JSON values,
+        # LangChain messages) and the state's own models, never an arbitrary class named in the file
+        self._saver = SqliteSaver(self._conn, serde=JsonPlusSerializer(
+            allowed_msgpack_modules=[(m.__module__, m.__name__) for m in STATE_MODELS]))
         self._saver.setup()
         self.graph = compile_graph(self._saver)
         self._lock = threading.Lock()  # guards the two dicts below
@@ -215,9 +217,8 @@ class MixingBuddy:
             with self._lock:
                 self._reviewing.discard(tid)
         return Review(thread_id=tid, answer=out["answer"],
-                      findings=[Finding.model_validate(f) for f in out.get("findings") or []],
-                      claims=[Claim.model_validate(c) for c in out.get("claims") or []],
-                      report=out["report"], source=out.get("source", "composer"),
+                      findings=list(out.get("findings") or []), claims=list(out.get("claims") or []),
+                      report=as_json(out["report"]), source=out.get("source", "composer"),
                       degradations=list(out.get("degradations") or []),
                       timings_s=dict(out.get("timings_s") or {}),
                       balance_judgement=out.get("balance_judgement"))
@@ -230,7 +231,10 @@ class MixingBuddy:
         if len(question) > MAX_QUESTION_CHARS:
             raise InvalidArgumentError(f"the question is too long (at most {MAX_QUESTION_CHARS} characters)")
         question = " ".join(question.split())
-        self._values(thread_id)  # unknown thread -> InvalidArgumentError
+        values = self._values(thread_id)  # unknown thread -> InvalidArgumentError
+        upgrade = typed(values)
+        if upgrade:  # a conversation stored before the state was typed
+            self.graph.update_state(self._config(thread_id), upgrade)
         with self._lock:
             turn_lock = self._turn_locks.setdefault(thread_id, threading.Lock())
         with turn_lock:  # two questions on one thread are answered one after the other
@@ -253,7 +257,7 @@ class MixingBuddy:
             from .endpoint import endpoint_messages
 
             values["llm_messages"] = endpoint_messages(values["llm_messages"])
-        return values
+        return as_json(values)
 
     def threads(self) -> list[str]:
         """Conversation ids in this home, most recent first (a review still running, or one cut

@@ -1,32 +1,10 @@
 """The balance judge: the audio model's class posterior and the measurements weighed together.
 
 The balance question of the MixingBuddy-gain protocol ("relative to the anchor, which stem is
-off, which way, by how much?") has 13 answers: ``no_error`` and ``<category>:<stem>`` for the
-four flaw categories (very quiet -12..-6 dB, quiet -6..-3, loud +3..+6, very loud +6..+12) on
-bass, drums or vocals. Two witnesses speak to it, and the judge is a product of their experts
-(Hinton 2002, "Training products of experts"; a logarithmic opinion pool):
-
-    log p(class) = w_model * log p_model(class) + w_levels * log p_levels(class) + const
-
-- ``p_model``: the audio model's auxiliary classifier posterior over the 13 classes
-  (:attr:`mixingbuddy.model.listen.ListenResult.class_probs`);
-- ``p_levels``: a multinomial logistic regression on the measured levels. Without stems
-  (variant ``mix``) they are the mix-only estimate
-  (:func:`mixingbuddy.tools.measure.mix_estimate.estimate_stem_levels`: each role's estimated level
-  against the mix, its raw band feature, and the estimates against the anchor); with stems
-  (variant ``stems``) the whole-clip levels of the stems (:mod:`mixingbuddy.tools.measure.clip_levels`:
-  each stem against the rest and the mix, and against the anchor). It is fitted on the corpora's
-  training clips; it never sees the audio model.
-- ``w_model``, ``w_levels``: two weights chosen on the validation clips (which the audio model
-  never trained on), so the pool trusts the model only as far as it earns it on unseen audio.
-
-The coefficients are a small JSON file beside the audio-model weights they were fitted for
-(``balance_judge.json``; ``mixingbuddy eval fit-judge`` writes it). Without that file, or
-without a model posterior, the agent keeps its rule-based verdicts (:mod:`.claims`).
-
-Only classes valid for the question are chosen: the target must be one of bass/drums/vocals,
-present, and not the anchor. The answer is the stem-and-direction group with the most
-probability (what the protocol's joint accuracy scores), then the likelier size in it.
+off, which way, by how much?") has 13 answers (:data:`CLASSES`). Two witnesses speak to it, the
+audio model and a levels expert, and the judge is their product of experts (:class:`PoolVariant`).
+Without a fitted judge (:func:`load_judge`) or without a model posterior, the agent keeps its
+rule-based verdicts (:mod:`.claims`).
 """
 from __future__ import annotations
 
@@ -116,7 +94,17 @@ def stem_level_features(levels: Mapping[str, Mapping], anchor: str | None) -> li
 
 @dataclass
 class JudgeModel:
-    """A levels expert: ``p(class | x) = softmax(W ((x - mean) / scale) + b)``."""
+    """A levels expert: ``p(class | x) = softmax(W ((x - mean) / scale) + b)``.
+
+    A multinomial logistic regression on the measured levels. Without stems (variant ``mix``)
+    they are the mix-only estimate
+    (:func:`mixingbuddy.tools.measure.mix_estimate.estimate_stem_levels`: each role's estimated
+    level against the mix, its raw band feature, and the estimates against the anchor); with
+    stems (variant ``stems``) the whole-clip levels of the stems
+    (:mod:`mixingbuddy.tools.measure.clip_levels`: each stem against the rest and the mix, and
+    against the anchor). It is fitted on the corpora's training clips; it never sees the audio
+    model.
+    """
 
     variant: str
     mean: np.ndarray
@@ -201,7 +189,21 @@ class Judgement:
 
 @dataclass
 class PoolVariant:
-    """One variant of the judge: the levels expert and the two pool weights."""
+    """One variant of the judge: the levels expert and the two pool weights.
+
+    The 13 classes are ``no_error`` and ``<category>:<stem>`` for the four flaw categories (very
+    quiet -12..-6 dB, quiet -6..-3, loud +3..+6, very loud +6..+12) on bass, drums or vocals.
+    The judge is a product of experts (Hinton 2002, "Training products of experts"; a
+    logarithmic opinion pool)::
+
+        log p(class) = w_model * log p_model(class) + w_levels * log p_levels(class) + const
+
+    ``p_model`` is the audio model's auxiliary classifier posterior over the 13 classes
+    (:attr:`mixingbuddy.model.listen.ListenResult.class_probs`), ``p_levels`` the levels
+    expert's (:class:`JudgeModel`). ``w_model`` and ``w_levels`` are chosen on the validation
+    clips (which the audio model never trained on), so the pool trusts the model only as far as
+    it earns it on unseen audio.
+    """
 
     expert: JudgeModel
     w_model: float
@@ -223,7 +225,13 @@ class PoolVariant:
 
 
 def pool_decision(log_pool: np.ndarray, anchor: str | None, present: Sequence[str] | None) -> tuple[str, dict]:
-    """The decided class and the posterior over the valid classes of a pooled log score."""
+    """The decided class and the posterior over the valid classes of a pooled log score.
+
+    Only classes valid for the question are chosen (:func:`valid_classes`: the target must be
+    one of bass/drums/vocals, present, and not the anchor). The answer is the
+    stem-and-direction group with the most probability (what the protocol's joint accuracy
+    scores), then the likelier size in it (:func:`decide`).
+    """
     valid = valid_classes(anchor, present)
     z = np.asarray([log_pool[CLASSES.index(c)] for c in valid], dtype=np.float64)
     z = np.exp(z - z.max())
@@ -301,7 +309,9 @@ def judge_path(weights: str | Path | None) -> Path:
 
 def load_judge(weights: str | Path | None = None) -> BalanceJudge | None:
     """The judge fitted for ``weights`` (cached), or None when that folder has none or it is
-    unreadable (the agent then keeps its rule-based verdicts)."""
+    unreadable (the agent then keeps its rule-based verdicts). The coefficients are a small JSON
+    file beside the audio-model weights they were fitted for (``balance_judge.json``;
+    ``mixingbuddy eval fit-judge`` writes it)."""
     p = judge_path(weights)
     key = str(p)
     if key not in _CACHE:

@@ -1,29 +1,8 @@
 """The audio model's balance claim: parse it, check it against the tools, give it a verdict.
 
-Parsing is the deterministic parser of the advice language (``model.data.advice_parser``, which
-the benchmark imports too), so the agent reads the model exactly as the benchmark scores it.
-
-Verification rules:
-
-With stems, ``measure_stem_balance`` decides (status from the stem's level against the power
-sum of the other stems, placed in the professional p10-p90 range):
-- **confirmed**: the claimed stem is outside the range in the claimed direction and the claimed
-  size overlaps the measured one (the suggested move, from reaching the professional p25-p75
-  band to reaching the median; ``MAGNITUDE_TOLERANCE_DB`` either way), or no size was claimed;
-- **adjusted**: right stem and direction, a different size: the measured size is given;
-- **refuted**: the stem is within the range, or outside it the opposite way;
-- **unverifiable**: no such stem, a silent stem, no reference for its role, or a claim that
-  names no stem or direction.
-A "no adjustment" claim is confirmed when every judged stem is within range, refuted otherwise.
-
-Without stems, ``estimate_stem_levels`` (an estimate from the mix, with a confidence) is weaker
-evidence: it judges a stem only when its own confidence rule allows (status other than
-``uncertain``); the claim is confirmed when the estimate puts the stem outside the range the
-claimed way, refuted when it puts it outside the other way, and otherwise stays unverifiable
-(inside the range is no disproof: a stem moved a few dB can stay inside the professional spread,
-and the estimate under-sizes differences, so its size is not checked either).
-
-:func:`balance_verdict` turns a checked review into one sentence in the benchmark's wording.
+:func:`parse_claim` reads the model's text, :func:`verify_claim` checks it against the stem
+measurements (or the mix-only estimate), and :func:`balance_verdict` turns a checked review into
+one sentence in the benchmark's wording.
 """
 from __future__ import annotations
 
@@ -46,7 +25,12 @@ def low(s: str) -> str:
 
 
 def parse_claim(text: str) -> Claim:
-    """The model's text as a Claim (stem, corrective direction, size, or "no adjustment")."""
+    """The model's text as a Claim (stem, corrective direction, size, or "no adjustment").
+
+    Parsing is the deterministic parser of the advice language (``model.data.advice_parser``,
+    which the benchmark imports too), so the agent reads the model exactly as the benchmark
+    scores it.
+    """
     p = parse_advice(text or "")
     return Claim(text=text or "", stem=p.stem, direction=p.direction,
                  magnitude_db=tuple(p.magnitude_db) if p.magnitude_db else None,
@@ -58,7 +42,30 @@ def _measured_direction(status: str) -> str | None:
 
 
 def verify_claim(claim: Claim, rep: AnalysisReport) -> Claim:
-    """``claim`` with its verdict, its evidence and a note (numbers via a Ledger)."""
+    """``claim`` with its verdict, its evidence and a note (numbers via a Ledger).
+
+    Notes
+    -----
+    With stems, ``measure_stem_balance`` decides (status from the stem's level against the power
+    sum of the other stems, placed in the professional p10-p90 range):
+
+    - **confirmed**: the claimed stem is outside the range in the claimed direction and the claimed
+      size overlaps the measured one (the suggested move, from reaching the professional p25-p75
+      band to reaching the median; ``MAGNITUDE_TOLERANCE_DB`` either way), or no size was claimed;
+    - **adjusted**: right stem and direction, a different size: the measured size is given;
+    - **refuted**: the stem is within the range, or outside it the opposite way;
+    - **unverifiable**: no such stem, a silent stem, no reference for its role, or a claim that
+      names no stem or direction.
+
+    A "no adjustment" claim is confirmed when every judged stem is within range, refuted otherwise.
+
+    Without stems, ``estimate_stem_levels`` (an estimate from the mix, with a confidence) is weaker
+    evidence: it judges a stem only when its own confidence rule allows (status other than
+    ``uncertain``); the claim is confirmed when the estimate puts the stem outside the range the
+    claimed way, refuted when it puts it outside the other way, and otherwise stays unverifiable
+    (inside the range is no disproof: a stem moved a few dB can stay inside the professional spread,
+    and the estimate under-sizes differences, so its size is not checked either).
+    """
     if rep.stem_balance is not None:
         return _verify_with_stems(claim, rep)
     if rep.mix_estimate is not None:

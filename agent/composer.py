@@ -10,6 +10,7 @@ list markers carry no numbers ("-" bullets only). Nothing here is random.
 from __future__ import annotations
 
 from ..model.data.templates import class_parts
+from ..tools.separate.evidence import SeparationInfo
 from .claims import claim_summary
 from .findings import cap, stem_word
 from .numbers import Ledger
@@ -95,27 +96,27 @@ def _repeats_refuted(judgement: dict, claims: list[Claim]) -> bool:
     return any(c.verdict == "refuted" and c.stem == stem and c.direction == direction for c in claims)
 
 
-def separation_note(sep: dict, led: Ledger) -> str:
+def separation_note(sep: SeparationInfo, led: Ledger) -> str:
     """One line on how the stems were separated and how far to trust them."""
-    wins = sep.get("windows_s") or []
+    wins = sep.windows_s
     spans = ", ".join(f"{led.num(a, tool='separation', quantity='window_start_s', unit='s', decimals=0)}-"
                       f"{led.num(b, tool='separation', quantity='window_end_s', unit='s', decimals=0)}" for a, b in wins)
-    errs = [c["typical_error_db"] for c in sep.get("stems") or [] if c.get("typical_error_db") is not None]
+    errs = [c.typical_error_db for c in sep.stems if c.typical_error_db is not None]
     text = (f"stems separated from the mix by HT-Demucs v4 (weights for personal and research use only) "
             f"on its loudest stretch{'es' if len(wins) > 1 else ''} ({spans})")
-    if sep.get("residual_db") is not None:
-        text += (f"; they leave {led.num(sep['residual_db'], tool='separation', quantity='residual_db', unit='dB')} "
+    if sep.residual_db is not None:
+        text += (f"; they leave {led.num(sep.residual_db, tool='separation', quantity='residual_db', unit='dB')} "
                  "of the mix unexplained")
     if errs:
         text += (f"; each separated level is good to about "
                  f"{led.rng(min(errs), max(errs), tool='separation', quantity='typical_level_error_db')}")
-    return text + ". " + str(sep.get("verdict") or "")
+    return text + ". " + (sep.verdict or "")
 
 
 def compose_review(findings: list[Finding], claims: list[Claim], *, platform_label: str,
                    stems: list[str], model_used: bool, notes: list[str],
                    judgement: dict | None = None, anchor: str | None = None,
-                   separation: dict | None = None) -> tuple[str, Ledger]:
+                   separation: SeparationInfo | None = None) -> tuple[str, Ledger]:
     """The review's Markdown and the Ledger of numbers it adds itself (the balance judge's
     probabilities, the separation's record; the rest is the findings' and claims' own evidence).
     ``separation``: the report's ``separation`` when the stems were separated from the mix."""

@@ -1,25 +1,9 @@
 """The standing checks: turn one ``AnalysisReport`` into ranked :class:`~.schema.Finding` s.
 
 Every check reads the measurement's own fields and status flags (the tools already placed each
-number against its reference: platform targets, the -1 dBTP ceiling, the professional target
-curve, the MUSDB18-HQ balance range, the masking threshold) and words the result with a
-concrete move in dB or Hz. Each finding's numbers are formatted through a :class:`~.numbers.Ledger`
-and kept as its ``evidence``. A number that is not itself a field of the report is derived by a
-rule stated where it is made (e.g. "shortfall = platform target - loudness after
-normalisation") and recorded with ``tool="rule:<name>"``; reference thresholds are recorded
-with ``tool="reference:<name>"``.
-
-Checks (topic: what makes it a problem):
-- loudness: the chosen platform's target (delta, what its normalisation does);
-- true_peak: above the platform's ceiling (-1 dBTP for most: lossy encoding can clip);
-- clipping: runs of clipped samples (``dynamics.clipping``);
-- dynamics: PSR under 8 dB (heavily limited) or 6 dB (crushed); DC offset;
-- spectrum: regions/bands the spectral tool flagged against the target curve; tilt;
-- low_end: sub and bass regions against the target, low-end mono check;
-- stereo: phase, fold-down loss, out-of-phase regions, anti-phase moments;
-- balance: stems outside the professional range (measured with stems, estimated without);
-- masking: stem pairs masking at least 10 % of the target's active cells (with stems);
-- reference: regions differing from the user's reference by at least 2 dB.
+number against its reference) and words the result with a concrete move in dB or Hz;
+:func:`standing_findings` runs them all. Each finding's numbers are formatted through a
+:class:`~.numbers.Ledger` and kept as its ``evidence``.
 """
 from __future__ import annotations
 
@@ -646,7 +630,29 @@ def reference_finding(rep: AnalysisReport) -> Finding | None:
 # --------------------------------------------------------------------------- all
 
 def standing_findings(rep: AnalysisReport, platform: str) -> list[Finding]:
-    """Every standing check, ranked (severity, then topic order)."""
+    """Every standing check, ranked (severity, then topic order).
+
+    Notes
+    -----
+    The references are the tools': platform targets, the -1 dBTP ceiling, the professional
+    target curve, the MUSDB18-HQ balance range, the masking threshold. A number that is not
+    itself a field of the report is derived by a rule stated where it is made (e.g. "shortfall
+    = platform target - loudness after normalisation") and recorded with
+    ``tool="rule:<name>"``; reference thresholds are recorded with ``tool="reference:<name>"``.
+
+    Checks (topic: what makes it a problem):
+
+    - loudness: the chosen platform's target (delta, what its normalisation does);
+    - true_peak: above the platform's ceiling (-1 dBTP for most: lossy encoding can clip);
+    - clipping: runs of clipped samples (``dynamics.clipping``);
+    - dynamics: PSR under 8 dB (heavily limited) or 6 dB (crushed); DC offset;
+    - spectrum: regions/bands the spectral tool flagged against the target curve; tilt;
+    - low_end: sub and bass regions against the target, low-end mono check;
+    - stereo: phase, fold-down loss, out-of-phase regions, anti-phase moments;
+    - balance: stems outside the professional range (measured with stems, estimated without);
+    - masking: stem pairs masking at least 10 % of the target's active cells (with stems);
+    - reference: regions differing from the user's reference by at least 2 dB.
+    """
     if platform not in PLATFORM_TARGETS:
         platform = "spotify"
     found: list[Finding] = [clipping_finding(rep), true_peak_finding(rep, platform)]

@@ -195,7 +195,8 @@ def scalar_values(obj: Any) -> list[float]:
 def conversation_evidence(state: Mapping[str, Any], new: Iterable[Mapping[str, Any]] = ()) -> list[float]:
     """The numbers a turn may cite: the conversation's evidence ledger, this turn's ``new``
     evidence rows, and the stored report's scalars (deduplicated, first seen first)."""
-    vals = [float(e["value"]) for e in [*(state.get("evidence") or []), *new]]
+    vals = [float(e.value if isinstance(e, BaseModel) else e["value"])
+            for e in [*(state.get("evidence") or []), *new]]
     vals += scalar_values(state.get("report") or {})
     return list(dict.fromkeys(vals))
 

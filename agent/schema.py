@@ -55,6 +55,16 @@ class Claim(BaseModel):
     note: str = ""
 
 
+class Heard(BaseModel):
+    """What the audio model said about the loudest 10 s of the mix."""
+
+    text: str
+    class_probs: dict[str, float] = Field(default_factory=dict)  # its 13-class balance posterior
+    window_s: list[float]  # [start, end] of the clip it heard
+    anchor: str | None = None  # the stem it was told is right
+    stems_present: list[str] = Field(default_factory=list)
+
+
 class Review(BaseModel):
     thread_id: str
     answer: str  # Markdown

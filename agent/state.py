@@ -1,18 +1,22 @@
 """The graph's state: one conversation, as the SQLite checkpointer stores it.
 
-Only JSON-serialisable values live here (pydantic models as dicts, no numpy arrays, no audio):
-the audio itself stays in the thread's folder and is rebuilt by ``store.ThreadStore.context``.
-``messages`` and ``evidence`` accumulate over the conversation (list-append reducers); every
-other key holds the latest value. ``degradations`` and ``timings_s`` describe the current turn
-(the turn's first node resets them).
+The measurements, claims, findings and evidence are pydantic values (:data:`STATE_MODELS`, the
+only classes a checkpoint may rebuild); the rest is plain JSON. No audio lives here: it stays in
+the thread's folder (``store.ThreadStore``). ``messages`` and ``evidence`` accumulate over the
+conversation; ``degradations`` and ``timings_s`` describe the current turn.
 """
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+from pydantic import BaseModel
+
+from ..tools.measure.analyze import AnalysisReport
+from .schema import Claim, Evidence, Finding, Heard
 
 
 class AgentState(TypedDict, total=False):
@@ -26,12 +30,12 @@ class AgentState(TypedDict, total=False):
     model_anchor: str | None  # the anchor the audio model was told (bass, drums or vocals)
     platform: str
     genre: str | None
-    listen: dict[str, Any] | None  # the audio model's output: text, class_probs, window_s
-    report: dict[str, Any]  # tools.measure.analyze.AnalysisReport.model_dump(mode="json")
-    claims: list[dict[str, Any]]  # schema.Claim dicts
+    listen: Heard | None  # what the audio model said, with its class posterior
+    report: AnalysisReport  # every measurement of the review
+    claims: list[Claim]  # the audio model's claims, checked
     balance_judgement: dict[str, Any] | None  # balance_judge.Judgement.to_json(), or None
-    findings: list[dict[str, Any]]  # schema.Finding dicts, ranked
-    evidence: Annotated[list[dict[str, Any]], operator.add]  # schema.Evidence dicts said so far
+    findings: list[Finding]  # ranked
+    evidence: Annotated[list[Evidence], operator.add]  # every number said so far, as said
     review_answer: str
     question: str | None
     route: dict[str, Any]  # followup.route(...) of the current question
@@ -58,3 +62,32 @@ class AgentInput(TypedDict, total=False):
     mode: Literal["review", "followup"]
     inputs: dict[str, Any]
     question: str
+
+
+STATE_MODELS: tuple[type[BaseModel], ...] = (AnalysisReport, Claim, Evidence, Finding, Heard)
+
+
+def typed(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with the typed keys as pydantic values (a conversation stored before they were
+    typed holds dicts): only the keys that needed converting."""
+    out: dict[str, Any] = {}
+    if isinstance(values.get("report"), Mapping):
+        out["report"] = AnalysisReport.model_validate(values["report"])
+    if isinstance(values.get("listen"), Mapping):
+        out["listen"] = Heard.model_validate(values["listen"])
+    for key, cls in (("claims", Claim), ("findings", Finding)):
+        items = values.get(key) or []
+        if any(isinstance(v, Mapping) for v in items):
+            out[key] = [cls.model_validate(v) for v in items]
+    return out
+
+
+def as_json(value: Any) -> Any:
+    """A state value as JSON (pydantic values dumped, containers walked)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, Mapping):
+        return {k: as_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_json(v) for v in value]
+    return value

@@ -391,3 +391,28 @@ def test_warm_up_loads_the_model_in_the_background_once(tmp_path):
         model = L._CACHE[key]
         b.warm_up().join(timeout=120)
         assert L._CACHE[key] is model
+
+
+def test_state_holds_typed_values_and_a_stored_json_thread_is_upgraded(tmp_path, songs):
+    from mixingbuddy.agent.schema import Claim, Evidence, Finding
+    from mixingbuddy.tools.measure.analyze import AnalysisReport
+
+    with MixingBuddy(tmp_path / "home", llm=None, use_model=False) as b:
+        rv = b.review(songs["quiet"] / "mix.wav", stems=[songs["quiet"] / "stems"])
+        cfg = {"configurable": {"thread_id": rv.thread_id}}
+        raw = b.graph.get_state(cfg).values
+        assert isinstance(raw["report"], AnalysisReport)
+        assert raw["findings"] and all(isinstance(f, Finding) for f in raw["findings"])
+        assert all(isinstance(e, Evidence) for e in raw["evidence"])
+        # the public view is JSON
+        st = b.state(rv.thread_id)
+        assert isinstance(st["report"], dict) and isinstance(st["findings"][0], dict)
+        # a conversation stored by an earlier version held dicts: it is upgraded on the next question
+        b.graph.update_state(cfg, {"report": st["report"], "findings": st["findings"], "claims": st["claims"]})
+        assert isinstance(b.graph.get_state(cfg).values["report"], dict)
+    with MixingBuddy(tmp_path / "home", llm=None, use_model=False) as b:  # reopened: strict deserialisation
+        turn = b.ask(rv.thread_id, "why?")
+        assert turn.answer and not turn.degradations
+        raw = b.graph.get_state(cfg).values
+        assert isinstance(raw["report"], AnalysisReport) and isinstance(raw["findings"][0], Finding)
+        assert all(isinstance(c, Claim) for c in raw["claims"])

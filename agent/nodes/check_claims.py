@@ -61,22 +61,20 @@ def merge_claims(findings: list[Finding], claims: list[Claim]) -> list[Finding]:
 
 
 def check_claims(state: AgentState, ctx: AgentContext) -> dict:
-    rep = AnalysisReport.model_validate(state["report"])
-    listen = state.get("listen") or {}
-    claims = [Claim.model_validate(c) for c in state.get("claims") or []]
+    rep, heard = state["report"], state.get("listen")
+    claims = list(state.get("claims") or [])
     try:
-        judge = load_judge(ctx.weights) if listen.get("class_probs") else None
-        check = check_balance(claims, rep, listen.get("class_probs"), listen.get("anchor") or state.get("model_anchor"),
-                              listen.get("stems_present"), judge)
+        judge = load_judge(ctx.weights) if heard is not None and heard.class_probs else None
+        check = check_balance(claims, rep, heard.class_probs if heard else None,
+                              (heard.anchor if heard else None) or state.get("model_anchor"),
+                              heard.stems_present if heard else None, judge)
     except Exception:  # noqa: BLE001 - the review goes on with the rule-based verdicts
         ctx.log.warning("balance judge failed", exc_info=True)
         check = check_balance(claims, rep, None, None, None, None)
     claims = check.claims
     findings = merge_claims(standing_findings(rep, state.get("platform") or "spotify"), claims)
-    evidence = [e.model_dump() for f in findings for e in f.evidence]
-    evidence += [e.model_dump() for c in claims for e in c.evidence]
+    evidence = [e for f in findings for e in f.evidence] + [e for c in claims for e in c.evidence]
     focus = [f.id for f in findings if f.severity != "ok"][:2]
     return {"balance_judgement": check.judgement.to_json() if check.judgement is not None else None,
-            "claims": [c.model_dump(mode="json") for c in claims],
-            "findings": [f.model_dump(mode="json") for f in findings],
+            "claims": claims, "findings": findings,
             "evidence": evidence, "focus": focus}

@@ -4,12 +4,9 @@ configured, the answer opens the model's turn (``nodes.llm_loop``)."""
 from __future__ import annotations
 
 from ...tools.errors import MixingBuddyError
-from ...tools.measure.analyze import AnalysisReport
-from ...tools.measure.stem_balance import StemBalanceResult
 from ..answers import answer as compose_answer
 from ..answers import route
 from ..context import AgentContext
-from ..schema import Claim, Finding
 from ..state import AgentState
 from ..whatif import simulate_gain
 from .llm_loop import start_turn
@@ -25,9 +22,9 @@ def whatif(state: AgentState, ctx: AgentContext) -> dict:
     rt = state.get("route") or {}
     try:
         actx = ctx.store.context(state["thread_id"], state.get("audio") or {})
-        sb = (state.get("report") or {}).get("stem_balance")
+        sb = state["report"].stem_balance
         residual = None
-        if actx.stems is None and sb and sb.get("source") == "separated":
+        if actx.stems is None and sb is not None and sb.source == "separated":
             # a bounced mix: the what-if runs on the stems separated during the review
             from ...tools.registry import AudioContext
 
@@ -38,7 +35,7 @@ def whatif(state: AgentState, ctx: AgentContext) -> dict:
         res = simulate_gain(actx, rt["stem"], float(rt["gain_db"]),
                             anchor=(state.get("inputs") or {}).get("anchor"),
                             platform=state.get("platform") or "spotify",
-                            before=StemBalanceResult.model_validate(sb) if sb else None, residual=residual)
+                            before=sb, residual=residual)
         return {"tool_results": res}
     except MixingBuddyError as e:
         return {"tool_results": {"error": str(e)}}
@@ -52,11 +49,9 @@ def answer(state: AgentState, ctx: AgentContext) -> dict:
     degr: list[str] = []
     rt = state.get("route") or {}
     try:
-        rep = AnalysisReport.model_validate(state["report"])
-        findings = [Finding.model_validate(f) for f in state.get("findings") or []]
-        claims = [Claim.model_validate(c) for c in state.get("claims") or []]
-        a = compose_answer(rt, dict(state), rep, findings, claims, state.get("tool_results"))
-        text, new = a.text(), a.led.dump()
+        a = compose_answer(rt, dict(state), state["report"], state.get("findings") or [],
+                           state.get("claims") or [], state.get("tool_results"))
+        text, new = a.text(), list(a.led.items)
         focus, focus_stem = a.focus, a.focus_stem
     except Exception as e:  # never lose the turn
         ctx.log.warning("follow-up answer failed", exc_info=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..claims import parse_claim
 from ..context import AgentContext
+from ..schema import Heard
 from ..state import AgentState
 from ..store import stems_present
 
@@ -50,7 +51,5 @@ def listen(state: AgentState, ctx: AgentContext) -> dict:
         ctx.log.warning("audio model failed to listen", exc_info=True)
         return {"listen": None, "degradations": [
             f"audio model unavailable: listening failed ({type(e).__name__}); {NO_MODEL}"]}
-    claim = parse_claim(text)
-    return {"listen": {"text": text, "class_probs": probs, "window_s": window, "anchor": anchor,
-                       "stems_present": present},
-            "claims": [claim.model_dump(mode="json")]}
+    return {"listen": Heard(text=text, class_probs=probs, window_s=window, anchor=anchor, stems_present=present),
+            "claims": [parse_claim(text)]}

@@ -44,6 +44,7 @@ from ..endpoint import (
     reply_text,
 )
 from ..grounding import check_grounding, conversation_evidence, text_values
+from ..schema import Evidence
 from ..state import AgentState
 from .common import timed
 from .tools import openai_tools, tool_node
@@ -103,7 +104,7 @@ def _new_tool_results(msgs: list) -> tuple[list[dict], list[str]]:
             break
         art = m.artifact if isinstance(m.artifact, dict) else {}
         if art.get("ok"):
-            evidence = list(art.get("evidence") or []) + evidence
+            evidence = [Evidence.model_validate(r) for r in art.get("evidence") or []] + evidence
         else:
             degradations.insert(0, f"tool call {m.name or '(unnamed)'} failed: {art.get('error') or m.content}")
     return evidence, degradations
@@ -231,8 +232,7 @@ def run_llm_turn(cfg: EndpointConfig, *, messages: list[dict], question: str | N
                        audio_factory=(lambda state: ctx_factory()) if ctx_factory is not None else None)
     state: dict[str, Any] = {"mode": "followup" if question is not None else "review", "question": question,
                              "messages": list(messages), "evidence": [], "degradations": []}
-    given = [{"tool": "given", "quantity": "", "value": float(v), "unit": "", "decimals": 3}
-             for v in evidence_values]
+    given = [Evidence(tool="given", quantity="", value=float(v), unit="", decimals=3) for v in evidence_values]
     state.update(start_turn(state, ctx, draft))
     state["evidence"] = given
     try:
@@ -246,4 +246,4 @@ def run_llm_turn(cfg: EndpointConfig, *, messages: list[dict], question: str | N
              for m in out.get("llm_messages") or [] if isinstance(m, ToolMessage)]
     return LLMAnswer(text=out.get("answer") or draft, source=out.get("source") or "composer",
                      degradations=list(out.get("degradations") or []), tool_calls=calls,
-                     new_evidence=list(out.get("evidence") or [])[len(given):])
+                     new_evidence=[e.model_dump() for e in (out.get("evidence") or [])[len(given):]])

@@ -53,4 +53,4 @@ def measure(state: AgentState, ctx: AgentContext) -> dict:
         sep, notes = separation_for(state, ctx, actx.mix)
     rep = analyze(actx.mix, actx.stems, anchor=anchor, reference=actx.reference,
                   platform=state.get("platform") or "spotify", workers=2, separation=sep)
-    return {"report": rep.model_dump(mode="json"), "degradations": notes}
+    return {"report": rep, "degradations": notes}
