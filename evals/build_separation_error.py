@@ -1,22 +1,8 @@
 """Fit the separator's error model: how far a separated stem's level sits from the true one.
 
-For each song (MUSDB18 ``.stem.mp4`` previews and synthetic General MIDI songs) and two
-balances of it (as mixed, and with bass, drums and vocals each moved by a seeded random gain in
--9..+9 dB, so quiet and loud stems are both seen), the mix is the sum of the true stems at
-44.1 kHz; HT-Demucs separates it (one 7.8 s segment per song) and the whole-clip level of each
-stem against the rest (:func:`~mixingbuddy.tools.measure.clip_levels.measure_clip_levels`) is compared
-with the true stem's. Errors are binned by the *separated* level (what the agent sees): per stem
-and bin, the count, the median signed error (bias), the median and the 90th percentile of the
-absolute error. The agent quotes the median absolute error as "about +-X dB" and treats a
-difference within the p90 as unresolved.
-
-Caveat, written into the table: HT-Demucs was trained on the MUSDB18 training songs, which
-include every song of the MUSDB18-7 previews, so the MUSDB18 part flatters the separator; the
-synthetic songs are unseen, and the table keeps the two sources apart as well as pooled.
-
 Usage::
 
-    python -m mixingbuddy.tools.data.build_separation_error --musdb ../shared/data/musdb18-7/train \
+    python -m mixingbuddy.evals.build_separation_error --musdb path/to/musdb18-7/train \
         --synth 40 --out tools/data/separation_error.json [--rows out/separation_rows.jsonl]
 """
 from __future__ import annotations
@@ -28,13 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.audio import STEM_ROLES
+from ..tools.io.audio import STEM_ROLES
 
 BINS_DB = (-99.0, -18.0, -12.0, -6.0, 0.0, 99.0)  # separated level vs the rest
 SR = 44_100
 
 
 def _variants(stems: dict[str, np.ndarray], seed: int):
+    """Two balances of a song: as mixed, and with bass, drums and vocals each moved by a seeded
+    random gain in -9..+9 dB, so quiet and loud stems are both seen."""
     yield "as mixed", stems
     rng = np.random.default_rng(seed)
     g = {r: float(rng.uniform(-9, 9)) if r != "other" else 0.0 for r in STEM_ROLES}
@@ -42,11 +30,19 @@ def _variants(stems: dict[str, np.ndarray], seed: int):
 
 
 def collect(musdb: str | None, n_synth: int, rows_path: Path | None) -> list[dict]:
+    """True and separated levels of each song (MUSDB18 ``.stem.mp4`` previews and synthetic
+    General MIDI songs) in both balances of :func:`_variants`.
+
+    The mix is the sum of the true stems at 44.1 kHz; HT-Demucs separates it (one 7.8 s segment
+    per song) and the whole-clip level of each stem against the rest
+    (:func:`~mixingbuddy.tools.measure.clip_levels.measure_clip_levels`) is recorded for the
+    separated and the true stems. ``rows_path`` makes the run resumable.
+    """
     from tqdm import tqdm
 
-    from ...model.data.sources import load_song, musdb_refs, synth_refs
-    from ..measure.clip_levels import measure_clip_levels
-    from ..separate import SOURCES, SeparatorConfig, load_separator
+    from ..model.data.sources import load_song, musdb_refs, synth_refs
+    from ..tools.measure.clip_levels import measure_clip_levels
+    from ..tools.separate import SOURCES, SeparatorConfig, load_separator
 
     done: dict[tuple, dict] = {}
     if rows_path is not None and rows_path.is_file():
@@ -79,6 +75,16 @@ def collect(musdb: str | None, n_synth: int, rows_path: Path | None) -> list[dic
 
 
 def fit(rows: list[dict]) -> dict:
+    """The error table: errors binned by the *separated* level (what the agent sees,
+    :data:`BINS_DB`); per stem and bin, the count, the median signed error (bias), the median
+    and the 90th percentile of the absolute error. The agent quotes the median absolute error as
+    "about +-X dB" and treats a difference within the p90 as unresolved.
+
+    HT-Demucs was trained on the MUSDB18 training songs, which include every song of the
+    MUSDB18-7 previews, so the MUSDB18 part flatters the separator; the synthetic songs are
+    unseen, and the table keeps the two sources apart as well as pooled (the caveat is written
+    into the table).
+    """
     def stats(pairs):
         e = np.asarray([s - t for t, s in pairs])
         if e.size == 0:

@@ -1,42 +1,5 @@
 """Build the professional stem-balance reference table from the MUSDB18-HQ segment levels.
 
-Source data: the per-segment RMS table published by the MixingBuddy-gain study (its public
-repository, ``scripts/01_analyze_musdb_stats.py``, commit 7c19514), computed from the full-length
-stems of MUSDB18-HQ (Rafii, Liutkus, Stoter, Mimilakis, Bittner, "MUSDB18-HQ - an uncompressed
-version of MUSDB18", 2019, doi:10.5281/zenodo.3338373), 10 s segments, stems
-``mixture, bass, drums, other, vocals``. MUSDB18-HQ has 150 songs (100 train, 50 test); the
-published table holds 149 of them (99 train, 50 test), 3,521 segments.
-
-The quantity in that table (and therefore in every reference range built here):
-- ``rms_dbfs``: RMS of the whole 10 s segment in dBFS, the two channels pooled
-  (``sqrt(mean over samples and channels of x^2)``, 0 dBFS = full-scale 1.0);
-- ``active_frame_ratio``: the share of 50 ms frames (non-overlapping, taken on the mean of the
-  two channels) whose RMS is above -50 dBFS.
-It is an RMS level, not a loudness (LUFS): a tool that wants to compare a user's stems with this
-table must compute the same RMS quantity (``tools.measure.stem_balance`` does).
-
-Activity gate: a segment enters a statistic only when every stem the statistic involves has
-``active_frame_ratio >= 0.5`` (at least half of its 50 ms frames above -50 dBFS):
-- ``vs_mix[stem]`` (stem dB - mixture dB): the stem and the mixture active;
-- ``vs_rest[stem]`` (stem dB - "rest of the mix" dB): all four stems active (the rest is the
-  other three, so they are all involved). The rest level is the power sum of the other three
-  segment levels, ``10*log10(sum 10^(L_i/10))``: this assumes the stems are uncorrelated, so that
-  powers add (true on average for independent sources; a bass doubled by a synth, or drum
-  bleed in a vocal, breaks it by up to +3 dB);
-- ``vs_anchor[anchor][stem]`` (stem dB - anchor dB): the two stems active.
-
-Check against the reference data's README (its table is over the segments where all four
-stems are active): this gate gives 1,800 such segments (the README says 1,806) and reproduces
-every figure of that table to within 0.1 dB; the script prints the comparison.
-
-For each quantity: percentiles p5..p95 over segments (numpy's linear interpolation), mean, sd
-(ddof=1), n segments; plus the song-level picture: ``n_songs``, ``song_mean_sd_db`` (sd of the
-per-song means: how much professional balance varies between songs) and
-``within_song_sd_db`` (root mean of the per-song variances: how much it moves inside a song).
-
-Two populations are stored: ``all`` (train + test) and ``train`` (train only, for benchmarks
-that evaluate on the test split).
-
 Usage::
 
     python -m mixingbuddy.tools.data.build_balance_reference CSV --out tools/data/balance_reference.json
@@ -55,11 +18,14 @@ import numpy as np
 
 from ..io.audio import ALL_STEMS
 
-GATE_RATIO = 0.5  # active_frame_ratio >= this for every involved stem
-PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
+# Activity gate: a segment enters a statistic only when every stem the statistic involves has
+# active_frame_ratio >= this (at least half of its 50 ms frames above -50 dBFS); see build_population
+GATE_RATIO = 0.5
+PERCENTILES = (5, 10, 25, 50, 75, 90, 95)  # over segments, numpy's linear interpolation
 
 # The README of the reference data gives these over the segments where all four stems are
 # active (its "1,806 segments"); the script prints its own numbers beside them as a check.
+# This gate gives 1,800 such segments and reproduces every figure to within 0.1 dB.
 README_CHECK = {  # (stem, anchor): (mean, sd, p5, p25, p50, p75, p95)
     ("vocals", "drums"): (0.8, 4.4, -5.7, -2.1, 0.7, 3.5, 8.0),
     ("bass", "drums"): (0.0, 5.2, -7.8, -3.2, -0.6, 3.1, 8.8),
@@ -72,7 +38,22 @@ README_CHECK = {  # (stem, anchor): (mean, sd, p5, p25, p50, p75, p95)
 
 def read_segments(path: str) -> list[dict]:
     """One dict per (split, track, segment): ``split, track, start_s`` and per stem
-    ``(rms_dbfs, active_frame_ratio)``; segments missing a stem are dropped."""
+    ``(rms_dbfs, active_frame_ratio)``; segments missing a stem are dropped.
+
+    ``path`` is the per-segment RMS table published by the MixingBuddy-gain study (its public
+    repository, ``scripts/01_analyze_musdb_stats.py``, commit 7c19514), computed from the
+    full-length stems of MUSDB18-HQ (Rafii, Liutkus, Stoter, Mimilakis, Bittner, "MUSDB18-HQ -
+    an uncompressed version of MUSDB18", 2019, doi:10.5281/zenodo.3338373), 10 s segments,
+    stems ``mixture, bass, drums, other, vocals``. MUSDB18-HQ has 150 songs (100 train, 50
+    test); the published table holds 149 of them (99 train, 50 test), 3,521 segments.
+
+    ``rms_dbfs`` is the RMS of the whole 10 s segment in dBFS, the two channels pooled
+    (``sqrt(mean over samples and channels of x^2)``, 0 dBFS = full-scale 1.0);
+    ``active_frame_ratio`` is the share of 50 ms frames (non-overlapping, taken on the mean of
+    the two channels) whose RMS is above -50 dBFS. It is an RMS level, not a loudness (LUFS): a
+    tool that compares a user's stems with this table must compute the same RMS quantity
+    (``tools.measure.stem_balance`` does).
+    """
     segs: dict[tuple, dict] = {}
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
@@ -85,12 +66,19 @@ def read_segments(path: str) -> list[dict]:
 
 
 def power_sum_db(levels_db: list[float]) -> float:
-    """Level of a sum of uncorrelated signals: 10*log10(sum 10^(L/10))."""
+    """Level of a sum of uncorrelated signals: 10*log10(sum 10^(L/10)).
+
+    Powers add only for uncorrelated stems (true on average for independent sources; a bass
+    doubled by a synth, or drum bleed in a vocal, breaks it by up to +3 dB).
+    """
     return 10.0 * math.log10(sum(10.0 ** (v / 10.0) for v in levels_db))
 
 
 def summarise(values: list[float], songs: list[str]) -> dict:
-    """Percentiles, mean, sd over segments and the between/within-song spread."""
+    """Percentiles p5..p95, mean, sd (ddof=1) and n over segments, and the song-level picture:
+    ``n_songs``, ``song_mean_sd_db`` (sd of the per-song means: how much professional balance
+    varies between songs) and ``within_song_sd_db`` (root mean of the per-song variances: how
+    much it moves inside a song)."""
     v = np.asarray(values, dtype=np.float64)
     out: dict = {f"p{p}_db": round(float(np.percentile(v, p)), 2) for p in PERCENTILES}
     out["mean_db"] = round(float(v.mean()), 2)
@@ -113,7 +101,13 @@ def _active(seg: dict, stems) -> bool:
 
 
 def build_population(segs: list[dict]) -> dict:
-    """All statistics for one population of segments."""
+    """All statistics for one population of segments.
+
+    Each statistic gates on the stems it involves (:data:`GATE_RATIO`): ``vs_mix[stem]`` (stem
+    dB - mixture dB) the stem and the mixture; ``vs_rest[stem]`` (stem dB - "rest of the mix"
+    dB, the rest being the :func:`power_sum_db` of the other three) all four stems;
+    ``vs_anchor[anchor][stem]`` (stem dB - anchor dB) the two stems.
+    """
     def collect(involved, value):
         vals, songs = [], []
         for s in segs:
@@ -156,6 +150,8 @@ def readme_check(segs: list[dict]) -> list[str]:
 
 
 def build(csv_path: str) -> dict:
+    """The whole table, with two populations: ``all`` (train + test) and ``train`` (train
+    only, for benchmarks that evaluate on the test split)."""
     segs = read_segments(csv_path)
     if not segs:
         raise SystemExit(f"{os.path.basename(csv_path)}: no complete segments found")

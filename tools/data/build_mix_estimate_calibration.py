@@ -1,23 +1,5 @@
 """Fit the mix-only stem-level estimator (``tools.measure.mix_estimate``) on real multitracks.
 
-For every MUSDB18 ``.stem.mp4`` under the folder (streams: 0 mixture, 1 drums, 2 bass,
-3 other, 4 vocals; decoded and resampled to 48 kHz by ``tools.io.ingest``):
-- the true level of each stem = its RMS dBFS (both channels pooled) minus the mixture's, over
-  the whole clip, the quantity of the professional reference (``balance_reference.json``);
-  a stem enters the fit only when active (>= 50 % of its 50 ms frames above -50 dBFS, the
-  reference's gate);
-- the estimator's raw features (``mix_estimate._features``) of the mixture, once as given and
-  once downmixed to mono (the mono-mix vocals feature is fitted on mono downmixes).
-Each feature gets a least-squares line ``level = intercept + slope * feature``; the mono-mix
-other-stem feature (what the three calibrated mono estimates leave of the mix) is computed from
-the fitted lines and fitted in turn. Drums and bass use the stereo features for both; their
-mono-mix features differ only by what the downmix cancels. Reported per line: Pearson r, the in-sample and the leave-one-out
-(LOO) RMS and mean absolute errors, and the MAE of the best constant (the median level) for
-comparison. ``mix_estimate`` uses the LOO RMS error as its expected error.
-
-Data: the MUSDB18 train previews (Z. Rafii, A. Liutkus, F.-R. Stoter, S. I. Mimilakis,
-R. Bittner, "The MUSDB18 corpus for music separation", 2017, doi:10.5281/zenodo.1117372).
-
 Usage::
 
     python -m mixingbuddy.tools.data.build_mix_estimate_calibration path/to/musdb18-7 \
@@ -36,7 +18,9 @@ import numpy as np
 
 from ..measure.mix_estimate import FEATURE_VERSION, _features, apply_line, other_feature
 
-STREAMS = {"drums": 1, "bass": 2, "other": 3, "vocals": 4}
+STREAMS = {"drums": 1, "bass": 2, "other": 3, "vocals": 4}  # of a MUSDB18 .stem.mp4; 0 is the mixture
+# a stem enters the fit only when active: >= 50 % of its 50 ms frames above -50 dBFS (the gate of
+# the professional reference, balance_reference.json)
 FRAME_S, ACTIVE_DBFS, GATE = 0.05, -50.0, 0.5
 
 
@@ -53,6 +37,14 @@ def _active_ratio(x: np.ndarray, sr: int) -> float:
 
 
 def measure_clip(path: str) -> dict:
+    """Truth and features of one MUSDB18 ``.stem.mp4`` (decoded and resampled to 48 kHz by
+    ``tools.io.ingest``).
+
+    The true level of each stem is its RMS dBFS (both channels pooled) minus the mixture's, over
+    the whole clip, the quantity of the professional reference (``balance_reference.json``).
+    The estimator's raw features (``mix_estimate._features``) are taken on the mixture once as
+    given and once downmixed to mono (the mono-mix vocals feature is fitted on mono downmixes).
+    """
     from ..io.ingest import load_audio
 
     streams = [load_audio(path, stream=k) for k in range(5)]
@@ -73,6 +65,10 @@ def measure_clip(path: str) -> dict:
 
 
 def fit_line(x: np.ndarray, y: np.ndarray) -> dict:
+    """Least-squares line ``level = intercept + slope * feature``, with Pearson r, the
+    in-sample and the leave-one-out (LOO) RMS and mean absolute errors, and the MAE of the best
+    constant (the median level) for comparison. ``mix_estimate`` uses the LOO RMS error as its
+    expected error."""
     a = np.column_stack([x, np.ones_like(x)])
     slope, intercept = np.linalg.lstsq(a, y, rcond=None)[0]
     res = y - a @ [slope, intercept]
@@ -95,6 +91,17 @@ def fit_line(x: np.ndarray, y: np.ndarray) -> dict:
 
 
 def build(folder: str) -> dict:
+    """The calibration table from every ``.stem.mp4`` under ``folder``.
+
+    Each feature gets a line (:func:`fit_line`); the mono-mix other-stem feature (what the
+    three calibrated mono estimates leave of the mix) is computed from the fitted lines and
+    fitted in turn. Drums and bass use the stereo features for both; their mono-mix features
+    differ only by what the downmix cancels.
+
+    The data are the MUSDB18 train previews (Z. Rafii, A. Liutkus, F.-R. Stoter,
+    S. I. Mimilakis, R. Bittner, "The MUSDB18 corpus for music separation", 2017,
+    doi:10.5281/zenodo.1117372).
+    """
     paths = sorted(glob.glob(os.path.join(folder, "**", "*.stem.mp4"), recursive=True))
     if not paths:
         raise SystemExit(f"no .stem.mp4 files under {folder}")

@@ -1,20 +1,5 @@
 """Build the packaged professional spectral target curve (``tools/data/target_curve.json``).
 
-For every ``*.stem.mp4`` in a MUSDB18 folder (NI Stems format: stream 0 is the mixture), load
-the mixture with the project's own ingest (:func:`mixingbuddy.tools.io.ingest.load_audio` with
-``stream=0``: PyAV decode, checks, soxr resampling to the 48 kHz analysis rate, exactly as a
-user's mix is loaded), and compute exactly the profile :func:`mixingbuddy.tools.measure.spectral.measure_spectrum` computes
-(:func:`mixingbuddy.tools.measure.spectral.spectral_profile`: 1/3-octave LTAS normalised to the mean
-level of the 100 Hz-10 kHz bands, region levels, tilt, centroid). Then store, per band and per
-region, the between-song mean, sd (ddof=1), 10th and 90th percentiles (numpy linear
-interpolation) and the number of songs.
-
-Source: MUSDB18 7-second preview excerpts, 94 train-split songs (Rafii, Liutkus, Stoter,
-Mimilakis, Bittner, "The MUSDB18 corpus for music separation", 2017, doi 10.5281/zenodo.1117372).
-The excerpts are AAC at 44.1 kHz (about 256 kb/s), so the top octave is shaped by the codec's
-low-pass; the script measures where the songs' levels collapse and stores a
-``reliable_range_hz`` outside which the curve is shown but drives no advice.
-
 Usage::
 
     python -m mixingbuddy.tools.data.build_target_curve path/to/musdb18-7/train \
@@ -36,6 +21,10 @@ from ..measure.bands import REGIONS_HZ, nominal_hz
 from ..measure.spectral import DEFAULT_N_FFT, NORMALISATION_RULE, spectral_profile
 
 SCRIPT_VERSION = "1.0"
+# Rafii, Liutkus, Stoter, Mimilakis, Bittner, "The MUSDB18 corpus for music separation", 2017.
+# The excerpts are AAC at 44.1 kHz (about 256 kb/s), so the top octave is shaped by the codec's
+# low-pass; build measures where the songs' levels collapse and stores a reliable_range_hz
+# outside which the curve is shown but drives no advice.
 SOURCE = ("MUSDB18 7-second preview excerpts, 94 train-split songs; Rafii et al. 2017, MUSDB18 "
           "corpus, doi 10.5281/zenodo.1117372")
 # A band is "reliable" when its 10th percentile is within this many dB of the 10th percentile
@@ -61,6 +50,17 @@ def reliable_range(centres: np.ndarray, band_p10: np.ndarray) -> tuple[float, fl
 
 
 def build(folder: str, verbose: bool = True) -> dict:
+    """The target curve from every ``*.stem.mp4`` in a MUSDB18 folder.
+
+    For each song the mixture (NI Stems format: stream 0) is loaded with the project's own
+    ingest (:func:`mixingbuddy.tools.io.ingest.load_audio` with ``stream=0``: PyAV decode,
+    checks, soxr resampling to the 48 kHz analysis rate, exactly as a user's mix is loaded), and
+    its profile is computed exactly as :func:`mixingbuddy.tools.measure.spectral.measure_spectrum`
+    does (:func:`mixingbuddy.tools.measure.spectral.spectral_profile`: 1/3-octave LTAS normalised
+    to the mean level of the 100 Hz-10 kHz bands, region levels, tilt, centroid). Stored per
+    band and per region: the between-song mean, sd (ddof=1), 10th and 90th percentiles (numpy
+    linear interpolation) and the number of songs.
+    """
     paths = sorted(glob.glob(os.path.join(folder, "*.stem.mp4")))
     if not paths:
         raise SystemExit(f"no *.stem.mp4 files in {folder}")

@@ -1,12 +1,7 @@
 """What separated stems can and cannot prove: the error model, and checks for a failed separation.
 
-The error model (``tools/data/separation_error.json``, built by
-:mod:`mixingbuddy.tools.data.build_separation_error`) gives, per stem and per range of the separated
-level against the rest, the typical (median) and the large (90th percentile) absolute error of
-that level. :func:`annotate_stem_balance` writes both into a stem balance measured on separated
-stems, and flags a stem as a probable separation failure when the separator and the mix-only
-estimate (:mod:`mixingbuddy.tools.measure.mix_estimate`, an independent witness) disagree about whether
-it plays at all.
+:func:`level_error_db` reads the error model; :func:`annotate_stem_balance` applies it and the
+failure checks to a stem balance measured on separated stems.
 """
 from __future__ import annotations
 
@@ -29,7 +24,13 @@ RESIDUAL_WARN_DB = -12.0  # the four stems leave more than this of the mix: the 
 
 @functools.lru_cache(maxsize=1)
 def load_error_model() -> dict:
-    """The packaged error table (pooled over real and synthetic songs), or {} when absent."""
+    """The packaged error table (pooled over real and synthetic songs), or {} when absent.
+
+    The table (``tools/data/separation_error.json``, built by
+    :mod:`mixingbuddy.evals.build_separation_error`) gives, per stem and per range of the
+    separated level against the rest, the typical (median) and the large (90th percentile)
+    absolute error of that level.
+    """
     try:
         path = resources.files("mixingbuddy.tools.data").joinpath("separation_error.json")
         return json.loads(path.read_text())
@@ -89,6 +90,11 @@ class SeparationInfo(Measurement):
 def annotate_stem_balance(sb: StemBalanceResult, summary: dict, estimate=None) -> tuple[StemBalanceResult, SeparationInfo]:
     """A stem balance measured on separated stems, marked so (``source='separated'``, each stem's
     ``separation_error_db``, ``separation_suspect``), and the separation's own record.
+
+    A stem is flagged as a probable separation failure when the separator and the mix-only
+    estimate (:mod:`mixingbuddy.tools.measure.mix_estimate`, an independent witness) disagree
+    about whether it plays at all (:data:`FAILURE_SILENT_DB`, :data:`FAILURE_ESTIMATE_DB`,
+    :data:`FAILURE_LOUD_DB`).
 
     Parameters
     ----------
