@@ -1,42 +1,9 @@
 """Scripted conversations with the agent: ``mixingbuddy eval agent``.
 
-Each scenario (``evals/scenarios/*.yaml``) is a conversation with known answers: an audio
-recipe (:mod:`.recipes`) rendered into a temporary folder, the review's options (stems or not,
-anchor, platform, genre, a reference track), the checks the review's answer must pass, then
-follow-up questions, each with its own checks. The runner talks to
-:class:`mixingbuddy.agent.api.MixingBuddy` exactly as a user's program would (``review`` then
-``ask`` on the same thread) and scores every answer.
-
-Scenario file::
-
-    name: quiet_vocal_with_stems          # unique; defaults to the file name
-    description: a vocal 10 dB under its usual level, stems given
-    audio: {stems: {vocals: {source: vocals, gain_db: -10}, ...}}   # a recipes.Recipe
-    reference: {...}                      # optional: a second recipe, the reference track
-    review: {stems: true, anchor: drums, platform: spotify, genre: null}
-    checks:                               # on the review's answer
-      - advises: {stem: vocals, direction: increase}
-    turns:
-      - ask: "How do I fix it?"
-        checks:
-          - cites_measured: stem_balance.stems.vocals.level_vs_rest_power_sum_db
-
-A check is a one-key mapping; the kinds are in :data:`CHECKS` (each one's docstring says what
-it accepts). Texts are matched case-insensitively. Numbers are matched the way the grounding
-guard reads them: a number written with ``d`` decimals matches a value within half a unit of
-its last digit, and must be written with at least the check's ``decimals``.
-
-A scenario passes when every check of every turn passes. The report also gives the pass rate
-of each check kind; **groundedness**: the share of numbers in all answers that trace to the
-conversation's evidence or to the numbers the user wrote, by the guard's own rule and evidence
-(:func:`mixingbuddy.agent.grounding.conversation_evidence`: the evidence ledger and the report's
-scalars, no time series);
-**fallback rate**: with a language model configured, the share of answers whose source is the
-built-in composer (n/a without one); **latency**: the median wall time of a review and of a
-follow-up.
-
-Output in ``--out``: ``results.json`` (every turn: question, answer, source, latency, each check
-with its outcome and detail, the grounding result) and ``summary.md`` (printed too).
+Each scenario (``evals/scenarios/*.yaml``, see :class:`Scenario`) is a conversation with known
+answers: an audio recipe (:mod:`.recipes`), the review's options, and checks on the review's
+answer and on each follow-up. The runner talks to :class:`mixingbuddy.agent.api.MixingBuddy`
+exactly as a user's program would and scores every answer (:func:`run_agent_eval`).
 """
 from __future__ import annotations
 
@@ -81,7 +48,9 @@ _STEM_WORDS = {
 _HEDGE = re.compile(
     r"estimat|from the mix alone|mix[- ]only|without (?:the |any )?stems|no stems|can(?:no|')t be sure|"
     r"cannot|not sure|uncertain|approximat|roughly|confidence|as far as|rough guess|likely|"
-    r"upload (?:the )?stems|with stems", re.IGNORECASE)
+    r"upload (?:the )?stems|with stems|"
+    # stems separated from a bounced mix carry their error, and a stem the separator missed is unmeasured
+    r"separated from (?:the|your) mix|good to about|not measured", re.IGNORECASE)
 _FREQ = re.compile(
     r"(?<![\w.])(?P<a>\d+(?:\.\d+)?)\s*(?P<ua>k(?:hz)?|hz)?\s*(?:-|\u2013|to)\s*(?P<b>\d+(?:\.\d+)?)\s*(?P<ub>khz|hz|k)\b"
     r"|(?<![\w.])(?P<c>\d+(?:\.\d+)?)\s*(?P<uc>khz|hz|k)\b", re.IGNORECASE)
@@ -182,6 +151,10 @@ class CheckOutcome:
 
 
 CheckFn = Callable[[TurnRecord, Any], tuple[bool, str]]
+# A check is a one-key mapping in a scenario; each check's docstring says what it accepts.
+# Texts are matched case-insensitively. Numbers are matched the way the grounding guard reads
+# them: a number written with ``d`` decimals matches a value within half a unit of its last
+# digit, and must be written with at least the check's ``decimals``.
 CHECKS: dict[str, CheckFn] = {}
 _ARG_TYPES: dict[str, Any] = {}
 
@@ -534,6 +507,25 @@ class TurnSpec(BaseModel):
 
 
 class Scenario(BaseModel):
+    """One scenario file::
+
+        name: quiet_vocal_with_stems          # unique; defaults to the file name
+        description: a vocal 10 dB under its usual level, stems given
+        audio: {stems: {vocals: {source: vocals, gain_db: -10}, ...}}   # a recipes.Recipe
+        reference: {...}                      # optional: a second recipe, the reference track
+        review: {stems: true, anchor: drums, platform: spotify, genre: null}
+        checks:                               # on the review's answer
+          - advises: {stem: vocals, direction: increase}
+        turns:
+          - ask: "How do I fix it?"
+            checks:
+              - cites_measured: stem_balance.stems.vocals.level_vs_rest_power_sum_db
+
+    The audio is rendered into a temporary folder; the review is run with its options (stems
+    or not, anchor, platform, genre, a reference track), then each ``ask`` on the same thread.
+    The kinds of check are in :data:`CHECKS`.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
@@ -755,7 +747,16 @@ def run_scenario(buddy, sc: Scenario, workdir: str | Path) -> ScenarioResult:
 # =========================================================================== summary
 
 def summarize(results: Sequence[ScenarioResult], *, llm_configured: bool) -> dict:
-    """Pass rate, per-check pass rates, groundedness, fallback rate and latency."""
+    """Pass rate, per-check pass rates, groundedness, fallback rate and latency.
+
+    A scenario passes when every check of every turn passes. **Groundedness** is the share of
+    numbers in all answers that trace to the conversation's evidence or to the numbers the user
+    wrote, by the guard's own rule and evidence
+    (:func:`mixingbuddy.agent.grounding.conversation_evidence`: the evidence ledger and the
+    report's scalars, no time series). **Fallback rate**: with a language model configured, the
+    share of answers whose source is the built-in composer (None without one). **Latency**: the
+    median wall time of a review and of a follow-up.
+    """
     n = len(results)
     passed = sum(r.passed for r in results)
     per_check: dict[str, dict[str, int]] = {}
@@ -834,7 +835,12 @@ def run_agent_eval(scenarios: Sequence[Scenario], out_dir: str | Path | None = N
                    progress: bool = True) -> tuple[dict, list[ScenarioResult]]:
     """Run ``scenarios`` on one :class:`MixingBuddy` (made here with ``home``/``llm``/
     ``weights``/``use_model`` unless ``buddy`` is given), write ``results.json`` and
-    ``summary.md`` into ``out_dir`` (when given) and return ``(summary, results)``."""
+    ``summary.md`` into ``out_dir`` (when given) and return ``(summary, results)``.
+
+    ``results.json`` holds every turn (question, answer, source, latency, each check with its
+    outcome and detail, the grounding result); ``summary.md`` is the table of
+    :func:`summarize`'s figures that the command line also prints.
+    """
     with tempfile.TemporaryDirectory(prefix="mb-eval-agent-") as tmp:
         if buddy is None:
             from ..agent.api import MixingBuddy

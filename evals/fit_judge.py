@@ -1,29 +1,9 @@
 """``mixingbuddy eval fit-judge``: fit the agent's balance judge (:mod:`mixingbuddy.agent.balance_judge`).
 
-Two steps per variant (``mix``: the mix-only estimate; ``stems``: whole-clip stem levels;
-``separated``: whole-clip levels of stems separated from the mix):
-
-1. the levels expert, a multinomial logistic regression from the measured levels to the
-   published class, fitted on the corpora's *train* clips (for ``mix`` the mix-only estimate of
-   every training mix, cached like the ``dsp`` baseline's features; for ``stems`` the rows'
-   ``true_levels``, the same whole-clip measurement the agent makes on a user's stems);
-2. the pool weights (audio model, levels expert), chosen on the *validation* clips (default
-   ``--split val``: never seen by the audio model in training) from a grid, by joint accuracy;
-   there the agent's own steps give the inputs: the model's posterior as the listen node asks
-   for it, the estimate (``mix``) or the stems' levels (``stems``, corpora built with
-   ``--keep-stems``).
-
-For ``separated`` two experts are candidates, both fitted on training rows' true levels (separating
-thousands of training clips would cost hours): one on the exact levels, one with separation
-errors added (:func:`noisy_levels`: each stem's level moved by Gaussian noise whose spread is the
-separator's measured typical error, ``tools/data/separation_error.json``, ``AUGMENT_COPIES``
-noisy copies per row); the ``stems`` variant's expert (fitted on its own training clips) is a
-third. The expert and the pool weights are chosen together on validation clips
-really separated (``agent-sep``'s steps), and so is the line under which the judge abstains
-(:func:`abstain_line`).
-
-The validation accuracy of the model alone, the levels alone and the pool is printed and stored
-with the coefficients in ``<weights>/balance_judge.json`` (or ``--out``).
+Per variant, a levels expert is fitted on the corpora's train clips and its pool weights with
+the audio model are chosen on validation clips (:func:`fit_all`). The validation accuracy of the
+model alone, the levels alone and the pool is printed and stored with the coefficients in
+``<weights>/balance_judge.json`` (or ``--out``).
 """
 from __future__ import annotations
 
@@ -59,7 +39,9 @@ VARIANT_SYSTEMS = {"mix": AgentFastSystem, "stems": AgentStemsSystem, "separated
 
 def noisy_levels(levels: dict, rng: np.random.Generator, sigma_db: dict[str, float]) -> dict:
     """Whole-clip levels as a separator might report them: each stem's power moved by
-    N(0, sigma) dB, the mix and each rest recomputed as power sums (stems taken as uncorrelated)."""
+    N(0, sigma) dB, the mix and each rest recomputed as power sums (stems taken as uncorrelated).
+    ``sigma_db`` is the separator's measured typical error (:func:`separation_sigmas`, from
+    ``tools/data/separation_error.json``)."""
     pw = {s: 10 ** (d["rms_dbfs"] / 10) for s, d in levels.items() if d.get("rms_dbfs") is not None}
     if not pw:
         return levels
@@ -114,7 +96,7 @@ def abstain_line(pv: PoolVariant, items) -> tuple[float, dict]:
 
 
 def expert_training_data(variant: str, d: Path, rows: list[dict], workers: int = 2) -> np.ndarray:
-    """The levels expert's features of training rows (module docstring, step 1)."""
+    """The levels expert's features of training rows (:func:`fit_all`, step 1)."""
     if variant == "stems":
         return np.asarray([stem_level_features(r["true_levels"], r["anchor"]) for r in rows], dtype=np.float64)
     if variant == "separated":
@@ -153,6 +135,30 @@ def joint_accuracy(pv: PoolVariant, items) -> float:
 def fit_all(data_dirs, split: str, weights, out: Path | None, seed: int = 0, min_rows: int = 50,
             workers: int = 2, variants: tuple[str, ...] = ("mix", "stems", "separated"),
             sep_limit: int | None = None) -> dict:
+    """Fit the judge's variants, write it to ``out`` (default ``<weights>/balance_judge.json``,
+    keeping the variants not refitted now) and return its metadata.
+
+    Two steps per variant (``mix``: the mix-only estimate; ``stems``: whole-clip stem levels;
+    ``separated``: whole-clip levels of stems separated from the mix):
+
+    1. the levels expert, a multinomial logistic regression from the measured levels to the
+       published class, fitted on the corpora's *train* clips (for ``mix`` the mix-only estimate
+       of every training mix, cached like the ``dsp`` baseline's features; for ``stems`` the
+       rows' ``true_levels``, the same whole-clip measurement the agent makes on a user's
+       stems);
+    2. the pool weights (audio model, levels expert), chosen on the ``split`` clips (default
+       ``val``: never seen by the audio model in training) from :data:`W_GRID`, by joint
+       accuracy; there the agent's own steps give the inputs: the model's posterior as the
+       listen node asks for it, the estimate (``mix``) or the stems' levels (``stems``, corpora
+       built with ``--keep-stems``).
+
+    For ``separated`` two experts are candidates, both fitted on training rows' true levels
+    (separating thousands of training clips would cost hours): one on the exact levels, one with
+    separation errors added (:func:`noisy_levels`, ``AUGMENT_COPIES`` noisy copies per row); the
+    ``stems`` variant's expert (fitted on its own training clips) is a third. The expert and the
+    pool weights are chosen together on validation clips really separated (``agent-sep``'s
+    steps), and so is the line under which the judge abstains (:func:`abstain_line`).
+    """
     train_X: dict[str, list[np.ndarray]] = {v: [] for v in variants}
     train_y: dict[str, list[str]] = {v: [] for v in variants}
     val: dict[str, list] = {v: [] for v in variants}

@@ -1,36 +1,8 @@
 """Balance-benchmark metrics, as in the MixingBuddy-gain study, plus a norm-referenced score.
 
-Input: pairs ``(row, parsed)`` of a manifest row (contract (2): ``published`` and ``norm``
-labels) and the :class:`~mixingbuddy.model.data.advice_parser.ParsedAdvice` of a system's text.
-Pure functions; no I/O.
-
-Definitions (``error rows`` = rows whose published category is not ``no_error``):
-
-- **joint accuracy** (all rows): an error row is right when the predicted stem is the target
-  and the predicted direction is the corrective direction (and the text is not a
-  no-adjustment statement); a ``no_error`` row is right when the text says no adjustment.
-- **stem / direction accuracy** (error rows): the predicted stem (direction) equals the
-  target (corrective direction), whatever the other field says.
-- **magnitude accuracy** (error rows): the predicted range ``[a, b]`` overlaps the true
-  correction range ``[lo, hi]`` (``CORRECTION_RANGES_DB`` of the category) by a positive length,
-  or, for a single value ``a == b``, lies inside ``[lo, hi]`` (ends included). Touching at one
-  end does not count: "6-12 dB" for a 3-6 dB fix is wrong. No magnitude = wrong. Two stricter
-  variants are reported too: ``exact`` (the same range) and ``covers_gain`` (the range contains
-  the magnitude of the applied flaw gain).
-- **error detection** P/R/F1: positive class = error row; a prediction is positive when the text
-  claims a change (names a stem or a direction and is not a no-adjustment statement).
-- **stem identification** P/R/F1 per stem of bass/drums/vocals over all rows: TP = target s and
-  predicted s; FP = predicted s on a row whose target is not s (``no_error`` rows included);
-  FN = target s and not predicted s. Macro = unweighted mean over the three stems.
-- **direction** P/R/F1 per direction (increase/decrease), same construction, macro over both.
-  Zero denominators give 0 (as sklearn's ``zero_division=0``).
-- **norm-referenced accuracy** (all rows): the prediction against the ``norm`` label:
-  ``balanced`` <-> no adjustment; otherwise the stem must be the label and the direction must
-  undo it (``too_quiet`` -> increase, ``too_loud`` -> decrease).
-- **confusion matrix**: rows = true class (``no_error`` or target stem with the corrective
-  direction, e.g. ``vocals+`` = vocals need raising), columns = predicted class (the same six
-  stem/direction classes, ``no_adjustment`` and ``unclear``: unparsed, stem or direction
-  missing, or "other").
+Input: pairs ``(row, parsed)`` of a corpus manifest row (its ``published`` and ``norm``
+labels) and the :class:`~mixingbuddy.model.data.advice_parser.ParsedAdvice` of a system's text;
+:func:`compute_metrics` defines every metric. Pure functions; no I/O.
 """
 from __future__ import annotations
 
@@ -70,7 +42,8 @@ def truth_of(row: dict) -> dict:
 
 
 def magnitude_overlaps(pred: tuple[float, float] | None, true: tuple[float, float] | None) -> bool:
-    """Predicted range overlaps the true one by a positive length, or a point lies inside."""
+    """Predicted range overlaps the true one by a positive length, or a point lies inside (ends
+    included). Touching at one end does not count: "6-12 dB" for a 3-6 dB fix is wrong."""
     if pred is None or true is None:
         return False
     a, b = sorted(pred)
@@ -161,8 +134,39 @@ def _breakdown(scores: list[dict]) -> dict:
 
 
 def compute_metrics(pairs: Sequence[tuple[dict, ParsedAdvice]]) -> dict:
-    """Every metric of the module docstring for a list of (manifest row, parsed advice), or
-    of (row, advice, answer to the norm-referenced question) for systems that answer it apart."""
+    """Every metric for a list of (manifest row, parsed advice), or of (row, advice, answer to
+    the norm-referenced question) for systems that answer it apart.
+
+    Notes
+    -----
+    Definitions (``error rows`` = rows whose published category is not ``no_error``):
+
+    - **joint accuracy** (all rows): an error row is right when the predicted stem is the target
+      and the predicted direction is the corrective direction (and the text is not a
+      no-adjustment statement); a ``no_error`` row is right when the text says no adjustment.
+    - **stem / direction accuracy** (error rows): the predicted stem (direction) equals the
+      target (corrective direction), whatever the other field says.
+    - **magnitude accuracy** (error rows): the predicted range ``[a, b]`` overlaps the true
+      correction range ``[lo, hi]`` (``CORRECTION_RANGES_DB`` of the category) by a positive length,
+      or, for a single value ``a == b``, lies inside ``[lo, hi]`` (ends included). Touching at one
+      end does not count: "6-12 dB" for a 3-6 dB fix is wrong. No magnitude = wrong. Two stricter
+      variants are reported too: ``exact`` (the same range) and ``covers_gain`` (the range contains
+      the magnitude of the applied flaw gain).
+    - **error detection** P/R/F1: positive class = error row; a prediction is positive when the text
+      claims a change (names a stem or a direction and is not a no-adjustment statement).
+    - **stem identification** P/R/F1 per stem of bass/drums/vocals over all rows: TP = target s and
+      predicted s; FP = predicted s on a row whose target is not s (``no_error`` rows included);
+      FN = target s and not predicted s. Macro = unweighted mean over the three stems.
+    - **direction** P/R/F1 per direction (increase/decrease), same construction, macro over both.
+      Zero denominators give 0 (as sklearn's ``zero_division=0``).
+    - **norm-referenced accuracy** (all rows): the prediction against the ``norm`` label:
+      ``balanced`` <-> no adjustment; otherwise the stem must be the label and the direction must
+      undo it (``too_quiet`` -> increase, ``too_loud`` -> decrease).
+    - **confusion matrix**: rows = true class (``no_error`` or target stem with the corrective
+      direction, e.g. ``vocals+`` = vocals need raising), columns = predicted class (the same six
+      stem/direction classes, ``no_adjustment`` and ``unclear``: unparsed, stem or direction
+      missing, or "other").
+    """
     truths = [truth_of(x[0]) for x in pairs]
     preds = [x[1] for x in pairs]
     scores = [score_row(*x) for x in pairs]

@@ -5,32 +5,6 @@ construction: a vocal 10 dB under the rest, a mix pushed into clipping, a pad wh
 channel is phase-inverted, a noise band sitting on top of the vocal's formants. A
 :class:`Recipe` describes such a mix; :func:`render_recipe` synthesises it with numpy/scipy and
 writes ``mix.wav``, ``stems/<role>.wav`` and, when asked, ``reference.wav`` into a folder.
-
-Method, per stem:
-
-1. a source is synthesised (seeded per recipe and role, so the same recipe always gives the
-   same samples): ``drums`` (kick = pitch-swept sine, snare = band-passed noise burst plus a
-   190 Hz tone, hats = high-passed noise, on a tempo grid), ``bass`` (saw + sine an octave
-   apart, low-passed, eighth notes on a four-chord progression), ``vocals`` (additive harmonic
-   tone with a 1/k^1.2 glottal tilt, 5.5 Hz vibrato, through three vowel formant resonators,
-   sung in phrases with breaths), ``pad`` (detuned saw triads, low-passed, slow attack),
-   ``noise_band`` (band-limited noise, for overlapping spectra), ``sine`` (a steady tone);
-2. it is high-passed at 20 Hz (no DC) and normalised to -20 dBFS RMS over its active 100 ms frames (frames within 26 dB of the
-   loudest one), so ``gain_db`` is the stem's level relative to the other stems;
-3. it is placed in the stereo field (``pan`` for mono sources, ``width``, ``mono``, or
-   ``phase: inverted`` to flip the right channel).
-
-The mix is the sum of the stems, brought to ``loudness_lufs`` (integrated, BS.1770-4 with the
-toolbox's own meter) or to a sample peak of ``peak_dbfs`` by one common gain applied to the
-stems too, so ``mix == sum(stems)`` unless ``clip_drive_db`` drives the mix into a hard clip at
-full scale afterwards (the stems stay clean: a clipped bounce of clean tracks). Stems are written
-as 32-bit float WAV so they never clip; the mix in ``subtype`` (default 24-bit PCM).
-
-Recipes that would clip by accident (a loudness target that drives the peak past full scale with
-no ``clip_drive_db``) are refused with :class:`RecipeError`, so a scenario never tests a fault
-it did not ask for. Odd inputs for the bad-input scenarios: ``channels: 1`` (a mono file), any
-``sr_hz``, ``seconds`` below ingest's 0.4 s minimum, ``silence: true`` (digital silence) and
-``corrupt: text`` (a text file named ``mix.wav``).
 """
 from __future__ import annotations
 
@@ -96,7 +70,15 @@ def _default_stems() -> dict[str, StemSpec]:
 
 
 class Recipe(BaseModel):
-    """A constructed mix (see the module docstring for the method)."""
+    """A constructed mix: its stems (:class:`StemSpec`) and how the mix is levelled and written
+    (the method is in :func:`render_stems` and :func:`render_mix`).
+
+    Recipes that would clip by accident (a loudness target that drives the peak past full scale
+    with no ``clip_drive_db``) are refused with :class:`RecipeError`, so a scenario never tests
+    a fault it did not ask for. Odd inputs for the bad-input scenarios: ``channels: 1`` (a mono
+    file), any ``sr_hz``, ``seconds`` below ingest's 0.4 s minimum, ``silence: true`` (digital
+    silence) and ``corrupt: text`` (a text file named ``mix.wav``).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -341,7 +323,24 @@ def _to_stereo(x: np.ndarray, s: StemSpec) -> np.ndarray:
 
 
 def render_stems(recipe: Recipe) -> dict[str, np.ndarray]:
-    """Every stem, (n, 2) float64, at its level (before the common mix gain)."""
+    """Every stem, (n, 2) float64, at its level (before the common mix gain).
+
+    Per stem:
+
+    1. a source is synthesised (seeded per recipe and role, so the same recipe always gives the
+       same samples): ``drums`` (kick = pitch-swept sine, snare = band-passed noise burst plus a
+       190 Hz tone, hats = high-passed noise, on a tempo grid), ``bass`` (saw + sine an octave
+       apart, low-passed, eighth notes on a four-chord progression), ``vocals`` (additive
+       harmonic tone with a 1/k^1.2 glottal tilt, 5.5 Hz vibrato, through three vowel formant
+       resonators, sung in phrases with breaths), ``pad`` (detuned saw triads, low-passed, slow
+       attack), ``noise_band`` (band-limited noise, for overlapping spectra), ``sine`` (a steady
+       tone);
+    2. it is high-passed at 20 Hz (no DC) and normalised to -20 dBFS RMS over its active 100 ms
+       frames (frames within 26 dB of the loudest one, :func:`active_rms`), so ``gain_db`` is
+       the stem's level relative to the other stems;
+    3. it is placed in the stereo field (``pan`` for mono sources, ``width`` (0 = mono), or
+       ``phase: inverted`` to flip the right channel).
+    """
     n = max(1, round(recipe.seconds * recipe.sr_hz))
     out = {}
     for role, spec in recipe.stems.items():
@@ -358,7 +357,13 @@ def render_stems(recipe: Recipe) -> dict[str, np.ndarray]:
 def render_mix(recipe: Recipe) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, float | None]]:
     """``(mix, stems, info)``: arrays (n, channels) float64 at ``recipe.sr_hz``; ``info`` has
     ``common_gain_db``, ``mix_integrated_lufs`` (before any clip drive) and
-    ``mix_sample_peak_dbfs`` (final)."""
+    ``mix_sample_peak_dbfs`` (final).
+
+    The mix is the sum of the stems, brought to ``loudness_lufs`` (integrated, BS.1770-4 with
+    the toolbox's own meter) or to a sample peak of ``peak_dbfs`` by one common gain applied to
+    the stems too, so ``mix == sum(stems)`` unless ``clip_drive_db`` drives the mix into a hard
+    clip at full scale afterwards (the stems stay clean: a clipped bounce of clean tracks).
+    """
     from ..tools.measure.loudness import integrated_loudness_lufs
 
     n = max(1, round(recipe.seconds * recipe.sr_hz))
@@ -397,7 +402,11 @@ def render_mix(recipe: Recipe) -> tuple[np.ndarray, dict[str, np.ndarray], dict[
 def render_recipe(recipe: Recipe | dict, folder: str | Path, *, reference: Recipe | dict | None = None,
                   write_stems: bool = True) -> RenderedAudio:
     """Render ``recipe`` into ``folder``: ``mix.wav``, ``stems/<role>.wav`` (when
-    ``write_stems``) and ``reference.wav`` (when a ``reference`` recipe is given)."""
+    ``write_stems``) and ``reference.wav`` (when a ``reference`` recipe is given).
+
+    Stems are written as 32-bit float WAV so they never clip; the mix in the recipe's
+    ``subtype`` (default 24-bit PCM).
+    """
     import soundfile as sf
 
     recipe = parse_recipe(recipe)

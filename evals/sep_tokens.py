@@ -1,29 +1,8 @@
 """Experiment: does the audio model decide better when it is given what separation gives?
 
-The question: does feeding the audio model the separated stems' levels help? Kept only if
-the benchmark shows it helps. The model's balance decision is its classifier's posterior (the
-label tokens carry it to the LLM, and the balance judge reads it). This script compares, on
-the same clips and with the shipped audio model's encoder frozen:
-
-- ``shipped``: the shipped classifier as it is (encoder summary -> 13 classes);
-- ``head``: a new 13-way head on the encoder's summary vector, fitted on the corpus's train
-  split (controls for refitting on these songs);
-- ``head+sep``: the same head given the four separated stems' levels against the rest as extra
-  inputs (what "separated levels as extra tokens" feeds the classifier);
-- ``shipped+sep``: a head on the shipped classifier's log posterior and the separated levels
-  (the model's own decision, refined with the levels);
-- ``sep``: a head on the separated levels alone (the measurement without the model).
-
-Heads are multinomial logistic regressions (scikit-learn) with their regularisation chosen on
-the validation split; impossible classes (the anchor, a stem not in the mix) are masked as in
-the encoder. The scores use the balance benchmark's own parser and metrics (joint, "no error"),
-on the test split. The agent's ``separated`` judge, which pools the shipped posterior with the
-separated levels after the fact, is the bar to beat (``mixingbuddy eval balance --system
-agent-sep``).
-
-Separated clips come from ``<corpus>/separated/`` (:mod:`.separated`; missing ones are
-separated and cached, about 3 s per 6.8 s clip on 2 cores). HT-Demucs was trained on the
-MUSDB18 training songs: on a MUSDB18 corpus its levels are flattering.
+On the same clips, with the shipped audio model's encoder frozen, the shipped classifier is
+compared with heads fitted with and without the separated stems' levels (:func:`main` lists
+the arms); the agent's ``separated`` judge is the bar to beat.
 
 Usage:  python -m mixingbuddy.evals.sep_tokens --data runs/musdb [--weights model/weights]
 """
@@ -65,7 +44,12 @@ def encoder_outputs(rows: list[dict], corpus: Path, weights: str | None) -> tupl
 
 
 def separated_levels(rows: list[dict], corpus: Path) -> np.ndarray:
-    """(n, 4) separated stem levels against the rest (dB, bass / drums / vocals / other; -60 when silent)."""
+    """(n, 4) separated stem levels against the rest (dB, bass / drums / vocals / other; -60 when silent).
+
+    Separated clips come from ``<corpus>/separated/`` (:mod:`.separated`; missing ones are
+    separated and cached, about 3 s per 6.8 s clip on 2 cores). HT-Demucs was trained on the
+    MUSDB18 training songs: on a MUSDB18 corpus its levels are flattering.
+    """
     from .separated import separated_clip
 
     out = []
@@ -96,7 +80,11 @@ def score(rows: list[dict], pred: np.ndarray) -> dict:
 
 
 def fit_head(X: np.ndarray, y: np.ndarray, Xv: np.ndarray, yv: np.ndarray, bad_v: np.ndarray):
-    """Logistic head with C chosen on validation accuracy; returns (model, C, val accuracy)."""
+    """Logistic head with C chosen on validation accuracy; returns (model, C, val accuracy).
+
+    A multinomial logistic regression (scikit-learn) on standardised inputs; impossible classes
+    (the anchor, a stem not in the mix) are masked as in the encoder (:func:`predict`).
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -120,6 +108,26 @@ def predict(model, X: np.ndarray, bad: np.ndarray) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Fit the heads and print the test split's scores, one row per arm.
+
+    The question is whether feeding the audio model the separated stems' levels helps; it is
+    kept only if the benchmark shows it does. The model's balance decision is its classifier's
+    posterior (the label tokens carry it to the LLM, and the balance judge reads it). The arms:
+
+    - ``shipped``: the shipped classifier as it is (encoder summary -> 13 classes);
+    - ``head``: a new 13-way head on the encoder's summary vector, fitted on the corpus's train
+      split (controls for refitting on these songs);
+    - ``head+sep``: the same head given the four separated stems' levels against the rest as
+      extra inputs (what "separated levels as extra tokens" feeds the classifier);
+    - ``shipped+sep``: a head on the shipped classifier's log posterior and the separated
+      levels (the model's own decision, refined with the levels);
+    - ``sep``: a head on the separated levels alone (the measurement without the model).
+
+    Heads have their regularisation chosen on the validation split (:func:`fit_head`). The
+    scores use the balance benchmark's own parser and metrics (joint, "no error"), on the test
+    split. The agent's ``separated`` judge, which pools the shipped posterior with the separated
+    levels after the fact, is the bar to beat (``mixingbuddy eval balance --system agent-sep``).
+    """
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="corpus folder (manifest.jsonl, audio/)")
     ap.add_argument("--weights", help="audio model folder (default: the shipped one)")

@@ -1,35 +1,8 @@
 """Systems for the balance benchmark: each maps (manifest row, mix audio, sr) to advice text.
 
-Interface (contract (3)): a :class:`System` has ``fit(train_rows, corpus_dir)`` (optional),
-``advise(row, audio, sr) -> str``; ``prepare(rows, corpus_dir)`` may precompute per-row
-features in bulk. Systems are registered by name with :func:`register` in :data:`SYSTEMS`;
-:func:`get_system` builds one. Text comes from the corpus's own response templates
-(``model/data/templates.py``), so the parser reads every reference system exactly.
-
-Reference systems (the MixingBuddy-gain study's baselines, plus a mix-only DSP rule and an
-oracle):
-
-- ``random``: category uniform over the five, target uniform over the row's valid targets
-  (bass/drums/vocals present in the clip, not the anchor); seeded per row id.
-- ``majority``: the most frequent (category, target) class of the train split among those
-  valid for the row (with balanced categories this is "no error" on every row).
-- ``dsp``: mix-only stem level estimates from the toolbox
-  (:func:`mixingbuddy.tools.measure.mix_estimate.estimate_stem_levels`: HPSS band-energy features
-  calibrated on MUSDB18) plus the anchor and the stems named in the instruction -> a classifier
-  fitted on the train split predicts the class. Never reads true levels.
-- ``oracle``: the exact stem levels of the flawed clip (``row["true_levels"]``: every stem
-  against the rest, the mix and the anchor) plus the anchor -> the same kind of classifier. It
-  does not know the song's original balance, so it is the ceiling for one clip of that data
-  (about 61% joint on MUSDB18-HQ by the simulation in ``shared/reference/README.md``).
-
-Classes: ``no_error`` or ``<category>:<target>`` (13 in all). The classifiers predict class
-probabilities and take the most probable class that is valid for the row (its target present
-and not the anchor). Classifier: a standardised multinomial logistic regression (default) or
-scikit-learn's histogram gradient boosting (``model="hgb"``). On 9,000 rows simulated from the
-MUSDB18-HQ segment table (1,800 segments with all four stems active, one row per category,
-the table's own train/test split) the oracle scores 63.0% joint with the logistic regression
-(2 s to fit) and 62.0% with gradient boosting (37 s), in line with the README's ~61% ceiling;
-adding anchor x level interaction features gave +0.3 points, so they are left out.
+A :class:`System` is registered by name in :data:`SYSTEMS` (:func:`register`; :func:`get_system`
+builds one). The reference systems are the MixingBuddy-gain study's baselines (``random``,
+``majority``), a mix-only DSP rule (``dsp``) and an ``oracle`` on the clip's exact levels.
 """
 from __future__ import annotations
 
@@ -100,7 +73,9 @@ def _row_hash(*parts) -> int:
 
 def advice_text(cls: str, row: dict, system_name: str = "") -> str:
     """Advice text for a predicted class, in one of the corpus's response wordings (chosen by
-    a hash of the row id, so the wording varies but is reproducible)."""
+    a hash of the row id, so the wording varies but is reproducible). The wordings are the
+    corpus's own response templates (:mod:`mixingbuddy.model.data.templates`), so the parser
+    reads every reference system exactly."""
     j = _row_hash(system_name, row.get("id", "")) % 10
     if cls == NO_ERROR:
         return format_response(NO_ERROR, j, None)
@@ -111,7 +86,9 @@ def advice_text(cls: str, row: dict, system_name: str = "") -> str:
 # --------------------------------------------------------------------------- base class
 
 class System:
-    """Base class. Subclasses set ``needs_audio`` when ``advise`` reads the mix."""
+    """Base class: ``fit(train_rows, corpus_dir)`` (optional), ``prepare(rows, corpus_dir)``
+    (optional, per-row features in bulk) and ``advise(row, audio, sr) -> str``. Subclasses set
+    ``needs_audio`` when ``advise`` reads the mix."""
 
     name = "base"
     needs_audio = False
@@ -137,7 +114,8 @@ class System:
 
 @register("random")
 class RandomSystem(System):
-    """Uniform over the five categories, then over the row's valid targets."""
+    """Uniform over the five categories, then over the row's valid targets (bass/drums/vocals
+    present in the clip, not the anchor); seeded per row id."""
 
     def advise(self, row, audio, sr):
         rng = np.random.default_rng([self.seed, _row_hash("random", row["id"])])
@@ -150,7 +128,8 @@ class RandomSystem(System):
 
 @register("majority")
 class MajoritySystem(System):
-    """The most frequent train class among those valid for the row (ties: class order)."""
+    """The most frequent train class among those valid for the row (ties: class order). With
+    balanced categories this is "no error" on every row."""
 
     def __init__(self, **kw):
         super().__init__(**kw)
@@ -170,7 +149,14 @@ class MajoritySystem(System):
 def make_classifier(model: str = "logreg", seed: int = 0, n_train: int = 0):
     """A scikit-learn classifier with ``predict_proba``: ``hgb`` (histogram gradient boosting,
     shallow trees, early stopping on large sets) or ``logreg`` (standardised multinomial
-    logistic regression)."""
+    logistic regression, the default).
+
+    On 9,000 rows simulated from the MUSDB18-HQ segment table (1,800 segments with all four
+    stems active, one row per category, the table's own train/test split) the oracle scores
+    63.0% joint with the logistic regression (2 s to fit) and 62.0% with gradient boosting
+    (37 s), in line with the ~61% ceiling of the study's reference data; adding anchor x level
+    interaction features gave +0.3 points, so they are left out.
+    """
     if model == "hgb":
         from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -188,8 +174,9 @@ def make_classifier(model: str = "logreg", seed: int = 0, n_train: int = 0):
 
 
 class FittedClassifierSystem(System):
-    """Features per row -> classifier over :data:`CLASSES`, fitted on the train split;
-    the prediction is the most probable class valid for the row."""
+    """Features per row -> classifier over :data:`CLASSES` (``no_error`` or
+    ``<category>:<target>``, 13 in all), fitted on the train split; the prediction is the most
+    probable class valid for the row (its target present and not the anchor)."""
 
     def __init__(self, model: str = "logreg", max_train: int | None = None, **kw):
         super().__init__(**kw)
@@ -260,7 +247,11 @@ def _num(v) -> float:
 
 @register("oracle")
 class OracleSystem(FittedClassifierSystem):
-    """Exact levels of the flawed clip (``true_levels``), never the original balance."""
+    """Exact levels of the flawed clip (``row["true_levels"]``: every stem against the rest, the
+    mix and the anchor) plus the anchor, never the original balance. As it does not know the
+    song's original balance, it is the ceiling for one clip of that data (about 61% joint on
+    MUSDB18-HQ by the simulation in the README of the MixingBuddy-gain study's reference data).
+    """
 
     def row_features(self, rows, corpus_dir):
         feats = []
@@ -354,7 +345,12 @@ def _cache_key(row: dict, corpus_dir) -> str:
 
 @register("dsp")
 class DspSystem(FittedClassifierSystem):
-    """Mix-only level estimates (toolbox) + anchor + stems named -> classifier."""
+    """Mix-only level estimates + anchor + stems named in the instruction -> classifier.
+
+    The estimates are the toolbox's
+    (:func:`mixingbuddy.tools.measure.mix_estimate.estimate_stem_levels`: HPSS band-energy
+    features calibrated on MUSDB18); the system never reads true levels.
+    """
 
     needs_audio = False  # features are computed from the files in bulk (``prepare``/``fit``)
 

@@ -3,57 +3,8 @@ or "no adjustment".
 
 The MixingBuddy-gain study scored a model's free text by parsing it back into
 (stem, direction, magnitude) and comparing that with the injected flaw. This module does the
-same with regular expressions and a small lexicon, so that any system (templates, a language
-model, an agent) is scored by one fixed rule. Nothing is learned and nothing is random.
-
-Method (all on a normalised copy of the text: lower case, unicode dashes -> "-", "decibels" ->
-"db", number words "one".."twenty" -> digits):
-
-1. **Stem mentions** from a synonym lexicon (``_STEM_PATTERNS``): vocals (vocal, vox, voice,
-   singer, lead vocal...), drums (drum kit, kit, percussion, beat, kick, snare, hi-hats, and
-   "bass drum" / "kick drum", which are drums, not bass), bass (bassline, low end, sub bass,
-   808), other (guitars, keys, piano, synths, pads, strings, "other instruments"). A mention
-   right after a comparison word ("relative to", "against", "compared with", "than", "over",
-   "under", "behind", "with", "by"...) is a *reference* mention: it names what the stem is
-   judged against, not the stem to change.
-2. **Direction cues**, each with the corrective direction it implies:
-   - *actions*: verbs (raise, boost, increase, lift, amplify; lower, cut, reduce, attenuate,
-     trim, tame, duck...), verb + particle ("bring ... up", "turn ... down", "pull back",
-     "back off", "take ... off"), wishes ("make ... louder", "needs more level", "a little less
-     X");
-   - *states* of a stem: too quiet / buried / lost / hard to hear / underpowered / weak /
-     "doesn't cut through" / not loud enough -> increase; too loud / too hot / overpowering /
-     dominates / drowns out / sticks out / "too much X" -> decrease. Passive forms ("drowned
-     out by", "masked") describe the drowned stem (increase); active forms ("drowns out",
-     "masks") the drowning one (decrease).
-3. **Negation**: a negator (not, n't, no, never, nothing, without, "no need to"...) in the same
-   clause and at most 6 words before a cue cancels that cue (and cues chained to it by
-   "or"/"nor": "no need to raise or lower anything"). A cancelled cue is dropped, not flipped:
-   "the vocals are not too loud" says nothing about raising them.
-4. **Which stem a cue is about** (the rule when several stems are named): an action's stem is
-   the first non-reference stem after the verb in its clause ("raise the vocals over the
-   drums" -> vocals); without one the nearest non-reference stem before it in its clause
-   ("the vocals could come up"), else, for a pronoun ("raise them"), the first stem (the
-   subject) of the nearest earlier clause that names one, else the first stem after it. A
-   state's stem is the nearest non-reference stem before it in its clause (its subject: "the
-   drums drown out the vocals" -> drums), else the earlier clause's subject, else after it.
-   Quantity cues ("too much bass", "more vocals", "can't hear the vocals") look after first.
-   A passive state without a stem subject names its agent ("the mix is dominated by the
-   drums" -> drums, decrease). A stem joined by "and"/"or" to a reference stem is one too.
-5. **Which cue wins**: the first action cue that is tied to a stem; else the first state cue
-   tied to a stem; else the first cue without a stem (direction only). The advice is what the
-   text tells the user to *do*; descriptions support it ("The drums overpower the vocals; raise
-   the vocals 3-6 dB" -> vocals, increase).
-6. **Magnitude**: ranges ("3-6 db", "3 to 6 db", "between 6 and 12 db", "+3 to +6 db",
-   "3 db to 6 db"; "3 to 6" without a unit when the text says "db" elsewhere) and single
-   values ("about 4 db", "by 2 db" -> (4, 4), (2, 2)); absolute values, sorted. A signed gain
-   ("vocals +6 to +12 db", "-3 db") is also an action cue (+ increase, - decrease), unless a
-   level word precedes it ("sits at -7 db", "is -4 db against the rest"). The one used is the match nearest the winning cue in the same sentence
-   (preferring one after it), else the first in the text.
-7. **No adjustment**: when no direction cue survives, a (non-negated) statement that the
-   balance is right ("balanced", "no changes needed", "sits well", "leave it as is", "nothing
-   to change", "I wouldn't change anything"...) gives ``no_adjustment=True``. "Not balanced" /
-   "out of balance" do not. A text with neither is *unparsed* (all fields empty).
+same with regular expressions and a small lexicon, so that any system is scored by one fixed
+rule; :func:`parse_advice` lists the rules. Nothing is learned and nothing is random.
 """
 from __future__ import annotations
 
@@ -324,7 +275,7 @@ def _find_cues(t: str, mentions: list[_Mention]) -> list[_Cue]:
 
 
 def _apply_negation(t: str, cues: list, clause_starts: list[int], extra_spans=()) -> None:
-    """Mark cues cancelled by a preceding negator (see module docstring, rule 3)."""
+    """Mark cues cancelled by a preceding negator (:func:`parse_advice`, rule 3)."""
     cue_spans = [(c.start, c.end) for c in cues] + list(extra_spans)
     for m in _NEGATOR_RE.finditer(t):
         if any(s <= m.start() < e for s, e in cue_spans):
@@ -355,7 +306,7 @@ def _apply_negation(t: str, cues: list, clause_starts: list[int], extra_spans=()
 
 
 def _stem_for(cue: _Cue, mentions: list[_Mention], clause_starts: list[int]) -> str | None:
-    """The stem a cue is about (module docstring, rule 4)."""
+    """The stem a cue is about (:func:`parse_advice`, rule 4)."""
     clause = _segment(clause_starts, cue.start)
     live = [m for m in mentions if not m.reference]
     in_clause = [m for m in live if _segment(clause_starts, m.start) == clause]
@@ -423,7 +374,67 @@ def _magnitude(t: str, anchor_pos: int | None, sentence_starts: list[int]) -> tu
 def parse_advice(text: str) -> ParsedAdvice:
     """Parse balance advice into (stem, corrective direction, magnitude range, no_adjustment).
 
-    Deterministic and rule based; see the module docstring for every rule.
+    Parameters
+    ----------
+    text : str
+        Free-text advice, in any case.
+
+    Returns
+    -------
+    ParsedAdvice
+        All fields empty when the text neither asks for a change nor says the balance is right.
+
+    Notes
+    -----
+    Method (all on a normalised copy of the text: lower case, unicode dashes -> "-", "decibels" ->
+    "db", number words "one".."twenty" -> digits):
+
+    1. **Stem mentions** from a synonym lexicon (``_STEM_PATTERNS``): vocals (vocal, vox, voice,
+       singer, lead vocal...), drums (drum kit, kit, percussion, beat, kick, snare, hi-hats, and
+       "bass drum" / "kick drum", which are drums, not bass), bass (bassline, low end, sub bass,
+       808), other (guitars, keys, piano, synths, pads, strings, "other instruments"). A mention
+       right after a comparison word ("relative to", "against", "compared with", "than", "over",
+       "under", "behind", "with", "by"...) is a *reference* mention: it names what the stem is
+       judged against, not the stem to change.
+    2. **Direction cues**, each with the corrective direction it implies:
+       - *actions*: verbs (raise, boost, increase, lift, amplify; lower, cut, reduce, attenuate,
+         trim, tame, duck...), verb + particle ("bring ... up", "turn ... down", "pull back",
+         "back off", "take ... off"), wishes ("make ... louder", "needs more level", "a little less
+         X");
+       - *states* of a stem: too quiet / buried / lost / hard to hear / underpowered / weak /
+         "doesn't cut through" / not loud enough -> increase; too loud / too hot / overpowering /
+         dominates / drowns out / sticks out / "too much X" -> decrease. Passive forms ("drowned
+         out by", "masked") describe the drowned stem (increase); active forms ("drowns out",
+         "masks") the drowning one (decrease).
+    3. **Negation**: a negator (not, n't, no, never, nothing, without, "no need to"...) in the same
+       clause and at most 6 words before a cue cancels that cue (and cues chained to it by
+       "or"/"nor": "no need to raise or lower anything"). A cancelled cue is dropped, not flipped:
+       "the vocals are not too loud" says nothing about raising them.
+    4. **Which stem a cue is about** (the rule when several stems are named): an action's stem is
+       the first non-reference stem after the verb in its clause ("raise the vocals over the
+       drums" -> vocals); without one the nearest non-reference stem before it in its clause
+       ("the vocals could come up"), else, for a pronoun ("raise them"), the first stem (the
+       subject) of the nearest earlier clause that names one, else the first stem after it. A
+       state's stem is the nearest non-reference stem before it in its clause (its subject: "the
+       drums drown out the vocals" -> drums), else the earlier clause's subject, else after it.
+       Quantity cues ("too much bass", "more vocals", "can't hear the vocals") look after first.
+       A passive state without a stem subject names its agent ("the mix is dominated by the
+       drums" -> drums, decrease). A stem joined by "and"/"or" to a reference stem is one too.
+    5. **Which cue wins**: the first action cue that is tied to a stem; else the first state cue
+       tied to a stem; else the first cue without a stem (direction only). The advice is what the
+       text tells the user to *do*; descriptions support it ("The drums overpower the vocals; raise
+       the vocals 3-6 dB" -> vocals, increase).
+    6. **Magnitude**: ranges ("3-6 db", "3 to 6 db", "between 6 and 12 db", "+3 to +6 db",
+       "3 db to 6 db"; "3 to 6" without a unit when the text says "db" elsewhere) and single
+       values ("about 4 db", "by 2 db" -> (4, 4), (2, 2)); absolute values, sorted. A signed gain
+       ("vocals +6 to +12 db", "-3 db") is also an action cue (+ increase, - decrease), unless a
+       level word precedes it ("sits at -7 db", "is -4 db against the rest"). The one used is the
+       match nearest the winning cue in the same sentence (preferring one after it), else the
+       first in the text.
+    7. **No adjustment**: when no direction cue survives, a (non-negated) statement that the
+       balance is right ("balanced", "no changes needed", "sits well", "leave it as is", "nothing
+       to change", "I wouldn't change anything"...) gives ``no_adjustment=True``. "Not balanced" /
+       "out of balance" do not. A text with neither is *unparsed* (all fields empty).
     """
     if not text or not text.strip():
         return ParsedAdvice()

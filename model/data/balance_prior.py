@@ -1,45 +1,9 @@
 """A song's natural stem balance: drawn from how professionals balance stems, then imposed.
 
-Why: the flaw-injection benchmark (MixingBuddy-gain study protocol) moves one stem by 3-12 dB
-and asks for the fix. On real songs the task is ambiguous because the untouched balance already
-varies a lot between songs (a decision rule that knows every stem's level tops out near 61 %
-joint accuracy on MUSDB18-HQ, as the balance statistics of the real songs show). Synthetic songs rendered at one fixed balance
-would make the task artificially easy, so every synthetic song gets a balance drawn from the
-professional distribution.
-
-Quantity: a stem's level against the rest of the mix, ``vs_rest`` = stem RMS minus the power sum
-of the other three stems' RMS (dB), over 10 s segments where all four stems are active (>= 50 %
-of 50 ms frames above -50 dBFS), the song's value being the median over its gated segments.
-This is the definition of the packaged reference table (``tools/data/balance_reference.json``,
-MUSDB18-HQ, Rafii et al. 2019, segment table of the MixingBuddy-gain study) and of
-``tools.measure.stem_balance.measure_stem_balance``'s ``level_vs_rest_power_sum_db``.
-
-Drawing (``draw_natural_balance``): a Gaussian copula.
-- Marginals: each stem's vs_rest quantile function, interpolated linearly in normal-score
-  space through the table's p5, p10, p25, p50, p75, p90, p95 (inverse-CDF sampling), extended
-  past p5/p95 with the end slopes and truncated at +-3 sd.
-- Dependence: the four vs_rest values are strongly tied (a loud bass leaves less room for the
-  rest), so they are not drawn independently. ``VS_REST_NORMAL_SCORE_CORR`` is the correlation
-  of their normal scores over the 1,800 MUSDB18-HQ segments with all four stems active
-  (``fit_vs_rest_copula`` recomputes it from the published segment CSV).
-- Consistency: four vs_rest values have only three degrees of freedom (with power fractions
-  q_i = P_i / sum P, vs_rest_i = q_i / (1 - q_i) and sum q_i = 1). The draw is projected onto
-  that constraint: q_i = (r_i / (1 + r_i)) / sum_j (r_j / (1 + r_j)) with r_i = 10^(v_i/10).
-  Measured on 200,000 draws, the projected values keep every stem's p10, p50 and p90 within
-  0.35 dB of the table (p5/p95 within 0.7 dB), and the pairwise level differences (vocals -
-  drums, bass - drums, vocals - bass) match the MUSDB18-HQ segments' within 0.6 dB at
-  p5, p25, p50, p75 and p95.
-- Between-song vs within-song: the table pools 10 s segments, so a draw stands for a segment
-  as much as for a song. Rendered songs vary little around their drawn balance (about 0.7-1.5
-  dB sd between 10 s chunks, against 1.7-2.0 dB within real songs), so chunk-level spread is
-  close to the table's.
-
-Imposing (``apply_balance``): gains per stem found by Gauss-Newton steps on the measured vs_rest
-(the Jacobian of vs_rest_i in dB with respect to gain_j in dB is 1 on the diagonal and
--P_j / sum_{k != i} P_k off it; its null space is the common gain, handled by a minimum-norm
-step). Each step re-measures with the exact segment/gating procedure of ``tools.measure.stem_balance``
-(computed here from per-frame statistics so that a step costs milliseconds) until every target
-is met within ``tol_db``.
+Synthetic songs rendered at one fixed balance would make the flaw-injection task artificially
+easy, so every synthetic song gets a balance drawn from the professional distribution
+(:func:`draw_natural_balance`) and imposed on its stems (:func:`apply_balance`). The level is
+``vs_rest``, the quantity of the packaged reference table (:func:`measure_vs_rest`).
 """
 from __future__ import annotations
 
@@ -65,7 +29,9 @@ MAX_ABS_Z = 3.0  # truncation of the copula's normal scores
 
 # Normal-score (Gaussian copula) correlation of vs_rest between stems, order ALL_STEMS,
 # over the 1,800 MUSDB18-HQ 10 s segments where all four stems are active (published segment
-# table of the MixingBuddy-gain study; recomputed with ``fit_vs_rest_copula``).
+# table of the MixingBuddy-gain study; recomputed with ``fit_vs_rest_copula``). The four values
+# are strongly tied (a loud bass leaves less room for the rest), so they are not drawn
+# independently.
 VS_REST_NORMAL_SCORE_CORR = np.array([
     [1.000, -0.318, -0.355, -0.421],
     [-0.318, 1.000, -0.191, -0.397],
@@ -84,7 +50,8 @@ def _quantile_table(population: str = "all") -> np.ndarray:
 
 def _inverse_cdf(z: np.ndarray, q_db: np.ndarray) -> np.ndarray:
     """Value at normal score ``z`` of a distribution given by its PERCENTILES ``q_db``:
-    linear in z between the percentiles, end slopes beyond them."""
+    linear in z between the percentiles (inverse-CDF sampling), end slopes beyond them, ``z``
+    truncated at +-``MAX_ABS_Z``."""
     zq = ndtri(np.asarray(PERCENTILES, dtype=float) / 100.0)
     z = np.clip(np.asarray(z, dtype=float), -MAX_ABS_Z, MAX_ABS_Z)
     out = np.interp(z, zq, q_db)
@@ -96,8 +63,13 @@ def _inverse_cdf(z: np.ndarray, q_db: np.ndarray) -> np.ndarray:
 
 def consistent_vs_rest(vs_rest_db: dict[str, float]) -> dict[str, float]:
     """Project four vs_rest values (dB) onto the set a real four-stem mix can have: the power
-    fractions implied by each value are renormalised to sum to one (see module docstring).
-    Values that are already consistent come back unchanged (to rounding)."""
+    fractions implied by each value are renormalised to sum to one.
+    Values that are already consistent come back unchanged (to rounding).
+
+    Four vs_rest values have only three degrees of freedom (with power fractions
+    q_i = P_i / sum P, vs_rest_i = q_i / (1 - q_i) and sum q_i = 1). The projection is
+    q_i = (r_i / (1 + r_i)) / sum_j (r_j / (1 + r_j)) with r_i = 10^(v_i/10).
+    """
     names = list(vs_rest_db)
     r = 10.0 ** (np.array([vs_rest_db[s] for s in names], dtype=float) / 10.0)
     q = r / (1.0 + r)
@@ -120,9 +92,30 @@ def draw_natural_balances(rng: np.random.Generator, n: int,
 
 def draw_natural_balance(rng: np.random.Generator, population: str = "all") -> dict[str, float]:
     """One song's natural balance: level vs the rest of the mix (dB, power-sum form) for bass,
-    drums, vocals and other, drawn from the professional distribution (Gaussian copula with the
-    reference table's marginals and the MUSDB18-HQ correlation; module docstring). The four
-    values are mutually consistent, so ``apply_balance`` can meet all of them."""
+    drums, vocals and other, drawn from the professional distribution. The four values are
+    mutually consistent, so ``apply_balance`` can meet all of them.
+
+    Notes
+    -----
+    The flaw-injection benchmark (MixingBuddy-gain study protocol) moves one stem by 3-12 dB
+    and asks for the fix. On real songs the task is ambiguous because the untouched balance
+    already varies a lot between songs (a decision rule that knows every stem's level tops out
+    near 61 % joint accuracy on MUSDB18-HQ, as the balance statistics of the real songs show);
+    this draw gives synthetic songs the same spread.
+
+    The draw is a Gaussian copula: each stem's marginal is its vs_rest quantile function from
+    the reference table (:func:`_inverse_cdf` through p5..p95), the dependence is
+    ``VS_REST_NORMAL_SCORE_CORR``, and the result is projected onto the values a four-stem mix
+    can have (:func:`consistent_vs_rest`). Measured on 200,000 draws, the projected values keep
+    every stem's p10, p50 and p90 within 0.35 dB of the table (p5/p95 within 0.7 dB), and the
+    pairwise level differences (vocals - drums, bass - drums, vocals - bass) match the
+    MUSDB18-HQ segments' within 0.6 dB at p5, p25, p50, p75 and p95.
+
+    The table pools 10 s segments, so a draw stands for a segment as much as for a song.
+    Rendered songs vary little around their drawn balance (about 0.7-1.5 dB sd between 10 s
+    chunks, against 1.7-2.0 dB within real songs), so chunk-level spread is close to the
+    table's.
+    """
     v = draw_natural_balances(rng, 1, population)[0]
     return {s: round(float(x), 3) for s, x in zip(ALL_STEMS, v)}
 
@@ -246,7 +239,14 @@ def _as_2d(x: np.ndarray) -> np.ndarray:
 def measure_vs_rest(stems: dict[str, np.ndarray], sr: int) -> dict[str, float | None]:
     """Each stem's level vs the power sum of the others (dB), median over gated 10 s segments:
     the quantity of the reference table, same gating as ``tools.measure.stem_balance`` (its
-    ``level_vs_rest_power_sum_db``). None for a silent or never-gated stem."""
+    ``level_vs_rest_power_sum_db``). None for a silent or never-gated stem.
+
+    ``vs_rest`` is the stem's RMS minus the power sum of the other stems' RMS (dB), over 10 s
+    segments where all four stems are active (>= 50 % of 50 ms frames above -50 dBFS), the
+    song's value being the median over its gated segments. The packaged reference table
+    (``tools/data/balance_reference.json``: MUSDB18-HQ, Rafii et al. 2019, segment table of the
+    MixingBuddy-gain study) uses the same definition.
+    """
     stats = FrameStats.from_stems(stems, sr)
     v, _ = stats.measure(np.zeros(len(stats.names)))
     return {s: (None if math.isnan(x) else float(x)) for s, x in zip(stats.names, v)}
@@ -268,7 +268,15 @@ def solve_balance_gains(stems: dict[str, np.ndarray], target_vs_rest_db: dict[st
     reachable (each stem's median may come from a different segment); the steps then minimise
     the ``weights``-weighted squared misses (default 1 per stem); weight 0 drops a stem's
     target from the fit (its gain still moves), which puts the whole miss on that stem (e.g.
-    "other", never a benchmark target)."""
+    "other", never a benchmark target).
+
+    The gains come from Gauss-Newton steps on the measured vs_rest: the Jacobian of vs_rest_i
+    in dB with respect to gain_j in dB is 1 on the diagonal and -P_j / sum_{k != i} P_k off
+    it; its null space is the common gain, handled by a minimum-norm step. Each step
+    re-measures with the segment/gating procedure of ``tools.measure.stem_balance`` (computed
+    from per-frame statistics, :class:`FrameStats`, so that a step costs milliseconds) until
+    every target is met within ``tol_db``.
+    """
     unknown = sorted(set(target_vs_rest_db) - set(stems))
     if unknown:
         raise ValueError(f"apply_balance: targets for unknown stems {unknown}")

@@ -2,39 +2,9 @@
 
 ``mixingbuddy data build --source synth|musdb|folder [PATH] --n N --out DIR --seed S``
 
-Method (the MixingBuddy-gain study's data recipe; see :mod:`.flaws` for the protocol)
-    Songs come from :mod:`.sources`. Each song is cut into chunks (:func:`.flaws.chunk_bounds`),
-    chunks with fewer than two active stems among bass, drums and vocals are skipped, and every
-    kept chunk yields ``per_chunk`` samples (default 1 for synth, 5 for musdb/folder, so that a
-    real chunk appears once per category). Within a song the categories follow consecutive
-    shuffled blocks of the five categories; the target cycles over the chunk's active stems.
-
-Splits
-    By song: a song's split comes from a hash of (seed, song id) against the split fractions,
-    so no song is in two splits. The corpus is then filled greedily, songs in a fixed order
-    (synth: song index; real sources: hash order), up to a quota per (split, category): the
-    split sizes are ``n`` times the fractions and each split holds the five categories in
-    equal shares (exactly, up to the remainder of a division by five); songs whose split is
-    full are not rendered. A real source has one quota per category over the whole corpus
-    (its split sizes follow the song hashes) and stops when its songs run out: then every
-    sample of every song is kept, and ``per_chunk=5`` keeps the categories balanced.
-
-Determinism
-    Every random draw of a song comes from generators seeded by (seed, song id, chunk,
-    sample), never from the order in which workers finish; the manifest and the audio are
-    therefore identical for a seed whatever the number of workers, and across reruns.
-
-Parallelism and resume
-    Worker processes each handle whole songs. A finished song is recorded in
-    ``parts/<song key>.jsonl`` (written atomically after its audio); a rerun with the same
-    settings reads those parts instead of loading the song again (a part whose audio is
-    missing is redone). ``manifest.jsonl`` is merged in song order at the end, and audio of
-    samples that did not make it into the manifest is removed.
-
-Output (only inside ``out_dir``)
-    ``audio/<split>/<id>.flac`` (16-bit, stereo, ``sr``), ``manifest.jsonl`` (one row per sample,
-    the shared manifest contract), ``corpus.json`` (settings, counts per split / category /
-    target / anchor, build time), ``parts/`` (resume state).
+Follows the MixingBuddy-gain study's data recipe (:mod:`.flaws` holds the protocol). Songs are
+assigned to splits by song, the corpus is filled up to a quota per split and category, and the
+result is the same for a seed whatever the number of workers (:func:`build_corpus`).
 """
 from __future__ import annotations
 
@@ -113,7 +83,7 @@ def _unit_hash(*parts) -> float:
 
 def split_of(seed: int, song_id: str, splits=(0.8, 0.1, 0.1)) -> str:
     """The split of a song: a hash of (seed, song id), uniform in [0, 1), against the
-    cumulative split fractions."""
+    cumulative split fractions, so no song is in two splits."""
     u = _unit_hash("split", seed, song_id)
     total = float(sum(splits))
     acc = 0.0
@@ -164,7 +134,16 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def song_samples(song, split: str, cfg: CorpusConfig, out_dir: Path | None) -> list[dict]:
     """All manifest rows of one loaded song (:class:`.sources.SongStems`); writes their audio
-    under ``out_dir`` (nothing written when ``out_dir`` is None)."""
+    under ``out_dir`` (nothing written when ``out_dir`` is None).
+
+    The song is cut into chunks (:func:`.flaws.chunk_bounds`); chunks with fewer than two active
+    stems among bass, drums and vocals are skipped, and every kept chunk yields
+    ``cfg.per_chunk`` samples (default 1 for synth, 5 for musdb/folder, so that a real chunk
+    appears once per category). Within a song the categories follow consecutive shuffled blocks
+    of the five categories; the target cycles over the chunk's active stems. Every random draw
+    comes from generators seeded by (seed, song id, chunk, sample), never from the order in
+    which workers finish.
+    """
     key = song_key(song.song_id)
     sr = song.sr
     n = next(iter(song.stems.values())).shape[0]
@@ -304,7 +283,32 @@ def build_corpus(source: str, path: str | os.PathLike | None, n: int, out_dir: s
     ``song_s``: synthetic song length (default 3 chunks). ``resume``: reuse finished songs'
     part files (settings must match those the folder was started with). ``keep_stems``: splits
     whose flawed stems (at the mix's common gain, so they sum to the mix) are written under
-    ``stems/<split>/<id>/<stem>.flac``, listed in the row's ``stem_paths``."""
+    ``stems/<split>/<id>/<stem>.flac``, listed in the row's ``stem_paths``.
+
+    Notes
+    -----
+    Splits are by song (:func:`split_of`). The corpus is filled greedily, songs in a fixed order
+    (synth: song index; real sources: hash order), up to a quota per (split, category)
+    (:func:`quotas`): the split sizes are ``n`` times the fractions and each split holds the
+    five categories in equal shares (exactly, up to the remainder of a division by five); songs
+    whose split is full are not rendered. A real source has one quota per category over the
+    whole corpus (its split sizes follow the song hashes) and stops when its songs run out:
+    then every sample of every song is kept, and ``per_chunk=5`` keeps the categories balanced.
+
+    Since every draw is seeded per song (:func:`song_samples`), the manifest and the audio are
+    identical for a seed whatever the number of workers, and across reruns.
+
+    Worker processes each handle whole songs. A finished song is recorded in
+    ``parts/<song key>.jsonl`` (written atomically after its audio); a rerun with the same
+    settings reads those parts instead of loading the song again (a part whose audio is
+    missing is redone). ``manifest.jsonl`` is merged in song order at the end, and audio of
+    samples that did not make it into the manifest is removed.
+
+    Everything is written inside ``out_dir``: ``audio/<split>/<id>.flac`` (16-bit, stereo,
+    ``sr``), ``manifest.jsonl`` (one row per sample, the shared manifest contract),
+    ``corpus.json`` (settings, counts per split / category / target / anchor, build time) and
+    ``parts/`` (resume state).
+    """
     splits = tuple(float(x) for x in splits)
     _check_args(source, path, n, chunk_s, per_chunk, sr, splits, workers)
     t0 = time.perf_counter()

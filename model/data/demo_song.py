@@ -5,8 +5,6 @@ song without any download: drums (kick, snare, hats), bass, vocals (a glottal pu
 vowel formant filters, with vibrato and phrasing) and other (a chord pad plus an arpeggio).
 It is deterministic for a seed. The General-MIDI/soundfont renderer of the corpus builder is a
 separate, richer source; this one has no dependencies beyond numpy and scipy.
-
-Vowel formants (F1-F3, Hz) are textbook averages for an adult voice (Peterson & Barney 1952).
 """
 from __future__ import annotations
 
@@ -18,6 +16,7 @@ from scipy import signal
 STEMS = ("drums", "bass", "other", "vocals")
 # Progression i-VI-III-VII in semitones above the tonic, as (root, third, fifth) triads.
 PROGRESSION = ((0, 3, 7), (-4, 0, 3), (3, 7, 10), (-2, 2, 5))
+# Vowel formants (F1-F3, Hz): textbook averages for an adult voice (Peterson & Barney 1952).
 VOWELS_HZ = {"a": (730, 1090, 2440), "e": (530, 1840, 2480), "i": (390, 1990, 2550),
              "o": (570, 840, 2410), "u": (440, 1020, 2240)}
 # Stem levels relative to the rest of the mix roughly at the professional medians

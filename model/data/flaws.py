@@ -1,46 +1,9 @@
 """Flaw injection: break one stem's level on purpose and label the result.
 
-Protocol (the MixingBuddy-gain study's published data recipe, re-implemented here):
-
-Chunking
-    A song is cut into chunks of ``chunk_s`` seconds (default 10 s, hop = ``chunk_s``; a tail
-    shorter than a chunk is dropped). A song shorter than one chunk (the 6.8 s MUSDB18 preview
-    excerpts) is used whole.
-Activity gate
-    The same gate as the professional reference table (``tools/data/balance_reference.json``,
-    built from MUSDB18-HQ, Rafii et al. 2019): a stem is *active* in a chunk when at least 50% of
-    its 50 ms frames have an RMS (mean of the channels) above -50 dBFS. Target and anchor must
-    both be active; a chunk with fewer than two active stems among bass, drums and vocals is
-    skipped.
-Flaw
-    Five categories, assigned in equal shares: very quiet (-12..-6 dB), quiet (-6..-3 dB), no
-    error (0 dB), loud (+3..+6 dB), very loud (+6..+12 dB); the gain is drawn uniformly inside the
-    category's range and applied to one target among bass, drums, vocals. The anchor (named in
-    the instruction and assumed correct) is one of the other two; "other" is never target nor
-    anchor.
-Mixdown
-    The flawed mix is the sum of the stems with the target's gain applied, then one common gain
-    (never a boost) so that the mix peak is at most -1 dBFS; relative levels are unchanged.
-Levels
-    ``rms_dbfs`` of a stem is the RMS of the chunk, both channels pooled, the quantity of the
-    reference table (one 10 s segment = one chunk). ``vs_rest_db`` is the stem against the
-    actual audio sum of the other stems, ``vs_mix_db`` against the mix (all stems summed),
-    ``vs_anchor_db`` against the anchor stem. ``true_levels`` are measured on the final
-    (flawed, peak-normalised, not augmented) stems, ``original_levels`` on the same stems
-    without the flaw at the same common gain, so the target's ``vs_anchor_db`` moves by exactly
-    the applied gain.
-Augmentation (training split only, as in the study)
-    Overall gain uniform in +-3 dB, a DC offset uniform in +-0.005, and white Gaussian noise
-    whose RMS is uniform in -70..-50 dBFS; samples are clipped to [-1, 1] afterwards (the share
-    of clipped samples is recorded).
-Labels
-    *Published* labels: category, target, corrective direction, applied gain and the corrective
-    range of :mod:`.templates`. *Norm-referenced* labels: for each active stem of bass, drums,
-    vocals, its level against the rest of the mix compared with the p10..p90 range of the same
-    quantity (``vs_rest``, population "all") in the reference table; the label names the stem
-    farthest outside its range, with direction and distance, or "balanced". Note: the reference
-    measures the rest as the power sum of the other stems; here the rest is the actual audio
-    sum (the two agree for uncorrelated stems).
+A re-implementation of the MixingBuddy-gain study's published data recipe: songs are cut into
+chunks, one of bass, drums or vocals is moved by a gain from one of five categories, the stems
+are mixed down (and augmented on the training split), and each sample gets the study's label
+and a label referenced to the professional balance table.
 """
 from __future__ import annotations
 
@@ -98,16 +61,25 @@ def frame_rms_dbfs(x: np.ndarray, sr: int, frame_s: float = FRAME_S) -> np.ndarr
 
 
 def active_ratio(x: np.ndarray, sr: int) -> float:
-    """Share of 50 ms frames whose RMS is above -50 dBFS (the reference table's gate)."""
+    """Share of 50 ms frames whose RMS (mean of the channels) is above -50 dBFS.
+
+    The gate of the professional reference table (``tools/data/balance_reference.json``, built
+    from MUSDB18-HQ, Rafii et al. 2019).
+    """
     return float(np.mean(frame_rms_dbfs(x, sr) > ACTIVE_FRAME_DBFS))
 
 
 def is_active(x: np.ndarray, sr: int) -> bool:
+    """A stem is active in a chunk when at least 50% of its 50 ms frames pass the gate of
+    :func:`active_ratio`. Target and anchor must both be active."""
     return active_ratio(x, sr) >= ACTIVE_SEGMENT_RATIO
 
 
 # the levels that label a clip are the toolbox's whole-clip levels (tools.measure.clip_levels), so the
-# agent measures a user's stems on the same scale
+# agent measures a user's stems on the same scale. ``rms_dbfs`` is the RMS of the chunk, both
+# channels pooled, the quantity of the reference table (one 10 s segment = one chunk);
+# ``vs_rest_db`` is the stem against the actual audio sum of the other stems, ``vs_mix_db``
+# against the mix (all stems summed), ``vs_anchor_db`` against the anchor stem.
 measure_levels = measure_clip_levels
 
 
@@ -120,7 +92,11 @@ def norm_labels(levels: dict[str, dict], stems: Sequence[str] = STEMS, reference
     ``too_quiet`` (distance p10 - level), above p90 -> ``too_loud`` (level - p90), else
     ``within_range`` (distance 0). The label is the stem with the largest distance (ties: the
     first in ``stems`` order), or ``"balanced"`` when every stem is inside its range.
-    ``reference``: a population dict of the balance table (default ``all``)."""
+    ``reference``: a population dict of the balance table (default ``all``).
+
+    The reference measures the rest as the power sum of the other stems; ``levels`` measure it
+    as the actual audio sum (the two agree for uncorrelated stems).
+    """
     ref = reference if reference is not None else load_balance_reference("all")
     per_stem: dict[str, dict] = {}
     for s in stems:
@@ -148,8 +124,9 @@ def norm_labels(levels: dict[str, dict], stems: Sequence[str] = STEMS, reference
 
 
 def published_labels(category: str, target: str | None, gain_db: float) -> dict:
-    """The study's label: category, target (None for no_error), corrective direction,
-    applied gain and the corrective range (dB) the response names."""
+    """The study's (*published*) label: category, target (None for no_error), corrective
+    direction, applied gain and the corrective range (dB) of :mod:`.templates` that the
+    response names."""
     if category == "no_error":
         return {"category": category, "target": None, "direction": None, "gain_db": 0.0,
                 "correction_range_db": None}
@@ -163,7 +140,8 @@ def published_labels(category: str, target: str | None, gain_db: float) -> dict:
 def chunk_bounds(n_samples: int, sr: int, chunk_s: float, min_song_s: float = 1.0) -> list[tuple[int, int]]:
     """(start, stop) sample indices of the chunks of a song: hop = chunk length, the tail
     shorter than a chunk dropped; a song shorter than one chunk (but at least ``min_song_s``)
-    is one chunk, used whole."""
+    is one chunk, used whole (so the 6.8 s MUSDB18 preview excerpts are used whole at the
+    default 10 s chunks)."""
     size = round(chunk_s * sr)
     if n_samples < size:
         return [(0, n_samples)] if n_samples >= min_song_s * sr else []
@@ -181,6 +159,9 @@ def category_sequence(n: int, rng: np.random.Generator) -> list[str]:
 
 
 def draw_gain_db(category: str, rng: np.random.Generator, ranges: dict | None = None) -> float:
+    """The gain (dB) for ``category``, uniform inside its range in ``ranges`` (default
+    ``GAIN_RANGES_DB``, the study's: very quiet -12..-6, quiet -6..-3, no error 0, loud
+    +3..+6, very loud +6..+12)."""
     lo, hi = (ranges or GAIN_RANGES_DB)[category]
     return 0.0 if lo == hi else float(rng.uniform(lo, hi))
 
@@ -193,7 +174,11 @@ def target_order(active: Sequence[str], rng: np.random.Generator) -> list[str]:
 
 def choose_pair(order: Sequence[str], k: int, rng: np.random.Generator) -> tuple[str, str]:
     """Target and anchor for the ``k``-th sample of a chunk: the target cycles over ``order``
-    (see :func:`target_order`; at least two stems), the anchor is drawn from the others."""
+    (see :func:`target_order`; at least two stems), the anchor is drawn from the others.
+
+    The anchor is named in the instruction and assumed correct; "other" is never target nor
+    anchor.
+    """
     order = [s for s in order if s in STEMS]
     if len(order) < 2:
         raise ValueError("need at least two active stems among bass, drums, vocals")
@@ -255,8 +240,8 @@ class FlawedSample:
     stems_present: list[str]
     published: dict
     norm: dict
-    true_levels: dict
-    original_levels: dict
+    true_levels: dict  # on the final (flawed, peak-normalised, not augmented) stems
+    original_levels: dict  # without the flaw, same common gain: the target's vs_anchor_db moves by the gain
     augment: dict | None
     stems: dict = field(default_factory=dict)  # flawed stems at the mix's common gain, (n, 2)
 

@@ -1,19 +1,9 @@
 """Render a composed song to four stems with a General-MIDI soundfont (TinySoundFont).
 
-``render_song(seed, style)`` composes a song (:mod:`.compose`), renders each stem role's MIDI
-offline through TinySoundFont (``tinysoundfont``'s C synthesiser, no audio device: the MIDI
-events are applied at their sample positions between ``render`` calls), adds a cheap stereo
-room (convolution with decaying, decorrelated noise) to vocals, other and a touch to drums, and
-sets the stem gains so that the song's natural balance (each stem's level vs the rest of the
-mix) matches a draw from the professional distribution (:mod:`.balance_prior`) or the
-``balance`` given. The mix (the sum of the stems) then peaks between -3 and -1 dBFS.
-
-Default soundfont: ``TimGM6mb.sf2`` (Tim Brechbill, GPL-2), shipped inside pretty_midi's package
-folder; any ``.sf2``/``.sf3`` can be given. A preset missing from a custom soundfont falls back
-to the nearest lower program of its bank (drum kits to kit 0), with a note in ``meta``.
-
-Pan: bass and vocals centred, drums as the kit's own per-drum pans, the two "other"
-instruments on opposite sides (CC10 written by the composer).
+:func:`render_song` composes a song (:mod:`.songwriter`), renders each stem role's MIDI offline
+through TinySoundFont, adds a cheap stereo room, and sets the stem gains so that the song's
+natural balance matches a draw from the professional distribution (:mod:`.balance_prior`) or
+the ``balance`` given.
 """
 from __future__ import annotations
 
@@ -40,7 +30,7 @@ __all__ = ["STYLES", "RenderedSong", "default_soundfont", "render_midi", "render
 DRUM_CHANNEL = 9  # GM channel 10
 # Reverb send (wet/dry energy ratio, dB) per stem role; None = dry.
 REVERB_SEND_DB = {"vocals": -9.0, "other": -11.0, "drums": -13.0, "bass": None}
-PEAK_DBFS_RANGE = (-3.0, -1.0)
+PEAK_DBFS_RANGE = (-3.0, -1.0)  # the mix (the sum of the stems) peaks in this range (dBFS)
 # When the four targets cannot all be met exactly (medians over several segments), the miss
 # goes to "other", which is never a target or anchor of the benchmark.
 BALANCE_WEIGHTS = {"bass": 1.0, "drums": 1.0, "vocals": 1.0, "other": 0.0}
@@ -66,7 +56,9 @@ class RenderedSong:
 
 
 def default_soundfont() -> str:
-    """Path of the GM soundfont bundled with pretty_midi (TimGM6mb.sf2)."""
+    """Path of the GM soundfont bundled with pretty_midi: ``TimGM6mb.sf2`` (Tim Brechbill,
+    GPL-2), shipped inside pretty_midi's package folder. Any ``.sf2``/``.sf3`` can be given
+    instead."""
     return os.path.join(os.path.dirname(pretty_midi.__file__), "TimGM6mb.sf2")
 
 
@@ -80,6 +72,8 @@ def _load_soundfont(path: str):
 
 
 def _select_preset(sf, chan: int, program: int, is_drum: bool, notes: list[str]) -> None:
+    """Set ``chan`` to ``program``. A preset missing from a custom soundfont falls back to the
+    nearest lower program of its bank (drum kits to kit 0), with a note in ``notes``."""
     bank = 128 if is_drum else 0
     prog = program
     if sf.get_preset_index(bank, prog) < 0:
@@ -94,7 +88,8 @@ def _select_preset(sf, chan: int, program: int, is_drum: bool, notes: list[str])
 
 def render_midi(pm: pretty_midi.PrettyMIDI, sr: int, n_samples: int,
                 soundfont: str | None = None, notes: list[str] | None = None) -> np.ndarray:
-    """Render ``pm`` to ``(n_samples, 2)`` float32 with TinySoundFont, offline.
+    """Render ``pm`` to ``(n_samples, 2)`` float32 with TinySoundFont, offline (``tinysoundfont``'s
+    C synthesiser, no audio device: the MIDI events are applied between ``render`` calls).
 
     Each instrument gets its own MIDI channel (drums on channel 10); notes, control changes
     (pan, volume, expression...) and pitch bends are applied at their sample positions, with
@@ -201,7 +196,13 @@ def render_song(seed: int, style: str | None = None, *, duration_s: float = 30.0
     segments the four medians are not always jointly reachable); some stems: those are met,
     the others keep their rendered level. None: drawn with
     ``draw_natural_balance`` from the professional distribution. ``peak_dbfs``: where the
-    mix (and every stem) peaks; None draws it in -3..-1 dBFS."""
+    mix (and every stem) peaks; None draws it in -3..-1 dBFS.
+
+    A room (:func:`_room_ir`: convolution with decaying, decorrelated noise) is added to vocals,
+    other and a touch to drums (:data:`REVERB_SEND_DB`). Pan: bass and vocals centred, drums as
+    the kit's own per-drum pans, the two "other" instruments on opposite sides (CC10 written by
+    the composer).
+    """
     if not isinstance(sr, (int, np.integer)) or sr < 8000:
         raise ValueError(f"sr must be an integer >= 8000, got {sr!r}")
     comp: Composition = compose_song(seed, style, duration_s)

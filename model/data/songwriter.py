@@ -1,29 +1,8 @@
 """Song composition for the synthetic multitrack corpus: one General-MIDI part per stem role.
 
-``compose_song(seed, style)`` writes a short song as four ``pretty_midi.PrettyMIDI`` objects,
-one per stem role of the balance benchmark (MUSDB18 roles, Rafii et al. 2017):
-- ``drums``: one kit on GM channel 10 (``is_drum=True``), a groove per style with 16th-note
-  patterns, ghost notes, swing, humanised timing/velocity, fills at the end of sections and
-  crashes at section starts;
-- ``bass``: a bass line on the chord roots (style patterns: driving 8ths, syncopated 16ths,
-  off-beats, half notes, walking quarters with chromatic approach notes);
-- ``vocals``: a voice-like lead line (GM 52 Choir Aahs, 53 Voice Oohs, 54 Synth Voice or
-  85 Lead 6 "voice"), in a singable range, in phrases with rests, chord tones on strong beats
-  and scale steps between, a little vibrato and scoop by pitch bend;
-- ``other``: two instruments at least, a "harmony" part (piano, electric piano, clavinet,
-  organ, guitar, vibraphone, saw lead) and a "texture" part (strings, pads, brass, guitars),
-  each played in a way that suits the instrument (comping, strums, power chords, muted 16ths,
-  arpeggios, sustained pads with side-chain-like pumping for EDM).
-
-Styles (``STYLES``) differ in tempo range, mode, chord progressions (several each), harmonic
-rhythm, grooves, swing and instrument pools. The song alternates verse and chorus sections:
-verses are sparser (fewer drum voices, the texture part often tacet or soft, a lower and
-busier vocal line with more rests), choruses fuller, so that 10 s chunks of one song differ.
-
-Mix intent travels inside the MIDI: pan (CC10) and volume (CC7) at time 0 of every part,
-expression (CC11) automation for pumping pads, pitch bends for the voice. Everything is drawn
-from ``numpy.random.default_rng`` streams derived from the seed, so a seed gives the same
-song on every machine.
+:func:`compose_song` writes a short song as four ``pretty_midi.PrettyMIDI`` objects, one per
+stem role of the balance benchmark (MUSDB18 roles, Rafii et al. 2017), in one of the styles of
+``STYLES``; a seed gives the same song on every machine.
 """
 from __future__ import annotations
 
@@ -587,7 +566,34 @@ def _rng(seed: int, part: str) -> np.random.Generator:
 
 def compose_song(seed: int, style: str | None = None, duration_s: float = 30.0) -> Composition:
     """Compose a song of at least ``duration_s`` seconds in ``style`` (one of ``STYLES``; None
-    picks one from the seed). Deterministic for (seed, style, duration_s)."""
+    picks one from the seed). Deterministic for (seed, style, duration_s).
+
+    Notes
+    -----
+    The four parts:
+
+    - ``drums``: one kit on GM channel 10 (``is_drum=True``), a groove per style with 16th-note
+      patterns, ghost notes, swing, humanised timing/velocity, fills at the end of sections and
+      crashes at section starts;
+    - ``bass``: a bass line on the chord roots (style patterns: driving 8ths, syncopated 16ths,
+      off-beats, half notes, walking quarters with chromatic approach notes);
+    - ``vocals``: a voice-like lead line (GM 52 Choir Aahs, 53 Voice Oohs, 54 Synth Voice or
+      85 Lead 6 "voice"), in a singable range, in phrases with rests, chord tones on strong
+      beats and scale steps between, a little vibrato and scoop by pitch bend;
+    - ``other``: two instruments at least, a "harmony" part (piano, electric piano, clavinet,
+      organ, guitar, vibraphone, saw lead) and a "texture" part (strings, pads, brass,
+      guitars), each played in a way that suits the instrument (comping, strums, power chords,
+      muted 16ths, arpeggios, sustained pads with side-chain-like pumping for EDM).
+
+    Styles differ in tempo range, mode, chord progressions (several each), harmonic rhythm,
+    grooves, swing and instrument pools. The song alternates verse and chorus sections: verses
+    are sparser (fewer drum voices, the texture part often tacet or soft, a lower and busier
+    vocal line with more rests), choruses fuller, so that 10 s chunks of one song differ.
+
+    Mix intent travels inside the MIDI: pan (CC10) and volume (CC7) at time 0 of every part,
+    expression (CC11) automation for pumping pads, pitch bends for the voice. Everything is
+    drawn from ``numpy.random.default_rng`` streams derived from the seed (:func:`_rng`).
+    """
     if style is None:
         style = tuple(STYLES)[int(_rng(seed, "style").integers(len(STYLES)))]
     if style not in STYLES:

@@ -1,25 +1,9 @@
 """Multitrack sources for the corpus builder: songs as four stems (bass, drums, vocals, other).
 
 Every source is a list of :class:`SongRef` (cheap: names only) and a loader,
-:func:`load_song`, that turns one reference into a :class:`SongStems`. The corpus builder
-hands references to worker processes, which load whole songs; the iterators
-(:func:`synth_songs`, :func:`musdb_songs`, :func:`musdb_hq_songs`, :func:`folder_songs`) are
-the same two steps in a loop.
-
-- synth: songs composed and rendered by :mod:`.render` (General MIDI soundfont through
-  tinysoundfont); per-song seeds are derived from the corpus seed and the song index, the style
-  cycles over all styles from a seed-dependent offset.
-- MUSDB18 (Rafii et al. 2017, doi:10.5281/zenodo.1117372): one ``.stem.mp4`` per song, audio
-  streams 0 mixture, 1 drums, 2 bass, 3 other, 4 vocals (NI Stems). Read with
-  :func:`mixingbuddy.tools.io.ingest.load_stem_set` (streams 1-4), kept at the files' 44.1 kHz.
-- MUSDB18-HQ (Rafii et al. 2019, doi:10.5281/zenodo.3338373): a folder per song with
-  ``bass.wav drums.wav other.wav vocals.wav mixture.wav``, usually under ``train/`` and ``test/``.
-- folder: any folder of per-song stem folders (or one folder of stems); roles come from the
-  file names (:func:`mixingbuddy.tools.io.ingest.infer_stem_role`), several files of one role
-  are summed, a file named like the full mix is skipped.
-
-All stems come back as float32 ``(n, 2)`` arrays of one length, at the requested rate; a role
-missing from a song is silence.
+:func:`load_song`, that turns one reference into a :class:`SongStems`: float32 ``(n, 2)``
+stems of one length at the requested rate, a role missing from a song being silence. The
+sources are synthetic songs, MUSDB18, MUSDB18-HQ and any folder of stems (:func:`list_songs`).
 """
 from __future__ import annotations
 
@@ -89,7 +73,12 @@ def synth_song_id(seed: int, index: int) -> str:
 
 def synth_refs(n_songs: int, seed: int, duration_s: float = 30.0, soundfont: str | None = None,
                start: int = 0) -> list[SongRef]:
-    """References of synthetic songs ``start .. start+n_songs-1`` for corpus seed ``seed``."""
+    """References of synthetic songs ``start .. start+n_songs-1`` for corpus seed ``seed``.
+
+    The songs are composed and rendered by :mod:`.render` (General MIDI soundfont through
+    tinysoundfont); per-song seeds are derived from the corpus seed and the song index, the
+    style cycles over all styles from a seed-dependent offset.
+    """
     styles = _styles()
     offset = derive_seed("style-offset", seed) % len(styles)
     return [SongRef(song_id=synth_song_id(seed, i), kind="synth", seed=derive_seed("song", seed, i),
@@ -100,7 +89,12 @@ def synth_refs(n_songs: int, seed: int, duration_s: float = 30.0, soundfont: str
 
 def musdb_refs(path: str | os.PathLike) -> list[SongRef]:
     """Every ``*.stem.mp4`` under ``path`` (recursively), sorted by relative path; the song id
-    is the file name without ``.stem.mp4`` (prefixed by its sub-folder when names repeat)."""
+    is the file name without ``.stem.mp4`` (prefixed by its sub-folder when names repeat).
+
+    MUSDB18 (Rafii et al. 2017, doi:10.5281/zenodo.1117372) has one ``.stem.mp4`` per song,
+    audio streams 0 mixture, 1 drums, 2 bass, 3 other, 4 vocals (NI Stems), at 44.1 kHz;
+    :func:`load_song` reads streams 1-4 with :func:`mixingbuddy.tools.io.ingest.load_stem_set`.
+    """
     root = Path(path)
     if root.is_file():
         files = [root]
@@ -127,7 +121,12 @@ def _hq_dirs(root: Path) -> list[Path]:
 
 def musdb_hq_refs(path: str | os.PathLike) -> list[SongRef]:
     """Every folder under ``path`` holding at least two of bass/drums/vocals/other.wav
-    (MUSDB18-HQ); the song id is the folder's path relative to ``path`` (e.g. ``train/Song``)."""
+    (MUSDB18-HQ); the song id is the folder's path relative to ``path`` (e.g. ``train/Song``).
+
+    MUSDB18-HQ (Rafii et al. 2019, doi:10.5281/zenodo.3338373) has a folder per song with
+    ``bass.wav drums.wav other.wav vocals.wav mixture.wav``, usually under ``train/`` and
+    ``test/``.
+    """
     root = Path(path)
     return [SongRef(song_id=str(d.relative_to(root)) if d != root else d.name, kind="musdb_hq", path=str(d))
             for d in _hq_dirs(root)]
@@ -140,7 +139,11 @@ def _has_audio(d: Path) -> bool:
 
 def folder_refs(path: str | os.PathLike) -> list[SongRef]:
     """Per-song stem folders under ``path``: every folder (``path`` itself included) that
-    holds audio files; the song id is its path relative to ``path``."""
+    holds audio files; the song id is its path relative to ``path``.
+
+    Roles come from the file names (:func:`mixingbuddy.tools.io.ingest.infer_stem_role`),
+    several files of one role are summed, a file named like the full mix is skipped.
+    """
     root = Path(path)
     dirs = sorted(d for d in [root, *[p for p in root.rglob("*") if p.is_dir()]] if _has_audio(d))
     return [SongRef(song_id=str(d.relative_to(root)) if d != root else d.name, kind="folder", path=str(d))
@@ -192,7 +195,9 @@ def _as_four(stemset_stems: dict, n: int | None = None) -> dict[str, np.ndarray]
 
 
 def load_song(ref: SongRef, sr: int = 44_100) -> SongStems:
-    """Load (or render) one song at ``sr``."""
+    """Load (or render) one song at ``sr``. The corpus builder hands references to worker
+    processes, which load whole songs; the iterators (:func:`synth_songs`, :func:`musdb_songs`,
+    :func:`musdb_hq_songs`, :func:`folder_songs`) are the same two steps in a loop."""
     if ref.kind == "synth":
         from .render import render_song
 

@@ -4,23 +4,6 @@ Follows the MixingBuddy-gain study protocol: each sample pairs an instruction th
 stems present and an *anchor* stem (assumed correctly balanced) with a response that names the
 flawed stem, the corrective direction and the corrective range in dB. The study used 10
 instruction wordings and 10 response wordings per category; the wordings here are our own.
-
-Contract (shared with the benchmark's parser, ``evals``):
-
-- ``STEMS``: possible targets and anchors ("other" is never either), in the canonical order;
-- ``CATEGORIES`` and ``GAIN_RANGES_DB``: the applied flaw gain per category (dB);
-- ``CLASSES``: the 13 balance classes (``no_error`` and ``<category>:<stem>``), the one
-  definition that the audio model's posterior, the balance judge and the benchmark name;
-  :func:`class_name` and :func:`class_parts` convert;
-- ``CORRECTION_RANGES_DB``: magnitude of the fix the response asks for (dB);
-- ``INSTRUCTIONS``: 10 strings with ``{stems}`` and ``{anchor}``;
-- ``RESPONSES[category]``: 10 strings with ``{stem}``, ``{lo}``, ``{hi}`` (no placeholders for
-  ``no_error``). Quiet categories ask to raise the stem, loud ones to lower it, ``no_error``
-  says no adjustment is needed. Wordings avoid verb agreement with the stem name ("the bass
-  is" / "the drums are") so one string fits every stem.
-
-Choice of wording is by index; :func:`pick` draws indices from a numpy Generator so a corpus
-built with one seed always gets the same wordings.
 """
 from __future__ import annotations
 
@@ -30,8 +13,12 @@ import numpy as np
 
 from mixingbuddy.tools.io.audio import ALL_STEMS
 
+# The names below are a contract shared with the benchmark's parser and metrics (``evals``).
+
+# possible targets and anchors ("other" is never either), in the canonical order
 STEMS = tuple(s for s in ALL_STEMS if s != "other")  # bass, drums, vocals: targets and anchors
 CATEGORIES = ("very_quiet", "quiet", "no_error", "loud", "very_loud")
+# the applied flaw gain per category (dB)
 GAIN_RANGES_DB = {
     "very_quiet": (-12.0, -6.0),
     "quiet": (-6.0, -3.0),
@@ -47,6 +34,9 @@ CORRECTIVE_DIRECTION = {"very_quiet": "increase", "quiet": "increase", "no_error
 
 NO_ERROR = "no_error"
 FLAW_CATEGORIES = tuple(c for c in CATEGORIES if c != NO_ERROR)  # very_quiet, quiet, loud, very_loud
+# The 13 balance classes (``no_error`` and ``<category>:<stem>``), the one definition that the
+# audio model's posterior, the balance judge and the benchmark name; class_name and
+# class_parts convert.
 CLASSES = (NO_ERROR,) + tuple(f"{c}:{s}" for c in FLAW_CATEGORIES for s in STEMS)
 
 
@@ -72,6 +62,7 @@ def class_parts(name: str) -> tuple[str | None, str | None, tuple[float, float] 
 # How a stem is named inside an instruction's list of stems.
 STEM_DISPLAY = {"bass": "bass", "drums": "drums", "vocals": "vocals", "other": "other instruments"}
 
+# 10 strings with ``{stems}`` and ``{anchor}``
 INSTRUCTIONS: list[str] = [
     "This mix has {stems}. Treat the {anchor} as correctly balanced. Is any stem too loud or too quiet?",
     "Here is a mix containing {stems}. Assume the {anchor} level is right. Which stem, if any, needs a level change, and by how much?",
@@ -85,6 +76,10 @@ INSTRUCTIONS: list[str] = [
     "Balance check: the mix has {stems}, with the {anchor} as the fixed reference. Which stem is off, in which direction, and how far?",
 ]
 
+# Per category, 10 strings with ``{stem}``, ``{lo}``, ``{hi}`` (no placeholders for
+# ``no_error``). Quiet categories ask to raise the stem, loud ones to lower it, ``no_error`` says
+# no adjustment is needed. Wordings avoid verb agreement with the stem name ("the bass is" /
+# "the drums are") so one string fits every stem.
 RESPONSES: dict[str, list[str]] = {
     "very_quiet": [
         "The {stem} level is far too low. Raise the {stem} by {lo} to {hi} dB.",
@@ -182,5 +177,6 @@ def format_response(category: str, j: int, stem: str | None) -> str:
 
 
 def pick(rng: np.random.Generator) -> tuple[int, int]:
-    """Draw (instruction index, response index) from ``rng``."""
+    """Draw (instruction index, response index) from ``rng``: wordings are chosen by index, so
+    a corpus built with one seed always gets the same wordings."""
     return int(rng.integers(len(INSTRUCTIONS))), int(rng.integers(10))

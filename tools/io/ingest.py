@@ -3,31 +3,8 @@
 Everything downstream works on :class:`~.audio.Audio` at ``ANALYSIS_SR``; ingest is the only
 part of the toolbox that touches files. It is deliberately strict: a file that cannot be
 measured honestly is refused with a typed error from :mod:`.errors` whose one-line message
-says what is wrong, instead of producing numbers from garbage.
-
-This module is the public entry point: :func:`load_audio` (one file) and
-:func:`load_mix_and_stems` are defined here, and :func:`load_stem_set`,
-:func:`infer_stem_role`, :func:`sanitize_name` and the limits are re-exported. The work is
-done by one module per job:
-
-- :mod:`.sniff`: what a file is, from its content (magic bytes), and the header checks that
-  need no decoding (a header cut short, the length a WAV/AIFF/FLAC header declares);
-- :mod:`.decode`: decoding with libsndfile or ffmpeg (PyAV), the 5.1 fold-down, the checks on
-  the decoded samples, and resampling with soxr;
-- :mod:`.stems`: stem roles from file names and stem sets (a folder, a list, a ``.stem.mp4``).
-
-Checks (in this order, cheap ones from the header before any sample is decoded)
-    missing path, directory, zero bytes, non-audio content (text, images, PDF, archives...),
-    known container without audio, header truncation, sample rate outside 8-192 kHz,
-    channel count, duration over ``max_duration_s``; then after decoding: data truncation,
-    NaN/Inf samples, duration under 0.5 s (a BS.1770-4 gating block is 0.4 s; the mix-only
-    estimate needs 0.5 s), float samples beyond +60 dBFS, silence (peak below -90 dBFS). Data that stops short of what the header declares is analysed with
-    a warning when at least 90% of it is present and refused below that; an MP3's length is
-    only an estimate, so there it is a warning either way.
-
-Names
-    The display name is :func:`sanitize_name` of the base name, and every error message
-    starts with that sanitised name (never the raw one, which may hold control characters).
+says what is wrong, instead of producing numbers from garbage. The entry points are
+:func:`load_audio` and :func:`load_mix_and_stems`.
 """
 from __future__ import annotations
 
@@ -38,6 +15,13 @@ import numpy as np
 
 from ..errors import InvalidArgumentError, sanitize_name
 from .audio import ANALYSIS_SR, Audio, StemSet
+
+# The work is done by one module per job:
+# - .sniff: what a file is, from its content (magic bytes), and the header checks that need no
+#   decoding (a header cut short, the length a WAV/AIFF/FLAC header declares);
+# - .decode: decoding with libsndfile or ffmpeg (PyAV), the 5.1 fold-down, the checks on the
+#   decoded samples, and resampling with soxr;
+# - .stems: stem roles from file names and stem sets (a folder, a list, a .stem.mp4).
 from .decode import (
     MAX_SR,
     MIN_DURATION_S,
@@ -59,6 +43,8 @@ from .stems import (
     stems_from_container,
 )
 
+# the public entry point: load_stem_set, infer_stem_role, sanitize_name and the limits are
+# re-exported from the modules that define them
 __all__ = [
     "MIN_SR",
     "MAX_SR",
@@ -98,7 +84,7 @@ def load_audio(
     Returns float32 samples of shape (n, 1) or (n, 2) at ``target_sr``, with ``source_sr``,
     ``source_channels``, ``source_format`` (e.g. ``"WAV PCM_24"``, ``"MP4 AAC"``) and
     ``warnings`` (resampling, 5.1 fold-down, clipping, truncation, extension mismatch).
-    See the module docstring for the order of checks and :mod:`.decode` for the 5.1 fold-down.
+    See :mod:`.decode` for the 5.1 fold-down.
 
     Raises (all from :mod:`.errors`): AudioFileNotFoundError, EmptyFileError,
     NotAudioError (also for a directory), UnsupportedFormatError, TruncatedFileError
@@ -107,6 +93,21 @@ def load_audio(
     (from the header when it gives a length, before decoding), TooShortError (< 0.5 s),
     SampleRangeError (float samples beyond +60 dBFS),
     NonFiniteSamplesError, SilentAudioError (peak below -90 dBFS), InvalidArgumentError.
+
+    Notes
+    -----
+    The checks run in this order, the cheap ones from the header before any sample is decoded:
+    missing path, directory, zero bytes, non-audio content (text, images, PDF, archives...),
+    known container without audio, header truncation, sample rate outside 8-192 kHz, channel
+    count, duration over ``max_duration_s``; then after decoding: data truncation, NaN/Inf
+    samples, duration under 0.5 s (a BS.1770-4 gating block is 0.4 s; the mix-only estimate
+    needs 0.5 s), float samples beyond +60 dBFS, silence (peak below -90 dBFS). Data that stops
+    short of what the header declares is analysed with a warning when at least 90% of it is
+    present and refused below that; an MP3's length is only an estimate, so there it is a
+    warning either way.
+
+    The display name is :func:`sanitize_name` of the base name, and every error message starts
+    with that sanitised name (never the raw one, which may hold control characters).
     """
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise InvalidArgumentError(f"path must be a file path, got {type(path).__name__}")

