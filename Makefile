@@ -47,10 +47,11 @@ test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q
 
+# One table: analyze vs ffmpeg, listen, review (cold CLI with warm and empty caches, warm API; with
+# and without stems; separated when the weights are installed), wall, CPU and peak RSS.
+# `make bench RUNS=3 BENCH_ARGS="--no-empty-cache"` to shorten it (about 20 min as it is, 2 cores).
 bench: setup debs
-	$(PY) -m mixingbuddy.evals.bench_analyze
-	$(PY) -m mixingbuddy.evals.bench_review --runs 5 --stems --separate
-	$(PY) -m mixingbuddy.evals.bench_separate --synth 8
+	$(PY) -m mixingbuddy.evals.bench --runs $(or $(RUNS),5) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

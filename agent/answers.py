@@ -1,128 +1,44 @@
-"""Follow-up questions on the embedded default: a keyword router and grounded answers.
+"""Follow-up answers on the embedded default, worded from the stored analysis.
 
-:func:`route` reads a question and returns what it asks for (``intent`` plus parameters);
-only a what-if on a stem needs new tool calls (``needs_tools``), everything else is answered
-from the stored analysis. :func:`answer` words the reply from the stored report, findings and
-claims (or the what-if measurement), formatting every new number through a Ledger.
+:func:`agent.intents.route` says what a question asks for (one or more parts, each an intent and
+its slots); :func:`answer` words the reply, part by part in the order asked, from the stored
+report, findings and claims (or the what-if measurement), formatting every new number through a
+Ledger. Only a what-if on a stem needs new tool calls; everything else is read from the review.
 """
 from __future__ import annotations
 
-import re
+import math
 
-from ..model.data.advice_parser import parse_advice
 from ..tools.measure.analyze import AnalysisReport
 from ..tools.measure.loudness import PLATFORM_TARGETS
 from .claims import claim_summary
 from .composer import METHOD, finding_bullet
 from .findings import (
     MASKING_REPORT_PCT,
-    balance_action,
     balance_stem_sentence,
     cap,
     masking_pair_text,
+    missing_stem_text,
     platform_row,
     region_word,
+    stem_balance_advice,
     stem_word,
 )
 from .numbers import Ledger
 from .schema import Claim, Finding
 
-STEM_RES = {
-    "vocals": re.compile(r"\b(?:vocals?|vox|voice|voices|singer|singing|lead vocal)\b"),
-    "drums": re.compile(r"\b(?:drums?|kick|snare|hi-?hats?|percussion|kit|bass drum)\b"),
-    "bass": re.compile(r"\b(?:bass(?:line)?|808s?)\b(?! drum)"),
-    "other": re.compile(r"\b(?:other|guitars?|keys|keyboards?|piano|synths?|pads?|strings|instruments)\b"),
-}
-PLATFORM_RES = [
-    ("spotify", r"spotify"), ("apple_music", r"apple|itunes"), ("youtube", r"youtube|\byt\b"),
-    ("amazon_music", r"amazon"), ("deezer", r"deezer"), ("tidal", r"tidal"),
-    ("ebu_r128", r"\bebu\b|\br ?128\b|broadcast|\btv\b|\bradio\b"),
-]
-_NUM_WORDS = r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|half a"
-DB_RE = re.compile(r"(?:[-+]?\d+(?:\.\d+)?|\b(?:" + _NUM_WORDS + r"))\s*(?:db|decibels?)\b")
-WHATIF_RE = re.compile(r"\bwhat if\b|\bwhat happens\b|\bwhat would\b|\bif (?:i|we|you)\b|\bsimulat|\btry\b|\bsuppose\b")
-LOUDNESS_RE = re.compile(r"loud enough|loudness|\blufs\b|how loud|quiet enough|streaming|normali[sz]|\bmaster(?:ed|ing)? (?:level|loud)")
-MASKING_RE = re.compile(r"mask|clash|compet|fight|\bburied\b|drown|covering|stepping on|cut(?:s|ting)? through|\bhide|\bhidden")
-LOW_END_RE = re.compile(r"low[ -]?end|\bsub\b|sub-?bass|bottom end|\blows\b|low frequenc|rumble|boom")
-STEREO_RE = re.compile(r"stereo|width|\bwide\b|narrow|\bmono\b|phase|panning|\bimage\b|correlation")
-PEAKS_RE = re.compile(r"true[ -]?peak|\bpeaks?\b|clip|distort|headroom|ceiling|\bovers\b")
-DYNAMICS_RE = re.compile(r"dynamic|compress|punch|squash|crush|\bpsr\b|crest|limit")
-SPECTRUM_RE = re.compile(r"\beq\b|equali[sz]|spectrum|spectral|bright|dark|harsh|muddy|\bmud\b|\btone\b|tonal|frequenc|treble|\bhighs\b|\bmids?\b|\bair\b|boxy|thin|sibilan|presence")
-REFERENCE_RE = re.compile(r"\breference\b")
-BALANCE_RE = re.compile(r"balance|\blevels?\b|fader|too loud|too quiet|too soft|sit(?:s|ting)? (?:right|well)")
-WHY_RE = re.compile(r"\bwhy\b|explain|how do you know|what does (?:that|this|it) mean|reason|evidence|how (?:did|do) you (?:measure|get|know)|where does")
-FIX_RE = re.compile(r"\bfix|what should i do|what do i do|what (?:should|can) i change|how (?:do|can|should) i|improve|next step|advice|recommend|suggest|what now")
-OVERVIEW_RE = re.compile(r"summar|overall|how (?:is|does|did) (?:my|the|it|this)|what'?s wrong|what is wrong|problems?|issues?|anything else|what else")
-TOPIC_OF_INTENT = {"low_end": ("low_end",), "stereo": ("stereo",), "peaks": ("true_peak", "clipping"),
-                   "dynamics": ("dynamics",), "spectrum": ("spectrum",), "reference": ("reference",),
+# the review's finding topics behind each intent
+TOPIC_OF_INTENT = {"platform": ("loudness", "true_peak"), "masking": ("masking",), "low_end": ("low_end",),
+                   "stereo": ("stereo",), "peaks": ("true_peak", "clipping"), "dynamics": ("dynamics",),
+                   "dc_offset": ("dynamics",), "spectrum": ("spectrum",), "reference": ("reference",),
                    "balance": ("balance",)}
-
-
-def stems_in(q: str) -> list[str]:
-    hits = []
-    for stem, rx in STEM_RES.items():
-        m = rx.search(q)
-        if m:
-            hits.append((m.start(), stem))
-    return [s for _, s in sorted(hits)]
-
-
-def platform_in(q: str) -> str | None:
-    for key, pat in PLATFORM_RES:
-        if re.search(pat, q):
-            return key
-    return None
-
-
-def route(question: str, state: dict) -> dict:
-    """What the question asks for: ``{"intent", "why", "needs_tools", ...parameters}``.
-
-    Intents, in the order they are tried:
-
-    - ``whatif``: a gain on a stem ("what if I turn the bass down 3 dB?", "bass +2 dB?");
-    - ``platform``: loudness for a streaming platform ("is it loud enough for Spotify?");
-    - ``masking``: which stem covers which ("what is masking the vocals?");
-    - ``low_end``, ``stereo``, ``peaks`` (true peak, clipping), ``dynamics``, ``spectrum``,
-      ``reference``: one topic of the review;
-    - ``stem``: everything about one stem ("tell me about the vocals");
-    - ``balance``: the stem balance as a whole;
-    - ``why`` / ``fix``: the finding(s) last discussed (after a review: its top finding);
-    - ``overview``: what is wrong, in short; ``help``: what can be asked.
-    """
-    q = " ".join(question.lower().split())
-    why = bool(WHY_RE.search(q))
-    stems = stems_in(q)
-    out: dict = {"intent": "help", "why": why, "needs_tools": False}
-    if DB_RE.search(q) and (WHATIF_RE.search(q) or stems):
-        p = parse_advice(q)
-        stem = p.stem or (stems[0] if stems else None) or state.get("focus_stem")
-        if p.direction and p.magnitude_db:
-            lo, hi = p.magnitude_db
-            size = (lo + hi) / 2.0
-            gain = size if p.direction == "increase" else -size
-            return {**out, "intent": "whatif", "stem": stem, "gain_db": gain,
-                    "needs_tools": stem is not None}
-        return {**out, "intent": "whatif", "stem": stem, "gain_db": None}
-    plat = platform_in(q)
-    if plat or (LOUDNESS_RE.search(q) and not stems):
-        return {**out, "intent": "platform", "platform": plat or state.get("platform") or "spotify"}
-    if MASKING_RE.search(q):
-        return {**out, "intent": "masking", "stem": stems[0] if stems else None}
-    for intent, rx in (("low_end", LOW_END_RE), ("stereo", STEREO_RE), ("peaks", PEAKS_RE),
-                       ("dynamics", DYNAMICS_RE), ("spectrum", SPECTRUM_RE), ("reference", REFERENCE_RE)):
-        if rx.search(q):
-            return {**out, "intent": intent}
-    if stems:
-        return {**out, "intent": "stem", "stem": stems[0]}
-    if BALANCE_RE.search(q):
-        return {**out, "intent": "balance"}
-    if why:
-        return {**out, "intent": "why"}
-    if FIX_RE.search(q):
-        return {**out, "intent": "fix"}
-    if OVERVIEW_RE.search(q):
-        return {**out, "intent": "overview"}
-    return out
+# where each stem mostly lives in the spectrum (its region of the mix, for "tell me about ...")
+STEM_REGION = {"vocals": "presence", "bass": "low", "drums": None, "other": "mid"}
+REGION_SAYS = {"sub": "rumble and sub weight", "low": "boom and body", "low_mid": "mud and boxiness",
+               "mid": "honk and nasal tone", "presence": "harshness and bite", "brilliance": "sibilance and sizzle",
+               "air": "air, or dullness when it is missing"}
+OUT_OF_SCOPE = ("I can only talk about this mix and its measurements (loudness, peaks, dynamics, tone, low end, "
+                "stereo, the stem balance and masking), so I cannot help with that one.")
 
 
 # --------------------------------------------------------------------------- answers
@@ -153,18 +69,41 @@ def _method(a: Answer, topics) -> None:
 
 def answer(rt: dict, state: dict, rep: AnalysisReport, findings: list[Finding], claims: list[Claim],
            tool_result: dict | None = None) -> Answer:
-    """The reply to a routed question (:func:`route` lists the intents)."""
+    """The reply to a routed question (``agent.intents.Route.as_state``): each part in the order
+    asked, separated by a blank line; a later part sees what an earlier one was about ("what is
+    masking the vocals and how do I fix it?")."""
     a = Answer()
-    intent = rt.get("intent", "help")
+    parts = rt.get("parts") or [rt]  # a route stored before agent.intents is one part
+    st = dict(state)
+    for i, part in enumerate(parts):
+        if i:
+            a.add("")
+        _part(a, dict(part), st, rep, findings, claims, tool_result)
+        if a.focus:
+            st["focus"] = a.focus
+        if a.focus_stem:
+            st["focus_stem"] = a.focus_stem
+    return a
+
+
+def _part(a: Answer, rt: dict, state: dict, rep: AnalysisReport, findings: list[Finding], claims: list[Claim],
+          tool_result: dict | None) -> None:
+    intent = {"stem": "stem_info"}.get(rt.get("intent", "help"), rt.get("intent", "help"))
+    if rt.get("why") and intent in TOPIC_OF_INTENT:  # a route stored before agent.intents
+        rt, intent = {**rt, "about": intent}, "why"
     fn = {"whatif": _whatif, "platform": _platform, "masking": _masking, "low_end": _low_end,
-          "stem": _stem, "why": _why, "fix": _fix, "overview": _overview}.get(intent)
+          "stem_info": _stem, "stem_fix": _stem_fix, "balance": _balance, "spectrum": _spectrum,
+          "dc_offset": _dc, "why": _why, "fix": _fix, "fix_first": _fix_first,
+          "overview": _overview}.get(intent)
     if fn is not None:
         fn(a, rt, state, rep, findings, claims, tool_result)
     elif intent in TOPIC_OF_INTENT:
-        _topic(a, TOPIC_OF_INTENT[intent], findings, why=rt.get("why", False), rep=rep)
+        _topic(a, TOPIC_OF_INTENT[intent], findings, why=False, rep=rep)
+    elif intent == "out_of_scope":
+        a.add(OUT_OF_SCOPE, "")
+        _help(a, rep)
     else:
         _help(a, rep)
-    return a
 
 
 def _topic(a: Answer, topics, findings: list[Finding], *, why: bool, rep: AnalysisReport) -> None:
@@ -186,7 +125,7 @@ def _topic(a: Answer, topics, findings: list[Finding], *, why: bool, rep: Analys
 
 
 def _platform(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
-    key = rt.get("platform") or "spotify"
+    key = rt.get("platform") or state.get("platform") or "spotify"
     if key not in PLATFORM_TARGETS:
         key = "spotify"
     L, p = rep.loudness, platform_row(rep, key)
@@ -277,6 +216,12 @@ def _masking(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
 
 def _low_end(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
     led = a.led
+    if rt.get("mono"):  # "is the low end mono?": the mono check first
+        a.add(_mono_line(led, rep))
+    elif rt.get("region") in ("sub", "low"):  # "too much sub?": that region first
+        line = _region_line(led, rep, rt["region"])
+        if line:
+            a.add(line)
     f = next((x for x in findings if x.topic == "low_end" and x.id == "low_end"), None)
     if f is not None:
         a.add(finding_bullet(f))
@@ -287,7 +232,7 @@ def _low_end(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
         st = next((s for s in rep.stem_balance.stems if (s.role or s.name) == "bass"), None)
         if st is not None and st.vs_rest is not None and st.vs_rest.value_db is not None:
             line = f"- **Bass stem**: {balance_stem_sentence(led, st)}"
-            line += ("." if st.status == "within_range" else f". {balance_action(led, st)}")
+            line += ("." if st.status == "within_range" else f". {stem_balance_advice(led, rep, st)}")
             a.add(line)
     elif rep.mix_estimate is not None:
         se = next((s for s in rep.mix_estimate.stems if s.role == "bass"), None)
@@ -308,6 +253,21 @@ def _low_end(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
         _method(a, ("low_end",))
 
 
+ESTIMATE_JUDGE = {"within_range": "within the professional range, as far as the estimate can tell",
+                  "too_quiet": "below the professional range, as far as the estimate can tell",
+                  "too_loud": "above the professional range, as far as the estimate can tell",
+                  "uncertain": "too uncertain to judge against professional mixes"}
+
+
+def estimate_line(led: Ledger, se, label: str) -> str:
+    """One stem's mix-only estimate as a bullet: level against the mix, confidence, verdict."""
+    est = led.num(se.estimated_level_vs_mix_db, tool="mix_estimate", quantity=f"{se.role}.estimated_level_vs_mix_db",
+                  unit="dB")
+    conf = led.num(se.confidence, tool="mix_estimate", quantity=f"{se.role}.confidence", decimals=2)
+    return (f"- **{label}**: at {est} against the mix (confidence {conf}): {ESTIMATE_JUDGE[se.status]}. "
+            "Give the stems for a measurement.")
+
+
 def _stem(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
     stem = rt["stem"]
     led = a.led
@@ -320,14 +280,14 @@ def _stem(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
             a.add(f"There is no {stem} stem in this conversation (stems: {roles}).")
             return
         if st.status == "silent":
-            a.add(f"The {stem} stem is silent.")
+            a.add(missing_stem_text(stem) if rep.stem_balance.source == "separated" else f"The {stem} stem is silent.")
             return
         if st.vs_rest is not None and st.vs_rest.value_db is not None:
             line = f"- **Level**: {balance_stem_sentence(led, st)}"
             if st.status == "within_range":
                 line += ": no change needed."
             else:
-                line += f". {balance_action(led, st)}"
+                line += f". {stem_balance_advice(led, rep, st)}"
             a.add(line)
             said = True
         if st.integrated_lufs is not None and st.loudness_vs_mix_lu is not None:
@@ -347,14 +307,7 @@ def _stem(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
     elif rep.mix_estimate is not None:
         se = next((s for s in rep.mix_estimate.stems if s.role == stem), None)
         if se is not None and se.estimated_level_vs_mix_db is not None:
-            est = led.num(se.estimated_level_vs_mix_db, tool="mix_estimate", quantity=f"{stem}.estimated_level_vs_mix_db", unit="dB")
-            conf = led.num(se.confidence, tool="mix_estimate", quantity=f"{stem}.confidence", decimals=2)
-            judge = {"within_range": "within the professional range, as far as the estimate can tell",
-                     "too_quiet": "below the professional range, as far as the estimate can tell",
-                     "too_loud": "above the professional range, as far as the estimate can tell",
-                     "uncertain": "too uncertain to judge against professional mixes"}[se.status]
-            a.add(f"- **Level (estimated from the mix, no stems)**: at {est} against the mix (confidence "
-                  f"{conf}): {judge}. Give the stems for a measurement.")
+            a.add(estimate_line(led, se, "Level (estimated from the mix, no stems)"))
             said = True
     for c in claims:
         if c.stem == stem:
@@ -397,13 +350,21 @@ def _whatif(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
     led = a.led
     b, af = tool_result["before"], tool_result["after"]
     g = led.mag(gain, tool="user", quantity="requested_gain_db", unit="dB")
-    if tool_result.get("approximate"):
+    if tool_result.get("residual") == "master":
+        a.add(f"Turning {stem_word(stem)} {'up' if gain > 0 else 'down'} by {g}, simulated on your stems and "
+              "measured again; before is your mix file itself, and what your master adds to the stems' sum "
+              "(bus processing, limiting) is kept as it is, so the after numbers are approximate:")
+    elif tool_result.get("approximate"):
         a.add(f"Turning {stem_word(stem)} {'up' if gain > 0 else 'down'} by {g}, simulated on the stems separated "
               "from your mix and measured again; approximate (separation is good to about a dB or two), on the "
               "separated windows, with what the separator left out kept in both versions:")
+    elif tool_result.get("residual") == "unmatched":
+        a.add(f"Turning {stem_word(stem)} {'up' if gain > 0 else 'down'} by {g}, simulated on the stems and "
+              "measured again; your stems do not add up to the mix file (another take, or shifted in time), so "
+              "before is their plain sum, not your mix:")
     else:
         a.add(f"Turning {stem_word(stem)} {'up' if gain > 0 else 'down'} by {g}, simulated on the stems and "
-              "measured again (before is the plain sum of the stems):")
+              "measured again (your stems add up to the mix file, so before is your mix):")
     sb, sa = b["stems"][stem], af["stems"][stem]
     status_word = {"within_range": "within the professional range", "too_quiet": "below the professional range",
                    "too_loud": "above the professional range"}
@@ -444,16 +405,63 @@ def _focus(state: dict, findings: list[Finding]) -> list[Finding]:
     return chosen
 
 
+def _about_findings(rt: dict, findings: list[Finding]) -> list[Finding]:
+    """The findings a "why"/"how do I fix" names: a stem's balance, a region, a topic."""
+    about, stem, region = rt.get("about"), rt.get("stem"), rt.get("region")
+    if stem and about in (None, "balance"):
+        return [f for f in findings if f.id == f"balance:{stem}"]
+    if stem and about == "masking":
+        return [f for f in findings if f.topic == "masking" and f.id.endswith(f"->{stem}")] or \
+            [f for f in findings if f.topic == "masking"]
+    if region and about in (None, "spectrum", "low_end"):
+        hit = [f for f in findings if f.id == f"spectrum:{region}"]
+        if region in ("sub", "low"):
+            hit += [f for f in findings if f.id == "low_end"]
+        return hit
+    if about in TOPIC_OF_INTENT:
+        return [f for f in findings if f.topic in TOPIC_OF_INTENT[about]]
+    return []
+
+
+def _named(rt: dict) -> bool:
+    return bool(rt.get("about") or rt.get("stem") or rt.get("region"))
+
+
 def _why(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
-    chosen = _focus(state, findings)
+    if not _named(rt):
+        chosen = _focus(state, findings)
+    else:
+        chosen = _about_findings(rt, findings)
+        stem, region, about = rt.get("stem"), rt.get("region"), rt.get("about")
+        if not chosen and stem and about in (None, "balance"):
+            _balance(a, {"stem": stem}, state, rep, findings, claims, tool_result)  # not flagged: the measurement
+            _method(a, ("balance",))
+            return
+        if region and about in (None, "spectrum", "low_end"):
+            line = _region_line(a.led, rep, region)
+            if line:
+                a.add(line)
+        if about == "dc_offset":
+            _dc(a, rt, state, rep, findings, claims, tool_result)
+            _method(a, ("dynamics",))
+            return
+        if not chosen and not (region and about in (None, "spectrum", "low_end")):
+            chosen = _focus(state, findings)
     for f in chosen:
         a.add(f"- **{f.title}**: {f.detail}")
-    _method(a, [f.topic for f in chosen])
-    a.focus = [f.id for f in chosen]
+    _method(a, [f.topic for f in chosen] or ["spectrum"])
+    a.focus = [f.id for f in chosen] or a.focus
 
 
 def _fix(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
-    chosen = [f for f in _focus(state, findings) if f.action]
+    named = _about_findings(rt, findings) if _named(rt) else []
+    chosen = [f for f in (named or _focus(state, findings)) if f.action]
+    if _named(rt) and named and not chosen:
+        a.add("Nothing to fix there by the measurements:")
+        for f in named:
+            a.add(finding_bullet(f))
+        a.focus = [f.id for f in named]
+        return
     if not chosen:
         todo = [f for f in findings if f.severity != "ok" and f.action]
         if not todo:
@@ -463,6 +471,175 @@ def _fix(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
     for f in chosen:
         a.add(f"- **{f.title}**: {f.action}")
     a.focus = [f.id for f in chosen]
+
+
+def _fix_first(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
+    todo = [f for f in findings if f.severity != "ok" and f.action]  # findings are ranked
+    if not todo:
+        a.add("Nothing needs fixing: every check came out within the professional ranges.")
+        return
+    top = todo[0]
+    a.add(f"Fix this first: **{top.title}**. {top.detail} *Do this:* {top.action}")
+    if len(todo) > 1:
+        a.add("", "Then: " + "; ".join(f.title.lower() if i else f.title for i, f in enumerate(todo[1:3])) + ".")
+    a.focus = [top.id]
+    if top.id.startswith("balance:"):
+        a.focus_stem = top.id.split(":", 1)[1]
+
+
+def _region_line(led: Ledger, rep: AnalysisReport, name: str) -> str | None:
+    """The measured level of one spectral region against the professional target, in a sentence."""
+    g = next((x for x in rep.spectrum.regions if x.name == name), None)
+    if g is None or g.deviation_db is None:
+        return None
+    rng = led.hz_range(g.lo_hz, g.hi_hz, tool="spectrum", quantity=f"regions.{g.name}")
+    dev = led.num(g.deviation_db, tool="spectrum", quantity=f"regions.{g.name}.deviation_db", unit="dB", signed=True)
+    text = (f"The {region_word(name)} region ({rng}), where {REGION_SAYS.get(name, 'its character')} would show, "
+            f"is at {dev} against the professional target mean")
+    if g.target_p10_db is not None and g.target_p90_db is not None and g.target_db is not None:
+        p10 = led.num(g.target_p10_db - g.target_db, tool="rule:target_range_vs_mean",
+                      quantity=f"regions.{g.name}.p10 - mean", unit="dB", signed=True)
+        p90 = led.num(g.target_p90_db - g.target_db, tool="rule:target_range_vs_mean",
+                      quantity=f"regions.{g.name}.p90 - mean", unit="dB", signed=True)
+        text += f" (professional mixes: p10 at {p10}, p90 at {p90})"
+    if g.outside_target_range:
+        text += (": more than most professional mixes." if g.deviation_db > 0
+                 else ": less than most professional mixes.")
+    else:
+        text += ": within the usual range of professional mixes, so not a problem by this measure."
+    return text
+
+
+def _mono_line(led: Ledger, rep: AnalysisReport) -> str:
+    T = rep.stereo
+    if T.mono_input:
+        return "The file is mono, so its low end is mono too."
+    le = T.low_end
+    if le.status == "no_low_end":
+        return "There is too little low end to judge whether it is mono."
+    hi = led.hz(le.hi_hz, tool="stereo", quantity="low_end.hi_hz")
+    corr = ("undefined" if le.correlation is None else
+            led.num(le.correlation, tool="stereo", quantity="low_end.correlation", decimals=2, signed=True))
+    side = ("" if le.side_to_mid_db is None else ", side level at " + led.num(
+        le.side_to_mid_db, tool="stereo", quantity="low_end.side_to_mid_db", unit="dB", signed=True) + " against the mid")
+    if le.status == "pass":
+        return f"Yes: the low end below {hi} is mono-safe (correlation {corr}{side})."
+    return (f"No: the low end below {hi} is not mono-safe (correlation {corr}{side}); club systems and phones "
+            "play the lows in mono, so part of it can cancel.")
+
+
+def _spectrum(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
+    region = rt.get("region")
+    if not region:
+        _topic(a, ("spectrum",), findings, why=False, rep=rep)
+        return
+    line = _region_line(a.led, rep, region)
+    a.add(line or f"I have no measurement of the {region_word(region)} region in this conversation.")
+    hit = [f for f in findings if f.id == f"spectrum:{region}"]
+    if region in ("sub", "low"):
+        hit += [f for f in findings if f.id == "low_end" and f.severity != "ok"]
+    for f in hit:
+        a.add(finding_bullet(f))
+    a.focus = [f.id for f in hit] or [f.id for f in findings if f.topic == "spectrum"] or None
+
+
+def _dc(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
+    from ..tools.measure.dynamics import DC_FLAG_RATIO
+
+    led = a.led
+    dc = rep.dynamics.dc
+    chans = [c for c in dc.channels if c.offset_dbfs is not None and math.isfinite(c.offset_dbfs)]
+    n = len(dc.channels)
+    name = (lambda c: {0: "left", 1: "right"}[c] + " channel") if n == 2 else (lambda c: "channel" if n == 1 else f"channel {c + 1}")
+    line = led.num(20.0 * math.log10(DC_FLAG_RATIO), tool="reference:dc_offset", quantity="dc_flag_dbfs",
+                   unit="dBFS", decimals=0)
+    if not chans:
+        a.add("No DC offset: every channel averages to zero.")
+    else:
+        worst = max(chans, key=lambda c: c.offset_dbfs)
+        level = led.num(worst.offset_dbfs, tool="dynamics", quantity=f"dc.channels[{worst.channel}].offset_dbfs",
+                        unit="dBFS")
+        if dc.flagged:
+            a.add(f"Yes: a DC offset of {level} on the {name(worst.channel)}, above the {line} line where it starts "
+                  "to cost headroom and click at edits. Remove it with a gentle high-pass filter at a few hertz "
+                  "(or your editor's DC-offset removal).")
+        else:
+            a.add(f"No DC offset worth removing: the largest is {level} on the {name(worst.channel)}, under the "
+                  f"{line} line where it starts to matter.")
+    a.focus = ["dynamics"]
+
+
+def _stem_fix(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
+    """What to change on one stem: the actions of the findings about it."""
+    stem = rt.get("stem")
+    if not stem:
+        _fix(a, rt, state, rep, findings, claims, tool_result)
+        return
+    a.focus_stem = stem
+    if rep.stem_balance is not None and not any((s.role or s.name) == stem for s in rep.stem_balance.stems):
+        roles = ", ".join(s.role or s.name for s in rep.stem_balance.stems)
+        a.add(f"There is no {stem} stem in this conversation (stems: {roles}).")
+        return
+    hits: list[tuple[str, Finding]] = []
+    for f in findings:
+        if not f.action:
+            continue
+        if f.id == f"balance:{stem}":
+            hits.append(("Level", f))
+        elif f.topic == "masking" and (f.id.endswith(f"->{stem}") or f.id.startswith(f"masking:{stem}->")):
+            hits.append(("Masking", f))
+        elif stem == "bass" and f.topic == "low_end":
+            hits.append(("Low end", f))
+        elif STEM_REGION.get(stem) and f.id == f"spectrum:{STEM_REGION[stem]}":
+            hits.append(("EQ", f))
+    if hits:
+        a.add(f"What to change on {stem_word(stem)}:")
+        for label, f in hits:
+            a.add(f"- **{label}** ({f.title.lower()}): {f.action}")
+        a.focus = [f.id for _, f in hits]
+        return
+    a.add(f"Nothing to change on {stem_word(stem)} by the measurements:")
+    _balance(a, {"stem": stem}, state, rep, findings, claims, tool_result)
+
+
+def _balance(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
+    stem = rt.get("stem")
+    if not stem:
+        _topic(a, ("balance",), findings, why=False, rep=rep)
+        return
+    led = a.led
+    a.focus_stem = stem
+    f = next((x for x in findings if x.id == f"balance:{stem}"), None)
+    if f is not None:
+        a.add(finding_bullet(f))
+        a.focus = [f.id]
+        return
+    if rep.stem_balance is not None:
+        st = next((s for s in rep.stem_balance.stems if (s.role or s.name) == stem), None)
+        if st is None:
+            roles = ", ".join(s.role or s.name for s in rep.stem_balance.stems)
+            a.add(f"There is no {stem} stem in this conversation (stems: {roles}).")
+        elif st.status == "silent" and rep.stem_balance.source == "separated" and rep.mix_estimate is not None:
+            a.add(f"The separator found next to nothing it could call {stem_word(stem)} in this mix, so their level "
+                  "is not measured from the separated stems; the estimate from the mix alone:")
+            rep_est = rep.model_copy(update={"stem_balance": None})
+            _balance(a, {"stem": stem}, state, rep_est, [], claims, tool_result)
+        elif st.status == "silent":
+            a.add(f"The {stem} stem is silent.")
+        elif st.vs_rest is not None and st.vs_rest.value_db is not None:
+            ok = st.status == "within_range"
+            a.add(f"- **{cap(stem_word(stem))}**: {balance_stem_sentence(led, st)}"
+                  + (": within the professional range, no change needed." if ok
+                     else f". {stem_balance_advice(led, rep, st)}"))
+        else:
+            a.add(f"The level of {stem_word(stem)} could not be judged against professional mixes here.")
+        return
+    if rep.mix_estimate is not None:
+        se = next((s for s in rep.mix_estimate.stems if s.role == stem), None)
+        if se is not None and se.estimated_level_vs_mix_db is not None:
+            a.add(estimate_line(led, se, f"{cap(stem_word(stem))} (estimated from the mix, no stems)"))
+            return
+    a.add(f"I have no measurement of {stem_word(stem)} in this conversation.")
 
 
 def _overview(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
@@ -485,4 +662,5 @@ def _help(a: Answer, rep: AnalysisReport) -> None:
           "- \"tell me about the vocals\" (or drums, bass, the other instruments)",
           "- \"what is masking the vocals?\"" + ("" if stems else " (needs stems)"),
           "- \"what if I turn the bass down three dB?\"" + ("" if stems else " (needs stems)"),
-          "- \"what's wrong overall?\"")
+          "- \"how do I fix the vocals?\", \"is the mix muddy?\", \"is the low end mono?\", \"any DC offset?\"",
+          "- \"what should I fix first?\", \"what's wrong overall?\"")

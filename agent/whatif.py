@@ -4,8 +4,9 @@ Method: the stems of the conversation (its :class:`AudioContext` only) are summe
 chosen stem scaled by ``10^(gain_db/20)``; the tools then measure, before and after, the stem
 balance (``measure_stem_balance``: every stem against the rest, placed in the professional
 range) and the summed mix's loudness and true peak (``measure_loudness``, ITU-R BS.1770).
-"Before" is the plain sum of the stems, so both sides are measured the same way (the bounced
-mix file may differ from the stem sum by its master processing).
+"Before" is the user's mix file itself: what the master adds to the stems' sum (bus processing,
+a limiter) is kept as a residual added to both sides (:func:`master_residual`), so the before
+numbers are the review's and the after numbers are approximate when that residual is not silent.
 
 On a bounced mix the stems are the ones separated from it (``tools.separate``): the move is
 applied to the separated stem and the mix rebuilt as the separated stems plus the residual (what
@@ -23,9 +24,11 @@ from ..tools.measure.loudness import measure_loudness
 from ..tools.measure.stem_balance import StemBalanceResult, measure_stem_balance
 from ..tools.registry import AudioContext
 
-__all__ = ["MAX_GAIN_DB", "apply_gains", "simulate_gain", "stem_level_db", "sum_mix"]
+__all__ = ["MAX_GAIN_DB", "apply_gains", "master_residual", "simulate_gain", "stem_level_db", "sum_mix"]
 
 MAX_GAIN_DB = 24.0  # a move beyond this is a different mix, not a fix (the what-if and the audition)
+SILENT_RESIDUAL_DB = -60.0  # a mix this close to its stems' sum is their plain sum
+UNMATCHED_RESIDUAL_DB = -6.0  # a residual this loud means the stems are not this mix's (shifted, other take)
 
 
 def apply_gains(arrays: Mapping[str, np.ndarray], gains_db: Mapping[str, float]) -> dict[str, np.ndarray]:
@@ -40,6 +43,37 @@ def sum_mix(arrays: Mapping[str, np.ndarray], residual: np.ndarray | None = None
     return mix + residual if residual is not None else mix
 
 
+def residual_db(mix: np.ndarray, residual: np.ndarray) -> float:
+    """Power of ``residual`` against ``mix``, dB (``-inf`` for a silent residual)."""
+    pm = float(np.mean(np.square(mix, dtype=np.float64)))
+    pr = float(np.mean(np.square(residual, dtype=np.float64)))
+    return -np.inf if pr == 0.0 or pm == 0.0 else 10.0 * np.log10(pr / pm)
+
+
+def master_residual(mix, stems) -> tuple[np.ndarray | None, str]:
+    """The mix file minus the sum of its stems (both as ingested: 48 kHz, stereo), so a move
+    re-measured on ``stems + residual`` starts from the mix the review measured.
+
+    Returns ``(residual, kind)``: ``(array, "master")`` when the mix adds something to the sum (bus
+    processing, a limiter); ``(None, "sum")`` when the sum is the mix (residual under
+    ``SILENT_RESIDUAL_DB``); ``(None, "unmatched")`` when the stems cannot be this mix's (another
+    length, or a residual over ``UNMATCHED_RESIDUAL_DB``: shifted or different takes), where the
+    stems' sum is all there is."""
+    if stems is None or mix is None or mix.sr != stems.sr:
+        return None, "unmatched"
+    x = mix.stereo()
+    total = sum_mix({r: a.stereo() for r, a in stems.stems.items()})
+    if total.shape != x.shape:
+        return None, "unmatched"
+    res = (x - total).astype(np.float32)
+    level = residual_db(x, res)
+    if level < SILENT_RESIDUAL_DB:
+        return None, "sum"
+    if level > UNMATCHED_RESIDUAL_DB:
+        return None, "unmatched"
+    return res, "master"
+
+
 def stem_level_db(st) -> float | None:
     """The stem level shown before and after a move: against the power sum of the other stems,
     the quantity the professional range is given in and the review judges."""
@@ -48,12 +82,14 @@ def stem_level_db(st) -> float | None:
 
 def simulate_gain(ctx: AudioContext, stem: str, gain_db: float, *, anchor: str | None = None,
                   platform: str = "spotify", before: StemBalanceResult | None = None,
-                  residual: np.ndarray | None = None) -> dict:
+                  residual: np.ndarray | None = None, residual_kind: str = "separated") -> dict:
     """Before/after numbers for ``gain_db`` on ``stem`` (JSON-ready dict). ``before``: the
     stem balance already measured on these stems (the review's), reused instead of measured
     again; the three remaining measurements run on two threads. ``residual``: added to both
-    mixes (stems separated from a bounced mix: the part of the mix they leave out); the result
-    is then marked ``approximate``."""
+    mixes (``residual_kind`` "separated": the part of a bounced mix its separated stems leave
+    out; "master": what the mix file adds to the user's stems), and the result is marked
+    ``approximate``; without one, ``residual_kind`` says why ("sum": the stems add up to the mix;
+    "unmatched": they do not, and before is their plain sum)."""
     if ctx.stems is None:
         raise InvalidArgumentError("a what-if on a stem needs the stems; this conversation has the mix only")
     if stem not in ctx.stems.stems:
@@ -91,5 +127,6 @@ def simulate_gain(ctx: AudioContext, stem: str, gain_db: float, *, anchor: str |
                 "platform_label": p.label}
 
     return {"stem": stem, "gain_db": float(gain_db), "platform": platform, "approximate": residual is not None,
+            "residual": residual_kind,
             "before": {"stems": stems_rows(bal_before), "mix": loud_row(loud_before)},
             "after": {"stems": stems_rows(bal_after), "mix": loud_row(loud_after)}}

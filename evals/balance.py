@@ -3,22 +3,8 @@
 ``mixingbuddy eval balance --system NAME [--system NAME ...|all] --data DIR --out DIR
 [--limit N] [--split test] [--cv K]``
 
-Protocol (the MixingBuddy-gain study's evaluation, on a corpus built by
-``mixingbuddy data build``): the system is fitted on the corpus's train split (when it has a
-``fit``), then run over the evaluation split; every text is parsed by the deterministic
-:func:`~mixingbuddy.model.data.advice_parser.parse_advice` and scored by
-:mod:`~mixingbuddy.evals.metrics` against the published label (stem, direction, magnitude) and
-the norm-referenced label.
-
-Small corpora (the 94 MUSDB18 previews make about 470 rows, 10% of them in the test split):
-``--cv K`` cross-fits instead: the evaluated rows are cut into K folds by song (a hash of the
-song id, so no song is in two folds), and each fold is scored by a fresh system fitted on every
-corpus row whose song is outside the fold. With ``--split all`` every row is scored once.
-
-Output in ``<out>/<system>/``: ``predictions.jsonl`` (id, text, parsed fields, correctness
-flags), ``metrics.json``, ``metrics.md``, ``confusion.png``; with several systems also
-``<out>/summary.md`` (printed too). Mix-only feature caches (``features_dsp.npz``) live in
-``<out>/`` so reruns are fast.
+The protocol is the MixingBuddy-gain study's evaluation, on a corpus built by
+``mixingbuddy data build`` (:func:`run_balance_eval`).
 """
 from __future__ import annotations
 
@@ -86,6 +72,7 @@ def load_mix(data_dir, row: dict) -> tuple[np.ndarray, int]:
 
 
 def fold_of(song_id: str, k: int, seed: int = 0) -> int:
+    """The cross-fitting fold of a song: a hash of the song id, so no song is in two folds."""
     return zlib.crc32(f"{seed}\x1f{song_id}".encode()) % k
 
 
@@ -119,8 +106,27 @@ def run_balance_eval(system, data_dir, out_dir, *, limit: int | None = None, spl
                      system_options: dict | None = None) -> dict:
     """Fit ``system`` (a registered name or a :class:`System`) on the train split, run it over
     ``split`` (at most ``limit`` rows), score the parsed advice and write the report files in
-    ``<out_dir>/<system name>/``. ``cv`` > 1 cross-fits by song instead (module docstring).
-    Returns the metrics dict (with a ``meta`` entry)."""
+    ``<out_dir>/<system name>/``. ``cv`` > 1 cross-fits by song instead.
+    Returns the metrics dict (with a ``meta`` entry).
+
+    Notes
+    -----
+    The system is fitted on the corpus's train split (when it has a ``fit``), then run over the
+    evaluation split; every text is parsed by the deterministic
+    :func:`~mixingbuddy.model.data.advice_parser.parse_advice` and scored by
+    :mod:`~mixingbuddy.evals.metrics` against the published label (stem, direction, magnitude)
+    and the norm-referenced label.
+
+    Small corpora (the 94 MUSDB18 previews make about 470 rows, 10% of them in the test split)
+    are cross-fitted with ``cv`` = K: the evaluated rows are cut into K folds by song
+    (:func:`fold_of`), and each fold is scored by a fresh system fitted on every corpus row
+    whose song is outside the fold. With ``split="all"`` every row is scored once.
+
+    Written in ``<out_dir>/<system>/``: ``predictions.jsonl`` (id, text, parsed fields,
+    correctness flags), ``metrics.json``, ``metrics.md``, ``confusion.png``. Mix-only feature
+    caches (``features_dsp.npz``) live in ``<out_dir>/`` so reruns are fast; with several
+    systems :func:`run_many` also writes ``<out_dir>/summary.md``.
+    """
     if split not in SPLITS:
         raise InvalidArgumentError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
     t0 = time.perf_counter()
@@ -330,7 +336,7 @@ def add_balance_parser(eval_subparsers) -> argparse.ArgumentParser:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``eval`` group (with ``balance``) to the top-level sub-commands."""
-    e = subparsers.add_parser("eval", help="benchmarks: eval balance ..., eval agent ...")
+    e = subparsers.add_parser("eval", help="benchmarks: eval balance ..., eval agent ..., eval questions ...")
     esub = e.add_subparsers(dest="eval_command", required=True)
     add_balance_parser(esub)
     from .agent_eval import add_agent_eval_parser
@@ -339,4 +345,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     from .fit_judge import add_fit_judge_parser
 
     add_fit_judge_parser(esub)
+    from .questions import add_questions_parser
+
+    add_questions_parser(esub)
     return e

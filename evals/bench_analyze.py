@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -36,19 +37,26 @@ from mixingbuddy.tools.measure.analyze import analyze
 DEFAULT_MUSDB = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "musdb18-7"
 
 
-def ffmpeg_ebur128(path: Path, stream: int | None = None) -> dict[str, float]:
-    """Run ffmpeg's ebur128 filter (true peak on) and parse its summary."""
+def ffmpeg_ebur128_cmd(path: Path, stream: int | None = None) -> list[str]:
+    """The ffmpeg command line that measures ``path`` with the ebur128 filter (true peak on)."""
     cmd = ["ffmpeg", "-nostats", "-hide_banner", "-i", str(path)]
     if stream is not None:
         cmd += ["-map", f"0:a:{stream}"]
-    cmd += ["-filter_complex" if stream is None else "-af", "ebur128=peak=true", "-f", "null", "-"]
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    dt = time.perf_counter() - t0
-    summary = p.stderr[p.stderr.rfind("Summary:"):]
+    return cmd + ["-filter_complex" if stream is None else "-af", "ebur128=peak=true", "-f", "null", "-"]
+
+
+def parse_ebur128_summary(stderr: str) -> dict[str, float]:
+    """Integrated loudness, LRA and true peak from the summary ffmpeg's ebur128 filter prints."""
+    summary = stderr[stderr.rfind("Summary:"):]
     grab = lambda key: float(re.search(key + r":\s+(-?[\d.]+|-inf)", summary).group(1))  # noqa: E731
-    return {"integrated_lufs": grab("I"), "lra_lu": grab("LRA"), "true_peak_dbtp": grab("Peak"),
-            "seconds": dt}
+    return {"integrated_lufs": grab("I"), "lra_lu": grab("LRA"), "true_peak_dbtp": grab("Peak")}
+
+
+def ffmpeg_ebur128(path: Path, stream: int | None = None) -> dict[str, float]:
+    """Run ffmpeg's ebur128 filter (true peak on) and parse its summary (plus ``seconds``)."""
+    t0 = time.perf_counter()
+    p = subprocess.run(ffmpeg_ebur128_cmd(path, stream), capture_output=True, text=True, check=True)
+    return {**parse_ebur128_summary(p.stderr), "seconds": time.perf_counter() - t0}
 
 
 def essentia_ebur128(samples, sr: int) -> dict[str, float]:
@@ -105,6 +113,13 @@ def median_time(fn, runs: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+def full_analyze(mix: Path, stems: Path | None = None):
+    """What ``mixingbuddy analyze MIX [--stems DIR --anchor drums] --platform spotify`` computes:
+    decode (and resample) the files, then every measurement; the report."""
+    m, s = load_mix_and_stems(mix, stems)
+    return analyze(m, s, anchor="drums" if stems is not None else None, platform="spotify")
+
+
 def bench_speed(runs: int, tmp: Path) -> None:
     print("Rendering a 3-minute 44.1 kHz stereo song with 4 stems ...", flush=True)
     mix, stems = render_song(SongConfig(duration_s=180.0, sr=44_100, seed=1), gains_db={"vocals": -4.0})
@@ -114,30 +129,53 @@ def bench_speed(runs: int, tmp: Path) -> None:
         sf.write(tmp / "stems" / f"{role}.wav", x, 44_100, subtype="PCM_24")
 
     def full(with_stems: bool):
-        m, s = load_mix_and_stems(tmp / "mix.wav", tmp / "stems" if with_stems else None)
-        return analyze(m, s, anchor="drums" if with_stems else None, platform="spotify")
+        return full_analyze(tmp / "mix.wav", tmp / "stems" if with_stems else None)
 
     full(False)  # warm-up: imports, numba/librosa caches, FFT plans
-    t_mix, rep_mix = median_time(lambda: full(False), runs)
-    t_stems, rep_stems = median_time(lambda: full(True), runs)
-    print(f"\n| analyze, 3-min stereo 44.1 kHz (median of {runs}) | seconds | target |")
-    print("|---|---|---|")
-    print(f"| mix only | {t_mix:.2f} | <= 3 |")
-    print(f"| mix + 4 stems | {t_stems:.2f} | <= 8 |")
+    have_ffmpeg = shutil.which("ffmpeg") is not None
+    mix_runs, ff_runs = [], []
+    for _ in range(runs):  # interleaved, so a change in the machine's load hits both alike
+        mix_runs.append(timed(lambda: full(False)))
+        if have_ffmpeg:
+            ff_runs.append(timed(lambda: ffmpeg_ebur128(tmp / "mix.wav")))
+    stem_runs = [timed(lambda: full(True)) for _ in range(runs)]
+    (t_mix, c_mix, rep_mix), (t_stems, c_stems, rep_stems) = medians(mix_runs), medians(stem_runs)
+    print(f"\n| analyze, 3-min stereo 44.1 kHz (median of {runs}) | wall s | CPU s (all threads) | target |")
+    print("|---|---|---|---|")
+    print(f"| mix only | {t_mix:.2f} | {c_mix:.2f} | <= 3 |")
+    print(f"| mix + 4 stems | {t_stems:.2f} | {c_stems:.2f} | <= 8 |")
     print("\nper-tool seconds (mix+stems run; tools run on a 2-thread pool, so they overlap):")
     for k, v in rep_stems.timings_s.items():
         print(f"  {k:22s} {v:.3f}")
     print("per-tool seconds (mix-only run):")
     for k, v in rep_mix.timings_s.items():
         print(f"  {k:22s} {v:.3f}")
-    if shutil.which("ffmpeg"):
-        t_ff, ff = median_time(lambda: ffmpeg_ebur128(tmp / "mix.wav"), runs)
+    if have_ffmpeg:
+        t_ff, c_ff, ff = medians(ff_runs)
         ours = rep_mix.loudness
-        print(f"\nffmpeg ebur128 (loudness only) median {t_ff:.2f} s; full analyze / ffmpeg = "
-              f"{t_mix / t_ff:.2f}x")
+        print(f"\nffmpeg ebur128 (loudness only, runs interleaved with the mix-only ones) median {t_ff:.2f} s "
+              f"wall, {c_ff:.2f} s CPU; full analyze / ffmpeg = {t_mix / t_ff:.2f}x wall, {c_mix / c_ff:.2f}x CPU")
         print(f"on this mix: ours I={ours.integrated_lufs:.2f} LUFS, TP={ours.true_peak_dbtp:.2f} dBTP, "
               f"LRA={ours.loudness_range_lu:.2f} LU | ffmpeg I={ff['integrated_lufs']:.2f}, "
               f"TP={ff['true_peak_dbtp']:.2f}, LRA={ff['lra_lu']:.2f}")
+
+
+def cpu_s() -> float:
+    """CPU seconds (user + system) of this process's threads and of its finished children."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn) -> tuple[float, float, object]:
+    """``fn()`` once: wall seconds, CPU seconds (:func:`cpu_s`), its result."""
+    t0, c0 = time.perf_counter(), cpu_s()
+    out = fn()
+    return time.perf_counter() - t0, cpu_s() - c0, out
+
+
+def medians(runs: list[tuple[float, float, object]]) -> tuple[float, float, object]:
+    """Median wall and CPU seconds of ``timed`` results, and the last result."""
+    return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs), runs[-1][2])
 
 
 def bench_agreement(musdb: Path, limit: int) -> bool:

@@ -57,21 +57,22 @@ def render_song_files(folder: Path, seconds: float) -> tuple[Path, Path]:
 
 
 def time_reviews(buddy, mix: Path, stems: Path | None, runs: int, tag: str, target_s: float = TARGET_S) -> dict:
-    """``runs`` reviews (after one uncounted warm-up): wall times and per-node timings."""
+    """``runs`` reviews (after one uncounted warm-up): wall and CPU times and per-node timings."""
     kw = {"stems": [str(p) for p in sorted(stems.glob("*.wav"))], "anchor": "drums"} if stems else {}
     buddy.review(str(mix), thread_id=f"{tag}-warmup", **kw)
-    walls, nodes, degradations = [], [], []
+    walls, cpus, nodes, degradations = [], [], [], []
     for i in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         rv = buddy.review(str(mix), thread_id=f"{tag}-{i}", **kw)
         walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
         nodes.append(dict(rv.timings_s))
         degradations = list(rv.degradations)
     names = list(dict.fromkeys(k for n in nodes for k in n))
     per_node = {k: statistics.median([n.get(k, 0.0) for n in nodes]) for k in names}
     import resource
 
-    return {"runs": runs, "wall_s": walls, "median_s": statistics.median(walls), "target_s": target_s,
+    return {"runs": runs, "wall_s": walls, "cpu_s": cpus, "median_s": statistics.median(walls), "target_s": target_s,
             "per_node_median_s": per_node, "degradations": degradations,
             "peak_rss_gb_so_far": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9}  # KiB -> GB
 

@@ -7,6 +7,7 @@ Sub-commands:
   data build    build a flawed-mix corpus (model.data.corpus)
   eval balance  score systems on the balance benchmark (evals.balance)
   eval agent    run the scripted conversations (evals.agent_eval)
+  eval questions  the follow-up router on the question benchmark (evals.questions)
   train         train the audio language model (model.train)
   listen MIX    the audio language model's advice (model.listen)
   review MIX    the agent's grounded review of a mix (agent.cli)
@@ -121,7 +122,7 @@ def cmd_tables(args) -> int:
 # command -> (module, function that adds its parser to the top-level subparsers)
 LAZY_COMMANDS = {
     "data": ("mixingbuddy.model.data.corpus", "add_parser", "build flawed-mix corpora"),
-    "eval": ("mixingbuddy.evals.balance", "add_parser", "benchmarks: eval balance ..., eval agent ..."),
+    "eval": ("mixingbuddy.evals.balance", "add_parser", "benchmarks: eval balance ..., eval agent ..., eval questions ..."),
     "train": ("mixingbuddy.model.train", "add_train_parser", "train the audio language model"),
     "listen": ("mixingbuddy.model.listen", "add_listen_parser", "the audio language model's advice on a mix"),
     "review": ("mixingbuddy.agent.cli", "add_review_parser", "review a mix: listen, verify, advise"),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,9 +135,7 @@ class AudioLM(nn.Module):
 
     def causal_lm(self) -> nn.Module:
         """The underlying ``*ForCausalLM`` (LoRA layers included when present)."""
-        from peft import PeftModel
-
-        return self.llm.get_base_model() if isinstance(self.llm, PeftModel) else self.llm
+        return self.llm.get_base_model() if _is_peft(self.llm) else self.llm
 
     def input_embeddings(self) -> nn.Embedding:
         return self.causal_lm().get_input_embeddings()
@@ -202,9 +201,7 @@ class AudioLM(nn.Module):
         from safetensors.torch import load_file
 
         path = Path(path)
-        data = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
-        data.pop("_meta", None)
-        cfg = C.from_dict(C.AudioLMConfig, data)
+        cfg = load_config(path)
         if llm is not None:
             cfg.llm = llm
         tok_dir = path / "tokenizer" if (path / "tokenizer").exists() else None
@@ -217,9 +214,7 @@ class AudioLM(nn.Module):
     def merge_lora(self) -> None:
         """Fold the LoRA weights into the frozen ones (inference only: faster, same outputs up
         to float rounding)."""
-        from peft import PeftModel
-
-        if isinstance(self.llm, PeftModel):
+        if _is_peft(self.llm):
             self.llm = self.llm.merge_and_unload()
 
     # --- forward --------------------------------------------------------------------------
@@ -324,6 +319,20 @@ class AudioLM(nn.Module):
             past = _output_cache(out)
             logits = head(out.last_hidden_state[:, -1])
         return [self.tokenizer.decode(g, skip_special_tokens=True).strip() for g in generated], probs
+
+
+def load_config(path: str | Path) -> C.AudioLMConfig:
+    """The ``AudioLMConfig`` saved in a trained folder (its ``_meta`` record dropped)."""
+    data = json.loads((Path(path) / CONFIG_FILE).read_text(encoding="utf-8"))
+    data.pop("_meta", None)
+    return C.from_dict(C.AudioLMConfig, data)
+
+
+def _is_peft(module: nn.Module) -> bool:
+    """Whether ``module`` is a peft wrapper, without importing peft (2 s) when nothing did:
+    then it cannot be one."""
+    peft = sys.modules.get("peft")
+    return peft is not None and isinstance(module, peft.PeftModel)
 
 
 def _cache_keyword(decoder: nn.Module) -> str:

@@ -41,11 +41,31 @@ from .config import FeatureConfig
 _EPS = 1e-10
 
 
-@lru_cache(maxsize=8)
-def _mel_matrix(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    import librosa
+_MELS: dict[tuple, np.ndarray] = {}
 
-    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax).astype(np.float32)
+
+def _mel_key(cfg: FeatureConfig) -> tuple:
+    return (int(cfg.sr_hz), int(cfg.n_fft), int(cfg.n_mels), float(cfg.fmin_hz), float(cfg.fmax_hz))
+
+
+def mel_matrix(cfg: FeatureConfig) -> np.ndarray:
+    """librosa's mel filterbank (Slaney) for ``cfg``, (n_mels, n_fft // 2 + 1) float32, computed
+    once per process, or handed over by :func:`remember_mel_matrix` (the inference cache keeps
+    it: importing librosa.filters costs 0.4-1 s)."""
+    key = _mel_key(cfg)
+    m = _MELS.get(key)
+    if m is None:
+        import librosa
+
+        sr, n_fft, n_mels, fmin, fmax = key
+        m = _MELS[key] = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin,
+                                             fmax=fmax).astype(np.float32)
+    return m
+
+
+def remember_mel_matrix(cfg: FeatureConfig, matrix: np.ndarray) -> None:
+    """Use ``matrix`` as :func:`mel_matrix` of ``cfg`` in this process (it must be what librosa gives)."""
+    _MELS[_mel_key(cfg)] = np.asarray(matrix, dtype=np.float32)
 
 
 @lru_cache(maxsize=8)
@@ -102,7 +122,7 @@ def compute_features(audio: np.ndarray, sr: int, cfg: FeatureConfig | None = Non
     p_mid = _power_spectrogram(mid, cfg.n_fft, win, hop)  # (T, bins)
     p_side = _power_spectrogram(side, cfg.n_fft, win, hop)
 
-    mel = _mel_matrix(cfg.sr_hz, cfg.n_fft, cfg.n_mels, cfg.fmin_hz, cfg.fmax_hz)
+    mel = mel_matrix(cfg)
     bands = _band_matrix(cfg.sr_hz, cfg.n_fft, tuple(cfg.band_edges_hz))
     # frame power = mean over the bins (Parseval up to a constant that cancels after
     # normalisation)

@@ -2,7 +2,9 @@
 
 ``Listener.load(path=None)`` loads a trained model folder (default: the weights shipped inside
 the package, ``model/weights/``) once per process and caches it; the LoRA weights are merged
-into SmolLM2 for speed. ``advise(audio, sr, anchor, stems_present)`` returns the model's text.
+into SmolLM2 for speed, and the merged model is kept on disk by ``model.inference_cache`` (a
+warm start reads it in about a second). ``advise(audio, sr, anchor, stems_present)`` returns
+the model's text.
 
 Audio longer than the model's clip length (10 s, the corpus chunk length) is cut to its
 loudest 10 s window (highest mean power, 0.5 s hop): on a full song that is where all stems
@@ -18,6 +20,7 @@ import argparse
 import sys
 import threading
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +59,12 @@ def _class_names() -> list[str]:
 
 
 class Listener:
+    # torch threads while loading and listening: decoding one token is a few small
+    # matrix-vector products, where a second thread gains little and loses much when the cores
+    # are shared (measured on the 2-core machine, 10 s clip, other jobs running: 1.3-2.1 s with
+    # 1 thread, 6.6-12 s with 2); the load's copies of small tensors likewise
+    threads: int | None = 1
+
     def __init__(self, model, path: Path):
         self.model = model
         self.path = path
@@ -73,12 +82,16 @@ class Listener:
         key = str(folder.resolve())
         with _LOCK:
             if key not in _CACHE:
-                from .audio_lm import AudioLM
+                if merge_lora:  # through the merged inference cache (model/inference_cache.py)
+                    from .inference_cache import load_for_inference
 
-                model = AudioLM.from_pretrained(folder)
-                if merge_lora:
-                    model.merge_lora()
-                model.eval()
+                    with _torch_threads(cls.threads):  # small copies: each would wait for a 2nd thread
+                        model = load_for_inference(folder)
+                else:
+                    from .audio_lm import AudioLM
+
+                    model = AudioLM.from_pretrained(folder)
+                    model.eval()
                 _CACHE[key] = cls(model, folder)
             return _CACHE[key]
 
@@ -122,11 +135,27 @@ class Listener:
             windows.append((round(a / sr, 3), round(b / sr, 3)))
             instr = (instructions[i] if instructions and instructions[i] else self.instruction(anchor, present))
             items.append(item_from_audio(x[a:b], sr, self.cfg.features, anchor, present, instr))
-        with torch.no_grad():
+        with torch.no_grad(), _torch_threads(self.threads):
             texts, probs = self.model.generate_with_probs(Collator()(items), max_new_tokens=max_new_tokens)
         names = _class_names()
         return [ListenResult(text=t, class_probs={n: round(float(v), 6) for n, v in zip(names, row.tolist())},
                              window_s=w) for t, row, w in zip(texts, probs, windows)]
+
+
+@contextmanager
+def _torch_threads(n: int | None):
+    """torch's intra-op threads set to ``n`` in this thread for the block (None: unchanged)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if not n or n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _check_stems(anchor: str, present: Sequence[str]) -> None:

@@ -212,3 +212,35 @@ def test_every_number_in_the_verdict_is_a_field(case):
 def test_bad_input_raises_invalid_argument(call):
     with pytest.raises(InvalidArgumentError):
         call()
+
+
+def _runs_by_brute_force(x: np.ndarray, level: float, min_run: int) -> list[tuple[int, int, int]]:
+    """(channel, start, length) of every run of >= min_run samples with |x| >= level, sample by
+    sample over the whole signal: what clipping_runs computed before it screened blocks."""
+    out = []
+    for c in range(x.shape[1]):
+        hot = np.abs(x[:, c]) >= level
+        d = np.diff(np.concatenate([[0], hot.astype(np.int8), [0]]))
+        for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
+            if b - a >= min_run:
+                out.append((c, int(a), int(b - a)))
+    return sorted(out, key=lambda t: (-t[2], t[1]))
+
+
+@pytest.mark.parametrize("mode_threshold", [None, 0.8])
+def test_clipping_block_screening_finds_the_same_runs(mode_threshold):
+    """Runs that cross the 4096-frame screening blocks, sit in the partial last block, start
+    at sample 0, or touch only one channel are all found, exactly as a sample-by-sample scan."""
+    rng = np.random.default_rng(11)
+    n = 4096 * 5 + 1234
+    x = (rng.uniform(-0.5, 0.5, (n, 2))).astype(np.float32)
+    for c, a, length, sign in ((0, 0, 4, 1), (1, 4093, 7, -1), (0, 8190, 3, 1), (1, 4096 * 5 + 100, 5, 1),
+                               (0, n - 3, 3, -1), (1, 12_000, 2, 1), (0, 16_380, 30, -1)):
+        x[a: a + length, c] = sign * 0.9
+    res = clipping_runs(x, SR, threshold=mode_threshold)
+    level = 0.9 * (1.0 - 1e-6) if mode_threshold is None else mode_threshold
+    expected = _runs_by_brute_force(x, level, 3)
+    assert res.runs == len(expected) == 6
+    assert res.clipped_samples == sum(t[2] for t in expected)
+    got = [(w.channel, w.start_s, w.n_samples) for w in res.worst_runs]
+    assert got == [(c, round(a / SR, 3), length) for c, a, length in expected]

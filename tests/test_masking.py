@@ -106,3 +106,45 @@ def test_silent_target_and_stereo_input():
 def test_bad_input_raises(stems, kwargs, msg):
     with pytest.raises(InvalidArgumentError, match=msg):
         measure_masking(stems, SR, **kwargs)
+
+
+def test_batched_band_levels_equal_one_transform_of_the_whole_signal():
+    """_stft_band_db transforms frames in batches; every level equals the one-shot computation."""
+    import scipy.fft
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from mixingbuddy.tools.measure import masking
+    from mixingbuddy.tools.measure.bands import band_matrix, erb_bands_hz
+
+    x = band_noise(200, 5000, -20, 3.3, 4)
+    n_fft, hop = 4096, 2048
+    _, lo, hi = erb_bands_hz(36, 50.0, 16000.0)
+    w = band_matrix(lo, hi, SR, n_fft).astype(np.float32)
+    win = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    spec = scipy.fft.rfft(sliding_window_view(x, n_fft)[::hop] * win, axis=1, workers=2)
+    scale = np.float32(2.0 / (n_fft * float(np.sum(win.astype(np.float64) ** 2))))
+    ref = 10.0 * np.log10(np.maximum(((spec.real ** 2 + spec.imag ** 2) @ w.T) * scale, 1e-20))
+    assert np.array_equal(masking._stft_band_db(x, n_fft, hop, w), ref)
+
+
+def test_clip_levels_in_chunks_equal_the_whole_signal_formula():
+    """measure_clip_levels sums squares chunk by chunk (no whole-song float64 copies); the levels
+    equal 10 log10(mean(x^2)) of the stems, rests and mix built whole, to the 4 decimals kept."""
+    from mixingbuddy.tools.measure.clip_levels import measure_clip_levels, rms_dbfs
+
+    rng = np.random.default_rng(9)
+    n = (1 << 16) * 2 + 777  # two whole chunks and a partial one
+    stems = {"vocals": rng.standard_normal((n, 2)).astype(np.float32) * 0.1,
+             "drums": rng.standard_normal((n, 2)).astype(np.float32) * 0.3,
+             "bass": rng.standard_normal(n).astype(np.float32) * 0.05}  # mono: duplicated
+    out = measure_clip_levels(stems, "drums")
+    full = {s: np.repeat(x[:, None], 2, axis=1) if x.ndim == 1 else x for s, x in stems.items()}
+    full = {s: x.astype(np.float64) for s, x in full.items()}
+    mix = sum(full.values())
+    for s, x in full.items():
+        own = rms_dbfs(x)
+        assert out[s]["rms_dbfs"] == round(own, 4)
+        assert out[s]["vs_rest_db"] == round(own - rms_dbfs(mix - x), 4)
+        assert out[s]["vs_mix_db"] == round(own - rms_dbfs(mix), 4)
+        assert out[s]["vs_anchor_db"] == round(own - rms_dbfs(full["drums"]), 4)
+    assert out["other"] == {"rms_dbfs": None, "vs_rest_db": None, "vs_mix_db": None, "vs_anchor_db": None}

@@ -290,3 +290,30 @@ def test_build_target_curve_uses_the_same_normalisation(tmp_path, av_writer):
     prof = spectral_profile(y, SR)
     in_norm = (prof.centres_hz > 97) & (prof.centres_hz < 10300)
     assert np.mean(prof.band_level_db[in_norm]) == pytest.approx(0, abs=1e-9)
+
+
+def test_mix_estimate_median_filters_and_batched_spectra_equal_the_one_shot_forms():
+    """The mix-only estimate's running medians (numpy partition, not scipy.ndimage) and its
+    batched STFT band powers give the same numbers as scipy.ndimage.median_filter and one
+    transform of the whole signal."""
+    import scipy.fft
+    import scipy.ndimage as ndi
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from mixingbuddy.tools.measure import mix_estimate as me
+
+    rng = np.random.default_rng(2)
+    bt = (rng.standard_normal((1001, 64)) ** 2).astype(np.float32)
+    assert np.array_equal(me._median_filter(bt, 9, axis=0), ndi.median_filter(bt, size=(9, 1), mode="nearest"))
+    assert np.array_equal(me._median_filter(bt, 17, axis=1), ndi.median_filter(bt, size=(1, 17), mode="nearest"))
+
+    left, right = (rng.standard_normal(SR * 7).astype(np.float32) * 0.1 for _ in range(2))
+    n_fft, hop = 4096, 2048
+    w = band_matrix(np.geomspace(30, 16000, 65)[:-1], np.geomspace(30, 16000, 65)[1:], SR, n_fft).astype(np.float32)
+    win = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    a, b = (scipy.fft.rfft(sliding_window_view(c, n_fft)[::hop] * win, axis=1, workers=2) for c in (left, right))
+    m = (a + b) * np.float32(0.5)
+    s = (a - b) * np.float32(0.5)
+    pm, ps = me._band_power(left, n_fft, hop, win, w, right)
+    assert np.array_equal(pm, (m.real ** 2 + m.imag ** 2) @ w.T)
+    assert np.array_equal(ps, (s.real ** 2 + s.imag ** 2) @ w.T)

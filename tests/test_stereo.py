@@ -171,3 +171,31 @@ def test_constant_or_silent_channels_get_a_verdict_not_a_crash(left, right):
     ch = [noise if v == "noise" else np.full(n, v, np.float32) for v in (left, right)]
     res = measure_stereo(np.stack(ch, axis=1), 48_000)
     assert res.verdict and "None" not in res.verdict
+
+
+def test_k_weighting_response_is_scipy_sosfreqz_without_importing_scipy_signal():
+    """The fold-down's K-weighting curve comes from numpy (tools.measure.iir) in scipy's
+    operand order: the same numbers as scipy.signal.sosfreqz, bit for bit."""
+    from scipy.signal import sosfreqz
+
+    from mixingbuddy.tools.measure.iir import sos_frequency_response
+    from mixingbuddy.tools.measure.loudness import k_weighting_sos
+    from mixingbuddy.tools.measure.stereo import k_weighting_power
+
+    f = np.fft.rfftfreq(8192, 1.0 / SR)
+    sos = k_weighting_sos(SR)
+    _, h = sosfreqz(sos, worN=f, fs=SR)
+    assert np.array_equal(sos_frequency_response(sos, f, SR), h)
+    assert np.array_equal(k_weighting_power(f), np.abs(h) ** 2)
+
+
+def test_analyze_imports_no_scipy_signal():
+    """`mixingbuddy analyze` starts without scipy.signal (which loads scipy.stats, interpolate,
+    spatial and optimize: most of a cold start); a fresh interpreter checks the import graph."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import mixingbuddy.tools.measure.analyze, mixingbuddy.tools.io.ingest; "
+            "print(sorted(m for m in ('scipy.signal', 'scipy.stats', 'scipy.ndimage') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from mixingbuddy.agent.balance_moves import solve_moves
 from mixingbuddy.tools.errors import InvalidArgumentError
 from mixingbuddy.tools.io.ingest import load_mix_and_stems
 from mixingbuddy.tools.measure.analyze import analyze
@@ -76,11 +77,15 @@ def test_suggested_gains_come_from_the_balance_measurement(song, tmp_path):
     gains = suggested_gains(report.model_dump())
     vocals = next(s for s in report.stem_balance.stems if s.name == "vocals")
     assert vocals.status == "too_quiet"
-    assert gains["vocals"] == pytest.approx(round(vocals.suggested_gain_db * 2) / 2)
-    assert gains["drums"] == 0.0  # the anchor is never moved
+    # the joint solution's move, at the middle of its range, on 0.5 dB steps
+    sol = solve_moves(report.stem_balance, anchor="drums")
+    move = next(m for m in sol.moves if m.stem == "vocals")
+    assert gains["vocals"] == pytest.approx(round((move.gain_db + move.gain_max_db)) / 2)
+    assert gains["vocals"] > 0 and gains["drums"] == 0.0  # the anchor is not moved when others can be
+    assert set(gains) == {s.name for s in report.stem_balance.stems}
+    # applying the prefilled moves lands every stem inside the professional range (re-measured)
     res = audition(song["stems"], gains, tmp_path, anchor="drums")
-    after = next(s for s in res.after.stems if s.name == "vocals")
-    assert after.status == "within_range"
+    assert all(s.status == "within_range" for s in res.after.stems), [(s.name, s.status) for s in res.after.stems]
     assert suggested_gains({"stem_balance": None}) == {}
 
 

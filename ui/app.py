@@ -578,7 +578,7 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                     raise InvalidArgumentError("review a mix with stems first")
                 state = agent.get().state(thread_id)
                 report = state.get("report") or {}
-                residual = None
+                residual, kind = None, "separated"
                 if (report.get("stem_balance") or {}).get("source") == "separated":
                     # a bounced mix: audition on the stems separated during the review
                     sep = agent.get().store.separation(thread_id)
@@ -587,13 +587,18 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                                                    "review the mix again")
                     stems, residual = sep.stem_set(), sep.residual
                 else:
-                    stems = aud.stems_from_audio_record(state.get("audio") or {}, max_duration_s=cfg.max_duration_s)
+                    mix, stems = aud.stems_from_audio_record(state.get("audio") or {},
+                                                             max_duration_s=cfg.max_duration_s, with_mix=True)
+                    from ..agent.whatif import master_residual
+
+                    residual, kind = master_residual(mix, stems)  # before is the mix the review measured
                 chosen = {r: float(g) for r, g in zip(STEM_ROLES, gains) if r in stems.stems and g is not None}
                 folder = cfg.folder("auditions", thread_id)
                 for old in folder.glob("audition-*"):  # keep only the latest renders of a thread
                     shutil.rmtree(old, ignore_errors=True)
                 res = aud.audition(stems, chosen, folder, anchor=report.get("anchor"),
-                                   platform=report.get("platform") or DEFAULT_PLATFORM, residual=residual)
+                                   platform=report.get("platform") or DEFAULT_PLATFORM, residual=residual,
+                                   residual_kind=kind)
                 return res.before_wav, res.after_wav, aud.audition_markdown(res)
             except Exception as e:
                 if not isinstance(e, MixingBuddyError):

@@ -1,8 +1,8 @@
 """Audition the fix: apply per-stem gain changes, render before/after mixes, and re-measure.
 
 Method
-    before = the sum of the stems as uploaded; after = the sum with each stem scaled by its gain
-    (dB). Both are measured with the same tools as the review (``tools.measure.stem_balance`` for each
+    before = the mix as the review measured it: the stems' sum plus what the mix file adds to it
+    (``agent.whatif.master_residual``); after = the same with each stem scaled by its gain (dB). Both are measured with the same tools as the review (``tools.measure.stem_balance`` for each
     stem against the rest, ``tools.measure.loudness`` for integrated loudness, LRA and true peak), so
     the numbers shown next to the players are the numbers of the mixes as the user would get
     them in the DAW.
@@ -92,16 +92,22 @@ def _round_step(x: float, step: float = GAIN_STEP_DB) -> float:
 
 
 def suggested_gains(report: Any) -> dict[str, float]:
-    """Per-stem gain changes (dB) suggested by a report's stem balance: each stem outside the
-    professional range gets its ``suggested_gain_db`` (towards the reference median), rounded
-    to 0.5 dB; stems within range, silent or without a reference get 0. Empty without stems."""
-    rep = report.model_dump() if hasattr(report, "model_dump") else (report or {})
-    out: dict[str, float] = {}
-    for st in ((rep.get("stem_balance") or {}).get("stems") or []):
-        g = st.get("suggested_gain_db")
-        move = st.get("status") in ("too_loud", "too_quiet") and isinstance(g, (int, float)) \
-            and not st.get("is_anchor")
-        out[str(st["name"])] = _round_step(max(-MAX_GAIN_DB, min(MAX_GAIN_DB, float(g)))) if move else 0.0
+    """Per-stem gain changes (dB) the review suggests: the joint moves of
+    ``agent.balance_moves.solve_moves`` (the fewest stems that bring every stem inside the
+    professional range), each at the middle of its range, rounded to 0.5 dB; every other stem 0.
+    Empty without stems."""
+    from ..agent.balance_moves import solve_moves
+    from ..tools.measure.stem_balance import StemBalanceResult
+
+    sb = getattr(report, "stem_balance", None) if not isinstance(report, Mapping) else report.get("stem_balance")
+    if not sb:
+        return {}
+    sb = sb if isinstance(sb, StemBalanceResult) else StemBalanceResult.model_validate(sb)
+    out = {st.name: 0.0 for st in sb.stems}
+    sol = solve_moves(sb, anchor=sb.anchor)
+    for m in (sol.moves if sol is not None and sol.in_range_after else []):
+        mid = (m.gain_db + m.gain_max_db) / 2.0
+        out[m.stem] = _round_step(max(-MAX_GAIN_DB, min(MAX_GAIN_DB, mid)))
     return out
 
 
@@ -159,7 +165,8 @@ def _write_wav(path: Path, x: np.ndarray, sr: int) -> None:
 
 def audition(stems: StemSet, gains_db: Mapping[str, Any], out_dir: str | os.PathLike, *,
              anchor: str | None = None, platform: str = "spotify",
-             ceiling_dbtp: float = CEILING_DBTP, residual: np.ndarray | None = None) -> AuditionResult:
+             ceiling_dbtp: float = CEILING_DBTP, residual: np.ndarray | None = None,
+             residual_kind: str = "separated") -> AuditionResult:
     """Apply ``gains_db`` (stem -> dB) to ``stems``, write loudness-matched, peak-safe
     ``before.wav`` / ``after.wav`` in a new folder under ``out_dir``, and return both versions'
     measurements (see the module docstring). ``residual``: stems separated from a bounced mix
@@ -177,7 +184,13 @@ def audition(stems: StemSet, gains_db: Mapping[str, Any], out_dir: str | os.Path
     nb = _numbers(stems, {r: 0.0 for r in stems.roles}, arrays, before, anchor, platform)
     na = _numbers(stems, gains, moved, after, anchor, platform)
     notes: list[str] = []
-    if residual is not None:
+    if residual is not None and residual_kind == "master":
+        notes.append("approximate: before is your mix file; what your master adds to the stems' sum (bus "
+                     "processing, limiting) is kept as it is in the after version")
+    elif residual_kind == "unmatched":
+        notes.append("your stems do not add up to the mix file (another take, or shifted in time): both "
+                     "versions are sums of the stems")
+    elif residual is not None:
         notes.append("approximate: the stems were separated from your mix (each level good to about a dB or two) "
                      "and only its separated windows are rendered; what the separator left out is kept in both")
 
@@ -218,19 +231,21 @@ def audition(stems: StemSet, gains_db: Mapping[str, Any], out_dir: str | os.Path
 # ----------------------------------------------------------------------------- loading, text
 
 
-def stems_from_audio_record(audio: Mapping[str, Any], *, max_duration_s: float = 1200.0) -> StemSet:
+def stems_from_audio_record(audio: Mapping[str, Any], *, max_duration_s: float = 1200.0,
+                            with_mix: bool = False):
     """The stems of a conversation from its stored ``audio`` record (``MixingBuddy.state``:
-    ``mix``, ``stems``, ``stem_roles``, ``stems_container``), decoded with ``tools.io.ingest``."""
+    ``mix``, ``stems``, ``stem_roles``, ``stems_container``), decoded with ``tools.io.ingest``;
+    ``with_mix``: ``(mix, stems)``."""
     from ..tools.io.ingest import load_mix_and_stems
 
     if not audio or not audio.get("mix"):
         raise InvalidArgumentError("this conversation has no stored audio")
     spec: Any = audio.get("stems_container") or (list(audio.get("stems") or []) or None)
-    _, stems = load_mix_and_stems(audio["mix"], spec, roles=audio.get("stem_roles") or None,
-                                  max_duration_s=max_duration_s)
+    mix, stems = load_mix_and_stems(audio["mix"], spec, roles=audio.get("stem_roles") or None,
+                                    max_duration_s=max_duration_s)
     if stems is None:
         raise InvalidArgumentError("auditioning a fix needs stems; this conversation has only the mix")
-    return stems
+    return (mix, stems) if with_mix else stems
 
 
 def audition_markdown(res: AuditionResult) -> str:

@@ -1,20 +1,20 @@
-"""Follow-up turns: route the question (``agent.answers.route``), simulate a gain move when it
+"""Follow-up turns: route the question (``agent.intents.route``), simulate a gain move when it
 asks for one (``whatif``), and answer from the stored analysis; with a language model
 configured, the answer opens the model's turn (``nodes.llm_loop``)."""
 from __future__ import annotations
 
 from ...tools.errors import MixingBuddyError
 from ..answers import answer as compose_answer
-from ..answers import route
 from ..context import AgentContext
+from ..intents import route
 from ..state import AgentState
-from ..whatif import simulate_gain
+from ..whatif import master_residual, simulate_gain
 from .llm_loop import start_turn
 
 
 def route_question(state: AgentState, ctx: AgentContext) -> dict:
     q = state.get("question") or ""
-    return {"route": route(q, dict(state)), "tool_results": None,
+    return {"route": route(q, dict(state)).as_state(), "tool_results": None,
             "messages": [{"role": "user", "content": q}]}
 
 
@@ -23,7 +23,7 @@ def whatif(state: AgentState, ctx: AgentContext) -> dict:
     try:
         actx = ctx.store.context(state["thread_id"], state.get("audio") or {})
         sb = state["report"].stem_balance
-        residual = None
+        residual, kind = master_residual(actx.mix, actx.stems)  # the master's own part, kept in both
         if actx.stems is None and sb is not None and sb.source == "separated":
             # a bounced mix: the what-if runs on the stems separated during the review
             from ...tools.registry import AudioContext
@@ -31,11 +31,11 @@ def whatif(state: AgentState, ctx: AgentContext) -> dict:
             sep = ctx.store.separation(state["thread_id"])
             if sep is not None:
                 actx = AudioContext(mix=sep.mix_audio(), stems=sep.stem_set(), reference=None)
-                residual = sep.residual
+                residual, kind = sep.residual, "separated"
         res = simulate_gain(actx, rt["stem"], float(rt["gain_db"]),
                             anchor=(state.get("inputs") or {}).get("anchor"),
                             platform=state.get("platform") or "spotify",
-                            before=sb, residual=residual)
+                            before=sb, residual=residual, residual_kind=kind)
         return {"tool_results": res}
     except MixingBuddyError as e:
         return {"tool_results": {"error": str(e)}}

@@ -13,10 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from pydantic import BaseModel
+from threadpoolctl import threadpool_limits
 
 from ..errors import InvalidArgumentError
 from ..io.audio import Audio, StemSet
 from ..separate.evidence import SeparationInfo, annotate_stem_balance
+from .bandwidth import BandwidthResult, measure_bandwidth
 from .dynamics import DynamicsResult, measure_dynamics
 from .loudness import PLATFORM_TARGETS, LoudnessResult, measure_loudness
 from .masking import MaskingResult, measure_masking
@@ -47,6 +49,7 @@ class AnalysisReport(BaseModel):
     loudness: LoudnessResult
     dynamics: DynamicsResult
     spectrum: SpectrumResult
+    bandwidth: BandwidthResult | None = None  # None in reports stored before it was measured
     stereo: StereoResult
     stem_balance: StemBalanceResult | None = None
     masking: MaskingResult | None = None
@@ -90,6 +93,7 @@ def analyze(mix: Audio, stems: StemSet | None = None, *, anchor: str | None = No
     jobs: dict[str, Callable[[], Any]] = {
         "loudness": loudness_and_dynamics,
         "spectrum": lambda: measure_spectrum(x, sr),
+        "bandwidth": lambda: measure_bandwidth(x, sr),
         "stereo": lambda: measure_stereo(x, sr),
     }
     if stems is not None:
@@ -115,7 +119,10 @@ def analyze(mix: Audio, stems: StemSet | None = None, *, anchor: str | None = No
     # Longest jobs first so the pool stays busy.
     order = sorted(jobs, key=lambda k: ("masking", "mix_estimate", "loudness").index(k)
                    if k in ("masking", "mix_estimate", "loudness") else 9)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    # The tools run side by side, so BLAS (numpy's matrix products) gets one thread each: its
+    # own threads would only wait for cores the pool already uses.
+    with threadpool_limits(limits=1, user_api="blas"), \
+            ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for name, out, dt in pool.map(timed, order):
             if name == "loudness":
                 results["loudness"], results["dynamics"] = out

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..io.audio import ALL_STEMS
 
@@ -36,14 +37,44 @@ def rms_dbfs(x: np.ndarray) -> float | None:
     x = np.asarray(x, dtype=np.float64)
     if x.size == 0:
         return None
-    p = float(np.mean(x * x))
-    if p <= 10 ** (SILENT_DBFS / 10):
+    return _level_db(float(np.mean(x * x)))
+
+
+def _level_db(mean_square: float) -> float | None:
+    """``10 log10(mean_square)`` dBFS; None at or below ``SILENT_DBFS``."""
+    if mean_square <= 10 ** (SILENT_DBFS / 10):
         return None
-    return 10.0 * math.log10(p)
+    return 10.0 * math.log10(mean_square)
 
 
 def _diff(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else round(a - b, 4)
+
+
+_CHUNK = 1 << 16  # samples per pass (float64 copies of every stem stay in cache)
+
+
+def _pooled_energies(arrays: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, float], float]:
+    """Sums of squares (channels pooled, float64) of each stem, of each stem's rest (the mix
+    minus the stem) and of the mix (the sum of the stems, in the order given), accumulated over
+    chunks of ``_CHUNK`` samples so that no whole-song float64 copy is made."""
+    n = next(iter(arrays.values())).shape[0]
+    own = dict.fromkeys(arrays, 0.0)
+    rest = dict.fromkeys(arrays, 0.0)
+    mix_e = 0.0
+    # one BLAS thread: for dot products this size, more threads only add waiting (15x slower)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for a in range(0, n, _CHUNK):
+            chunk = {s: x[a: a + _CHUNK].astype(np.float64).ravel() for s, x in arrays.items()}
+            mix = np.zeros_like(next(iter(chunk.values())))
+            for v in chunk.values():
+                mix += v
+            mix_e += float(np.dot(mix, mix))
+            for s, v in chunk.items():
+                own[s] += float(np.dot(v, v))
+                d = mix - v
+                rest[s] += float(np.dot(d, d))
+    return own, rest, mix_e
 
 
 def measure_clip_levels(stems: dict[str, np.ndarray], anchor: str | None) -> dict[str, dict]:
@@ -51,17 +82,15 @@ def measure_clip_levels(stems: dict[str, np.ndarray], anchor: str | None) -> dic
     ``vs_rest_db``, ``vs_mix_db`` and ``vs_anchor_db`` (module docstring). ``stems``: role ->
     samples, (n,) or (n, c), all the same length. None where a level is undefined (silent stem,
     silent rest, no anchor)."""
-    arrays = {s: stereo(stems[s]).astype(np.float64) for s in stems}
-    n = next(iter(arrays.values())).shape[0]
-    mix = np.zeros((n, 2), np.float64)
-    for a in arrays.values():
-        mix += a
-    mix_db = rms_dbfs(mix)
-    own = {s: (rms_dbfs(arrays[s]) if s in arrays else None) for s in ALL_STEMS}
+    arrays = {s: stereo(stems[s]) for s in stems}
+    n_values = 2 * next(iter(arrays.values())).shape[0]  # samples x 2 channels, pooled
+    own_e, rest_e, mix_e = _pooled_energies(arrays)
+    mix_db = _level_db(mix_e / n_values) if n_values else None
+    own = {s: (_level_db(own_e[s] / n_values) if s in arrays and n_values else None) for s in ALL_STEMS}
     anchor_db = own.get(anchor) if anchor else None
     out = {}
     for s in ALL_STEMS:
-        rest_db = rms_dbfs(mix - arrays[s]) if s in arrays else mix_db
+        rest_db = (_level_db(rest_e[s] / n_values) if n_values else None) if s in arrays else mix_db
         lvl = own[s]
         out[s] = {
             "rms_dbfs": None if lvl is None else round(lvl, 4),

@@ -108,6 +108,31 @@ def _runs(idx: np.ndarray, min_run: int) -> tuple[np.ndarray, np.ndarray]:
     return starts[keep], lengths[keep]
 
 
+_SCAN_BLOCK = 4096  # frames per block when looking for blocks that reach the clip level
+
+
+def _hot_blocks(x: np.ndarray, level: float) -> np.ndarray:
+    """Indices of the ``_SCAN_BLOCK``-frame blocks of ``x`` (n, ch) where any channel reaches
+    ``|x| >= level`` (one pass over the interleaved samples)."""
+    n_full = x.shape[0] // _SCAN_BLOCK
+    blocks = x[: n_full * _SCAN_BLOCK].reshape(n_full, -1)
+    return np.flatnonzero((blocks.max(axis=1) >= level) | (blocks.min(axis=1) <= -level))
+
+
+def _indices_at_level(col: np.ndarray, level: float, hot: np.ndarray) -> np.ndarray:
+    """Sorted indices of the samples of ``col`` with ``|x| >= level``, comparing sample by sample
+    only inside the ``hot`` blocks and after the last whole block (a run never continues
+    through a block that does not reach the level)."""
+    def at_level(start: int, stop: int) -> np.ndarray:
+        seg = col[start:stop]
+        return start + np.flatnonzero((seg >= level) | (seg <= -level))
+
+    tail = (col.shape[0] // _SCAN_BLOCK) * _SCAN_BLOCK
+    parts = [at_level(int(b) * _SCAN_BLOCK, (int(b) + 1) * _SCAN_BLOCK) for b in hot]
+    parts.append(at_level(tail, col.shape[0]))
+    return np.concatenate(parts)
+
+
 def clipping_runs(samples: np.ndarray, sr: int, threshold: float | None = None,
                   min_run: int = 3) -> ClippingResult:
     """Find runs of clipped samples.
@@ -141,10 +166,9 @@ def clipping_runs(samples: np.ndarray, sr: int, threshold: float | None = None,
     n, n_ch = x.shape
     all_starts, all_lengths, all_channels = [], [], []
     if peak > 0.0 and level <= peak:
+        hot = _hot_blocks(x, level)
         for c in range(n_ch):
-            col = x[:, c]
-            idx = np.flatnonzero((col >= level) | (col <= -level))
-            starts, lengths = _runs(idx, min_run)
+            starts, lengths = _runs(_indices_at_level(x[:, c], level, hot), min_run)
             all_starts.append(starts)
             all_lengths.append(lengths)
             all_channels.append(np.full(starts.size, c))
@@ -221,9 +245,13 @@ def dc_offset(samples: np.ndarray) -> DcOffsetResult:
     """DC offset of each channel: its mean sample value (accumulated in float64), as a fraction
     of full scale (``offset_ratio``) and in dBFS; flagged when ``|mean| > 0.001`` (-60 dBFS),
     where it starts to eat headroom and can click at edits. A high-pass at a few Hz removes it."""
-    x, _ = check_samples(samples, "dc_offset", max_channels=MAX_CHANNELS)
+    return _dc_offset(check_samples(samples, "dc_offset", max_channels=MAX_CHANNELS)[0])
+
+
+def _dc_offset(x: np.ndarray) -> DcOffsetResult:
+    """:func:`dc_offset` of an already checked (n, ch) signal."""
     n, n_ch = x.shape
-    means = np.einsum("ij->j", x, dtype=np.float64) / n
+    means = np.array([x[:, c].sum(dtype=np.float64) for c in range(n_ch)]) / n  # a pass per column
     chans = [ChannelDc(channel=c, offset_ratio=round(float(m), 6), offset_dbfs=r(db(abs(float(m)))),
                        flagged=bool(abs(m) > DC_FLAG_RATIO)) for c, m in enumerate(means)]
     phrase = _dc_phrase(chans, n_ch)
@@ -277,7 +305,7 @@ def measure_dynamics(samples: np.ndarray, sr: int, loudness: LoudnessResult | No
         crest = r(crest_db(peak, mean_square(x)))
     psr = r(tp - st_max) if st_max is not None else None
     clip = clipping if clipping is not None else clipping_runs(x, sr)
-    dc = dc_offset(x)
+    dc = _dc_offset(x)  # x is checked above: no second pass for NaN and inf
     n_ch = x.shape[1]
     parts = []
     if crest is not None:

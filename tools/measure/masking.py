@@ -104,18 +104,24 @@ class MaskingResult(Measurement):
     method: str
 
 
+_FRAMES_PER_BATCH = 128  # STFT frames transformed at a time (keeps the spectra in cache)
+
+
 def _stft_band_db(x: np.ndarray, n_fft: int, hop: int, w_band: np.ndarray) -> np.ndarray:
-    """(frames, bands) band levels in dB of a mono float32 signal (Hann window)."""
+    """(frames, bands) band levels in dB of a mono float32 signal (Hann window).
+
+    Frames go through the FFT and the band sums in batches of ``_FRAMES_PER_BATCH`` (each
+    frame's numbers are those of one transform of the whole signal)."""
     if x.shape[0] < n_fft:
         x = np.pad(x, (0, n_fft - x.shape[0]))
     win = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
     frames = sliding_window_view(x, n_fft)[::hop]
-    spec = scipy.fft.rfft(frames * win, axis=1, workers=2)
-    power = spec.real ** 2 + spec.imag ** 2
-    del spec
+    band = np.empty((frames.shape[0], w_band.shape[0]), np.float32)
+    for i in range(0, frames.shape[0], _FRAMES_PER_BATCH):
+        spec = scipy.fft.rfft(frames[i: i + _FRAMES_PER_BATCH] * win, axis=1, workers=2)
+        band[i: i + _FRAMES_PER_BATCH] = (spec.real ** 2 + spec.imag ** 2) @ w_band.T
     # one-sided power -> mean square: 2 / (N * sum(w^2)) per bin
-    scale = np.float32(2.0 / (n_fft * float(np.sum(win.astype(np.float64) ** 2))))
-    band = (power @ w_band.T) * scale
+    band *= np.float32(2.0 / (n_fft * float(np.sum(win.astype(np.float64) ** 2))))
     with np.errstate(divide="ignore"):
         return 10.0 * np.log10(np.maximum(band, 1e-20))
 

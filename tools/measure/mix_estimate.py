@@ -51,7 +51,6 @@ from typing import Literal
 
 import numpy as np
 import scipy.fft
-import scipy.ndimage as ndi
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import InvalidArgumentError
@@ -135,25 +134,49 @@ def _validate(samples, sr) -> tuple[np.ndarray, int]:
     return x, sr
 
 
+_FRAMES_PER_BATCH = 128  # STFT frames transformed at a time (keeps the spectra in cache)
+
+
 def _band_power(chan: np.ndarray, n_fft: int, hop: int, win: np.ndarray, w: np.ndarray,
                 chan2: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(mid, side) band powers (frames, bands); side is zero for one channel."""
-    def spec(c):
+    """(mid, side) band powers (frames, bands); side is zero for one channel.
+
+    Frames are transformed in batches of ``_FRAMES_PER_BATCH``; every frame's numbers are the
+    same as for one transform of the whole signal (each frame is its own FFT)."""
+    def frames(c):
         if c.shape[0] < n_fft:
             c = np.pad(c, (0, n_fft - c.shape[0]))
-        return scipy.fft.rfft(sliding_window_view(c, n_fft)[::hop] * win, axis=1, workers=2)
+        return sliding_window_view(c, n_fft)[::hop]
 
-    a = spec(chan)
-    if chan2 is None:
-        pm = a.real ** 2 + a.imag ** 2
-        return pm @ w.T, np.zeros((pm.shape[0], w.shape[0]), np.float32)
-    b = spec(chan2)
-    m = (a + b) * np.float32(0.5)
-    a -= b
-    a *= np.float32(0.5)  # side
-    pm = m.real ** 2 + m.imag ** 2
-    ps = a.real ** 2 + a.imag ** 2
-    return pm @ w.T, ps @ w.T
+    fa = frames(chan)
+    fb = None if chan2 is None else frames(chan2)
+    n_frames = fa.shape[0]
+    pm = np.empty((n_frames, w.shape[0]), np.float32)
+    ps = np.zeros_like(pm)
+    for i in range(0, n_frames, _FRAMES_PER_BATCH):
+        j = min(i + _FRAMES_PER_BATCH, n_frames)
+        a = scipy.fft.rfft(fa[i:j] * win, axis=1, workers=2)
+        if fb is None:
+            pm[i:j] = (a.real ** 2 + a.imag ** 2) @ w.T
+            continue
+        b = scipy.fft.rfft(fb[i:j] * win, axis=1, workers=2)
+        m = (a + b) * np.float32(0.5)
+        a -= b
+        a *= np.float32(0.5)  # side
+        pm[i:j] = (m.real ** 2 + m.imag ** 2) @ w.T
+        ps[i:j] = (a.real ** 2 + a.imag ** 2) @ w.T
+    return pm, ps
+
+
+def _median_filter(a: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Running median of odd length ``size`` along ``axis``, the edges extended with the edge
+    value (``scipy.ndimage.median_filter(mode="nearest")`` with a 1-D footprint; the same
+    numbers, without importing scipy.ndimage)."""
+    half = size // 2
+    pad = [(0, 0)] * a.ndim
+    pad[axis] = (half, half)
+    windows = sliding_window_view(np.pad(a, pad, mode="edge"), size, axis=axis)
+    return np.partition(windows, half, axis=-1)[..., half]
 
 
 def _features(x: np.ndarray, sr: int) -> dict:
@@ -167,10 +190,9 @@ def _features(x: np.ndarray, sr: int) -> dict:
     win = np.hanning(n_fft + 1)[:-1].astype(np.float32)
     stereo = x.shape[1] == 2 and not np.array_equal(x[:, 0], x[:, 1])
     if stereo:
-        bm, bs = _band_power(np.ascontiguousarray(x[:, 0]), n_fft, hop, win, w,
-                             np.ascontiguousarray(x[:, 1]))
+        bm, bs = _band_power(x[:, 0], n_fft, hop, win, w, x[:, 1])  # strided frames: no column copies
     else:
-        bm, bs = _band_power(np.ascontiguousarray(x[:, 0]), n_fft, hop, win, w)
+        bm, bs = _band_power(x[:, 0], n_fft, hop, win, w)
     bt = bm + bs
     total = float(bt.sum(dtype=np.float64))
     if not math.isfinite(total):
@@ -179,8 +201,8 @@ def _features(x: np.ndarray, sr: int) -> dict:
     if out["silent"]:
         return out
     kt = max(3, round(HARM_KERNEL_S * sr / hop) | 1)
-    harm = ndi.median_filter(bt, size=(kt, 1), mode="nearest")
-    perc = ndi.median_filter(bt, size=(1, PERC_KERNEL_BANDS), mode="nearest")
+    harm = _median_filter(bt, kt, axis=0)
+    perc = _median_filter(bt, PERC_KERNEL_BANDS, axis=1)
     h2, p2 = harm * harm, perc * perc
     with np.errstate(invalid="ignore", divide="ignore"):
         mask_p = np.where(h2 + p2 > 0, p2 / (h2 + p2), 0.5).astype(np.float32)

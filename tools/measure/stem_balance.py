@@ -57,7 +57,6 @@ from importlib import resources
 from typing import Literal
 
 import numpy as np
-from scipy.signal import sosfilt
 
 from ..errors import InvalidArgumentError
 from ..io.audio import STEM_ROLES
@@ -65,6 +64,7 @@ from ..io.validate import check_sr, check_stems
 from ..results import Measurement, Row, r
 from .clip_levels import ALL_STEMS as CLIP_ROLES
 from .clip_levels import measure_clip_levels
+from .iir import sosfilt_axis0
 from .loudness import integrated_from_block_power, k_weighting_sos, power_to_lufs
 
 FRAME_S = 0.05  # activity frame (s), as in the reference study
@@ -351,7 +351,7 @@ def measure_stem_balance(stems: dict[str, np.ndarray], sr: int, anchor: str | No
     step = SEGMENT_FRAMES
 
     def kfilter(i: int, a: int, b: int) -> np.ndarray:
-        y, zi[i] = sosfilt(sos, arrays[i][a:b], axis=0, zi=zi[i])
+        y, zi[i] = sosfilt_axis0(sos, arrays[i][a:b], zi=zi[i])
         return y
 
     with ThreadPoolExecutor(max_workers=min(2, s)) as pool:
@@ -515,7 +515,8 @@ def measure_stem_balance(stems: dict[str, np.ndarray], sr: int, anchor: str | No
     by_role: dict[str, np.ndarray] = {}
     for ro, x in zip(roles, arrays):  # check_stems: arrays in the order of names
         if ro in CLIP_ROLES:
-            by_role[ro] = by_role[ro] + x if ro in by_role else np.asarray(x, dtype=np.float64)
+            # several stems of one role are summed in float64 (measure_clip_levels rounds to float32)
+            by_role[ro] = np.asarray(by_role[ro], dtype=np.float64) + x if ro in by_role else x
     if by_role:
         result.clip_levels = measure_clip_levels(
             by_role, roles[anchor_idx] if anchor_idx is not None and roles[anchor_idx] in by_role else None)

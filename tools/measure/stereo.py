@@ -42,12 +42,12 @@ from typing import Any, Literal
 
 import numpy as np
 import scipy.fft
-import scipy.signal
 
 from ..io.validate import check_samples, check_sr
 from ..results import Measurement, r
 from ..results import Row as _Row
 from .bands import REGION_LABELS, REGIONS_HZ, band_matrix
+from .iir import sos_frequency_response
 from .loudness import k_weighting_sos
 from .spectral import MIN_SAMPLES
 
@@ -158,7 +158,7 @@ def k_weighting_power(freqs_hz: np.ndarray) -> np.ndarray:
     """|H(f)|^2 of the BS.1770-4 K-weighting filter (the loudness meter's own 48 kHz
     coefficients; frequencies above 24 kHz take the 24 kHz value)."""
     f = np.minimum(np.asarray(freqs_hz, dtype=np.float64), 24000.0)
-    _, h = scipy.signal.sosfreqz(k_weighting_sos(48000), worN=f, fs=48000)
+    h = sos_frequency_response(k_weighting_sos(48000), f, 48000)
     return np.abs(h) ** 2
 
 

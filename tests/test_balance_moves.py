@@ -1,0 +1,101 @@
+"""The joint balance solve: the fewest stem moves that put every stem inside the professional range,
+checked by applying the moves to real rendered stems and measuring again."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mixingbuddy.agent.api import MixingBuddy
+from mixingbuddy.agent.balance_moves import solve_moves
+from mixingbuddy.agent.findings import standing_findings
+from mixingbuddy.agent.whatif import apply_gains
+from mixingbuddy.model.data.demo_song import SongConfig, render_song
+from mixingbuddy.tools.io.audio import Audio, StemSet
+from mixingbuddy.tools.measure.analyze import analyze
+from mixingbuddy.tools.measure.stem_balance import measure_stem_balance
+
+SR = 44_100
+
+
+@pytest.fixture(scope="module")
+def song():
+    return render_song(SongConfig(duration_s=24, seed=3))
+
+
+def _balance(stems, gains):
+    return measure_stem_balance(apply_gains(stems, gains), SR)
+
+
+@pytest.mark.parametrize("gains, moved", [
+    ({"bass": 10.5}, {"bass"}),  # one hot stem: it alone moves, the others only read quiet
+    ({"drums": -12.0}, {"drums"}),
+    ({"vocals": -9.0, "bass": 8.0}, {"vocals", "bass"}),  # two off: both move
+])
+def test_the_moves_land_every_stem_in_range(song, gains, moved):
+    _, stems = song
+    before = _balance(stems, gains)
+    assert any(s.status != "within_range" for s in before.stems)
+    sol = solve_moves(before)
+    assert sol.in_range_after and {m.stem for m in sol.moves} == moved
+    for m in sol.moves:  # each move undoes part of the flaw, and its range runs towards the median
+        assert np.sign(m.gain_db) == -np.sign(gains[m.stem])
+        assert abs(m.gain_max_db) >= abs(m.gain_db)
+    # applied to the audio and measured again, every stem sits inside its range; so does the far end
+    for pick in ("gain_db", "gain_max_db"):
+        after = _balance(stems, {k: v + sum(getattr(m, pick) for m in sol.moves if m.stem == k)
+                                 for k, v in {**{r: 0.0 for r in stems}, **gains}.items()})
+        assert all(s.status == "within_range" for s in after.stems), (pick, [(s.name, s.status) for s in after.stems])
+    # the prediction of the power model is close to the new measurement
+    after = _balance(stems, {k: gains.get(k, 0.0) + next((m.gain_db for m in sol.moves if m.stem == k), 0.0)
+                             for k in stems})
+    for st in after.stems:
+        assert st.vs_rest.value_db == pytest.approx(sol.after_db[st.name], abs=0.6)
+
+
+def test_a_balanced_mix_needs_no_move(song):
+    _, stems = song
+    sol = solve_moves(_balance(stems, {}))
+    assert sol.moves == [] and sol.in_range_after and sol.follow == []
+
+
+def test_one_hot_stem_is_the_one_story(song):
+    mix, stems = song
+    hot = apply_gains(stems, {"bass": 10.5})
+    rep = analyze(Audio(sum(hot.values()).astype(np.float32), SR, "mix"),
+                  StemSet({r: Audio(x.astype(np.float32), SR, r) for r, x in hot.items()}, SR))
+    assert {s.name for s in rep.stem_balance.stems if s.status == "too_quiet"} >= {"vocals", "drums"}
+    balance = [f for f in standing_findings(rep, "spotify") if f.topic == "balance" and f.severity != "ok"]
+    assert [f.id for f in balance] == ["balance:bass"]
+    f = balance[0]
+    assert f.title == "Bass too loud" and f.action.startswith("Lower the bass by")
+    assert "only because the bass is too loud" in f.detail and "vocals" in f.detail
+
+
+def test_review_what_if_and_audition_start_from_the_same_master(tmp_path, song):
+    """A mix file with its own master processing (2 dB of bus gain and a soft clip): the what-if's
+    "before" is the review's measurement of that file, not the plain sum of the stems."""
+    from mixingbuddy.ui.audition import audition
+
+    _, stems = song
+    total = sum(stems.values())
+    master = np.tanh(total * 10 ** (2 / 20) * 1.3) / 1.3
+    (tmp_path / "stems").mkdir()
+    sf.write(tmp_path / "mix.wav", master.astype(np.float32), SR, subtype="FLOAT")
+    for r, x in stems.items():
+        sf.write(tmp_path / "stems" / f"{r}.wav", x.astype(np.float32), SR, subtype="FLOAT")
+    with MixingBuddy(tmp_path / "home", llm=None, use_model=False) as b:
+        rv = b.review(tmp_path / "mix.wav", stems=[tmp_path / "stems"])
+        review_lufs = rv.report["loudness"]["integrated_lufs"]
+        turn = b.ask(rv.thread_id, "what if I turn the vocals up 2 dB?")
+        tr = b.state(rv.thread_id)["tool_results"]
+        assert tr["residual"] == "master" and tr["approximate"]
+        assert tr["before"]["mix"]["integrated_lufs"] == pytest.approx(review_lufs, abs=0.05)
+        assert f"{review_lufs:.1f} LUFS" in turn.answer and "master" in turn.answer
+        actx = b.store.context(rv.thread_id, b.state(rv.thread_id)["audio"])
+    from mixingbuddy.agent.whatif import master_residual
+
+    residual, kind = master_residual(actx.mix, actx.stems)
+    res = audition(actx.stems, {"vocals": 2.0}, tmp_path / "aud", residual=residual, residual_kind=kind)
+    assert kind == "master" and res.before.integrated_lufs == pytest.approx(review_lufs, abs=0.05)
+    assert any("master" in n for n in res.notes)
