@@ -81,9 +81,9 @@ def judgement_line(judgement: dict, anchor: str | None, led: Ledger) -> str:
     if judgement.get("abstain") and judgement.get("p_group") is not None:
         pg = led.num(100.0 * float(judgement["p_group"]), tool="balance_judge", quantity=f"p(group of {cls}) %",
                      unit="%", decimals=0, show_unit=False)
-        return (f"- {lead}, I cannot tell which stem is off{against}: the likeliest reading, {reading}, has only "
-                f"{pg}% probability for its stem and direction, under the line where such readings are usually "
-                "right; trust the measured findings above, or give stems.")
+        return (f"- {lead}: no confident call{against}. The likeliest reading, {reading}, has only {pg}% "
+                "probability, under the line where such readings turned out right more often than not on "
+                "validation clips; trust the measured findings above, or give stems.")
     return f"- {lead}, the most likely reading{against}: {reading} ({pct}% probability)."
 
 

@@ -38,7 +38,9 @@ class Finding(BaseModel):
     detail: str
     action: str | None = None
     evidence: list[Evidence] = Field(default_factory=list)
-    source: Literal["tools", "model+tools"] = "tools"
+    # "model+tools": the audio model said it and the tools confirmed it; "model": the audio model's
+    # impression that the tools could not check
+    source: Literal["tools", "model+tools", "model"] = "tools"
     regions_s: list[tuple[float, float]] = Field(default_factory=list)
 
 

@@ -263,6 +263,33 @@ def fit_all(data_dirs, split: str, weights, out: Path | None, seed: int = 0, min
     return meta
 
 
+def fit_abstention(data_dirs, split: str, weights, variants: tuple[str, ...]) -> dict:
+    """Set only the line under which each variant says "no confident call" (:func:`abstain_line`),
+    on the ``split`` clips, keeping the fitted experts and pool weights; returns the lines."""
+    path = judge_path(weights)
+    judge = BalanceJudge.from_file(path)
+    out = {}
+    for variant in variants:
+        items = []
+        for d in data_dirs:
+            rows = [r for r in load_manifest(Path(d)) if r.get("split") == split]
+            if variant == "stems":
+                rows = [r for r in rows if r.get("stem_paths")]
+            if rows:
+                items += pooled_inputs(VARIANT_SYSTEMS[variant], rows, d, weights, variant)
+        if not items:
+            continue
+        line, report = abstain_line(judge.models[variant], items)
+        judge.models[variant].abstain_below = line
+        judge.meta.setdefault("variants_report", {}).setdefault(variant, {}).update(
+            {**report, "abstain_fitted_on": [str(Path(d)) for d in data_dirs], "abstain_split": split,
+             "abstain_n_rows": len(items)})
+        out[variant] = report
+        print(f"{variant}: no confident call under {line:.2f} ({len(items)} {split} rows): {report}", file=sys.stderr)
+    judge.save(path)
+    return out
+
+
 def _seeded_sample(rows: list[dict], n: int, seed: int) -> list[dict]:
     if len(rows) <= n:
         return rows
@@ -271,6 +298,9 @@ def _seeded_sample(rows: list[dict], n: int, seed: int) -> list[dict]:
 
 
 def cmd_fit_judge(args) -> int:
+    if args.abstain_only:
+        fit_abstention(args.data, args.split, args.weights, tuple(args.variants.split(",")))
+        return 0
     fit_all(args.data, args.split, args.weights, Path(args.out) if args.out else None, args.seed,
             workers=args.workers, variants=tuple(args.variants.split(",")), sep_limit=args.sep_limit)
     return 0
@@ -290,6 +320,8 @@ def add_fit_judge_parser(eval_subparsers) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="processes for the training mixes' estimates")
     p.add_argument("--variants", default="mix,stems,separated",
                    help="variants to fit (default all; the others already in the file are kept)")
+    p.add_argument("--abstain-only", action="store_true",
+                   help="refit only the line under which each variant makes no confident call")
     p.add_argument("--sep-limit", type=int, default=None, metavar="N",
                    help="separate at most N validation clips per corpus for the 'separated' variant (seeded)")
     p.set_defaults(func=cmd_fit_judge)

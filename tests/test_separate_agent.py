@@ -128,7 +128,7 @@ def test_the_judge_abstains_under_its_line():
     assert not a.abstain and b.abstain and b.cls == a.cls
     led = Ledger()
     line = judgement_line(b.to_json(), "drums", led)
-    assert "cannot tell" in line and "separated stem levels" in line
+    assert "no confident call" in line and "separated stem levels" in line
     assert any(e.tool == "balance_judge" for e in led.items)
     # a judge fitted before separation reads separated levels with its stems expert
     old = BJ.BalanceJudge({"stems": BJ.PoolVariant(expert, 0.0, 1.0)})

@@ -52,7 +52,7 @@ def merge_claims(findings: list[Finding], claims: list[Claim]) -> list[Finding]:
             word = "quiet" if c.direction == "increase" else "loud"
             verb = "raise" if c.direction == "increase" else "lower"
             out.append(Finding(
-                id=fid, topic="balance", severity="low", source="model+tools",
+                id=fid, topic="balance", severity="low", source="model",
                 title=f"The audio model hears {stem_word(c.stem)} as too {word}",
                 detail=f"{cap(c.note)}." if c.note else "The measurements could not check it.",
                 action=f"If it sounds that way to you too, {verb} {stem_word(c.stem)} a little and compare.",

@@ -31,6 +31,14 @@ def _welch_db(mono: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     return np.fft.rfftfreq(n, 1.0 / sr), 10.0 * np.log10(spec.mean(axis=0) + 1e-30)
 
 
+def _channel_mean(x: np.ndarray) -> np.ndarray:
+    """``x.mean(axis=1)`` of a float32 (n, 1|2) signal, bit for bit (the channels added in
+    float32, then halved), about 10x faster than numpy's reduction over a 2-wide last axis."""
+    if x.shape[1] == 1:
+        return x[:, 0].copy()
+    return (x[:, 0] + x[:, 1]) / np.float32(2.0)
+
+
 def _moving_mean(x: np.ndarray, k: int) -> np.ndarray:
     """Centred moving mean over ``k`` points, the ends padded with their edge values."""
     pad = np.pad(x, (k // 2, k - 1 - k // 2), mode="edge")
@@ -61,10 +69,11 @@ def measure_bandwidth(x: np.ndarray, sr: int, *, psd_db: np.ndarray | None = Non
     if psd_db is None or freqs_hz is None:
         sr = check_sr(sr, "measure_bandwidth")
         x, _ = check_samples(x, "measure_bandwidth", min_samples=256, sr=sr, float32=True)
-        mono = x.mean(axis=1)
-        if len(mono) > MAX_ANALYSED_S * sr:
-            n, starts = int(5 * sr), np.linspace(0, len(mono) - int(5 * sr), 12).astype(int)
-            mono = np.concatenate([mono[a:a + n] for a in starts])
+        if len(x) > MAX_ANALYSED_S * sr:
+            n, starts = int(5 * sr), np.linspace(0, len(x) - int(5 * sr), 12).astype(int)
+            mono = np.concatenate([_channel_mean(x[a:a + n]) for a in starts])
+        else:
+            mono = _channel_mean(x)
         freqs_hz, psd_db = _welch_db(mono, sr)
     nyq = sr / 2.0
     df = float(freqs_hz[1] - freqs_hz[0])
