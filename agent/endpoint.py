@@ -73,6 +73,17 @@ MixingBuddy's built-in answer to the user's latest question, composed from the m
 {draft}
 </measured_answer>"""
 
+NOTE_REJECTED = ("(Answered by MixingBuddy's built-in composer: the language model's answer was "
+                 "not usable as it stood.)")
+
+REFUSE_REQUEST = """\
+Your answer tells me to run a command or to share a password, key or other secret. A mix critic never \
+does that. Answer again about the mix only, from the measurements."""
+
+KEEP_FINDINGS_REQUEST = """\
+Your rewrite dropped findings the review marked as worth fixing: {titles}. \
+Write it again and keep every finding with its numbers, in the same order of importance."""
+
 REGENERATE_REQUEST = """\
 Your answer states numbers that are not in the measurements: {numbers}. \
 Write the answer again using only numbers from the measured review, my messages or the tool results, \

@@ -24,8 +24,8 @@ the stored report's scalars and this turn's tool results. Plain numeric series o
 :data:`SERIES_MIN_LEN` or more values (short-term loudness per second, per-band arrays) are left
 out: hundreds of points would let almost any invented integer match by chance.
 
-Limits: numbers spelled as words are not read, and a number is matched by value, not by the
-quantity it is attached to.
+Numbers spelled as words are read when a unit follows them ("three dB", "twenty-one percent").
+Limit: a number is matched by value, not by the quantity it is attached to.
 """
 from __future__ import annotations
 
@@ -68,6 +68,16 @@ _IGNORED = re.compile(
 )
 
 _MINUS = "-\u2212"  # ASCII hyphen-minus and the Unicode minus sign
+
+_UNITS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+          "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+          "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+         "ninety": 90}
+_WORD_NUMBER = re.compile(
+    r"\b(?P<neg>minus\s+|negative\s+)?(?P<tens>" + "|".join(_TENS) + r")?(?:[\s-]?(?P<unit>" + "|".join(_UNITS)
+    + r"))?(?=\s+(?:db|decibels?|lu|lufs|dbtp|dbfs|percent|per\s?cent|hz|hertz|khz|kilohertz|ms|milliseconds?"
+      r"|seconds?)\b)", re.IGNORECASE)
 
 _NUMBER = re.compile(
     r"""
@@ -148,6 +158,11 @@ def read_numbers(text: str) -> list[SpokenNumber]:
         elif unit == "ms":
             readings.append((mag / 1000.0, tol / 1000.0))
         out.append(SpokenNumber(written, -mag if neg else mag, d, tuple(readings)))
+    for m in _WORD_NUMBER.finditer(text or ""):
+        if not (m.group("tens") or m.group("unit")):
+            continue
+        mag = float(_TENS.get((m.group("tens") or "").lower(), 0) + _UNITS.get((m.group("unit") or "").lower(), 0))
+        out.append(SpokenNumber(m.group(0).strip(), -mag if m.group("neg") else mag, 0, ((mag, 0.5),)))
     return out
 
 

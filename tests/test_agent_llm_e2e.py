@@ -112,6 +112,11 @@ def assert_well_formed(messages: list[dict]) -> None:
     assert kinds[-1] in ("user", "tool"), kinds
 
 
+def friendly_rewrite(body: dict) -> str:
+    """A model that rewrites the review and keeps it whole (every finding with its numbers)."""
+    return "A friendly review. " + draft_of(body)
+
+
 def answers_from_the_tool(body: dict) -> str:
     """A model that reads the loudness tool's result and cites it."""
     res = tool_results(body)[-1]["result"]
@@ -122,8 +127,11 @@ def answers_from_the_tool(body: dict) -> str:
 
 
 def test_review_prose_from_the_llm_keeps_the_numbers(tmp_path, mixes, server):
-    def rewrite(body: dict) -> str:  # a model that rewrites the draft and keeps three of its numbers
-        nums = re.findall(r"[-+]?\d+\.\d+ (?:dB|LUFS|LU|dBTP)", draft_of(body))[:3]
+    def rewrite(body: dict) -> str:  # a model that rewrites the draft, keeping a number of each finding to fix
+        lines = [ln for ln in draft_of(body).splitlines() if ln.startswith(("- [fix first]", "- [worth fixing]"))]
+        nums = [m.group(0) for ln in lines[:3]
+                if (m := re.search(r"[-+]?\d+\.\d+ (?:dB|LUFS|LU|dBTP)", ln))]
+        nums = nums or re.findall(r"[-+]?\d+\.\d+ (?:dB|LUFS|LU|dBTP)", draft_of(body))[:3]
         assert nums, "the draft should state measured numbers"
         return "Here is the short version. The biggest moves: " + ", then ".join(nums) + "."
 
@@ -175,6 +183,17 @@ def test_review_with_a_number_invented_twice_is_the_composers(tmp_path, mixes, s
     assert state["messages"][-1]["content"] == rv.answer
 
 
+def test_a_rewrite_that_drops_a_finding_worth_fixing_is_not_used(tmp_path, mixes, server):
+    server.reply_fn = lambda body: "Your mix sounds great, nothing to change."
+    with MixingBuddy(tmp_path / "home", llm=cfg_for(server), use_model=False) as buddy:
+        rv = buddy.review(mixes["a"])
+    worth = [f for f in rv.findings if f.severity in ("high", "medium")]
+    assert worth, "the test mix should have a finding worth fixing"
+    assert len(server.requests) == 2 and worth[0].title in server.requests[1]["messages"][-1]["content"]
+    assert rv.source == "composer" and any("dropped findings" in d for d in rv.degradations)
+    assert worth[0].title in rv.answer
+
+
 def test_review_with_the_endpoint_down_says_it_used_the_fallback(tmp_path, mixes, caplog):
     with caplog.at_level(logging.WARNING, logger=AGENT_LOG), \
             MixingBuddy(tmp_path / "home", llm=closed_port_cfg(), use_model=False) as buddy:
@@ -193,7 +212,7 @@ def test_review_with_the_endpoint_down_says_it_used_the_fallback(tmp_path, mixes
 def test_followup_tool_call_measures_only_this_conversations_audio(tmp_path, mixes, server):
     lufs_a, lufs_b = integrated_lufs(mixes["a"]), integrated_lufs(mixes["b"])
     assert abs(lufs_b - lufs_a) > 5.0
-    server.push(text("Review A."), text("Review B."))
+    server.reply_fn = friendly_rewrite
     with MixingBuddy(tmp_path / "home", llm=cfg_for(server), use_model=False) as buddy:
         a = buddy.review(mixes["a"], thread_id="song-a")
         b = buddy.review(mixes["b"], thread_id="song-b")
@@ -270,11 +289,12 @@ def test_faults_during_a_conversation_answer_every_turn_and_survive_a_restart(tm
     song.write_bytes(mixes["a"].read_bytes())
     lufs = integrated_lufs(song)
     turns = []
-    server.push(text("A friendly review."))
+    server.reply_fn = friendly_rewrite
     with caplog.at_level(logging.WARNING, logger=AGENT_LOG):
         with MixingBuddy(home, llm=cfg_for(server), use_model=False) as buddy:
             rv = buddy.review(song, thread_id="faulty")
-            assert rv.source == "llm" and rv.answer == "A friendly review."
+            assert rv.source == "llm" and rv.answer.startswith("A friendly review.")
+            server.reply_fn = None
             for question, steps, phrase, source, note in FAULT_TURNS:
                 caplog.clear()
                 server.push(*steps)

@@ -29,9 +29,12 @@ from langgraph.prebuilt import tools_condition
 from ..context import AgentContext, chat_history
 from ..endpoint import (
     FOLLOWUP_CONTEXT,
+    KEEP_FINDINGS_REQUEST,
     MAX_REPLY_CHARS,
+    NOTE_REJECTED,
     NOTE_UNGROUNDED,
     NOTE_UNREACHABLE,
+    REFUSE_REQUEST,
     REGENERATE_REQUEST,
     REVIEW_REQUEST,
     SYSTEM_PROMPT,
@@ -45,6 +48,7 @@ from ..endpoint import (
 )
 from ..grounding import check_grounding, conversation_evidence, text_values
 from ..schema import Evidence
+from ..screen import clean_text, lost_findings, unsafe_instruction
 from ..state import AgentState
 from .common import timed
 from .tools import openai_tools, tool_node
@@ -169,26 +173,36 @@ def guard(state: AgentState, ctx: AgentContext) -> dict:
     """Accept the reply when every number it states is grounded; else ask once more; else
     answer with the composer's draft."""
     msgs = _this_turn(state)
-    text = reply_text(msgs[-1].content) if msgs and isinstance(msgs[-1], AIMessage) else ""
+    text = clean_text(reply_text(msgs[-1].content) if msgs and isinstance(msgs[-1], AIMessage) else "")
     draft = state.get("draft") or ""
     question = state.get("question") if state.get("mode") == "followup" else None
+    problem, request = None, ""
+    unsafe = unsafe_instruction(text)
     check = check_grounding(text, conversation_evidence(state),
                             allowed=text_values(question or "") + text_values(draft))
-    if check.ok:
+    lost = lost_findings(text, state.get("findings") or []) if question is None else []
+    if unsafe:
+        problem = f"told the user to run a command or give up a secret ({unsafe!r})"
+        request = REFUSE_REQUEST
+    elif not check.ok:
+        named = ", ".join(check.ungrounded[:12])
+        problem = f"cited unmeasured numbers ({named})"
+        request = REGENERATE_REQUEST.format(numbers=named)
+    elif lost:
+        problem = f"dropped findings worth fixing ({'; '.join(lost[:4])})"
+        request = KEEP_FINDINGS_REQUEST.format(titles="; ".join(lost))
+    if problem is None:
         return {**finish(state, text, "llm"), "llm_status": "done", "guard_verdict": "pass"}
-    named = ", ".join(check.ungrounded[:12])
     regenerated = any(isinstance(m, HumanMessage) and m.name == REGENERATE for m in msgs)
     if not regenerated:
-        note = (f"grounding guard: the language model's answer cited unmeasured numbers ({named}); "
-                f"asked it once to answer again")
+        note = f"grounding guard: the language model's answer {problem}; asked it once to answer again"
         ctx.log.warning("llm: %s", note)
         return {"guard_verdict": "regenerate", "degradations": [note],
-                "llm_messages": [HumanMessage(REGENERATE_REQUEST.format(numbers=named), name=REGENERATE)]}
-    note = (f"grounding guard: the regenerated answer still cited unmeasured numbers ({named}); "
-            f"the built-in composer's answer was used")
+                "llm_messages": [HumanMessage(request, name=REGENERATE)]}
+    note = f"grounding guard: the regenerated answer still {problem}; the built-in composer's answer was used"
     ctx.log.warning("llm: %s", note)
-    return {**finish(state, with_note(draft, NOTE_UNGROUNDED), "composer"), "llm_status": "done",
-            "guard_verdict": "fallback", "degradations": [note]}
+    return {**finish(state, with_note(draft, NOTE_UNGROUNDED if not check.ok else NOTE_REJECTED), "composer"),
+            "llm_status": "done", "guard_verdict": "fallback", "degradations": [note]}
 
 
 # --- the edges ----------------------------------------------------------------------------------
