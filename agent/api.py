@@ -19,6 +19,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -65,12 +66,8 @@ class MixingBuddy:
         # None: on unless MIXINGBUDDY_SEPARATE=0 (it also needs the weights the set-up fetches)
         self.separate = (os.environ.get("MIXINGBUDDY_SEPARATE", "1").strip() not in ("0", "false", "no", "off")
                          if separate is None else bool(separate))
-        self._conn = sqlite3.connect(str(self.home / "conversations.sqlite"), check_same_thread=False)
-        # strict deserialisation: a checkpoint may rebuild only LangGraph's safe types (JSON values,
-        # LangChain messages) and the state's own models, never an arbitrary class named in the file
-        self._saver = SqliteSaver(self._conn, serde=JsonPlusSerializer(
-            allowed_msgpack_modules=[(m.__module__, m.__name__) for m in STATE_MODELS]))
-        self._saver.setup()
+        self.notes: list[str] = []  # what opening the home found and repaired
+        self._conn, self._saver = self._open_database(self.home / "conversations.sqlite")
         self.graph = compile_graph(self._saver)
         self._lock = threading.Lock()  # guards the two dicts below
         self._reviewing: set[str] = set()  # thread ids whose review is running
@@ -78,9 +75,55 @@ class MixingBuddy:
 
     # ------------------------------------------------------------------ lifecycle
 
+    def _open_database(self, path: Path) -> tuple[sqlite3.Connection, SqliteSaver]:
+        """The conversation database, checked: a file SQLite cannot read, or an empty file where
+        conversations were kept, is moved aside (``conversations.sqlite.damaged-<time>``, kept for
+        recovery) and a fresh one started; ``notes`` says so."""
+        stored = self.store.root.is_dir() and any(self.store.root.iterdir())
+        damaged = None
+        if path.exists() and path.stat().st_size == 0 and stored:
+            damaged = "it is empty"
+        if damaged is None:
+            try:
+                conn = sqlite3.connect(str(path), check_same_thread=False)
+                ok = conn.execute("PRAGMA quick_check").fetchone()
+                if ok is None or ok[0] != "ok":
+                    raise sqlite3.DatabaseError(str(ok[0] if ok else "no answer to a quick check"))
+                return conn, self._saver_on(conn)
+            except sqlite3.DatabaseError as e:
+                damaged = " ".join(str(e).split())[:120] or type(e).__name__
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001 - the file is being set aside anyway
+                    pass
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        path.replace(aside)
+        for extra in ("-wal", "-shm", "-journal"):
+            side = path.with_name(path.name + extra)
+            if side.exists():
+                side.replace(aside.with_name(aside.name + extra))
+        note = (f"the conversation database could not be read ({damaged}); it was moved aside to {aside.name} "
+                "and a fresh one started (the stored audio of earlier conversations is kept)")
+        log.warning(note)
+        self.notes.append(note)
+        conn = sqlite3.connect(str(path), check_same_thread=False)
+        return conn, self._saver_on(conn)
+
+    @staticmethod
+    def _saver_on(conn: sqlite3.Connection) -> SqliteSaver:
+        # strict deserialisation: a checkpoint may rebuild only LangGraph's safe types (JSON values,
+        # LangChain messages) and the state's own models, never an arbitrary class named in the file
+        saver = SqliteSaver(conn, serde=JsonPlusSerializer(
+            allowed_msgpack_modules=[(m.__module__, m.__name__) for m in STATE_MODELS]))
+        saver.setup()
+        return saver
+
     def close(self) -> None:
+        conn = getattr(self, "_conn", None)  # None when __init__ failed (an unwritable home)
+        if conn is None:
+            return
         try:
-            self._conn.close()
+            conn.close()
         except sqlite3.Error:
             log.debug("closing the conversation database failed", exc_info=True)
 

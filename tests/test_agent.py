@@ -420,3 +420,27 @@ def test_state_holds_typed_values_and_a_stored_json_thread_is_upgraded(tmp_path,
         raw = b.graph.get_state(cfg).values
         assert isinstance(raw["report"], AnalysisReport) and isinstance(raw["findings"][0], Finding)
         assert all(isinstance(c, Claim) for c in raw["claims"])
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_a_damaged_conversation_database_is_set_aside_and_a_fresh_one_started(tmp_path, songs, damage):
+    home = tmp_path / "home"
+    with MixingBuddy(home, llm=None, use_model=False) as b:
+        rv = b.review(songs["balanced"] / "mix.wav")
+        assert b.notes == []
+    db = home / "conversations.sqlite"
+    raw = db.read_bytes()
+    if damage == "garbage":
+        db.write_bytes(b"this is not a database" * 100)
+    elif damage == "truncated":
+        db.write_bytes(raw[: len(raw) // 3])
+    else:
+        db.write_bytes(b"")
+    with MixingBuddy(home, llm=None, use_model=False) as b:
+        assert len(b.notes) == 1 and "moved aside" in b.notes[0]
+        aside = list(home.glob("conversations.sqlite.damaged-*"))
+        assert len(aside) == 1 and aside[0].stat().st_size > 0 or damage == "empty"
+        with pytest.raises(InvalidArgumentError, match="unknown conversation"):
+            b.state(rv.thread_id)
+        again = b.review(songs["balanced"] / "mix.wav")  # the fresh database works
+        assert b.ask(again.thread_id, "why?").answer
