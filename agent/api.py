@@ -5,13 +5,6 @@
     rv = buddy.review("mix.wav", stems=["stems/"], platform="spotify")
     print(rv.answer)
     print(buddy.ask(rv.thread_id, "is it loud enough for Spotify?").answer)
-
-A conversation is a LangGraph thread checkpointed in ``<home>/conversations.sqlite``
-(``SqliteSaver``); its audio is copied to ``<home>/threads/<thread_id>/``. Both survive a
-process restart: a new ``MixingBuddy`` on the same home continues any thread.
-
-Bad input raises a ``tools.errors.MixingBuddyError`` subclass with a one-line message, and a
-review that fails leaves no thread behind.
 """
 from __future__ import annotations
 
@@ -53,7 +46,15 @@ def _path_arg(value: Any, what: str) -> str:
 
 
 class MixingBuddy:
-    """The agent (see the module docstring and the shared contract)."""
+    """The agent (see the module docstring for an example).
+
+    A conversation is a LangGraph thread checkpointed in ``<home>/conversations.sqlite``
+    (``SqliteSaver``); its audio is copied to ``<home>/threads/<thread_id>/``. Both survive a
+    process restart: a new ``MixingBuddy`` on the same home continues any thread.
+
+    Bad input raises a ``tools.errors.MixingBuddyError`` subclass with a one-line message, and a
+    review that fails leaves no thread behind.
+    """
 
     def __init__(self, home: str | Path | None = None, *, llm: Any = "env",
                  weights: str | Path | None = None, use_model: bool = True, separate: bool | None = None):

@@ -5,9 +5,7 @@
     mixingbuddy chat MIX ... [--thread ID]     (review, then questions from stdin until EOF or "quit")
     mixingbuddy chat --thread ID               (continue a stored conversation)
 
-Progress goes to stderr, answers to stdout. Wired into ``mixingbuddy/cli.py`` as lazy sub-commands via
-:func:`add_review_parser` and :func:`add_chat_parser`; the agent (LangGraph, the model) is
-imported only when a command runs.
+Progress goes to stderr, answers to stdout.
 """
 from __future__ import annotations
 
@@ -134,7 +132,10 @@ def _common(p: argparse.ArgumentParser, mix_optional: bool) -> None:
 
 
 def add_review_parser(subparsers) -> argparse.ArgumentParser:
-    """Add ``review`` to the ``mixingbuddy`` sub-commands."""
+    """Add ``review`` to the ``mixingbuddy`` sub-commands.
+
+    Wired into ``mixingbuddy/cli.py`` as a lazy sub-command (as is :func:`add_chat_parser`); the
+    agent (LangGraph, the model) is imported only when a command runs."""
     p = subparsers.add_parser("review", help="review a mix: verified, measured advice")
     _common(p, mix_optional=False)
     p.add_argument("--json", action="store_true", help="print the whole review (findings, claims, report) as JSON")

@@ -6,11 +6,6 @@ server...), chosen by :class:`EndpointConfig` or by the environment (:func:`endp
 The embedded default needs none of this: with no endpoint configured the composer answers alone.
 The tool loop and the grounding guard are nodes of the graph (``agent.nodes.llm_loop``);
 :func:`llm_answer` runs those nodes on their own, for a caller without a conversation store.
-
-Every request is bounded: the client has ``max_retries=0``, sends ``max_tokens``, and a request
-that has not completed by the turn's deadline (``timeout_s`` for the whole language-model part
-of a turn) is abandoned, however slowly the server trickles bytes. Any fault is an
-:class:`EndpointFault`; the graph then answers with the composer's draft and a note.
 """
 from __future__ import annotations
 
@@ -181,7 +176,13 @@ def chat_completion(cfg: EndpointConfig, messages: list[dict], *, tools: list[di
     """One chat-completions request; the reply's ``message`` dict, or an :class:`EndpointFault`.
 
     ``deadline``: a ``time.monotonic()`` instant the request must complete by (default: now +
-    ``cfg.timeout_s``)."""
+    ``cfg.timeout_s``).
+
+    Every request is bounded: the client has ``max_retries=0``, sends ``max_tokens``, and a
+    request that has not completed by the turn's deadline (``timeout_s`` for the whole
+    language-model part of a turn) is abandoned, however slowly the server trickles bytes
+    (:func:`_bounded`). Any fault is an :class:`EndpointFault`; the graph then answers with the
+    composer's draft and a note."""
     import openai  # imported here: the embedded default never needs it
 
     remaining = (deadline if deadline is not None else time.monotonic() + cfg.timeout_s) - time.monotonic()

@@ -1,17 +1,11 @@
 """The LangGraph graph: a review, or a follow-up on a stored one, then the language-model loop
-when an endpoint is configured.
+when an endpoint is configured (``python -m mixingbuddy.agent.graph`` prints it as the README's
+Mermaid block).
 
 review:    START -> ingest -> listen -> measure -> check_claims -> compose
 follow-up: START -> route -> (whatif, when the question asks for a gain move) -> answer
 then:      compose | answer -> END (the composer's answer), or -> llm
            llm -> tools_condition -> tools (ToolNode) -> llm ... -> guard -> END, or -> llm once more
-
-The entry is chosen from ``state["mode"]``. Each node times itself (``timings_s``), reports
-progress (``on_progress(node, status)``) and carries the turn's degradations
-(``nodes.common.timed``). Compiled with a checkpointer (``SqliteSaver`` in ``api.MixingBuddy``),
-one ``thread_id`` per conversation, so a follow-up sees the stored analysis.
-
-``python -m mixingbuddy.agent.graph`` prints the graph as a Mermaid block (the README's diagram).
 """
 from __future__ import annotations
 
@@ -48,6 +42,9 @@ def _after_route(state: AgentState) -> str:
 
 
 def build_graph() -> StateGraph:
+    """The uncompiled graph. The entry is chosen from ``state["mode"]``. Each node times itself
+    (``timings_s``), reports progress (``on_progress(node, status)``) and carries the turn's
+    degradations (``nodes.common.timed``)."""
     g = StateGraph(AgentState, input_schema=AgentInput, context_schema=AgentContext)
     for name, fn in REVIEW_NODES + FOLLOWUP_NODES:
         g.add_node(name, timed(name, fn))
@@ -65,6 +62,8 @@ def build_graph() -> StateGraph:
 
 
 def compile_graph(checkpointer=None):
+    """The compiled graph. With a checkpointer (``SqliteSaver`` in ``api.MixingBuddy``), one
+    ``thread_id`` per conversation, so a follow-up sees the stored analysis."""
     return build_graph().compile(checkpointer=checkpointer)
 
 

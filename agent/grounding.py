@@ -1,31 +1,8 @@
 """Grounding: the numbers a text states, the numbers a conversation measured, and the one rule
 that matches them (used by the guard node and by ``mixingbuddy eval agent``).
 
-A number written in an answer is *grounded* when one of these holds:
-
-- an evidence value ``v`` equals it at the precision it was written with:
-  ``abs(|n| - |v|) <= 0.5 * 10**-d + 1e-9`` where ``d`` is the number of decimals written. "7 dB"
-  therefore matches 7.3 and -7.3 (magnitudes are compared, because "7 dB under the mix" states
-  a level of -7 dB as 7), "7.3" matches 7.34, and "7.35" does not match 7.3 (more precision
-  than was measured is an invented number);
-- it matches, by the same rule, a number in ``allowed`` (numbers the user wrote in the question,
-  or numbers of a draft the composer already grounded);
-- it is a harmless written form of a measured number, tried besides the plain reading with the
-  tolerance scaled to the unit: a percentage of a fraction ("42%" matches 0.42), kilohertz
-  ("2.5 kHz" matches 2500 Hz), milliseconds ("30 ms" matches 0.03 s), a time stamp ("1:23"
-  matches 83 s); a range ("3 to 6 dB", "3-6 dB") is two numbers, each grounded on its own.
-
-Digits that name things are not read: standards and formats ("BS.1770-4", "EBU R 128",
-"IEC 61260", "mp3", "24-bit", "1/3-octave"), digits glued to a letter ("x2"), ordinals ("3rd")
-and Markdown list markers.
-
-Evidence is the conversation's ledger (every number an answer was composed with, as shown),
-the stored report's scalars and this turn's tool results. Plain numeric series of
-:data:`SERIES_MIN_LEN` or more values (short-term loudness per second, per-band arrays) are left
-out: hundreds of points would let almost any invented integer match by chance.
-
-Numbers spelled as words are read when a unit follows them ("three dB", "twenty-one percent").
-Limit: a number is matched by value, not by the quantity it is attached to.
+The rule is stated at :func:`check_grounding`, the readings of a written number at
+:func:`read_numbers`. Limit: a number is matched by value, not by the quantity it is attached to.
 """
 from __future__ import annotations
 
@@ -42,7 +19,9 @@ __all__ = ["SERIES_MIN_LEN", "GroundingResult", "SpokenNumber", "check_grounding
            "read_numbers", "result_evidence", "scalar_values", "states", "text_values", "unit_of"]
 
 EPS = 1e-9
-SERIES_MIN_LEN = 13  # a plain list of this many numbers or more is a series, not evidence
+# A plain list of this many numbers or more (short-term loudness per second, per-band arrays) is
+# a series, not evidence: hundreds of points would let almost any invented integer match by chance.
+SERIES_MIN_LEN = 13
 
 # Spans whose digits are names, not quantities. Replaced by spaces before numbers are read.
 _IGNORED = re.compile(
@@ -129,6 +108,18 @@ def read_numbers(text: str) -> list[SpokenNumber]:
     -------
     list of SpokenNumber
         In reading order.
+
+    Notes
+    -----
+    Besides the plain reading, a harmless written form of a measured number is tried, with the
+    tolerance scaled to the unit: a percentage of a fraction ("42%" matches 0.42), kilohertz
+    ("2.5 kHz" matches 2500 Hz), milliseconds ("30 ms" matches 0.03 s), a time stamp ("1:23"
+    matches 83 s); a range ("3 to 6 dB", "3-6 dB") is two numbers, each read on its own.
+
+    Digits that name things are not read (``_IGNORED``): standards and formats ("BS.1770-4",
+    "EBU R 128", "IEC 61260", "mp3", "24-bit", "1/3-octave"), digits glued to a letter ("x2"),
+    ordinals ("3rd") and Markdown list markers. Numbers spelled as words are read when a unit
+    follows them ("three dB", "twenty-one percent").
     """
     out: list[SpokenNumber] = []
     masked = _IGNORED.sub(lambda m: " " * len(m.group(0)), text or "")
@@ -208,8 +199,10 @@ def scalar_values(obj: Any) -> list[float]:
 
 
 def conversation_evidence(state: Mapping[str, Any], new: Iterable[Mapping[str, Any]] = ()) -> list[float]:
-    """The numbers a turn may cite: the conversation's evidence ledger, this turn's ``new``
-    evidence rows, and the stored report's scalars (deduplicated, first seen first)."""
+    """The numbers a turn may cite: the conversation's evidence ledger (every number an answer
+    was composed with, as shown), this turn's ``new`` evidence rows (tool results), and the
+    stored report's scalars (deduplicated, first seen first). Plain numeric series of
+    :data:`SERIES_MIN_LEN` or more values are left out."""
     vals = [float(e.value if isinstance(e, BaseModel) else e["value"])
             for e in [*(state.get("evidence") or []), *new]]
     vals += scalar_values(state.get("report") or {})
@@ -295,6 +288,20 @@ def check_grounding(text: str, evidence_values: Iterable[float], *,
     Returns
     -------
     GroundingResult
+
+    Notes
+    -----
+    A number written in an answer is *grounded* when one of these holds:
+
+    - an evidence value ``v`` equals it at the precision it was written with:
+      ``abs(|n| - |v|) <= 0.5 * 10**-d + 1e-9`` where ``d`` is the number of decimals written.
+      "7 dB" therefore matches 7.3 and -7.3 (magnitudes are compared, because "7 dB under the
+      mix" states a level of -7 dB as 7), "7.3" matches 7.34, and "7.35" does not match 7.3
+      (more precision than was measured is an invented number);
+    - it matches, by the same rule, a number in ``allowed`` (numbers the user wrote in the
+      question, or numbers of a draft the composer already grounded);
+    - one of its other readings (a percentage, kHz, ms, a time stamp; see
+      :func:`read_numbers`) matches by the same rule.
     """
     index = _Index([*evidence_values, *allowed])
     numbers: list[float] = []

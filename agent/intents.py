@@ -1,34 +1,8 @@
 """Question understanding for follow-ups: a question (and the conversation so far) -> :class:`Route`.
 
 One job: say what a question asks for, as one or more :class:`Part` s (an intent and its slots),
-in the order asked. Nothing here measures or words an answer (``agent.answers`` does).
-
-Method (``mixingbuddy eval questions`` compares it with the alternatives):
-
-1. **Normalise**: lower case, contractions and chat spellings ("whats", "u", "pls"), and typos
-   corrected to the router's vocabulary (one edit, transpositions included: "spotfy",
-   "cliping", "frist").
-2. **Slots by rule**: stems (the producer's words: "vox", "808", "hats", "keys"), a gain in dB
-   ("two dB", "half a dB", "+1.5", "by 3" in a what-if) with its direction, platforms, spectral
-   regions (words such as "muddy", "harsh", "dull", "boomy" and frequencies such as "4k"), the
-   user's reference track, and mono/phase words.
-3. **Clauses**: the question is cut at sentence marks and at "and", "also", "then" where both
-   sides ask something of their own (a side that only names a stem or a platform stays with
-   its neighbour: "the vocals and the bass").
-4. **Intent by a classifier** on each clause (slot words replaced by placeholders), trained on
-   generated paraphrases (``agent/data/questions_train.jsonl``, written by
-   ``agent/data/build_questions_train.py``): TF-IDF over words and character n-grams with a
-   logistic regression (``method="tfidf"``, the default); ``"wordllama"``: nearest neighbours
-   over WordLlama's static embeddings (a 16 MB table shipped inside its wheel, loaded from the
-   package's own files, nothing downloaded); ``"ensemble"``: both, probabilities averaged. A
-   second classifier of the same kind gives ``about`` (the topic of a "why"/"how do I fix").
-5. **Conversation**: a clause that only names a slot ("and the bass?", "what about Apple
-   Music?", "and 6 dB?") repeats the previous question's intent with the new slot; "it"/"them"
-   in a what-if is the stem last talked about (``state["focus_stem"]``); a bare "why?" or "how
-   do I fix it?" is answered on ``state["focus"]``.
-
-Offline and fast: the classifier is fitted once per process from the packaged file (about a
-second), then a question takes a millisecond or two.
+in the order asked. Nothing here measures or words an answer (``agent.answers`` does). The
+method is described at :class:`Router`.
 """
 from __future__ import annotations
 
@@ -479,7 +453,38 @@ class _Ensemble:
 
 
 class Router:
-    """Question -> :class:`Route`. Fitted once from the packaged paraphrases (see the module's doc)."""
+    """Question -> :class:`Route`. Fitted once from the packaged paraphrases.
+
+    Notes
+    -----
+    ``mixingbuddy eval questions`` compares this method with the alternatives.
+
+    1. **Normalise**: lower case, contractions and chat spellings ("whats", "u", "pls"), and
+       typos corrected to the router's vocabulary (one edit, transpositions included: "spotfy",
+       "cliping", "frist").
+    2. **Slots by rule**: stems (the producer's words: "vox", "808", "hats", "keys"), a gain in dB
+       ("two dB", "half a dB", "+1.5", "by 3" in a what-if) with its direction, platforms,
+       spectral regions (words such as "muddy", "harsh", "dull", "boomy" and frequencies such as
+       "4k"), the user's reference track, and mono/phase words.
+    3. **Clauses**: the question is cut at sentence marks and at "and", "also", "then" where both
+       sides ask something of their own (a side that only names a stem or a platform stays with
+       its neighbour: "the vocals and the bass").
+    4. **Intent by a classifier** on each clause (slot words replaced by placeholders), trained
+       on generated paraphrases (``agent/data/questions_train.jsonl``, written by
+       ``agent/data/build_questions_train.py``): TF-IDF over words and character n-grams with a
+       logistic regression (``method="tfidf"``, the default); ``"wordllama"``: nearest neighbours
+       over WordLlama's static embeddings (a 16 MB table shipped inside its wheel, loaded from
+       the package's own files, nothing downloaded); ``"ensemble"``: both, probabilities
+       averaged. A second classifier of the same kind gives ``about`` (the topic of a
+       "why"/"how do I fix").
+    5. **Conversation**: a clause that only names a slot ("and the bass?", "what about Apple
+       Music?", "and 6 dB?") repeats the previous question's intent with the new slot; "it"/"them"
+       in a what-if is the stem last talked about (``state["focus_stem"]``); a bare "why?" or
+       "how do I fix it?" is answered on ``state["focus"]``.
+
+    Offline and fast: the classifier is fitted once per process from the packaged file (about a
+    second), then a question takes a millisecond or two.
+    """
 
     def __init__(self, method: str = DEFAULT_METHOD) -> None:
         if method not in METHODS:

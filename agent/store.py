@@ -1,13 +1,6 @@
 """Per-conversation audio: the files a conversation may measure, kept under
-``<home>/threads/<thread_id>/`` so that a conversation survives a process restart.
-
-- :meth:`ThreadStore.save` copies the user's files there under sanitised names
-  (``mix/``, ``stems/``, ``reference/``) and returns their stored paths plus the role of each
-  stem file (so the stem set is rebuilt with the roles it was analysed with);
-- :meth:`ThreadStore.context` returns the conversation's :class:`AudioContext` (the only audio
-  its tools can read), rebuilt lazily from the stored paths with ``tools.io.ingest`` and cached
-  per thread in this process (a small LRU: a three-minute stereo song with four stems is a few
-  hundred MB of float32).
+``<home>/threads/<thread_id>/`` so that a conversation survives a process restart
+(:class:`ThreadStore`).
 """
 from __future__ import annotations
 
@@ -60,7 +53,16 @@ def _copy(src: str | os.PathLike, folder: Path) -> Path:
 
 
 class ThreadStore:
-    """The audio folders of one MixingBuddy home."""
+    """The audio folders of one MixingBuddy home.
+
+    - :meth:`save` copies the user's files there under sanitised names (``mix/``, ``stems/``,
+      ``reference/``) and returns their stored paths plus the role of each stem file (so the
+      stem set is rebuilt with the roles it was analysed with);
+    - :meth:`context` returns the conversation's :class:`AudioContext` (the only audio its tools
+      can read), rebuilt lazily from the stored paths with ``tools.io.ingest`` and cached per
+      thread in this process (a small LRU: a three-minute stereo song with four stems is a few
+      hundred MB of float32).
+    """
 
     def __init__(self, home: str | os.PathLike):
         self.home = Path(home)

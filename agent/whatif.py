@@ -1,16 +1,6 @@
 """What-if questions ("what if I turn the bass down 3 dB?"): apply a gain to one stem, measure again.
 
-Method: the stems of the conversation (its :class:`AudioContext` only) are summed with the
-chosen stem scaled by ``10^(gain_db/20)``; the tools then measure, before and after, the stem
-balance (``measure_stem_balance``: every stem against the rest, placed in the professional
-range) and the summed mix's loudness and true peak (``measure_loudness``, ITU-R BS.1770).
-"Before" is the user's mix file itself: what the master adds to the stems' sum (bus processing,
-a limiter) is kept as a residual added to both sides (:func:`master_residual`), so the before
-numbers are the review's and the after numbers are approximate when that residual is not silent.
-
-On a bounced mix the stems are the ones separated from it (``tools.separate``): the move is
-applied to the separated stem and the mix rebuilt as the separated stems plus the residual (what
-the separator left out), so "before" is the mix's own windows; the result is marked approximate.
+The method is in the Notes of :func:`simulate_gain`.
 """
 from __future__ import annotations
 
@@ -89,7 +79,24 @@ def simulate_gain(ctx: AudioContext, stem: str, gain_db: float, *, anchor: str |
     mixes (``residual_kind`` "separated": the part of a bounced mix its separated stems leave
     out; "master": what the mix file adds to the user's stems), and the result is marked
     ``approximate``; without one, ``residual_kind`` says why ("sum": the stems add up to the mix;
-    "unmatched": they do not, and before is their plain sum)."""
+    "unmatched": they do not, and before is their plain sum).
+
+    Notes
+    -----
+    The stems of the conversation (its :class:`AudioContext` only) are summed with the chosen
+    stem scaled by ``10^(gain_db/20)``; the tools then measure, before and after, the stem
+    balance (``measure_stem_balance``: every stem against the rest, placed in the professional
+    range) and the summed mix's loudness and true peak (``measure_loudness``, ITU-R BS.1770).
+    "Before" is the user's mix file itself: what the master adds to the stems' sum (bus
+    processing, a limiter) is kept as a residual added to both sides (:func:`master_residual`),
+    so the before numbers are the review's and the after numbers are approximate when that
+    residual is not silent.
+
+    On a bounced mix the stems are the ones separated from it (``tools.separate``): the move is
+    applied to the separated stem and the mix rebuilt as the separated stems plus the residual
+    (what the separator left out), so "before" is the mix's own windows; the result is marked
+    approximate.
+    """
     if ctx.stems is None:
         raise InvalidArgumentError("a what-if on a stem needs the stems; this conversation has the mix only")
     if stem not in ctx.stems.stems:

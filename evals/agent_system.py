@@ -4,27 +4,8 @@ The benchmark gives each row's mix only (no stems) and names the anchor; the age
 and its answer is the sentence :func:`mixingbuddy.agent.claims.balance_verdict` makes from the
 review (the model's claim as the tools reconciled it, else the stem the tools place furthest
 outside the professional range, else "balanced"), in the benchmark's own wording.
-
-Two registered systems run the same decision code:
-
-- ``agent-full``: :meth:`MixingBuddy.review` on each row's file (embedded default, no language
-  model, a temporary home), then ``balance_verdict`` of the stored conversation state. The whole graph: ingest, listen,
-  measure (every standing measurement), check_claims, compose, the SQLite checkpointer.
-- ``agent`` (the fast path, for thousands of rows): the steps of the review that decide the
-  balance sentence, called directly: the mix decoded by the same ingest
-  (``tools.io.ingest.load_mix_and_stems``, resampled to 48 kHz); the listen node's inputs to the
-  audio model (its stereo samples, the anchor, all four stems as present, the default
-  instruction) answered in batches by :class:`~mixingbuddy.model.listen.Listener`; the answer
-  parsed by :func:`~mixingbuddy.agent.claims.parse_claim`; the measure node's mix-only stem
-  estimate (``tools.measure.mix_estimate.estimate_stem_levels`` on the same samples, which is the only
-  part of ``tools.measure.analyze`` these decisions read); the check_claims node's
-  :func:`~mixingbuddy.agent.nodes.check_claims.check_balance` and
-  :func:`~mixingbuddy.agent.claims.balance_verdict`. Loudness, spectrum and stereo, which
-  do not enter the balance sentence, are skipped. The test suite checks that both give the same
-  sentence on the same clips.
-
-Without trained weights the listen step records a degradation in the agent and the decision
-falls to the tools alone; the fast path does the same (no claim).
+``agent-full`` (:class:`AgentFullSystem`) and the fast ``agent`` (:class:`AgentFastSystem`) run
+the same decision code; the test suite checks that both give the same sentence on the same clips.
 """
 from __future__ import annotations
 
@@ -105,7 +86,21 @@ def weights_fingerprint(weights) -> str:
 
 @register("agent")
 class AgentFastSystem(_AgentBase):
-    """The agent's balance decision on the mix, called step by step (module docstring)."""
+    """The agent's balance decision on the mix, called step by step (the fast path, for
+    thousands of rows).
+
+    The steps of the review that decide the balance sentence, called directly: the mix decoded
+    by the same ingest (``tools.io.ingest.load_mix_and_stems``, resampled to 48 kHz); the listen
+    node's inputs to the audio model (its stereo samples, the anchor, all four stems as present,
+    the default instruction) answered in batches by :class:`~mixingbuddy.model.listen.Listener`;
+    the answer parsed by :func:`~mixingbuddy.agent.claims.parse_claim`; the measure node's
+    mix-only stem estimate (``tools.measure.mix_estimate.estimate_stem_levels`` on the same
+    samples, which is the only part of ``tools.measure.analyze`` these decisions read); the
+    check_claims node's :func:`~mixingbuddy.agent.nodes.check_claims.check_balance` and
+    :func:`~mixingbuddy.agent.claims.balance_verdict`. Loudness, spectrum and stereo, which do
+    not enter the balance sentence, are skipped. Without trained weights there is no claim and
+    the decision falls to the tools alone, as in the agent (which records a degradation).
+    """
 
     def __init__(self, weights=None, use_model: bool = True, batch_size: int = 8, seed: int = 0,
                  use_judge: bool = True, **kw):
@@ -301,7 +296,12 @@ class AgentSepSystem(AgentFastSystem):
 
 @register("agent-full")
 class AgentFullSystem(_AgentBase):
-    """A full :meth:`MixingBuddy.review` of each row's mix (embedded default, no LLM)."""
+    """A full :meth:`MixingBuddy.review` of each row's mix (embedded default, no LLM).
+
+    On each row's file (no language model, a temporary home), then ``balance_verdict`` of the
+    stored conversation state. The whole graph: ingest, listen, measure (every standing
+    measurement), check_claims, compose, the SQLite checkpointer.
+    """
 
     def __init__(self, weights=None, use_model: bool = True, seed: int = 0, **kw):
         super().__init__(weights=weights, use_model=use_model, seed=seed, **kw)

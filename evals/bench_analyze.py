@@ -1,17 +1,8 @@
 """Benchmark: `analyze` speed on a 3-minute song, and loudness agreement with ffmpeg's ebur128.
 
-Prints (medians over repeated runs, side by side on this machine):
-  1. full analyze (decode + every measurement) of a 3-minute stereo 44.1 kHz mix, and of the same
-     song with its 4 stems; the per-tool split;
-  2. ffmpeg's ebur128 filter (libebur128 semantics, peak=true) on the same mix file, and the time
-     ratio;
-  3. integrated loudness, true peak and LRA against ffmpeg on real songs (MUSDB18 7-s previews),
-     with the agreement targets (0.1 LU, 0.3 dB, 1 LU);
-  4. a second, independent implementation: essentia's ``LoudnessEBUR128`` (C++, on the design
-     card) on the same songs and the same 3-minute mix, for integrated loudness and LRA (its
-     true-peak detector is not the BS.1770 one, so true peak is left to ffmpeg).
+The four parts are listed at :func:`main`.
 
-Usage:  python -m mixingbuddy.evals.bench_analyze [--runs 5] [--musdb ../shared/data/musdb18-7]
+Usage:  python -m mixingbuddy.evals.bench_analyze [--runs 5] [--musdb DIR]
 Needs Debian's ffmpeg on PATH for parts 2-3 (`make bench` installs it).
 """
 from __future__ import annotations
@@ -209,6 +200,18 @@ def bench_agreement(musdb: Path, limit: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Print, as medians over repeated runs side by side on this machine:
+
+    1. full analyze (decode + every measurement) of a 3-minute stereo 44.1 kHz mix, and of the
+       same song with its 4 stems; the per-tool split;
+    2. ffmpeg's ebur128 filter (libebur128 semantics, peak=true) on the same mix file, and the
+       time ratio;
+    3. integrated loudness, true peak and LRA against ffmpeg on real songs (MUSDB18 7-s
+       previews, ``--musdb``), with the agreement targets (0.1 LU, 0.3 dB, 1 LU);
+    4. a second, independent implementation: essentia's ``LoudnessEBUR128`` (C++, on the design
+       card) on the same songs and the same 3-minute mix, for integrated loudness and LRA (its
+       true-peak detector is not the BS.1770 one, so true peak is left to ffmpeg).
+    """
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--musdb", type=Path, default=DEFAULT_MUSDB)

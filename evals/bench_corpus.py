@@ -6,7 +6,7 @@ Builds a small synthetic corpus (default 200 samples, 10 s chunks, 30 s songs, F
 worker processes, every build into a fresh temporary folder (no resume), and prints a markdown
 table: samples, seconds, samples/s (median over ``--runs`` builds).
 
-Usage:  python -m mixingbuddy.evals.bench_corpus [--n 200] [--runs 1] [--musdb ../shared/data/musdb18-7]
+Usage:  python -m mixingbuddy.evals.bench_corpus [--n 200] [--runs 1] [--musdb DIR]
 """
 from __future__ import annotations
 

@@ -2,17 +2,6 @@
 
     python -m mixingbuddy.evals.bench_model [--real] [--weights DIR] [--threads 2] [--n 5]
 
-- training throughput (samples/s, median step time after warm-up) of stage 1 (encoder + aux
-  heads on cached features) and stage 2 (encoder + projector + LoRA LLM, LM + aux loss, AdamW
-  step included), on a synthetic batch of 10 s clips with real template prompts/responses; on
-  the tiny random backbone always, and on SmolLM2-135M with ``--real``;
-- ``listen`` latency per 10 s clip (features + encoder + greedy decoding; median over ``--n``
-  runs after one warm-up run) and the number of tokens generated. With ``--weights`` the trained
-  model is used; otherwise an untrained SmolLM2 model (random encoder, zero LoRA) decoding a
-  fixed 24 tokens, the length of a typical answer;
-- peak memory: the process's maximum resident set size (``resource.getrusage``, covers torch's
-  allocations) and the Python heap peak (``tracemalloc``) during the latency runs.
-
 Prints a markdown table. Timings on a shared machine vary; the machine load is printed too.
 """
 from __future__ import annotations
@@ -68,6 +57,8 @@ def _time_steps(model, batch, params, n_steps: int) -> float:
 
 
 def bench_stage1(cfg, batch_size: int, n_steps: int) -> dict:
+    """Training throughput (samples/s, median step time after warm-up) of stage 1: encoder + aux
+    heads on cached features, on a synthetic batch of 10 s clips."""
     from mixingbuddy.model.dataset import Collator
     from mixingbuddy.model.encoder import build_encoder
     from mixingbuddy.model.train import EncoderTrainer
@@ -82,6 +73,9 @@ def bench_stage1(cfg, batch_size: int, n_steps: int) -> dict:
 
 
 def bench_stage2(cfg, batch_size: int, n_steps: int, label: str) -> dict:
+    """Training throughput of stage 2: encoder + projector + LoRA LLM, LM + aux loss, AdamW step
+    included, on a synthetic batch of 10 s clips with real template prompts/responses. Run on
+    the tiny random backbone always, and on SmolLM2-135M with ``--real``."""
     from mixingbuddy.model.audio_lm import AudioLM
     from mixingbuddy.model.dataset import Collator
 
@@ -96,6 +90,14 @@ def bench_stage2(cfg, batch_size: int, n_steps: int, label: str) -> dict:
 
 
 def bench_listen(weights: str | None, n: int, new_tokens: int = 24) -> dict:
+    """``listen`` latency per 10 s clip (features + encoder + greedy decoding; median over ``n``
+    runs after one warm-up run) and the number of tokens generated.
+
+    With ``weights`` the trained model is used; otherwise an untrained SmolLM2 model (random
+    encoder, zero LoRA) decoding a fixed ``new_tokens`` (24), the length of a typical answer.
+    Memory: the Python heap peak (``tracemalloc``) during the latency runs; the process's
+    maximum resident set size (:func:`max_rss_mb`, covers torch's allocations) is read after.
+    """
     from mixingbuddy.model.audio_lm import AudioLM
     from mixingbuddy.model.config import AudioLMConfig
     from mixingbuddy.model.listen import Listener

@@ -1,18 +1,7 @@
 """Benchmark: a full agent review of a 3-minute stereo mix on the embedded default.
 
-Renders the demo song (``model.data.demo_song``, 180 s, stereo, 44.1 kHz, vocals 4 dB down, the
-same song ``bench_analyze`` uses) into a temporary folder, then times
-:meth:`MixingBuddy.review` on it (no language model; the audio model from ``--weights`` or the
-shipped weights, and without them the review goes on with the measurements alone, as a user
-would see it). One warm-up review (imports, FFT plans, the model loaded once per process) is
-not counted; then ``--runs`` reviews, each in a new conversation. The process is pinned to
-``--cores`` CPUs (``os.sched_setaffinity``; default 2, the target machine).
-
-Prints the median wall time against the target (<= 10 s), and the median time of each graph
-node from ``Review.timings_s`` (the nodes run one after the other; the measurement tools inside
-``measure`` run on a two-thread pool). ``--stems`` also times a review with the four stems; ``--separate`` a mix-only review with
-separation (the three loudest 10 s windows through HT-Demucs, target <= 45 s), whose peak RSS is
-the process's (the audio model and the separator both loaded).
+Times :meth:`MixingBuddy.review` on the demo song (no language model) against the target
+(<= 10 s) and reports each graph node's median time; the setup is described at :func:`main`.
 
 Usage:  python -m mixingbuddy.evals.bench_review [--runs 5] [--cores 2] [--seconds 180]
         [--stems] [--weights DIR] [--no-model] [--json]
@@ -43,7 +32,10 @@ def pin_cores(n: int) -> list[int]:
 
 
 def render_song_files(folder: Path, seconds: float) -> tuple[Path, Path]:
-    """The benchmark song: ``mix.wav`` and ``stems/<role>.wav`` (24-bit, 44.1 kHz)."""
+    """The benchmark song: ``mix.wav`` and ``stems/<role>.wav`` (24-bit, 44.1 kHz).
+
+    The demo song (``model.data.demo_song``, stereo, vocals 4 dB down, the same song
+    ``bench_analyze`` uses)."""
     import soundfile as sf
 
     from ..model.data.demo_song import SongConfig, render_song
@@ -95,6 +87,21 @@ def table(results: dict[str, dict], cores: list[int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Render the song into a temporary folder, then time reviews of it.
+
+    The audio model comes from ``--weights`` or the shipped weights; without them the review
+    goes on with the measurements alone, as a user would see it. One warm-up review (imports,
+    FFT plans, the model loaded once per process) is not counted; then ``--runs`` reviews, each
+    in a new conversation. The process is pinned to ``--cores`` CPUs (``os.sched_setaffinity``;
+    default 2, the target machine).
+
+    Prints the median wall time against the target (<= 10 s), and the median time of each graph
+    node from ``Review.timings_s`` (the nodes run one after the other; the measurement tools
+    inside ``measure`` run on a two-thread pool). ``--stems`` also times a review with the four
+    stems; ``--separate`` a mix-only review with separation (the three loudest 10 s windows
+    through HT-Demucs, target <= 45 s), whose peak RSS is the process's (the audio model and the
+    separator both loaded).
+    """
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=5, help="timed reviews (median; default 5)")
     p.add_argument("--cores", type=int, default=2, help="CPUs to pin the process to (0: all; default 2)")

@@ -1,22 +1,7 @@
 """Benchmark: HT-Demucs separation speed and quality for each runtime option, on the same songs.
 
-For every option (precision fp32/int8, onnxruntime threads, segment overlap) and every song, the
-loudest 10 s of the song's mix (the sum of its true stems, at 44.1 kHz) is separated and compared
-with the true stems:
-
-- ``level error``: |RMS of the separated stem - RMS of the true stem| in dB (stems silent in the
-  window are skipped), the quantity the agent's stem balance rests on;
-- ``SDR``: 10 log10(|s|^2 / |s - s_hat|^2) per stem (the plain signal-to-distortion ratio of
-  the SiSEC 2018 / MUSDB18 evaluations, without BSS Eval's allowed distortions);
-- ``s / window``: wall time of one 10 s window, pre/post-processing included, the session warm
-  (one untimed warm-up per option);
-- ``peak GB``: the peak RSS of a separate process running that option alone on one window
-  (``--memory``; the in-process figure only ever grows).
-
-Songs: ``--synth N`` synthetic songs rendered with the General MIDI soundfont (seeds apart from
-the corpora's; unseen by HT-Demucs) and ``--musdb DIR`` MUSDB18 songs. HT-Demucs was trained on
-the MUSDB18 training songs (all of ``musdb18-7``), so its numbers there flatter the separator;
-the table says so. The process is pinned to ``--cores`` CPUs (default 2).
+For every option and song, the loudest 10 s of the mix is separated and compared with the true
+stems (:func:`score`); the songs are described at :func:`songs`, the timings at :func:`main`.
 
 Usage:  python -m mixingbuddy.evals.bench_separate [--synth 8] [--musdb DIR --songs 16] [--cores 2]
         [--options fp32-t2-ov0,fp32-t2-ov0-fast,fp32-t2-ov25,fp32-t1-ov0,int8-t2-ov0] [--json OUT]
@@ -52,7 +37,12 @@ def parse_option(name: str):
 
 
 def songs(n_synth: int, musdb: str | None, n_musdb: int):
-    """(set name, song id, stems at 44.1 kHz) for each benchmark song."""
+    """(set name, song id, stems at 44.1 kHz) for each benchmark song.
+
+    ``n_synth`` synthetic songs rendered with the General MIDI soundfont (seeds apart from the
+    corpora's; unseen by HT-Demucs) and ``n_musdb`` MUSDB18 songs from ``musdb``. HT-Demucs was
+    trained on the MUSDB18 training songs (all of ``musdb18-7``), so its numbers there flatter
+    the separator; the table says so."""
     from ..model.data.sources import load_song, musdb_refs, synth_refs
 
     for ref in synth_refs(n_synth, seed=9_001, duration_s=WINDOW_S + 2.0):
@@ -76,6 +66,13 @@ def rms_db(x: np.ndarray) -> float | None:
 
 
 def score(true: dict[str, np.ndarray], est: np.ndarray) -> dict[str, dict]:
+    """Per stem, of a window's separation ``est`` against the ``true`` stems:
+
+    - ``level_err_db``: |RMS of the separated stem - RMS of the true stem| in dB (stems silent in
+      the window are skipped), the quantity the agent's stem balance rests on;
+    - ``sdr_db``: 10 log10(|s|^2 / |s - s_hat|^2) (the plain signal-to-distortion ratio of the
+      SiSEC 2018 / MUSDB18 evaluations, without BSS Eval's allowed distortions).
+    """
     from ..tools.separate import SOURCES
 
     out = {}
@@ -111,6 +108,14 @@ def _peak_only(option: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run every option (precision fp32/int8, onnxruntime threads, segment overlap) on every song.
+
+    ``s / window`` is the wall time of one 10 s window (the mix is the sum of the song's true
+    stems at 44.1 kHz), pre/post-processing included, the session warm (one untimed warm-up per
+    option); ``peak GB`` the peak RSS of a separate process running that option alone on one
+    window (:func:`peak_gb`, run as ``--peak-only``; the in-process figure only ever grows).
+    The process is pinned to ``--cores`` CPUs (default 2).
+    """
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--peak-only"]:
         return _peak_only(argv[1])

@@ -2,10 +2,8 @@
 
 ``mixingbuddy eval questions`` routes every question of ``evals/questions/`` (``dev.jsonl``, looked
 at while building; ``heldout.jsonl``, written by hand first and never tuned on) with the agent's
-router (``agent.intents``) and with the regular expressions it replaced (:func:`regex_route`,
-kept here as the baseline), and prints, per part: intent accuracy (the intents in the order
-asked, all right), slot accuracy (every slot of every part right: stem, gain_db, platform, region,
-reference, about) and the median time to route a question. ``--out DIR`` writes results.json
+router (``agent.intents``) and with the regular expressions it replaced (:func:`regex_route`, the
+baseline), and prints the scores of :func:`score` per part. ``--out DIR`` writes results.json
 (with every miss). The held-out file's sha256 is printed with every run.
 """
 from __future__ import annotations
@@ -64,7 +62,11 @@ def _same_slots(got: dict, want: dict) -> bool:
 
 
 def score(rows: list[dict], fn: Callable[[str, dict], list[dict]]) -> dict:
-    """Intent and slot accuracy of ``fn`` (question, state -> parts as dicts) on ``rows``."""
+    """Intent and slot accuracy of ``fn`` (question, state -> parts as dicts) on ``rows``.
+
+    Intent accuracy: the intents in the order asked, all right. Slot accuracy: every slot of
+    every part right (stem, gain_db, platform, region, reference, about). Also the median time
+    to route a question."""
     intent_ok = slot_ok = 0
     times, misses = [], []
     for row in rows:

@@ -2,14 +2,6 @@
 
 Usage:  python -m mixingbuddy.evals.specificity --musdb path/to/musdb18-7/train [--modes stems,mix]
         [--limit N] [--out DIR]
-
-Each MUSDB18 song (a ``.stem.mp4``: the released mixture and its four stems) is reviewed by the
-agent as a user would get it (embedded default, the shipped audio model): ``stems`` with its stems,
-``mix`` from the mixture alone (separated when the separator is installed). Printed per mode: the
-mean number of findings per song at each severity, by topic, and the share of songs with no balance
-move to make. These mixes are the population the professional references were measured on (the
-target curve from these 94 previews, the balance ranges from MUSDB18-HQ, which holds them), so the
-figures are in-sample for the references.
 """
 from __future__ import annotations
 
@@ -77,6 +69,16 @@ def markdown(mode: str, s: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Review every MUSDB18 song in each mode and print the summary.
+
+    Each song (a ``.stem.mp4``: the released mixture and its four stems) is reviewed by the agent
+    as a user would get it (embedded default, the shipped audio model): ``stems`` with its stems,
+    ``mix`` from the mixture alone (separated when the separator is installed). Printed per mode:
+    the mean number of findings per song at each severity, by topic, and the share of songs with
+    no balance move to make. These mixes are the population the professional references were
+    measured on (the target curve from these 94 previews, the balance ranges from MUSDB18-HQ,
+    which holds them), so the figures are in-sample for the references.
+    """
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--musdb", required=True, help="a folder of MUSDB18 .stem.mp4 files")
     ap.add_argument("--modes", default="stems,mix")

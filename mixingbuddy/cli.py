@@ -1,26 +1,7 @@
 """The one `mixingbuddy` command line.
 
-Sub-commands:
-  analyze MIX   measure a mix (and its stems / a reference track): readable report or --json
-  demo          render a demo song with numpy, write it and its stems, and analyse it
-  tables        rebuild the small reference tables baked into the package
-  data build    build a flawed-mix corpus (model.data.corpus)
-  eval balance  score systems on the balance benchmark (evals.balance)
-  eval agent    run the scripted conversations (evals.agent_eval)
-  eval questions  the follow-up router on the question benchmark (evals.questions)
-  train         train the audio language model (model.train)
-  listen MIX    the audio language model's advice (model.listen)
-  review MIX    the agent's grounded review of a mix (agent.cli)
-  chat MIX      a review, then follow-up questions in the terminal (agent.cli)
-  ui            the browser app (Gradio) on 127.0.0.1:7860 (ui.app)
-  separate MIX  split a mix into four stems with HT-Demucs (tools.separate; weights for personal
-                and research use only)
-
-The heavy sub-commands live in their own modules and are imported only when used, so
-`analyze` starts without loading torch or the synthesiser.
-
-Bad input ends with one line ``error[<code>]: <message>`` on stderr and exit status 2, never a
-traceback (set MIXINGBUDDY_DEBUG=1 to see one for an internal error).
+The sub-commands are listed at :func:`build_parser`; ``mixingbuddy --help`` shows them. Bad input
+ends with one line ``error[<code>]: <message>`` on stderr and exit status 2 (:func:`main`).
 """
 from __future__ import annotations
 
@@ -119,7 +100,9 @@ def cmd_tables(args) -> int:
     return int(build([args.source, "--out", args.out]) or 0)
 
 
-# command -> (module, function that adds its parser to the top-level subparsers)
+# command -> (module, function that adds its parser to the top-level subparsers). The heavy
+# sub-commands live in their own modules and are imported only when used, so `analyze` starts
+# without loading torch or the synthesiser.
 LAZY_COMMANDS = {
     "data": ("mixingbuddy.model.data.corpus", "add_parser", "build flawed-mix corpora"),
     "eval": ("mixingbuddy.evals.balance", "add_parser", "benchmarks: eval balance ..., eval agent ..., eval questions ..."),
@@ -135,7 +118,25 @@ LAZY_COMMANDS = {
 
 def build_parser(load: str | None = "all") -> argparse.ArgumentParser:
     """The parser. ``load`` names the one lazy command whose module is imported ("all" imports
-    every one, None none); the others get a placeholder that only shows their help line."""
+    every one, None none); the others get a placeholder that only shows their help line.
+
+    Sub-commands::
+
+      analyze MIX   measure a mix (and its stems / a reference track): readable report or --json
+      demo          render a demo song with numpy, write it and its stems, and analyse it
+      tables        rebuild the small reference tables baked into the package
+      data build    build a flawed-mix corpus (model.data.corpus)
+      eval balance  score systems on the balance benchmark (evals.balance)
+      eval agent    run the scripted conversations (evals.agent_eval)
+      eval questions  the follow-up router on the question benchmark (evals.questions)
+      train         train the audio language model (model.train)
+      listen MIX    the audio language model's advice (model.listen)
+      review MIX    the agent's grounded review of a mix (agent.cli)
+      chat MIX      a review, then follow-up questions in the terminal (agent.cli)
+      ui            the browser app (Gradio) on 127.0.0.1:7860 (ui.app)
+      separate MIX  split a mix into four stems with HT-Demucs (tools.separate; weights for
+                    personal and research use only)
+    """
     from mixingbuddy.tools.separate.weights import LICENSE_NOTE
 
     p = argparse.ArgumentParser(prog="mixingbuddy", description="MixingBuddy: a mix critic you can talk to.",
@@ -180,6 +181,8 @@ def build_parser(load: str | None = "all") -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Bad input ends with one line ``error[<code>]: <message>`` on stderr and
+    exit status 2, never a traceback (set MIXINGBUDDY_DEBUG=1 to see one for an internal error)."""
     from mixingbuddy.tools.errors import MixingBuddyError
 
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -1,13 +1,5 @@
-"""Base model for measurement results.
-
-Conventions (every tool follows them):
-- a result is a pydantic model deriving from ``Measurement``;
-- field names end in their unit: ``_lufs``, ``_lu``, ``_dbfs``, ``_dbtp``, ``_db``, ``_hz``,
-  ``_s``, ``_pct``, ``_db_per_oct``; plain ratios in [0, 1] or [-1, 1] end in ``_ratio`` or are
-  named ``correlation``;
-- ``verdict`` is one plain-language line a producer can read;
-- values that cannot be measured (e.g. a gated-out block) are ``None``, never NaN or inf,
-  so that every result serialises to strict JSON.
+"""Base model for measurement results, and the conventions every tool's result follows
+(listed at :class:`Measurement`).
 """
 from __future__ import annotations
 
@@ -32,7 +24,18 @@ class Row(BaseModel):
 
 
 class Measurement(Row):
-    """A tool's result: its fields plus a one-line plain-language verdict."""
+    """A tool's result: its fields plus a one-line plain-language verdict.
+
+    Conventions (every tool follows them):
+
+    - a result is a pydantic model deriving from ``Measurement``;
+    - field names end in their unit: ``_lufs``, ``_lu``, ``_dbfs``, ``_dbtp``, ``_db``, ``_hz``,
+      ``_s``, ``_pct``, ``_db_per_oct``; plain ratios in [0, 1] or [-1, 1] end in ``_ratio`` or
+      are named ``correlation``;
+    - ``verdict`` is one plain-language line a producer can read;
+    - values that cannot be measured (e.g. a gated-out block) are ``None``, never NaN or inf,
+      so that every result serialises to strict JSON.
+    """
 
     verdict: str
 

@@ -1,22 +1,7 @@
 """Audition the fix: apply per-stem gain changes, render before/after mixes, and re-measure.
 
-Method
-    before = the mix as the review measured it: the stems' sum plus what the mix file adds to it
-    (``agent.whatif.master_residual``); after = the same with each stem scaled by its gain (dB). Both are measured with the same tools as the review (``tools.measure.stem_balance`` for each
-    stem against the rest, ``tools.measure.loudness`` for integrated loudness, LRA and true peak), so
-    the numbers shown next to the players are the numbers of the mixes as the user would get
-    them in the DAW.
-
-Playback files
-    The two files are loudness-matched (the after mix is gained by I_before - I_after, BS.1770
-    integrated loudness) so that what changes between them is the balance, not the volume
-    (a louder version is heard as "better"). If either would then have a true peak above the
-    ceiling (-1 dBTP), both are lowered by the same amount, so they stay matched and neither
-    clips; the notes say by how much. They are written as 16-bit WAV at the analysis rate.
-
-Clipping
-    When the after mix as it would be bounced (no matching) has a true peak above 0 dBTP, a
-    note says so and by how much to pull the master (or the other stems) down.
+The two versions are measured with the review's own tools, then written loudness-matched and
+peak-safe for listening; the details are in the Notes of :func:`audition`.
 """
 from __future__ import annotations
 
@@ -169,8 +154,29 @@ def audition(stems: StemSet, gains_db: Mapping[str, Any], out_dir: str | os.Path
              residual_kind: str = "separated") -> AuditionResult:
     """Apply ``gains_db`` (stem -> dB) to ``stems``, write loudness-matched, peak-safe
     ``before.wav`` / ``after.wav`` in a new folder under ``out_dir``, and return both versions'
-    measurements (see the module docstring). ``residual``: stems separated from a bounced mix
-    leave part of it out; it is added to both versions, which are then approximate."""
+    measurements. ``residual``: stems separated from a bounced mix leave part of it out; it is
+    added to both versions, which are then approximate.
+
+    Notes
+    -----
+    Method: before = the mix as the review measured it: the stems' sum plus what the mix file
+    adds to it (``agent.whatif.master_residual``); after = the same with each stem scaled by its
+    gain (dB). Both are measured with the same tools as the review
+    (``tools.measure.stem_balance`` for each stem against the rest, ``tools.measure.loudness``
+    for integrated loudness, LRA and true peak), so the numbers shown next to the players are the
+    numbers of the mixes as the user would get them in the DAW.
+
+    Playback files: the two files are loudness-matched (the after mix is gained by
+    I_before - I_after, BS.1770 integrated loudness) so that what changes between them is the
+    balance, not the volume (a louder version is heard as "better"). If either would then have a
+    true peak above the ceiling (``ceiling_dbtp``, -1 dBTP), both are lowered by the same
+    amount, so they stay matched and neither clips; the notes say by how much. They are written
+    as 16-bit WAV at the analysis rate.
+
+    Clipping: when the after mix as it would be bounced (no matching) has a true peak above
+    0 dBTP (``CLIP_DBTP``), a note says so and by how much to pull the master (or the other
+    stems) down.
+    """
     if not isinstance(stems, StemSet) or not stems.stems:
         raise InvalidArgumentError("auditioning a fix needs the stems of the mix")
     if platform not in PLATFORM_TARGETS:

@@ -6,21 +6,6 @@ stores it; an ``AnalysisReport`` itself is accepted too) and returns a matplotli
 short-term series...). Figures are built with the object-oriented API on the Agg canvas, never
 through ``pyplot``, so nothing is kept in a global figure registry and several sessions can draw
 at once from different threads; Gradio's ``gr.Plot`` takes them as they are.
-
-What is drawn, and from which measurement:
-
-- :func:`spectrum_figure`: the mix's 1/3-octave levels (``spectrum.bands[].level_db``, normalised
-  to the mean of the 100 Hz-10 kHz bands) against the professional target curve
-  (``target_db``) and its p10-p90 band (``target_p10_db``/``target_p90_db``) where present;
-- :func:`loudness_figure`: short-term loudness (3 s windows, one a second) against the
-  platform's target and the integrated loudness;
-- :func:`stem_levels_figure`: each stem's level against the rest of the mix (the power-sum
-  form the reference table uses) against the professional p10-p90 range and median;
-- :func:`masking_figure`: % of each target stem's active cells masked, per stem pair (rows)
-  and ERB band (columns);
-- :func:`waveform_figure`: the min/max envelope of the audio with problem regions shaded:
-  the findings' ``regions_s``, clipped runs and the loudest passages (short-term loudness
-  within 1 LU of its maximum, the passage the PSR is measured on).
 """
 from __future__ import annotations
 
@@ -93,7 +78,10 @@ def save_png(fig: Figure, path: str | os.PathLike) -> Path:
 
 def spectrum_figure(report: Any) -> Figure | None:
     """1/3-octave spectrum of the mix against the professional target curve (and its p10-p90
-    range when the report carries it). None when the report has no bands."""
+    range when the report carries it). None when the report has no bands.
+
+    Draws ``spectrum.bands[].level_db`` (normalised to the mean of the 100 Hz-10 kHz bands)
+    against ``target_db`` and the band ``target_p10_db``/``target_p90_db`` where present."""
     rep = _as_dict(report)
     bands = ((rep or {}).get("spectrum") or {}).get("bands") or []
     if not bands:
@@ -144,8 +132,8 @@ def platform_target(report: Any, platform: str | None = None) -> dict | None:
 
 
 def loudness_figure(report: Any, platform: str | None = None) -> Figure | None:
-    """Short-term loudness over time against the platform target and the integrated loudness.
-    None when the report has no short-term series."""
+    """Short-term loudness over time (3 s windows, one a second) against the platform target and
+    the integrated loudness. None when the report has no short-term series."""
     rep = _as_dict(report)
     loud = (rep or {}).get("loudness") or {}
     t = np.array([_num(v) for v in loud.get("short_term_times_s") or []])
@@ -186,8 +174,8 @@ def _stem_value_and_range(stem: dict) -> tuple[float, float, float, float, str]:
 
 
 def stem_levels_figure(report: Any) -> Figure | None:
-    """Each stem's level against the rest of the mix, with the professional p10-p90 range
-    (bar) and median (tick). None without stems."""
+    """Each stem's level against the rest of the mix (the power-sum form the reference table
+    uses), with the professional p10-p90 range (bar) and median (tick). None without stems."""
     rep = _as_dict(report)
     stems = ((rep or {}).get("stem_balance") or {}).get("stems") or []
     if not stems:
@@ -321,7 +309,9 @@ _REGION_STYLE = {"finding": ("#ffb300", "problem region (finding)", (0.0, 1.0)),
 
 def waveform_figure(audio: Any, report: Any = None, findings: Iterable[Any] | None = None, *,
                     sr: int | None = None) -> Figure | None:
-    """The waveform's min/max envelope with problem regions shaded.
+    """The waveform's min/max envelope with problem regions shaded: the findings' ``regions_s``,
+    clipped runs and the loudest passages (short-term loudness within 1 LU of its maximum, the
+    passage the PSR is measured on; :func:`problem_regions`).
 
     ``audio``: a file path (decoded with ``tools.io.ingest.load_audio``), a ``tools.io.audio.Audio``,
     or a samples array with ``sr``. None when ``audio`` is None."""

@@ -2,28 +2,8 @@
 
 What a user may upload for one review: a mix (any format ``tools.io.ingest`` reads, or a MUSDB18
 ``.stem.mp4``, whose streams then give the stems too), optionally its stems (several audio
-files, or one ZIP of them, or one ``.stem.mp4``) and optionally a reference track.
-
-Every upload is copied into a fresh folder made by :class:`UploadSession` (``tempfile.mkdtemp``
-under a root), under a sanitised name (``tools.errors.sanitize_name``; never the name the
-browser sent); the session folder is removed by :meth:`UploadSession.cleanup` (also on leaving a
-``with`` block), and :func:`cleanup_stale` removes folders left by a crashed process.
-
-Checks, each ending in one clear :class:`~mixingbuddy.tools.errors.MixingBuddyError` line:
-
-- limits (:class:`UploadLimits`, default 200 MB and 16 files in all, configurable or from
-  ``MIXINGBUDDY_MAX_UPLOAD_MB`` / ``MIXINGBUDDY_MAX_UPLOAD_FILES``): the bytes uploaded, the
-  number of files (a ZIP counts its audio members) -> :class:`UploadLimitError`;
-- ZIP archives: members with an absolute path, a drive letter or a ``..`` component, links,
-  encrypted members, and archives whose declared uncompressed total exceeds the limit (zip
-  bombs) are refused before anything is extracted -> :class:`UnsafeArchiveError`; extraction
-  copies at most the declared size of each member, flattened into the stems folder; hidden
-  files and ``__MACOSX`` entries are skipped with a warning;
-- each file: missing or empty (``EmptyFileError``), not audio by its content
-  (``NotAudioError``, from the same sniffing ingest uses); full decoding is left to ingest.
-
-A ``.stem.mp4`` uploaded as the stems is expanded into four WAV files (drums, bass, other,
-vocals) at the analysis rate, so that everything downstream sees plain stem files.
+files, or one ZIP of them, or one ``.stem.mp4``) and optionally a reference track. The checks
+are listed at :func:`prepare_upload`, the archive rules at :func:`extract_zip`.
 """
 from __future__ import annotations
 
@@ -113,7 +93,10 @@ class UploadSession:
     """A private folder for one review's uploads, removed by :meth:`cleanup`.
 
     Created with ``tempfile.mkdtemp`` (mode 0700, unpredictable name) under ``root`` (default:
-    the system temp folder)."""
+    the system temp folder). Every upload is copied into it under a sanitised name
+    (``tools.errors.sanitize_name``; never the name the browser sent); :meth:`cleanup` also runs
+    on leaving a ``with`` block, and :func:`cleanup_stale` removes folders left by a crashed
+    process."""
 
     def __init__(self, root: str | os.PathLike | None = None):
         if root is not None:
@@ -285,8 +268,11 @@ def extract_zip(path: str, folder: Path, limits: UploadLimits, *, files_left: in
                 warnings: list[str]) -> list[Path]:
     """Check a ZIP of stems and extract its audio files, flattened, into ``folder``.
 
-    Every member is checked before anything is written (see the module docstring); extraction
-    then copies at most each member's declared size. Returns the extracted paths."""
+    Every member is checked before anything is written: members with an absolute path, a drive
+    letter or a ``..`` component, links, encrypted members, and archives whose declared
+    uncompressed total exceeds the limit (zip bombs) are refused -> :class:`UnsafeArchiveError`.
+    Extraction then copies at most each member's declared size; hidden files and ``__MACOSX``
+    entries are skipped with a warning. Returns the extracted paths."""
     shown = sanitize_name(path)
     try:
         zf = zipfile.ZipFile(path)
@@ -379,7 +365,20 @@ def prepare_upload(session: UploadSession, mix: Any, stems: Any = None, referenc
     ``mix``: one file; ``stems``: None, one or several files (audio files, or one ZIP, or one
     ``.stem.mp4``); ``reference``: None or one file. Each may be a path or what Gradio's
     ``gr.File`` hands over. Raises a ``MixingBuddyError`` subclass naming the file and the
-    problem; on error nothing is left in the session folder's sub-folders it created."""
+    problem; on error nothing is left in the session folder's sub-folders it created.
+
+    Checks, each ending in one clear :class:`~mixingbuddy.tools.errors.MixingBuddyError` line:
+
+    - limits (:class:`UploadLimits`, default 200 MB and 16 files in all, configurable or from
+      ``MIXINGBUDDY_MAX_UPLOAD_MB`` / ``MIXINGBUDDY_MAX_UPLOAD_FILES``): the bytes uploaded, the
+      number of files (a ZIP counts its audio members) -> :class:`UploadLimitError`;
+    - ZIP archives: see :func:`extract_zip`;
+    - each file: missing or empty (``EmptyFileError``), not audio by its content
+      (``NotAudioError``, from the same sniffing ingest uses); full decoding is left to ingest.
+
+    A ``.stem.mp4`` uploaded as the stems is expanded into four WAV files (drums, bass, other,
+    vocals) at the analysis rate (:func:`expand_stem_container`), so that everything downstream
+    sees plain stem files."""
     limits = limits or UploadLimits()
     mix_list, stem_list, ref_list = _as_list(mix), _as_list(stems), _as_list(reference)
     if not mix_list:

@@ -1,18 +1,8 @@
 """The language-model loop, as LangGraph's agent templates draw it: ``llm`` -> (tool calls?)
 ``tools`` -> ``llm`` ... -> ``guard`` -> (regenerate once?) ``llm``, else the end.
 
-- :func:`start_turn` (called by the composing nodes) opens a turn's ``llm_messages``: the system
-  prompt, the conversation so far and either the review to rewrite or the question (with the
-  composer's answer as measured context);
-- :func:`call_model` asks the endpoint; tools are offered in a follow-up, at most
-  ``max_tool_rounds`` rounds of at most ``max_tool_calls`` calls, and never when regenerating;
-  the previous round's tool results become evidence (or degradations, for failed calls);
-- :func:`guard` checks every number of the reply against the conversation's evidence
-  (:mod:`..grounding`); the numbers of the question and of the composer's draft are allowed. A
-  failing reply is sent back once with the ungrounded numbers named; failing again, the draft
-  is the answer (source "composer") with a note.
-
-An endpoint fault ends the turn with the draft and a note naming it; so does any unexpected error.
+Opened by :func:`start_turn`, driven by :func:`call_model` and checked by :func:`guard`. An
+endpoint fault ends the turn with the draft and a note naming it; so does any unexpected error.
 """
 from __future__ import annotations
 
@@ -70,7 +60,11 @@ def with_note(draft: str, note: str) -> str:
 
 def start_turn(state: AgentState, ctx: AgentContext, draft: str) -> dict:
     """The composer's ``draft`` as the turn's answer (no language model configured), or the
-    opening of the language-model loop."""
+    opening of the language-model loop.
+
+    Called by the composing nodes, it opens a turn's ``llm_messages``: the system prompt, the
+    conversation so far and either the review to rewrite or the question (with the composer's
+    answer as measured context)."""
     if ctx.llm is None:
         return {**finish(state, draft, "composer"), "llm_status": None}
     question = state.get("question") if state.get("mode") == "followup" else None
@@ -121,7 +115,11 @@ def _fault(state: AgentState, ctx: AgentContext, message: str, note: str) -> dic
 
 
 def call_model(state: AgentState, ctx: AgentContext) -> dict:
-    """Ask the endpoint for the next step of the turn (a reply, or tool calls)."""
+    """Ask the endpoint for the next step of the turn (a reply, or tool calls).
+
+    Tools are offered in a follow-up, at most ``max_tool_rounds`` rounds of at most
+    ``max_tool_calls`` calls, and never when regenerating; the previous round's tool results
+    become evidence (or degradations, for failed calls)."""
     cfg: EndpointConfig = ctx.llm
     msgs = _this_turn(state)
     evidence, degradations = _new_tool_results(msgs)
@@ -171,7 +169,12 @@ def call_model(state: AgentState, ctx: AgentContext) -> dict:
 
 def guard(state: AgentState, ctx: AgentContext) -> dict:
     """Accept the reply when every number it states is grounded; else ask once more; else
-    answer with the composer's draft."""
+    answer with the composer's draft.
+
+    Every number of the reply is checked against the conversation's evidence
+    (:mod:`..grounding`); the numbers of the question and of the composer's draft are allowed. A
+    failing reply is sent back once with the ungrounded numbers named; failing again, the draft
+    is the answer (source "composer") with a note."""
     msgs = _this_turn(state)
     text = clean_text(reply_text(msgs[-1].content) if msgs and isinstance(msgs[-1], AIMessage) else "")
     draft = state.get("draft") or ""

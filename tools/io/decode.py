@@ -1,33 +1,7 @@
 """Decode one audio file, check the samples, and resample them: file bytes to :class:`~.audio.Audio`.
 
-Decoders
-    libsndfile (through ``soundfile``) reads WAV/RF64/W64, AIFF/AIFC, FLAC, Ogg Vorbis/Opus,
-    MP3, CAF and AU; ffmpeg (through PyAV) reads MP4/M4A/AAC, Matroska/WebM, WMA and the
-    rest, and is the fallback when libsndfile refuses a file it should read (e.g. a WAV whose
-    ``data`` size was never filled in). Ogg files with more than two channels go to ffmpeg,
-    which applies the Vorbis channel order (libsndfile returns the raw order). Which decoder
-    goes first comes from :func:`~.sniff.sniff`; :func:`decode_file` makes that choice and
-    turns any decoder failure into a typed error.
-
-Checks
-    Sample rate, channel count and duration are checked from the header before decoding where
-    the header tells; data truncation against the declared length while decoding
-    (:data:`TRUNCATION_TOLERANCE_RATIO`); NaN/Inf, duration and silence after decoding, in
-    :func:`to_audio`.
-
-Channels
-    Mono and stereo are kept as they are. Six channels are taken as 5.1 in the WAV/SMPTE
-    order L, R, C, LFE, Ls, Rs (the order of WAVE_FORMAT_EXTENSIBLE's default mask, FLAC,
-    and of ffmpeg's decoders) and folded down with the ITU-R BS.775 coefficients::
-
-        Lo = L + 0.7071*C + 0.7071*Ls        Ro = R + 0.7071*C + 0.7071*Rs
-
-    The LFE channel is dropped (BS.775 leaves it out of the stereo down-mix) and no gain
-    normalisation is applied, so the fold-down may exceed 0 dBFS (a warning says so).
-    Any other count above two raises :class:`~.errors.TooManyChannelsError`.
-
-Resampling
-    soxr "HQ" (20-bit, linear phase) from the file's rate to ``target_sr``.
+libsndfile or ffmpeg decodes (:func:`decode_file`), 5.1 is folded down to stereo
+(:func:`_downmix_51`), :func:`to_audio` checks the samples and resamples with soxr.
 """
 from __future__ import annotations
 
@@ -181,7 +155,18 @@ def _check_long(seconds: float | None, max_duration_s: float, name: str, path: s
 
 
 def _downmix_51(block: np.ndarray) -> np.ndarray:
-    """(n, 6) L R C LFE Ls Rs -> (n, 2) by ITU-R BS.775: Lo = L + .707C + .707Ls, LFE dropped."""
+    """(n, 6) L R C LFE Ls Rs -> (n, 2) by ITU-R BS.775: Lo = L + .707C + .707Ls, LFE dropped.
+
+    Mono and stereo are kept as they are. Six channels are taken as 5.1 in the WAV/SMPTE order
+    L, R, C, LFE, Ls, Rs (the order of WAVE_FORMAT_EXTENSIBLE's default mask, FLAC, and of
+    ffmpeg's decoders) and folded down with the ITU-R BS.775 coefficients::
+
+        Lo = L + 0.7071*C + 0.7071*Ls        Ro = R + 0.7071*C + 0.7071*Rs
+
+    The LFE channel is dropped (BS.775 leaves it out of the stereo down-mix) and no gain
+    normalisation is applied, so the fold-down may exceed 0 dBFS (a warning says so). Any other
+    count above two raises :class:`~.errors.TooManyChannelsError` (:func:`_check_channels`).
+    """
     c = block[:, 2] * np.float32(_DOWNMIX_GAIN)
     out = np.empty((block.shape[0], 2), np.float32)
     out[:, 0] = block[:, 0] + c + np.float32(_DOWNMIX_GAIN) * block[:, 4]
@@ -556,7 +541,20 @@ def count_audio_streams(path: str, name: str, kind: Kind) -> int:
 def decode_file(
     path: str, name: str, size: int, max_duration_s: float, streams: Sequence[int] | None
 ) -> tuple[list[Decoded], Kind]:
-    """Sniff and decode; any exception that is not one of ours becomes a typed error."""
+    """Sniff and decode; any exception that is not one of ours becomes a typed error.
+
+    libsndfile (through ``soundfile``) reads WAV/RF64/W64, AIFF/AIFC, FLAC, Ogg Vorbis/Opus,
+    MP3, CAF and AU; ffmpeg (through PyAV) reads MP4/M4A/AAC, Matroska/WebM, WMA and the rest,
+    and is the fallback when libsndfile refuses a file it should read (e.g. a WAV whose ``data``
+    size was never filled in). Ogg files with more than two channels go to ffmpeg, which applies
+    the Vorbis channel order (libsndfile returns the raw order). Which decoder goes first comes
+    from :func:`~.sniff.sniff`.
+
+    Sample rate, channel count and duration are checked from the header before decoding where
+    the header tells; data truncation against the declared length while decoding
+    (:data:`TRUNCATION_TOLERANCE_RATIO`); NaN/Inf, duration and silence after decoding, in
+    :func:`to_audio`.
+    """
     try:
         return _decode_file_inner(path, name, size, max_duration_s, streams)
     except MixingBuddyError:

@@ -4,16 +4,6 @@ and the matrix that sums STFT power bins into bands.
 Everything here is a pure function of numbers (no audio), so any measurement can build the same
 bands: ``spectral`` and ``stereo`` use the 1/3-octave bands and the regions, ``masking`` uses the
 ERB scale.
-
-Sources
-- 1/3-octave bands: IEC 61260-1:2014 "Electroacoustics - Octave-band and fractional-octave-band
-  filters" (and ANSI S1.11-2004), base-10 system: octave ratio G = 10**(3/10), reference 1 kHz,
-  exact mid-band frequencies f_m = 1000 * G**(x/3) = 1000 * 10**(x/10) Hz for integer x, band
-  edges f_m * G**(+-1/6) = f_m * 10**(+-1/20). The nominal labels (20, 25, 31.5, ... 20000 Hz) are
-  the R10 preferred numbers of ISO 266.
-- ERB-rate scale: B. R. Glasberg and B. C. J. Moore, "Derivation of auditory filter shapes from
-  notched-noise data", Hearing Research 47 (1990) 103-138: ERB(f) = 24.7 * (4.37 f/1000 + 1) Hz
-  and ERB-number (Cams) E(f) = 21.4 * log10(4.37 f/1000 + 1).
 """
 from __future__ import annotations
 
@@ -62,6 +52,14 @@ def third_octave_bands_hz(f_lo: float = 20.0, f_hi: float = 20000.0
     when its exact centre is within 1/12 of a band (a factor 10**(1/40)) of the range, so the
     default 20 Hz..20 kHz gives the 31 bands with nominal centres 20, 25, 31.5 ... 16000, 20000
     (exact 19.95 ... 19953 Hz). Returns ``(centres, lower, upper)`` float64 arrays in Hz.
+
+    References
+    ----------
+    IEC 61260-1:2014 "Electroacoustics - Octave-band and fractional-octave-band filters" (and
+    ANSI S1.11-2004), base-10 system: octave ratio G = 10**(3/10), reference 1 kHz, exact
+    mid-band frequencies f_m = 1000 * G**(x/3) = 1000 * 10**(x/10) Hz for integer x, band edges
+    f_m * G**(+-1/6) = f_m * 10**(+-1/20). The nominal labels (20, 25, 31.5, ... 20000 Hz) are
+    the R10 preferred numbers of ISO 266 (:func:`nominal_hz`).
     """
     _check_range(f_lo, f_hi, "third_octave_bands_hz")
     if f_lo <= 0:
@@ -85,7 +83,11 @@ def nominal_hz(centre_hz: float) -> float:
 
 def erb_hz(f_hz):
     """Equivalent rectangular bandwidth of the auditory filter at ``f_hz`` (Glasberg & Moore 1990):
-    ERB = 24.7 * (4.37 f/1000 + 1) Hz."""
+    ERB = 24.7 * (4.37 f/1000 + 1) Hz.
+
+    B. R. Glasberg and B. C. J. Moore, "Derivation of auditory filter shapes from notched-noise
+    data", Hearing Research 47 (1990) 103-138; the same paper gives the ERB-number (Cams)
+    E(f) = 21.4 * log10(4.37 f/1000 + 1) of :func:`erb_number`."""
     return 24.7 * (4.37e-3 * np.asarray(f_hz, dtype=np.float64) + 1.0)
 
 

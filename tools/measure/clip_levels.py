@@ -1,16 +1,7 @@
 """Whole-clip stem levels: each stem's RMS against the rest, the mix and an anchor stem.
 
-The plain definition of the MixingBuddy-gain protocol's levels: the RMS of the whole clip with
-both channels pooled, in dBFS (``10 log10(mean(x^2))``), and differences of those levels:
-
-- ``vs_rest_db``: the stem against the audio sum of the other stems;
-- ``vs_mix_db``: the stem against the sum of all stems (the mix);
-- ``vs_anchor_db``: the stem against the anchor stem.
-
-A stem below ``SILENT_DBFS`` has no level (None). The flawed-mix corpus labels its clips with
-this function (``model.data.flaws``) and the agent measures a user's stems with it, so a rule
-fitted on the corpus's levels reads the user's levels on the same scale. The gated, segment-wise
-measurement judged against the professional range is :mod:`.stem_balance`.
+The plain levels of the MixingBuddy-gain protocol (defined at :func:`measure_clip_levels`). The
+gated, segment-wise measurement judged against the professional range is :mod:`.stem_balance`.
 """
 from __future__ import annotations
 
@@ -79,9 +70,24 @@ def _pooled_energies(arrays: dict[str, np.ndarray]) -> tuple[dict[str, float], d
 
 def measure_clip_levels(stems: dict[str, np.ndarray], anchor: str | None) -> dict[str, dict]:
     """Per stem of bass, drums, vocals, other (missing ones count as silent): ``rms_dbfs``,
-    ``vs_rest_db``, ``vs_mix_db`` and ``vs_anchor_db`` (module docstring). ``stems``: role ->
-    samples, (n,) or (n, c), all the same length. None where a level is undefined (silent stem,
-    silent rest, no anchor)."""
+    ``vs_rest_db``, ``vs_mix_db`` and ``vs_anchor_db``. ``stems``: role -> samples, (n,) or
+    (n, c), all the same length. None where a level is undefined (silent stem, silent rest, no
+    anchor).
+
+    Notes
+    -----
+    The plain definition of the MixingBuddy-gain protocol's levels: the RMS of the whole clip
+    with both channels pooled, in dBFS (``10 log10(mean(x^2))``), and differences of those
+    levels:
+
+    - ``vs_rest_db``: the stem against the audio sum of the other stems;
+    - ``vs_mix_db``: the stem against the sum of all stems (the mix);
+    - ``vs_anchor_db``: the stem against the anchor stem.
+
+    A stem below ``SILENT_DBFS`` has no level (None). The flawed-mix corpus labels its clips
+    with this function (``model.data.flaws``) and the agent measures a user's stems with it, so
+    a rule fitted on the corpus's levels reads the user's levels on the same scale.
+    """
     arrays = {s: stereo(stems[s]) for s in stems}
     n_values = 2 * next(iter(arrays.values())).shape[0]  # samples x 2 channels, pooled
     own_e, rest_e, mix_e = _pooled_energies(arrays)

@@ -1,16 +1,7 @@
 """Dynamics and technical faults of a mix: crest factor, PSR, clipping, DC offset.
 
-- Crest factor: sample peak over RMS of the whole signal, all channels pooled, in dB
-  (``20 log10(peak) - 10 log10(mean(x^2))``): 3.01 dB for a sine, 0 dB for a square wave.
-- PSR, peak to short-term loudness ratio (the measure Ian Shepherd introduced with the
-  MeterPlugs Dynameter): true peak (dBTP, BS.1770-4 Annex 2) minus short-term loudness (LUFS,
-  3 s window, EBU Tech 3341). The meter shows it over time; as one number for a track we take
-  the track's true peak minus its loudest 3 s, i.e. how much the peaks stand above the loudest
-  passage. Low values mean heavy limiting.
-- Clipping: runs of consecutive samples stuck at the ceiling, full scale or a flat top at
-  the file's own maximum (a clipped mix that was turned down afterwards).
-- DC offset: the mean of each channel, as a fraction of full scale and in dBFS; flagged above
-  0.001 (-60 dBFS).
+Each quantity is defined, with its source, at the function that measures it: :func:`crest_factor_db`,
+:func:`psr_db`, :func:`clipping_runs` and :func:`dc_offset`.
 """
 from __future__ import annotations
 
@@ -62,6 +53,14 @@ def psr_db(samples: np.ndarray, sr: int, *, true_peak_dbtp: float | None = None,
     Pass ``true_peak_dbtp`` and ``max_short_term_lufs`` when already measured (e.g. from a
     :class:`~mixingbuddy.tools.measure.loudness.LoudnessResult`) to skip recomputing them. None when
     the signal is shorter than 3 s or silent.
+
+    Notes
+    -----
+    PSR is the measure Ian Shepherd introduced with the MeterPlugs Dynameter: true peak (dBTP,
+    BS.1770-4 Annex 2) minus short-term loudness (LUFS, 3 s window, EBU Tech 3341). The meter
+    shows it over time; as one number for a track this takes the track's true peak minus its
+    loudest 3 s, i.e. how much the peaks stand above the loudest passage. Low values mean heavy
+    limiting.
     """
     x, peak = check_samples(samples, "psr_db", max_channels=MAX_CHANNELS)
     sr = check_sr(sr, "psr_db", minimum=MIN_SR)

@@ -2,16 +2,8 @@
 
 ``import scipy.signal`` loads scipy.stats, scipy.interpolate, scipy.spatial and scipy.optimize
 with it (about 0.7 s on the 2-core machine, most of a cold ``mixingbuddy analyze``), while the
-measurements need two things from it: the biquad cascade loop behind ``scipy.signal.sosfilt``
-(K-weighting, ITU-R BS.1770-4 Annex 1) and the frequency response of a cascade.
-
-- :func:`sosfilt_axis0` runs scipy's own compiled cascade loop (``scipy/signal/_sosfilt``,
-  transposed direct form II per section), loaded as a single extension module without the
-  package's ``__init__``. It is the same loop on the same numbers with the same memory layout
-  as ``scipy.signal.sosfilt(sos, x, axis=0, zi=zi)``, so results are bit-identical (a test
-  checks). If scipy's layout ever changes, the public function is used instead.
-- :func:`sos_frequency_response` evaluates ``H(e^{jw}) = prod_k (b0 + b1 z^-1 + b2 z^-2) /
-  (1 + a1 z^-1 + a2 z^-2)`` with numpy (what ``scipy.signal.sosfreqz`` computes).
+measurements need only the biquad cascade loop behind ``scipy.signal.sosfilt`` (K-weighting,
+ITU-R BS.1770-4 Annex 1) and the frequency response of a cascade.
 """
 from __future__ import annotations
 
@@ -72,6 +64,14 @@ def sosfilt_axis0(sos: np.ndarray, x: np.ndarray, zi: np.ndarray | None = None
         scipy returns).
     zf : ndarray
         Final states, shape of ``zi`` (only when ``zi`` is given).
+
+    Notes
+    -----
+    Runs scipy's own compiled cascade loop (``scipy/signal/_sosfilt``, transposed direct form
+    II per section), loaded as a single extension module without the package's ``__init__``. It
+    is the same loop on the same numbers with the same memory layout as
+    ``scipy.signal.sosfilt(sos, x, axis=0, zi=zi)``, so results are bit-identical (a test
+    checks). If scipy's layout ever changes, the public function is used instead.
     """
     kernel = _cascade_kernel()
     if kernel is None:
@@ -112,7 +112,8 @@ def sos_frequency_response(sos: np.ndarray, freqs_hz: np.ndarray, sr: float) -> 
     -------
     ndarray of complex128
         ``H(z) = prod_k (b0 + b1 z^-1 + b2 z^-2) / (a0 + a1 z^-1 + a2 z^-2)`` at
-        ``z = exp(j 2 pi f / sr)``.
+        ``z = exp(j 2 pi f / sr)``, computed with numpy (what ``scipy.signal.sosfreqz``
+        computes).
     """
     omega = 2.0 * np.pi * np.asarray(freqs_hz, dtype=np.float64) / float(sr)  # rad / sample
     z1 = np.exp(-1j * omega)  # z^-1

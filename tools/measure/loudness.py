@@ -1,27 +1,9 @@
 """Loudness, loudness range and peaks per ITU-R BS.1770-4 and EBU R 128.
 
-What is measured, and where each rule comes from:
-
-- K-weighting (BS.1770-4 Annex 1): a high-frequency shelf (about +4 dB above ~1.7 kHz) followed
-  by the "RLB" high-pass (about 38 Hz). The standard tabulates coefficients for 48 kHz only; for
-  other rates we rebuild both biquads from the analogue prototype that reproduces those 48 kHz
-  coefficients (the parameterisation used by libebur128 and by pyloudnorm's "DeMan" filter),
-  through the bilinear transform.
-- Block loudness (BS.1770-4 eq. 2-4): ``L = -0.691 + 10 log10(sum_c G_c * z_c)`` where ``z_c`` is
-  the mean square of the K-weighted channel ``c`` over the block and ``G_c`` the channel weight
-  (1.0 for L, R and C, 1.41 for the surrounds; a mono signal is one channel, weight 1.0).
-- Integrated loudness (BS.1770-4 eq. 5-7): 400 ms blocks every 100 ms (75 % overlap), blocks
-  at or below -70 LUFS dropped (absolute gate), then blocks at or below (loudness of the kept
-  blocks - 10 LU) dropped (relative gate); the loudness of the mean power of what is left.
-- Momentary (400 ms) and short-term (3 s) loudness per EBU Tech 3341, at 10 values a second.
-- Loudness range per EBU Tech 3342 (see :func:`loudness_range_lu`).
-- True peak per BS.1770-4 Annex 2: the maximum absolute value of the signal oversampled 4x
-  (2x at 96 kHz and above, none at 192 kHz and above), see :func:`true_peak_dbtp`.
-
-Windows are only ever complete: the first momentary value covers 0-0.4 s and is reported at
-0.4 s (block *end* times, as a meter shows them and as ffmpeg's ``ebur128`` filter prints ``t``).
-A block of digital silence has loudness ``-inf`` in the numpy arrays returned here and ``None``
-in result models (strict JSON).
+Each rule is documented, with its clause of the standard, at the function that applies it.
+Windows are only ever complete: values are reported at block *end* times (the first momentary
+value covers 0-0.4 s and is reported at 0.4 s, as a meter shows it and as ffmpeg's ``ebur128``
+filter prints ``t``). Digital silence is ``-inf`` in numpy arrays and ``None`` in result models.
 """
 from __future__ import annotations
 
@@ -50,6 +32,8 @@ SHORT_TERM_S = 3.0
 METER_HOP_S = 0.1  # 10 values per second (EBU Tech 3341 meter update rate)
 REPORT_HOP_S = 1.0  # the short-term series kept in a LoudnessResult
 # BS.1770-4 Table 4 channel weights in its channel order L, R, C, Ls, Rs (no LFE).
+# BS.1770-4 channel weights G_c: 1.0 for L, R and C, 1.41 for the surrounds (a mono signal is
+# one channel, weight 1.0).
 CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)
 MIN_SR = 8_000  # Hz; below this the K-filter's 1.7 kHz shelf is too close to Nyquist.
 MAX_CHANNELS = len(CHANNEL_WEIGHTS)  # L, R, C, Ls, Rs
@@ -78,6 +62,11 @@ def k_weighting_sos(sr: int) -> np.ndarray:
     Stage 1 is the shelf, stage 2 the RLB high-pass; both come from their analogue prototypes
     through the bilinear transform with the cut-off pre-warped (``K = tan(pi f0 / sr)``). At 48 kHz
     this reproduces the standard's tabulated coefficients to about 1e-9.
+
+    The shelf raises the highs by about +4 dB above ~1.7 kHz; the "RLB" high-pass is at about
+    38 Hz. The standard tabulates coefficients for 48 kHz only; for other rates both biquads are
+    rebuilt from the analogue prototype that reproduces those 48 kHz coefficients (the
+    parameterisation used by libebur128 and by pyloudnorm's "DeMan" filter).
     """
     sr = check_sr(sr, "k_weighting_sos", minimum=MIN_SR)
     k = math.tan(math.pi * _SHELF_F0_HZ / sr)
@@ -182,6 +171,8 @@ def block_loudness_lkfs(weighted: np.ndarray, sr: int, block_s: float, hop_s: fl
     ``weighted`` is the output of :func:`k_weight`, shape (n,) or (n, ch); blocks are
     ``block_s`` long and start every ``hop_s`` seconds, the first at 0. Returns ``(times_s,
     loudness)``: block end times and loudness in LKFS (= LUFS), ``-inf`` for digital silence.
+    ``L = -0.691 + 10 log10(sum_c G_c * z_c)`` where ``z_c`` is the mean square of the K-weighted
+    channel ``c`` over the block and ``G_c`` its weight (:data:`CHANNEL_WEIGHTS`).
     Vectorised: sums of squares per ``gcd(block, hop)`` samples, then a cumulative sum over those.
     """
     sr = check_sr(sr, "block_loudness_lkfs")
@@ -283,7 +274,9 @@ def integrated_loudness_lufs(samples: np.ndarray, sr: int) -> float | None:
 
     400 ms blocks with 75 % overlap, absolute gate -70 LUFS, relative gate -10 LU (both
     strict, as the standard's ``>``). Returns None when no block passes the gates (silence, or
-    a signal shorter than one 400 ms block).
+    a signal shorter than one 400 ms block). BS.1770-4 eq. 5-7: blocks at or below -70 LUFS are
+    dropped, then blocks at or below (loudness of the kept blocks - 10 LU); the result is the
+    loudness of the mean power of what is left.
     """
     x = check_samples(samples, "integrated_loudness_lufs", max_channels=MAX_CHANNELS)[0]
     sr = check_sr(sr, "integrated_loudness_lufs", minimum=MIN_SR)

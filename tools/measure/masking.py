@@ -1,40 +1,7 @@
 """Masking between stems: where, in frequency and time, one stem covers another.
 
-Method (energetic masking on an auditory band scale):
-1. Each stem is summed to mono and analysed with a Hann-windowed STFT of about 85 ms
-   (4096 points at 48 kHz, half-overlapping: a hop of 43 ms at 48 kHz, 46 ms at 44.1 kHz).
-2. The power spectrum of every frame is summed into ``n_bands`` bands equally spaced on the
-   ERB-rate scale between ``f_lo_hz`` and ``f_hi_hz`` (default 36 bands, 50 Hz-16 kHz, about one
-   ERB each; Glasberg & Moore 1990, via ``tools.measure.bands``). Band levels are in dB re full scale
-   (a full-scale sine reads about -3 dB in its band).
-3. A time-band cell of the *target* is **active** when its level is no more than
-   ``activity_range_db`` (30 dB) below the target's reference level (the highest, over bands,
-   of each band's 95th-percentile level) and above ``floor_db`` (-80 dB): the target has
-   something to lose there.
-4. An active target cell is **masked** by a *masker* when the masker's level in that cell
-   reaches the target's level minus ``threshold_db`` (default 3 dB): masker-to-target ratio
-   ``L_masker - L_target >= -threshold_db``. This is the energetic, within-band picture of
-   masking used in automatic mixing: a source is hard to hear where another source has
-   comparable or more energy in the same auditory band at the same time (Hafezi & Reiss,
-   "Autonomous multitrack equalization based on masking reduction", JAES 63(5), 2015; the
-   cross-adaptive masking measures of Aichinger et al., "Describing the transparency of
-   mixdowns: the masked-to-unmasked ratio", AES 130th Convention, 2011). It ignores the
-   spread of masking across bands and temporal masking, so it is a map of *where to look*,
-   not a loudness model.
-
-Per ordered pair (masker, target): the share of the target's active cells that are masked
-(overall and per band), the 3 worst bands (among the target's core bands: median level within
-20 dB of its strongest band, and at least ``min_band_active_pct`` of the frames active, so that
-a remedy never aims at a band where the target has only a fringe of energy), the worst time ranges (frames where at least half of the target's active bands are
-masked, merged into ranges of >= 0.5 s, the 3 longest), and an EQ remedy: at the worst band's
-centre f, the separation needed is ``need = median(L_masker - L_target) + threshold_db`` over
-the masked cells; "cut need/2..need dB (1-6 dB) on the masker around f (Q ~ 2) and/or boost
-need/4..need/2 dB (0.5-3 dB) on the target at f'", where f' is the target's most distinctive
-strong band (largest median target-over-masker level among the bands where the target's
-median level is within 12 dB of its strongest band): the classic complementary-EQ move.
-
-All 12 ordered pairs of 4 stems are computed at once (arrays of shape
-(maskers, targets, frames, bands)).
+Energetic masking on an auditory (ERB) band scale, with a complementary-EQ remedy per pair of
+stems; the method and its sources are in the Notes of :func:`measure_masking`.
 """
 from __future__ import annotations
 
@@ -138,10 +105,51 @@ def measure_masking(stems: dict[str, np.ndarray], sr: int, threshold_db: float =
                     n_bands: int = 36, f_lo_hz: float = 50.0, f_hi_hz: float = 16000.0,
                     activity_range_db: float = 30.0, floor_db: float = -80.0,
                     min_band_active_pct: float = 5.0) -> MaskingResult:
-    """Masking between every ordered pair of stems; see the module docstring for the method.
+    """Masking between every ordered pair of stems.
 
     ``stems``: name -> samples (n,) or (n, 2) float, all the same length, at least two stems.
     ``threshold_db``: a target cell is masked where the masker is at most this many dB below it.
+
+    Notes
+    -----
+    Energetic masking on an auditory band scale:
+
+    1. Each stem is summed to mono and analysed with a Hann-windowed STFT of about 85 ms
+       (4096 points at 48 kHz, half-overlapping: a hop of 43 ms at 48 kHz, 46 ms at 44.1 kHz).
+    2. The power spectrum of every frame is summed into ``n_bands`` bands equally spaced on the
+       ERB-rate scale between ``f_lo_hz`` and ``f_hi_hz`` (default 36 bands, 50 Hz-16 kHz, about
+       one ERB each; Glasberg & Moore 1990, via ``tools.measure.bands``). Band levels are in dB
+       re full scale (a full-scale sine reads about -3 dB in its band).
+    3. A time-band cell of the *target* is **active** when its level is no more than
+       ``activity_range_db`` (30 dB) below the target's reference level (the highest, over
+       bands, of each band's 95th-percentile level) and above ``floor_db`` (-80 dB): the target
+       has something to lose there.
+    4. An active target cell is **masked** by a *masker* when the masker's level in that cell
+       reaches the target's level minus ``threshold_db`` (default 3 dB): masker-to-target ratio
+       ``L_masker - L_target >= -threshold_db``. This is the energetic, within-band picture of
+       masking used in automatic mixing: a source is hard to hear where another source has
+       comparable or more energy in the same auditory band at the same time (Hafezi & Reiss,
+       "Autonomous multitrack equalization based on masking reduction", JAES 63(5), 2015; the
+       cross-adaptive masking measures of Aichinger et al., "Describing the transparency of
+       mixdowns: the masked-to-unmasked ratio", AES 130th Convention, 2011). It ignores the
+       spread of masking across bands and temporal masking, so it is a map of *where to look*,
+       not a loudness model.
+
+    Per ordered pair (masker, target): the share of the target's active cells that are masked
+    (overall and per band), the 3 worst bands (among the target's core bands: median level
+    within 20 dB of its strongest band, and at least ``min_band_active_pct`` of the frames
+    active, so that a remedy never aims at a band where the target has only a fringe of
+    energy), the worst time ranges (frames where at least half of the target's active bands
+    are masked, merged into ranges of >= 0.5 s, the 3 longest), and an EQ remedy: at the worst
+    band's centre f, the separation needed is ``need = median(L_masker - L_target) +
+    threshold_db`` over the masked cells; "cut need/2..need dB (1-6 dB) on the masker around f
+    (Q ~ 2) and/or boost need/4..need/2 dB (0.5-3 dB) on the target at f'", where f' is the
+    target's most distinctive strong band (largest median target-over-masker level among the
+    bands where the target's median level is within 12 dB of its strongest band): the classic
+    complementary-EQ move.
+
+    All 12 ordered pairs of 4 stems are computed at once (arrays of shape
+    (maskers, targets, frames, bands)).
     """
     sr = check_sr(sr, "measure_masking", integer_only=True)
     for name, v in (("threshold_db", threshold_db), ("activity_range_db", activity_range_db),

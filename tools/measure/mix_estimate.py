@@ -1,45 +1,6 @@
 """Mix-only stem levels: estimate how loud the drums, bass, vocals and the rest sit in a mix
 when no stems are given. Every number here is an *estimate* (``is_estimate: true``) with a
 confidence; the stem-balance tool measures the same thing exactly when stems exist.
-
-Method (one STFT, no source separation):
-1. STFT of each channel (Hann, about 85 ms: 4096 points at 48 kHz, hop half of it), power summed
-   into 64 log-spaced bands from 30 Hz to 16 kHz (``tools.measure.bands.band_matrix``); the mid
-   ``M = (L+R)/2`` and side ``S = (L-R)/2`` powers are kept apart (``M + S`` = the pooled power
-   of the two channels, the quantity of the professional reference).
-2. Harmonic-percussive split by median filtering (D. FitzGerald, "Harmonic/percussive separation
-   using median filtering", DAFx 2010): a median across about 0.4 s of time gives the harmonic
-   (steady) part, a median across 17 bands the percussive (broadband, short) part, and a soft
-   mask ``P^2 / (H^2 + P^2)`` shares each cell's power between them.
-3. Three features, each the energy of a part of the spectrogram relative to the whole mix (dB):
-   - drums: the percussive energy;
-   - bass: the harmonic energy below 150 Hz;
-   - vocals: the harmonic energy from 200 Hz to 4 kHz, and, for a stereo mix, the centre-panned
-     part of it, ``max(M - S, 0)`` (lead vocals are mixed to the centre; wide sources have
-     M ~ S);
-   - other: the side (``S``) harmonic energy from 200 Hz to 8 kHz (guitars, keys and pads are
-     the sources usually spread wide), and what the three calibrated estimates leave of the
-     mix's power, ``10*log10(1 - sum of their power shares)`` (the only option for mono).
-   A stereo mix uses the first (stereo) feature of each pair. On the MUSDB18 previews the
-   plain harmonic energy does about as well for vocals (leave-one-out RMS error 1.48 against
-   1.57 dB, 94 clips: not a significant difference), but the centre cue is what keeps a wide
-   keyboard or guitar from reading as voice (a synthetic mix with wide chords raised 6 dB moves
-   the plain feature's vocal estimate up 1.2 dB, the centre feature's down 0.2 dB).
-4. Each feature is mapped to a level "stem RMS minus mix RMS (dB)" by a straight line fitted
-   on real multitracks (``data/mix_estimate_calibration.json``, built by
-   ``build_mix_estimate_calibration`` from the MUSDB18 train previews: 94 songs, 6.8 s each,
-   Rafii et al. 2017, doi:10.5281/zenodo.1117372). The level against the rest of the mix
-   follows as ``m - 10*log10(1 - 10^(m/10))`` (stem and rest taken as uncorrelated).
-
-Confidence in [0, 1] = ``max(0, 1 - (expected_error / spread)^2)``: the share of the spread
-of professional balances (the sd of stem-minus-mix over MUSDB18-HQ segments,
-``data/balance_reference.json``) that the estimate resolves, like an R^2. The expected error is
-the leave-one-out RMS error of the calibration, x1.5 when the feature lies outside the range
-seen in calibration, x1.5 for clips under 5 s. A constant guess (every mix at the professional
-median) scores about 0; an exact measurement 1. The estimate is compared with the professional
-range (p10..p90 of stem minus mix) when the confidence is at least 0.5, or when it lies more
-than two expected errors outside the range (an outlier that is clear despite the error);
-otherwise its status is ``uncertain``.
 """
 from __future__ import annotations
 
@@ -180,7 +141,36 @@ def _median_filter(a: np.ndarray, size: int, axis: int) -> np.ndarray:
 
 
 def _features(x: np.ndarray, sr: int) -> dict:
-    """Raw features (dB re the mix's total power) of a validated (n, C) float32 signal."""
+    """Raw features (dB re the mix's total power) of a validated (n, C) float32 signal.
+
+    Notes
+    -----
+    One STFT, no source separation:
+
+    1. STFT of each channel (Hann, about 85 ms: 4096 points at 48 kHz, hop half of it), power
+       summed into 64 log-spaced bands from 30 Hz to 16 kHz (``tools.measure.bands.band_matrix``);
+       the mid ``M = (L+R)/2`` and side ``S = (L-R)/2`` powers are kept apart (``M + S`` = the
+       pooled power of the two channels, the quantity of the professional reference).
+    2. Harmonic-percussive split by median filtering (D. FitzGerald, "Harmonic/percussive
+       separation using median filtering", DAFx 2010): a median across about 0.4 s of time gives
+       the harmonic (steady) part, a median across 17 bands the percussive (broadband, short)
+       part, and a soft mask ``P^2 / (H^2 + P^2)`` shares each cell's power between them.
+    3. Features, each the energy of a part of the spectrogram relative to the whole mix (dB):
+
+       - drums: the percussive energy;
+       - bass: the harmonic energy below 150 Hz;
+       - vocals: the harmonic energy from 200 Hz to 4 kHz, and, for a stereo mix, the
+         centre-panned part of it, ``max(M - S, 0)`` (lead vocals are mixed to the centre; wide
+         sources have M ~ S);
+       - other: the side (``S``) harmonic energy from 200 Hz to 8 kHz (guitars, keys and pads are
+         the sources usually spread wide); for mono, :func:`other_feature` instead.
+
+    A stereo mix uses the first (stereo) feature of each pair (``CANDIDATES``). On the MUSDB18
+    previews the plain harmonic energy does about as well for vocals (leave-one-out RMS error
+    1.48 against 1.57 dB, 94 clips: not a significant difference), but the centre cue is what
+    keeps a wide keyboard or guitar from reading as voice (a synthetic mix with wide chords raised
+    6 dB moves the plain feature's vocal estimate up 1.2 dB, the centre feature's down 0.2 dB).
+    """
     n_fft = 1 << math.ceil(math.log2(FFT_S * sr))
     hop = n_fft // 2
     f_hi = min(F_HI_HZ, 0.49 * sr)
@@ -231,7 +221,11 @@ def _vs_rest(m: float | None) -> float | None:
 
 
 def other_feature(est_db: dict[str, float]) -> float:
-    """What the drums, bass and vocals estimates leave of the mix (dB), floored at -20 dB."""
+    """What the drums, bass and vocals estimates leave of the mix (dB), floored at -20 dB.
+
+    ``10*log10(1 - sum of their power shares)``: the "other" feature of a mono mix, which has no
+    side signal.
+    """
     rest = 1.0 - sum(10.0 ** (v / 10.0) for v in est_db.values())
     return 10.0 * math.log10(max(rest, 0.01))
 
@@ -242,8 +236,26 @@ def estimate_stem_levels(samples: np.ndarray, sr: int, reference=None) -> MixEst
     """Estimate drums, bass, vocals and other levels relative to the mix from the mix alone.
 
     ``samples``: (n,) or (n, 2) float in [-1, 1]; ``sr`` in Hz. ``reference`` selects the
-    professional range as in ``measure_stem_balance`` (None = MUSDB18-HQ all). See the module
-    docstring for the method, the calibration and the confidence.
+    professional range as in ``measure_stem_balance`` (None = MUSDB18-HQ all).
+
+    Notes
+    -----
+    The features are those of :func:`_features`. Each is mapped to a level "stem RMS minus mix
+    RMS (dB)" by a straight line fitted on real multitracks (``data/mix_estimate_calibration.json``,
+    built by ``build_mix_estimate_calibration`` from the MUSDB18 train previews: 94 songs, 6.8 s
+    each, Rafii et al. 2017, doi:10.5281/zenodo.1117372). The level against the rest of the mix
+    follows as ``m - 10*log10(1 - 10^(m/10))`` (stem and rest taken as uncorrelated).
+
+    Confidence in [0, 1] = ``max(0, 1 - (expected_error / spread)^2)``: the share of the spread
+    of professional balances (the sd of stem-minus-mix over MUSDB18-HQ segments,
+    ``data/balance_reference.json``) that the estimate resolves, like an R^2. The expected error
+    is the leave-one-out RMS error of the calibration, x1.5 when the feature lies outside the
+    range seen in calibration (by more than 1 dB), x1.5 for clips under 5 s. A constant guess
+    (every mix at the professional median) scores about 0; an exact measurement 1. The estimate
+    is compared with the professional range (p10..p90 of stem minus mix) when the confidence is
+    at least ``MIN_CONFIDENCE`` (0.5), or when it lies more than ``CLEAR_OUTLIER_ERRORS`` (two)
+    expected errors outside the range (an outlier that is clear despite the error); otherwise
+    its status is ``uncertain``.
     """
     x, sr = _validate(samples, sr)
     cal = load_calibration()

@@ -1,16 +1,7 @@
 """A mix against a reference track the user likes, loudness-matched.
 
-Method: both signals are measured with the same tools (BS.1770-4 integrated loudness, EBU Tech
-3342 LRA, crest factor, stereo width, 1/3-octave long-term spectrum). The reference is then
-virtually gained by ``delta = I_mix - I_ref`` so both have the same integrated loudness — the way
-a mastering engineer A/B's against a reference at matched level, because the louder of two
-otherwise equal tracks is heard as better — and every band and region of the spectrum is
-compared after that gain:
-
-    difference_db(band) = L_mix(band) - (L_ref(band) + delta)
-
-Positive: the mix has more energy there than the reference at the same loudness. The other
-deltas are plain differences, mix minus reference.
+Both are measured with the same tools and every spectral band is compared at matched integrated
+loudness; the method is in the Notes of :func:`compare_to_reference`.
 """
 from __future__ import annotations
 
@@ -75,7 +66,22 @@ def _region_action(diff_db: float, label: str) -> str:
 
 
 def compare_to_reference(mix: np.ndarray, reference: np.ndarray, sr: int) -> ReferenceComparison:
-    """Loudness-matched comparison of ``mix`` with ``reference`` (both (n,) or (n, ch), same sr)."""
+    """Loudness-matched comparison of ``mix`` with ``reference`` (both (n,) or (n, ch), same sr).
+
+    Notes
+    -----
+    Both signals are measured with the same tools (BS.1770-4 integrated loudness, EBU Tech 3342
+    LRA, crest factor, stereo width, 1/3-octave long-term spectrum). The reference is then
+    virtually gained by ``delta = I_mix - I_ref`` so both have the same integrated loudness — the
+    way a mastering engineer A/B's against a reference at matched level, because the louder of
+    two otherwise equal tracks is heard as better — and every band and region of the spectrum is
+    compared after that gain::
+
+        difference_db(band) = L_mix(band) - (L_ref(band) + delta)
+
+    Positive: the mix has more energy there than the reference at the same loudness. The other
+    deltas are plain differences, mix minus reference.
+    """
     i_mix = integrated_loudness_lufs(mix, sr)
     i_ref = integrated_loudness_lufs(reference, sr)
     if i_mix is None:

@@ -1,37 +1,8 @@
 """Spectral balance of a mix: long-term average spectrum, 1/3-octave levels, named-region levels,
 spectral tilt, centroid, and the deviation from a professional target curve.
 
-Method
-- Long-term average spectrum (LTAS): Welch's method (P. D. Welch, "The use of fast Fourier
-  transform for the estimation of power spectra", IEEE Trans. Audio Electroacoust. 15(2), 1967):
-  periodic Hann frames of ``n_fft`` samples (default 16384, 2.9 Hz bins at 48 kHz), no overlap
-  for long signals and 50 % overlap for short ones (fewer than 32 frames), mean power over
-  frames. Each channel is analysed separately and the channel powers are averaged, so content
-  in anti-phase between the channels is not cancelled (that is the stereo tool's business).
-- Scaling: one-sided power per bin, ``P_k = c_k |X_k|^2 / (n_fft * sum(w^2))`` with c_k = 2
-  except at DC and Nyquist, so the bins sum to the signal's mean square (Parseval). Levels are in
-  dB re a mean square of 1.0 (digital full scale: a full-scale sine reads -3.01 dB), and the
-  level of a band is the power sum of its bins (:func:`mixingbuddy.tools.measure.bands.band_matrix`).
-- 1/3-octave bands: base-10 exact IEC 61260-1:2014 bands, 20 Hz - 20 kHz (31 bands).
-- Tilt convention (band-power): least-squares slope of the 1/3-octave band levels (dB) against
-  log2(centre frequency) over the bands centred 50 Hz - 16 kHz. Constant-percentage bands make
-  pink noise (equal power per octave) read 0 dB/oct and white noise +3.01 dB/oct; commercial
-  mixes are typically well below 0 (more energy in the lows).
-- Centroid: amplitude-weighted mean frequency of the LTAS between 20 Hz and 20 kHz,
-  ``sum f_k sqrt(P_k) / sum sqrt(P_k)`` (librosa's spectral-centroid weighting, applied to the
-  long-term spectrum instead of per frame).
-- Normalisation for the target comparison (the one rule shared with ``build_target_curve``):
-  each 1/3-octave level minus the mean of the dB levels of the 21 bands centred 100 Hz - 10 kHz.
-  The curve's shape is compared, not its loudness; no loudness normalisation is needed. Bands
-  more than 100 dB below the loudest band are counted 100 dB below it, so an empty band (e.g.
-  above a lossy codec's cut-off) cannot dominate the tilt or the mean.
-- Region values: the region's share of the total 20 Hz - 20 kHz power (``share_db``), and the
-  weighted mean of the normalised band levels overlapping the region, weighted by the fraction of
-  each band's log-frequency width inside the region (``level_db``, the frame of the target). Only
-  bands centred up to 16 kHz enter ``level_db`` (the reference excerpts are AAC-coded with a
-  ~17 kHz low-pass), so the air region is judged on 10-17.8 kHz.
-- A deviation is flagged as outside what professional mixes do when the level lies outside the
-  target's between-song 10th-90th percentile range for that band or region.
+Each convention (Welch LTAS, IEC 61260-1 bands, tilt, centroid, normalisation) is documented at
+the function that computes it.
 """
 from __future__ import annotations
 
@@ -86,7 +57,23 @@ def ltas_power(samples: np.ndarray, sr: int, n_fft: int = DEFAULT_N_FFT
                ) -> tuple[np.ndarray, np.ndarray]:
     """Long-term average power spectrum: ``(freqs_hz, power)`` with one-sided power per bin
     (linear, mean square units; the bins sum to the mean square of the signal). Signals shorter
-    than ``n_fft`` use the largest power of two that fits. See the module docstring."""
+    than ``n_fft`` use the largest power of two that fits.
+
+    Notes
+    -----
+    Welch's method (P. D. Welch, "The use of fast Fourier transform for the estimation of power
+    spectra", IEEE Trans. Audio Electroacoust. 15(2), 1967): periodic Hann frames of ``n_fft``
+    samples (default 16384, 2.9 Hz bins at 48 kHz), no overlap for long signals and 50 % overlap
+    for short ones (fewer than 32 frames), mean power over frames. Each channel is analysed
+    separately and the channel powers are averaged, so content in anti-phase between the
+    channels is not cancelled (that is the stereo tool's business).
+
+    Scaling: one-sided power per bin, ``P_k = c_k |X_k|^2 / (n_fft * sum(w^2))`` with c_k = 2
+    except at DC and Nyquist, so the bins sum to the signal's mean square (Parseval). Levels are
+    in dB re a mean square of 1.0 (digital full scale: a full-scale sine reads -3.01 dB), and the
+    level of a band is the power sum of its bins
+    (:func:`mixingbuddy.tools.measure.bands.band_matrix`).
+    """
     sr = check_sr(sr, "ltas")
     x, _ = check_samples(samples, "ltas", max_channels=64, min_samples=MIN_SAMPLES, sr=sr, float32=True)
     if isinstance(n_fft, bool) or not isinstance(n_fft, (int, np.integer)) or n_fft < 16:
@@ -131,7 +118,8 @@ def third_octave_levels_db(samples: np.ndarray, sr: int, n_fft: int = DEFAULT_N_
                            f_lo: float = 20.0, f_hi: float = 20000.0
                            ) -> tuple[np.ndarray, np.ndarray]:
     """``(centres_hz, level_db)``: power sum of the LTAS in each exact 1/3-octave band
-    (IEC 61260-1 base 10), dB re a mean square of 1.0."""
+    (IEC 61260-1:2014 base 10; 31 bands for the default 20 Hz - 20 kHz), dB re a mean square
+    of 1.0."""
     freqs, p = ltas_power(samples, sr, n_fft)
     c, lo, hi = third_octave_bands_hz(f_lo, f_hi)
     W = band_matrix(lo, hi, sr, 2 * (len(freqs) - 1))
@@ -141,7 +129,12 @@ def third_octave_levels_db(samples: np.ndarray, sr: int, n_fft: int = DEFAULT_N_
 def spectral_tilt_db_per_oct(centres_hz: np.ndarray, levels_db: np.ndarray,
                              f_lo: float = TILT_RANGE_HZ[0], f_hi: float = TILT_RANGE_HZ[1]) -> float:
     """Least-squares slope (dB/octave) of band levels against log2(centre) over bands centred in
-    [f_lo, f_hi]. With 1/3-octave band powers: pink noise 0, white noise +3.01 dB/oct."""
+    [f_lo, f_hi]. With 1/3-octave band powers: pink noise 0, white noise +3.01 dB/oct.
+
+    The band-power tilt convention, over the bands centred 50 Hz - 16 kHz by default:
+    constant-percentage bands make pink noise (equal power per octave) read 0 dB/oct; commercial
+    mixes are typically well below 0 (more energy in the lows).
+    """
     c = np.asarray(centres_hz, dtype=np.float64)
     lv = np.asarray(levels_db, dtype=np.float64)
     m = (c >= f_lo * 0.97) & (c <= f_hi * 1.03)
@@ -151,8 +144,14 @@ def spectral_tilt_db_per_oct(centres_hz: np.ndarray, levels_db: np.ndarray,
 
 
 def normalise_band_levels_db(centres_hz: np.ndarray, levels_db: np.ndarray) -> np.ndarray:
-    """The target-comparison normalisation (see module docstring): floor at the loudest band
-    minus 100 dB, then subtract the mean dB level of the bands centred 100 Hz - 10 kHz."""
+    """The target-comparison normalisation: floor at the loudest band minus 100 dB, then subtract
+    the mean dB level of the bands centred 100 Hz - 10 kHz.
+
+    The one rule shared with ``build_target_curve`` (``NORMALISATION_RULE``): each 1/3-octave
+    level minus the mean of the dB levels of the 21 bands centred 100 Hz - 10 kHz. The curve's
+    shape is compared, not its loudness; no loudness normalisation is needed. The floor keeps an
+    empty band (e.g. above a lossy codec's cut-off) from dominating the tilt or the mean.
+    """
     c = np.asarray(centres_hz, dtype=np.float64)
     lv = np.asarray(levels_db, dtype=np.float64)
     lv = np.maximum(lv, lv.max() - DYNAMIC_RANGE_DB)
@@ -189,7 +188,14 @@ def region_weights(lower_hz: np.ndarray, upper_hz: np.ndarray, centres_hz: np.nd
 
 
 def spectral_profile(samples: np.ndarray, sr: int, n_fft: int = DEFAULT_N_FFT) -> SpectralProfile:
-    """Measure the LTAS once and derive bands, regions, tilt and centroid from it."""
+    """Measure the LTAS once and derive bands, regions, tilt and centroid from it.
+
+    Region values: the region's share of the total 20 Hz - 20 kHz power (``share_db``), and the
+    weighted mean of the normalised band levels overlapping the region (``level_db``, the frame
+    of the target; :func:`region_weights`). Centroid: amplitude-weighted mean frequency of the
+    LTAS between 20 Hz and 20 kHz, ``sum f_k sqrt(P_k) / sum sqrt(P_k)`` (librosa's
+    spectral-centroid weighting, applied to the long-term spectrum instead of per frame).
+    """
     freqs, p = ltas_power(samples, sr, n_fft)
     n_fft_used = 2 * (len(freqs) - 1)
     c, lo, hi = third_octave_bands_hz(*SPECTRUM_RANGE_HZ)
@@ -387,8 +393,8 @@ def measure_spectrum(samples: np.ndarray, sr: int, target: TargetCurve | None = 
                      compare: bool = True) -> SpectrumResult:
     """Spectral balance of ``samples`` ((n,) or (n, channels) float, full scale 1.0) at ``sr`` Hz.
 
-    Measures the 1/3-octave LTAS, region levels, tilt and centroid (see the module docstring for
-    every convention) and, unless ``compare`` is False, the deviation from ``target`` (default:
+    Measures the 1/3-octave LTAS, region levels, tilt and centroid (see :func:`ltas_power` and
+    :func:`spectral_profile` for the conventions) and, unless ``compare`` is False, the deviation from ``target`` (default:
     the packaged professional curve from :func:`load_target_curve`). A band or region whose
     level lies outside the target's between-song 10th-90th percentile range is marked
     ``outside_target_range``; it becomes an issue (with a concrete EQ move, in the verdict) when

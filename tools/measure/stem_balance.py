@@ -1,51 +1,7 @@
 """Stem balance: each stem's level against the rest of the mix, the mix and an anchor stem,
 compared with how professionals balance stems (MUSDB18-HQ, ``data/balance_reference.json``).
 
-Like with like. The reference (built by ``build_balance_reference``) holds RMS levels of 10 s
-segments, both channels pooled, with a segment counted only when the stems involved are
-active: ``active_frame_ratio >= 0.5``, a frame being 50 ms (non-overlapping, on the mean of the
-channels) with an RMS above -50 dBFS. This module measures exactly that quantity on the user's
-stems: it cuts the song into 10 s segments (a tail of 5 s or more is kept as a shorter segment;
-a song under 10 s is one segment), computes each segment's pooled RMS dBFS for every stem, for
-"the rest" of every stem and for the mix (the sum of all stems), applies the same activity gate,
-and takes the **median over the gated segments** of the segment-wise differences as the song's
-relative level. The segment and frame grid is in whole 50 ms frames (10 s = 200 frames), exact
-at 48 and 44.1 kHz.
-
-Relative levels reported per stem (dB):
-- ``level_vs_rest_db``: stem minus the actual sum of the other stems' audio;
-- ``level_vs_rest_power_sum_db``: stem minus ``10*log10(sum of the other stems' powers)``, the
-  form of the reference (it assumes uncorrelated stems; the two differ when stems share material,
-  e.g. a bass doubled by a synth). This is the value compared with the reference range;
-- ``level_vs_mix_db``: stem minus the mix (the sum of all stems);
-- ``level_vs_anchor_db``: stem minus the anchor stem.
-Segment gates: vs rest, the segments where every non-silent stem is active (the reference's
-"all four active"), falling back to "this stem and its rest active" when there are none; vs mix,
-the stem and the mix active; vs anchor, both stems active. A stem active in no segment but in at
-least ``SPARSE_MIN_ACTIVE_PCT`` of all frames (a buried part, or one a separator thinned out) is
-measured over the frames where it plays, so the quietest stems, the ones most worth flagging,
-still get a level; a part heard less often (a fill, a tail) gets none.
-
-Status per stem comes from the vs-rest comparison (the tightest professional distribution):
-below the reference p10 -> ``too_quiet``, above p90 -> ``too_loud``, ``distance_db`` is how far
-outside p10..p90 it lies (0 inside). ``suggested_gain_db`` moves the stem to the reference
-median (clipped to +-12 dB); ``suggested_gain_min_db`` is the smallest change that lands it
-inside the interquartile range p25..p75. ``silent``: no 50 ms frame above -50 dBFS.
-``no_reference``: a role without reference data (any name other than vocals, drums, bass,
-other), a single stem, or a stem heard too rarely to judge (above).
-
-Loudness for the user (ITU-R BS.1770-4): integrated loudness of each stem, its rest and the mix
-(K-weighting, 400 ms blocks stepped by 100 ms, absolute gate -70 LUFS, relative gate -10 LU),
-and a short-term (3 s window, 100 ms step, EBU Tech 3341) summary per stem.
-
-Speed: every quantity above is a quadratic form of per-frame cross products between stems,
-so the stems are K-filtered once and the rests and the mix are never built: the 50 ms frame
-Gram matrices (stem x stem x channel x channel, a batched BLAS product) give the energy of any
-sum of stems.
-
-Sources: ITU-R BS.1770-4 (2015); EBU Tech 3341 (2016); Z. Rafii et al., MUSDB18-HQ (2019),
-doi:10.5281/zenodo.3338373; the MixingBuddy-gain study's published segment table (activity
-gate and segment RMS definition).
+The method, its gates and its sources are in the Notes of :func:`measure_stem_balance`.
 """
 from __future__ import annotations
 
@@ -316,7 +272,59 @@ def measure_stem_balance(stems: dict[str, np.ndarray], sr: int, anchor: str | No
     taken to be their sum). ``anchor``: a stem name (or role) assumed correct; every other stem
     is also judged relative to it. ``reference``: None (the packaged table, population ``all``),
     ``"train"``, a table dict, or False (no reference: everything ``no_reference``).
-    See the module docstring for the method and its sources.
+
+    Notes
+    -----
+    Like with like. The reference (built by ``build_balance_reference``) holds RMS levels of 10 s
+    segments, both channels pooled, with a segment counted only when the stems involved are
+    active: ``active_frame_ratio >= 0.5``, a frame being 50 ms (non-overlapping, on the mean of
+    the channels) with an RMS above -50 dBFS. This function measures exactly that quantity on the
+    user's stems: it cuts the song into 10 s segments (a tail of 5 s or more is kept as a shorter
+    segment; a song under 10 s is one segment), computes each segment's pooled RMS dBFS for every
+    stem, for "the rest" of every stem and for the mix (the sum of all stems), applies the same
+    activity gate, and takes the **median over the gated segments** of the segment-wise
+    differences as the song's relative level. The segment and frame grid is in whole 50 ms frames
+    (10 s = 200 frames), exact at 48 and 44.1 kHz.
+
+    Relative levels reported per stem (dB):
+
+    - ``level_vs_rest_db``: stem minus the actual sum of the other stems' audio;
+    - ``level_vs_rest_power_sum_db``: stem minus ``10*log10(sum of the other stems' powers)``,
+      the form of the reference (it assumes uncorrelated stems; the two differ when stems share
+      material, e.g. a bass doubled by a synth). This is the value compared with the reference
+      range;
+    - ``level_vs_mix_db``: stem minus the mix (the sum of all stems);
+    - ``level_vs_anchor_db``: stem minus the anchor stem.
+
+    Segment gates: vs rest, the segments where every non-silent stem is active (the reference's
+    "all four active"), falling back to "this stem and its rest active" when there are none; vs
+    mix, the stem and the mix active; vs anchor, both stems active. A stem active in no segment
+    but in at least ``SPARSE_MIN_ACTIVE_PCT`` of all frames (a buried part, or one a separator
+    thinned out) is measured over the frames where it plays, so the quietest stems, the ones most
+    worth flagging, still get a level; a part heard less often (a fill, a tail) gets none.
+
+    Status per stem comes from the vs-rest comparison (the tightest professional distribution):
+    below the reference p10 -> ``too_quiet``, above p90 -> ``too_loud``, ``distance_db`` is how
+    far outside p10..p90 it lies (0 inside). ``suggested_gain_db`` moves the stem to the
+    reference median (clipped to +-12 dB); ``suggested_gain_min_db`` is the smallest change that
+    lands it inside the interquartile range p25..p75. ``silent``: no 50 ms frame above -50 dBFS.
+    ``no_reference``: a role without reference data (any name other than vocals, drums, bass,
+    other), a single stem, or a stem heard too rarely to judge (above).
+
+    Loudness for the user (ITU-R BS.1770-4): integrated loudness of each stem, its rest and the
+    mix (K-weighting, 400 ms blocks stepped by 100 ms, absolute gate -70 LUFS, relative gate
+    -10 LU), and a short-term (3 s window, 100 ms step, EBU Tech 3341) summary per stem.
+
+    Speed: every quantity above is a quadratic form of per-frame cross products between stems,
+    so the stems are K-filtered once and the rests and the mix are never built: the 50 ms frame
+    Gram matrices (stem x stem x channel x channel, a batched BLAS product, :func:`_frame_gram`)
+    give the energy of any sum of stems.
+
+    References
+    ----------
+    ITU-R BS.1770-4 (2015); EBU Tech 3341 (2016); Z. Rafii et al., MUSDB18-HQ (2019),
+    doi:10.5281/zenodo.3338373; the MixingBuddy-gain study's published segment table (activity
+    gate and segment RMS definition).
     """
     sr = check_sr(sr, "measure_stem_balance", integer_only=True)
     names, arrays = check_stems(stems, sr, "measure_stem_balance", min_s=FRAME_S)

@@ -1,39 +1,7 @@
 """Stereo image of a mix: inter-channel correlation (overall, per region, short-term), mid/side
 balance, width, mono fold-down loss, and the low-end mono check.
 
-Definitions (M = (L+R)/2, S = (L-R)/2; powers are mean squares)
-- Correlation: the phase-meter quantity, the zero-mean normalised cross-correlation at lag 0
-  (Pearson's r between the two channels): +1 identical, 0 unrelated (or one channel silent),
-  -1 one channel the polarity-inverse of the other. None when both channels are silent.
-- Per-region correlation, mid/side and fold-down loss: from one STFT of each channel (Hann,
-  8192-sample frames, 5.9 Hz bins at 48 kHz, no overlap for long signals), summing over frames
-  and the bins of the region the cross-power Re(X_L conj X_R) and the auto-powers |X_L|^2,
-  |X_R|^2 (by Parseval this is the lag-0 correlation of the band-passed channels). Regions are
-  :data:`mixingbuddy.tools.measure.bands.REGIONS_HZ`; a region with less than 1e-6 (-60 dB) of the total
-  power gets None.
-- Short-term correlation: the same r in consecutive 400 ms windows; windows more than 40 dB below
-  the whole signal's power (or below -80 dB re full scale) are skipped. Reported: minimum, 5th
-  percentile, median, the shares of windows below 0 and below -0.3 (anti-phase moments), and
-  where the minimum is. Verdicts call a correlation below -0.2 (overall or per region) out of
-  phase.
-- side_to_mid_db = 10 log10(P_S / P_M), limited to +-60 dB.
-- width_ratio = min(1, P_S / P_M): 0 mono, 1 as wide as two unrelated channels or a hard-panned
-  source (P_S = P_M); anything wider (more side than mid) is an anti-phase problem and shows in
-  side_to_mid_db > 0 and a negative correlation instead.
-- Mono fold-down loss: how much quieter the mono fold-down (L+R)/2, played on both speakers, is
-  than the stereo original: 10 log10(((P_L + P_R)/2) / P_M) with K-weighted powers (the ITU-R
-  BS.1770-4 frequency weighting applied to the STFT bins, no gating), so it approximates the
-  loudness drop in LU. 0 dB for identical channels, 3.01 dB for unrelated channels of equal
-  level, capped at 60 dB ("total cancellation") for anti-phase. Per region: the same with
-  unweighted powers.
-- Low-end mono check, 20-150 Hz: pass when the band's correlation >= 0.8 and its side/mid ratio
-  <= -9.5 dB. The two limits are one statement: for equal-level channels S/M = (1-r)/(1+r), so
-  r = 0.8 is S/M = 1/9 = -9.5 dB, and either way the low end loses at most 0.46 dB when folded
-  to mono (10 log10(2/1.8) = 10 log10(1 + 1/9)); the S/M limit also catches a bass panned more
-  than ~6 dB off-centre, which the correlation alone cannot see. Bass below ~150 Hz is kept
-  mono because club and PA systems sum it, vinyl cutting cannot take large vertical (side)
-  excursions, and decorrelated lows sound weak and unstable on small speakers. On the 94 MUSDB18
-  train previews 8.5 % of the professional mixes fail this check (-12 dB would fail 23 %).
+Every definition is in the Notes of :func:`measure_stereo`.
 """
 from __future__ import annotations
 
@@ -56,6 +24,14 @@ ST_WINDOW_S = 0.4
 ST_SILENCE_REL_DB = -40.0
 ST_SILENCE_ABS_DB = -80.0
 REGION_MIN_SHARE = 1e-6  # regions below -60 dB of the total power are not judged
+# Low-end mono check, 20-150 Hz: pass when the band's correlation >= 0.8 and its side/mid ratio
+# <= -9.5 dB. The two limits are one statement: for equal-level channels S/M = (1-r)/(1+r), so
+# r = 0.8 is S/M = 1/9 = -9.5 dB, and either way the low end loses at most 0.46 dB when folded
+# to mono (10 log10(2/1.8) = 10 log10(1 + 1/9)); the S/M limit also catches a bass panned more
+# than ~6 dB off-centre, which the correlation alone cannot see. Bass below ~150 Hz is kept
+# mono because club and PA systems sum it, vinyl cutting cannot take large vertical (side)
+# excursions, and decorrelated lows sound weak and unstable on small speakers. On the 94 MUSDB18
+# train previews 8.5 % of the professional mixes fail this check (-12 dB would fail 23 %).
 LOW_END_HZ = (20.0, 150.0)
 LOW_END_MIN_CORRELATION = 0.8
 LOW_END_MAX_SIDE_TO_MID_DB = -9.5
@@ -228,8 +204,40 @@ def _short_term(L: np.ndarray, R: np.ndarray, sr: int) -> tuple[ShortTermCorrela
 
 def measure_stereo(samples: np.ndarray, sr: int) -> StereoResult:
     """Stereo image of ``samples`` ((n,) mono or (n, 2) stereo float, full scale 1.0) at ``sr``
-    Hz; see the module docstring for every definition. A mono input is measured as two
-    identical channels and says so (correlation 1, width 0)."""
+    Hz. A mono input is measured as two identical channels and says so (correlation 1, width 0).
+
+    Notes
+    -----
+    M = (L+R)/2, S = (L-R)/2; powers are mean squares.
+
+    - Correlation: the phase-meter quantity, the zero-mean normalised cross-correlation at lag 0
+      (Pearson's r between the two channels): +1 identical, 0 unrelated (or one channel
+      silent), -1 one channel the polarity-inverse of the other. None when both channels are
+      silent.
+    - Per-region correlation, mid/side and fold-down loss: from one STFT of each channel (Hann,
+      8192-sample frames, 5.9 Hz bins at 48 kHz, no overlap for long signals), summing over
+      frames and the bins of the region the cross-power Re(X_L conj X_R) and the auto-powers
+      |X_L|^2, |X_R|^2 (by Parseval this is the lag-0 correlation of the band-passed channels).
+      Regions are :data:`mixingbuddy.tools.measure.bands.REGIONS_HZ`; a region with less than
+      1e-6 (-60 dB) of the total power gets None.
+    - Short-term correlation: the same r in consecutive 400 ms windows; windows more than 40 dB
+      below the whole signal's power (or below -80 dB re full scale) are skipped. Reported:
+      minimum, 5th percentile, median, the shares of windows below 0 and below -0.3 (anti-phase
+      moments), and where the minimum is. Verdicts call a correlation below -0.2 (overall or per
+      region) out of phase.
+    - side_to_mid_db = 10 log10(P_S / P_M), limited to +-60 dB.
+    - width_ratio = min(1, P_S / P_M): 0 mono, 1 as wide as two unrelated channels or a
+      hard-panned source (P_S = P_M); anything wider (more side than mid) is an anti-phase
+      problem and shows in side_to_mid_db > 0 and a negative correlation instead.
+    - Mono fold-down loss: how much quieter the mono fold-down (L+R)/2, played on both speakers,
+      is than the stereo original: 10 log10(((P_L + P_R)/2) / P_M) with K-weighted powers (the
+      ITU-R BS.1770-4 frequency weighting applied to the STFT bins, no gating), so it
+      approximates the loudness drop in LU. 0 dB for identical channels, 3.01 dB for unrelated
+      channels of equal level, capped at 60 dB ("total cancellation") for anti-phase. Per
+      region: the same with unweighted powers.
+    - Low-end mono check, 20-150 Hz: pass when the band's correlation >= 0.8 and its side/mid
+      ratio <= -9.5 dB (the limits and their reasons are at ``LOW_END_HZ``).
+    """
     sr = check_sr(sr, "measure_stereo")
     x, _ = check_samples(samples, "measure_stereo", min_samples=MIN_SAMPLES, sr=sr, float32=True)
     mono = x.shape[1] == 1
