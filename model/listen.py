@@ -3,8 +3,8 @@
 ``Listener.load(path=None)`` loads a trained model folder (default: the weights shipped inside
 the package, ``model/weights/``) once per process and caches it; the LoRA weights are merged
 into SmolLM2 for speed, and the merged model is kept on disk by ``model.inference_cache`` (a
-warm start reads it in about a second). ``advise(audio, sr, anchor, stems_present)`` returns
-the model's text.
+warm start reads it in about 0.3 s after importing torch). ``advise(audio, sr, anchor,
+stems_present)`` returns the model's text.
 
 Audio longer than the model's clip length (10 s, the corpus chunk length) is cut to its
 loudest 10 s window (highest mean power, 0.5 s hop): on a full song that is where all stems

@@ -523,7 +523,10 @@ def test_agent_fast_path_matches_the_full_review_with_the_shipped_model_and_judg
             assert st.get("balance_judgement") and st["balance_judgement"]["variant"] == "mix"
             rv = full.buddy().review(str(corpus / rows[0]["audio_path"]), anchor="drums", thread_id="again")
             assert rv.balance_judgement == full.buddy().state("again")["balance_judgement"]
-            assert "most likely reading against the drums" in rv.answer
+            # under its calibrated line the judge makes no confident call, and the review says so
+            phrase = ("no confident call against the drums" if rv.balance_judgement.get("abstain")
+                      else "most likely reading against the drums")
+            assert phrase in rv.answer
     finally:
         full.close()
 
