@@ -409,9 +409,9 @@ def low_end_finding(rep: AnalysisReport, sol: BalanceMoves | None = None) -> Fin
             sev = "medium"
     excess = any(g.name in LOW_END_REGIONS and g.outside_target_range and (g.deviation_db or 0.0) > 0
                  for g in S.regions)
+    roles = {st.name: st.role or st.name for st in rep.stem_balance.stems} if rep.stem_balance else {}
     lowered = [m for m in (sol.moves if sol is not None else []) if m.gain_db < 0
-               and (rep.stem_balance.stems[[st.name for st in rep.stem_balance.stems].index(m.stem)].role
-                    in ("bass", "drums"))]
+               and roles.get(m.stem) in ("bass", "drums")]
     if excess and lowered:
         # the hot low end is the balance problem seen in the spectrum: one story, one fix first
         who = " and ".join(stem_word(m.stem) for m in lowered)

@@ -13,6 +13,7 @@ from ..tools.errors import InvalidArgumentError
 from ..tools.measure.loudness import measure_loudness
 from ..tools.measure.stem_balance import StemBalanceResult, measure_stem_balance
 from ..tools.registry import AudioContext
+from ..tools.separate.separation import residual_level_db
 
 __all__ = ["MAX_GAIN_DB", "apply_gains", "master_residual", "simulate_gain", "stem_level_db", "sum_mix"]
 
@@ -33,13 +34,6 @@ def sum_mix(arrays: Mapping[str, np.ndarray], residual: np.ndarray | None = None
     return mix + residual if residual is not None else mix
 
 
-def residual_db(mix: np.ndarray, residual: np.ndarray) -> float:
-    """Power of ``residual`` against ``mix``, dB (``-inf`` for a silent residual)."""
-    pm = float(np.mean(np.square(mix, dtype=np.float64)))
-    pr = float(np.mean(np.square(residual, dtype=np.float64)))
-    return -np.inf if pr == 0.0 or pm == 0.0 else 10.0 * np.log10(pr / pm)
-
-
 def master_residual(mix, stems) -> tuple[np.ndarray | None, str]:
     """The mix file minus the sum of its stems (both as ingested: 48 kHz, stereo), so a move
     re-measured on ``stems + residual`` starts from the mix the review measured.
@@ -56,8 +50,8 @@ def master_residual(mix, stems) -> tuple[np.ndarray | None, str]:
     if total.shape != x.shape:
         return None, "unmatched"
     res = (x - total).astype(np.float32)
-    level = residual_db(x, res)
-    if level < SILENT_RESIDUAL_DB:
+    level = residual_level_db(x, res)
+    if level is None or level < SILENT_RESIDUAL_DB:
         return None, "sum"
     if level > UNMATCHED_RESIDUAL_DB:
         return None, "unmatched"

@@ -24,6 +24,7 @@ from ..endpoint import (
     NOTE_REJECTED,
     NOTE_UNGROUNDED,
     NOTE_UNREACHABLE,
+    NOTE_UNUSABLE,
     REFUSE_REQUEST,
     REGENERATE_REQUEST,
     REVIEW_REQUEST,
@@ -108,10 +109,12 @@ def _new_tool_results(msgs: list) -> tuple[list[dict], list[str]]:
     return evidence, degradations
 
 
-def _fault(state: AgentState, ctx: AgentContext, message: str, note: str) -> dict:
+def _fault(state: AgentState, ctx: AgentContext, message: str, note: str, *, evidence: list,
+           degradations: list[str]) -> dict:
+    """End the turn with the composer's draft and ``note``; the round's tool evidence is kept."""
     ctx.log.warning("llm: %s", message)
     return {**finish(state, with_note(state.get("draft") or "", note), "composer"),
-            "llm_status": "fault", "degradations": [message]}
+            "llm_status": "fault", "evidence": evidence, "degradations": [*degradations, message]}
 
 
 def call_model(state: AgentState, ctx: AgentContext) -> dict:
@@ -133,13 +136,12 @@ def call_model(state: AgentState, ctx: AgentContext) -> dict:
                                 deadline=time.monotonic() + remaining)
         msg = reply_message(reply)
     except EndpointFault as f:
-        out = _fault(state, ctx, str(f), f.note)
-        return {**out, "evidence": evidence, "degradations": degradations + out["degradations"]}
+        return _fault(state, ctx, str(f), f.note, evidence=evidence, degradations=degradations)
     except Exception as e:  # noqa: BLE001 - never let the language model end a turn
         ctx.log.warning("llm: unexpected error", exc_info=True)
-        out = _fault(state, ctx, f"language model turn failed unexpectedly ({type(e).__name__}: "
-                                 f"{' '.join(str(e).split())[:160]})", NOTE_UNREACHABLE)
-        return {**out, "evidence": evidence, "degradations": degradations + out["degradations"]}
+        return _fault(state, ctx, f"language model turn failed unexpectedly ({type(e).__name__}: "
+                                  f"{' '.join(str(e).split())[:160]})", NOTE_UNREACHABLE,
+                      evidence=evidence, degradations=degradations)
     calls = msg.tool_calls
     if calls and offer and not last_round:
         if len(calls) > cfg.max_tool_calls:
@@ -154,12 +156,10 @@ def call_model(state: AgentState, ctx: AgentContext) -> dict:
                if calls else "language model reply had neither content nor tool calls")
         if _regenerating(msgs):
             why = "language model's regenerated reply was empty"
-        out = _fault(state, ctx, why, EndpointFault(why, unreachable=False).note)
-        return {**out, "evidence": evidence, "degradations": degradations + out["degradations"]}
+        return _fault(state, ctx, why, NOTE_UNUSABLE, evidence=evidence, degradations=degradations)
     if len(text) > MAX_REPLY_CHARS:
-        out = _fault(state, ctx, f"language model reply was too long ({len(text)} characters)",
-                     EndpointFault("", unreachable=False).note)
-        return {**out, "evidence": evidence, "degradations": degradations + out["degradations"]}
+        return _fault(state, ctx, f"language model reply was too long ({len(text)} characters)", NOTE_UNUSABLE,
+                      evidence=evidence, degradations=degradations)
     if calls:
         degradations.append(f"language model asked for tools beyond the {cfg.max_tool_rounds}-round limit; "
                             f"its text answer was used")

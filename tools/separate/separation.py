@@ -33,6 +33,15 @@ def _resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return soxr.resample(np.asarray(x, np.float32), sr_in, sr_out, quality="HQ").astype(np.float32)
 
 
+def residual_level_db(mix: np.ndarray, residual: np.ndarray) -> float | None:
+    """Power of ``residual`` against the power of ``mix``, dB (None for a silent mix)."""
+    pm = float(np.mean(np.square(mix, dtype=np.float64)))
+    if pm <= 0:
+        return None
+    pr = float(np.mean(np.square(residual, dtype=np.float64)))
+    return 10 * math.log10(max(pr, 1e-30) / pm)
+
+
 @dataclass
 class Separation:
     """Separated stems of a mix's windows.
@@ -58,13 +67,9 @@ class Separation:
 
     @property
     def residual_db(self) -> float | None:
-        """Power of :attr:`residual` against the mix's, dB (None for a silent mix): how much of the
-        mix the four stems leave out."""
-        pm = float(np.mean(np.square(self.mix, dtype=np.float64)))
-        if pm <= 0:
-            return None
-        pr = float(np.mean(np.square(self.residual, dtype=np.float64)))
-        return round(10 * math.log10(max(pr, 1e-30) / pm), 2)
+        """How much of the mix the four stems leave out (:func:`residual_level_db`), dB."""
+        level = residual_level_db(self.mix, self.residual)
+        return None if level is None else round(level, 2)
 
     @property
     def duration_s(self) -> float:
