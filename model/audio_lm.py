@@ -1,21 +1,7 @@
 """The audio language model: encoder -> projector -> audio tokens spliced into a LoRA LLM.
 
-Prompt (the LLM's own chat template)::
-
-    <system> short system prompt
-    <user>   {instruction}\n<audio placeholder>
-    <assistant> {response}<end of turn>
-
-The placeholder is a run of ``n_audio`` pad-token slots; their input embeddings are replaced by
-the audio tokens, so the LLM reads the instruction first and then "hears" the clip: the
-projected ``n_tokens`` time tokens and 1 summary token, then (``label_tokens``) 3 label tokens
-that spell the encoder's class posterior as a mixture of word embeddings (stem, direction,
-size; ``projector.LabelTokens``); at most 32 in all (the study used 750). Batches are left-padded with explicit
-position ids, so training and batched generation share one layout.
-
-Loss = causal LM cross entropy on the response tokens only (prompt, audio and padding are
-masked) + ``aux_weight`` x the encoder's auxiliary loss (stem levels and published label), which
-keeps a direct gradient on the encoder and projector. Generation is greedy with a KV cache.
+:class:`PromptBuilder` lays out the chat prompt around the audio slots; :class:`AudioLM` fills
+them with the projected audio tokens, trains on the response and generates greedily.
 """
 from __future__ import annotations
 
@@ -48,7 +34,19 @@ MAX_SHIPPED_BYTES = 25 * 1024 * 1024
 
 @dataclass
 class PromptBuilder:
-    """Token ids of the chat prompt around the audio slots, and of responses."""
+    """Token ids of the chat prompt around the audio slots, and of responses.
+
+    The prompt uses the LLM's own chat template::
+
+        <system> short system prompt
+        <user>   {instruction}\n<audio placeholder>
+        <assistant> {response}<end of turn>
+
+    The placeholder is a run of ``n_audio`` pad-token slots whose input embeddings
+    :class:`AudioLM` replaces with the audio tokens, so the LLM reads the instruction first and
+    then "hears" the clip. Batches are left-padded with explicit position ids, so training and
+    batched generation share one layout.
+    """
 
     tokenizer: object
     n_audio: int
@@ -108,8 +106,21 @@ class PromptBuilder:
 
 
 class AudioLM(nn.Module):
-    """Encoder + projector + (LoRA) LLM. ``forward(batch)`` returns the losses; see the
-    module docstring. Build with :meth:`build` or :meth:`from_pretrained`."""
+    """Encoder + projector + (LoRA) LLM. ``forward(batch)`` returns the losses. Build with
+    :meth:`build` or :meth:`from_pretrained`.
+
+    Notes
+    -----
+    The audio tokens are the projected ``n_tokens`` time tokens and 1 summary token, then
+    (``label_tokens``) 3 label tokens that spell the encoder's class posterior as a mixture of
+    word embeddings (stem, direction, size; ``projector.LabelTokens``); at most 32 in all (the
+    MixingBuddy-gain study used 750).
+
+    Loss = causal LM cross entropy on the response tokens only (prompt, audio and padding are
+    masked) + ``aux_weight`` x the encoder's auxiliary loss (stem levels and published label),
+    which keeps a direct gradient on the encoder and projector. Generation is greedy with a KV
+    cache.
+    """
 
     def __init__(self, cfg: C.AudioLMConfig, encoder: nn.Module, llm: nn.Module, tokenizer):
         super().__init__()

@@ -1,17 +1,7 @@
 """The LLM's tokenizer without transformers: the ``tokenizers`` library plus the chat template.
 
-A transformers tokenizer is a ``tokenizers.Tokenizer`` (the "backend") with special-token
-names, a Jinja chat template and a few decoding rules around it; importing transformers for
-that costs more than half a second. :meth:`ChatTokenizer.from_hf` keeps exactly what the
-audio model uses: the backend as transformers configured it (its post-processor included), the
-special tokens, the template, and whether decoding cleans up spaces. The cache writes it with
-:meth:`save` and a later start reads it with :meth:`load`, in milliseconds.
-
-The methods are the subset of the transformers API that ``model.audio_lm`` and
-``model.projector`` call, with transformers' semantics: ``tok(text, add_special_tokens=...)
-["input_ids"]``, ``convert_tokens_to_ids``, ``apply_chat_template(messages, tokenize=False,
-add_generation_prompt=...)`` (rendered like transformers: sandboxed Jinja, ``trim_blocks``,
-``lstrip_blocks``, the special tokens as variables), ``decode(ids, skip_special_tokens=...)``.
+Importing transformers for a tokenizer costs more than half a second; :class:`ChatTokenizer`
+keeps what the audio model uses and is saved and loaded by the inference cache in milliseconds.
 """
 from __future__ import annotations
 
@@ -32,6 +22,21 @@ class Encoding(dict):
 
 
 class ChatTokenizer:
+    """A transformers tokenizer reduced to what the audio model uses.
+
+    A transformers tokenizer is a ``tokenizers.Tokenizer`` (the "backend") with special-token
+    names, a Jinja chat template and a few decoding rules around it. :meth:`from_hf` keeps the
+    backend as transformers configured it (its post-processor included), the special tokens,
+    the template, and whether decoding cleans up spaces. The cache writes it with :meth:`save`
+    and a later start reads it with :meth:`load`.
+
+    The methods are the subset of the transformers API that ``model.audio_lm`` and
+    ``model.projector`` call, with transformers' semantics: ``tok(text, add_special_tokens=...)
+    ["input_ids"]``, ``convert_tokens_to_ids``, ``apply_chat_template(messages, tokenize=False,
+    add_generation_prompt=...)`` (rendered like transformers: sandboxed Jinja, ``trim_blocks``,
+    ``lstrip_blocks``, the special tokens as variables), ``decode(ids, skip_special_tokens=...)``.
+    """
+
     def __init__(self, backend, special: dict[str, str | None], chat_template: str | None,
                  clean_up_spaces: bool = False):
         self.backend = backend  # tokenizers.Tokenizer

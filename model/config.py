@@ -4,10 +4,6 @@ One dataclass per concept, plain fields with units in their names, nested into
 ``AudioLMConfig`` (what a trained model needs to be rebuilt: it is saved as ``config.json``
 beside the weights) and ``TrainConfig`` (the recipe: data, both stages, checkpoints; read from
 a YAML file by ``mixingbuddy train --config FILE``).
-
-The architecture is the cascade of the MixingBuddy-gain study (audio encoder -> projector ->
-LoRA-tuned LLM), changed where the study reported weaknesses: at most 32 audio tokens per clip
-instead of 750, and auxiliary level/label heads on the encoder so that gradients reach it.
 """
 from __future__ import annotations
 
@@ -17,6 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The architecture is the cascade of the MixingBuddy-gain study (audio encoder -> projector ->
+# LoRA-tuned LLM), changed where the study reported weaknesses: at most 32 audio tokens per clip
+# instead of 750, and auxiliary level/label heads on the encoder so that gradients reach it.
 MAX_AUDIO_TOKENS = 32  # hard cap on audio tokens spliced into the prompt (study: 750)
 
 

@@ -1,12 +1,7 @@
-"""Training data: manifest rows (contract (2) of the corpus builder) -> model batches.
+"""Training data: corpus manifest rows -> model batches.
 
-``CorpusDataset`` reads one or several corpus folders (``manifest.jsonl`` each: e.g. the
-synthetic corpus and the flawed MUSDB18 one), keeps one split, makes sure the features of its
-rows are cached (``features.build_feature_cache``) and returns per row: the cached features,
-the condition (anchor one-hot, stems present), the auxiliary targets (true stem levels vs the
-rest, vs the mix, vs the anchor, with masks for missing values; the published class) and the
-instruction/response texts. ``Collator`` pads a list of items into a batch and, given a
-``PromptBuilder``, adds the tokenised chat prompt and response.
+:class:`CorpusDataset` reads the rows of one split with their cached features and targets;
+:class:`Collator` pads items into a batch, with the tokenised chat prompt and response.
 """
 from __future__ import annotations
 
@@ -62,7 +57,15 @@ def row_targets(row: dict) -> dict[str, np.ndarray | int]:
 
 
 class CorpusDataset(torch.utils.data.Dataset):
-    """Rows of ``split`` from the corpora in ``corpus_dirs`` with their cached features."""
+    """Rows of ``split`` from the corpora in ``corpus_dirs`` with their cached features.
+
+    Reads one or several corpus folders (``manifest.jsonl`` each: e.g. the synthetic corpus and
+    the flawed MUSDB18 one), keeps one split, makes sure the features of its rows are cached
+    (``features.build_feature_cache``) and returns per row: the cached features, the condition
+    (anchor one-hot, stems present), the auxiliary targets (true stem levels vs the rest, vs the
+    mix, vs the anchor, with masks for missing values; the published class) and the
+    instruction/response texts.
+    """
 
     def __init__(self, corpus_dirs: Sequence[str | Path], split: str, feat: FeatureConfig, *,
                  limit: int | None = None, seed: int = 0, workers: int = 2, preload: bool = False,

@@ -1,26 +1,8 @@
 """Audio encoders: features -> at most 32 audio tokens, plus auxiliary heads.
 
-``ConvEncoder`` (default, trained from scratch): a 1-D CNN over the per-frame features
-(features as channels, time as the axis; strides 4-2-1 give 80 ms steps; the first layer is a
-cheap 40 ms "patch" layer, which keeps CPU training fast), masked average
-pooling into ``n_tokens`` equal time segments of each clip's valid length, learned position
-embeddings and a small transformer over those tokens.
-
-``HFEncoder``: any local Hugging Face audio encoder folder (MERT, wav2vec 2.0, HuBERT...) via
-``AutoModel.from_pretrained(path)`` over the 16 kHz mid waveform; its hidden states are pooled
-into ``n_tokens`` the same way and projected to ``d_enc``.
-
-Both append one *summary* token: the mean of the time tokens plus an embedding of the
-condition (anchor stem, stems present), passed through an MLP. The auxiliary heads read it:
-
-- levels (dB): every stem (bass, drums, vocals, other) vs the rest of the mix and vs the mix,
-  from the unconditioned pooled vector; and vs the anchor, from the summary;
-- the published label (13 classes: no error, or one of bass/drums/vocals x very quiet / quiet /
-  loud / very loud), from the summary.
-
-The heads are trained alone in stage 1 and kept as an auxiliary loss in stage 2, so the encoder
-keeps receiving a strong gradient (the MixingBuddy-gain study reported gradients vanishing
-before its projector).
+:class:`ConvEncoder` (default, trained from scratch) and :class:`HFEncoder` (a local Hugging
+Face audio encoder) pool time into ``n_tokens`` tokens and append one summary token, which
+:class:`AuxHeads` read to predict stem levels and the published label.
 """
 from __future__ import annotations
 
@@ -103,7 +85,22 @@ def invalid_classes(cond: torch.Tensor) -> torch.Tensor:
 
 
 class AuxHeads(nn.Module):
-    """Summary token and auxiliary predictions from the pooled time tokens."""
+    """Summary token and auxiliary predictions from the pooled time tokens.
+
+    Notes
+    -----
+    The summary token is the mean of the time tokens plus an embedding of the condition (anchor
+    stem, stems present), passed through an MLP. The heads predict:
+
+    - levels (dB): every stem (bass, drums, vocals, other) vs the rest of the mix and vs the
+      mix, from the unconditioned pooled vector; and vs the anchor, from the summary;
+    - the published label (13 classes: no error, or one of bass/drums/vocals x very quiet /
+      quiet / loud / very loud), from the summary.
+
+    The heads are trained alone in stage 1 and kept as an auxiliary loss in stage 2, so the
+    encoder keeps receiving a strong gradient (the MixingBuddy-gain study reported gradients
+    vanishing before its projector).
+    """
 
     def __init__(self, d: int, dropout: float):
         super().__init__()
@@ -157,7 +154,13 @@ def _check_tokens(cfg: EncoderConfig) -> None:
 
 
 class ConvEncoder(nn.Module):
-    """1-D CNN + transformer over the features of ``features.py``."""
+    """1-D CNN + transformer over the features of ``features.py``.
+
+    Features are channels and time is the axis; strides 4-2-1 give 80 ms steps, the first
+    layer being a cheap 40 ms "patch" layer, which keeps CPU training fast. Then masked average
+    pooling into ``n_tokens`` equal time segments of each clip's valid length, learned position
+    embeddings and a small transformer over those tokens (:class:`_TokenMixer`).
+    """
 
     def __init__(self, cfg: EncoderConfig, feat: FeatureConfig):
         super().__init__()
@@ -196,8 +199,9 @@ class ConvEncoder(nn.Module):
 
 
 class HFEncoder(nn.Module):
-    """A local Hugging Face audio encoder (``AutoModel.from_pretrained(cfg.hf_path)``) over the
-    16 kHz mid waveform, pooled to ``n_tokens`` and projected to ``d_enc``."""
+    """A local Hugging Face audio encoder (``AutoModel.from_pretrained(cfg.hf_path)``: MERT,
+    wav2vec 2.0, HuBERT...) over the 16 kHz mid waveform, pooled to ``n_tokens`` like
+    :class:`ConvEncoder` and projected to ``d_enc``."""
 
     def __init__(self, cfg: EncoderConfig, feat: FeatureConfig):
         super().__init__()

@@ -1,26 +1,8 @@
 """Audio features for the encoder: mid/side log-mel and per-frame band levels.
 
-From a clip ``(n, 2)`` (or ``(n,)``) at any rate:
-
-1. resample to 16 kHz with soxr (HQ);
-2. mid = (L + R) / 2, side = (L - R) / 2 (side carries the stereo image: wide guitars and
-   reverbs live there, centred vocals and bass do not);
-3. STFT (25 ms Hann window, 10 ms hop, 512-point FFT), power spectrum;
-4. per frame: 64 log-mel bands (Slaney mel filters, 20 Hz-8 kHz) of mid and of side, the total
-   level of mid and of side, and the mid level in six bands (20-150, 150-400, 400-1k, 1k-2.5k,
-   2.5k-6k, 6k-8k Hz), all in dB;
-5. level normalisation: every dB value is taken relative to the clip's overall level (10 log10
-   of the mean power of mid + side over all frames, i.e. the mean channel power, since
-   mid^2 + side^2 = (L^2 + R^2) / 2) and floored at -80 dB. The task is the *relative*
-   balance of the stems, so the absolute level (which the training augmentation moves by
-   +-3 dB, and which a user's export level moves by far more) is removed; within-clip level
-   differences between bands, channels and frames are kept exactly.
-
-The result is a float16 array ``(T, F)`` with ``F = 2 * 64 + 2 + 6 = 136``; about 101 frames per
-second. ``ref_db`` (the removed overall level) is returned too, for inspection only.
-
-A disk cache keeps one ``.npz`` per manifest row under ``<corpus>/features/<config hash>/``,
-built in parallel (process pool) with a progress bar.
+:func:`compute_features` turns a clip into a float16 ``(T, 136)`` array, about 101 frames per
+second, in dB relative to the clip's level; :func:`build_feature_cache` keeps one ``.npz`` per
+manifest row under ``<corpus>/features/<config hash>/``.
 """
 from __future__ import annotations
 
@@ -108,7 +90,29 @@ def loudest_window(audio: np.ndarray, sr: int, window_s: float, hop_s: float = 0
 
 def compute_features(audio: np.ndarray, sr: int, cfg: FeatureConfig | None = None) -> dict[str, np.ndarray]:
     """Features of one clip: ``frames`` (T, F) float16, ``ref_db`` scalar, and ``wave``
-    (16 kHz mid, float16) when ``cfg.keep_wave``. See the module docstring for the method."""
+    (16 kHz mid, float16) when ``cfg.keep_wave``.
+
+    Notes
+    -----
+    From a clip ``(n, 2)`` (or ``(n,)``) at any rate (values of the default ``FeatureConfig``):
+
+    1. resample to 16 kHz with soxr (HQ);
+    2. mid = (L + R) / 2, side = (L - R) / 2 (side carries the stereo image: wide guitars and
+       reverbs live there, centred vocals and bass do not);
+    3. STFT (25 ms Hann window, 10 ms hop, 512-point FFT), power spectrum;
+    4. per frame: 64 log-mel bands (Slaney mel filters, 20 Hz-8 kHz) of mid and of side, the
+       total level of mid and of side, and the mid level in six bands (20-150, 150-400, 400-1k,
+       1k-2.5k, 2.5k-6k, 6k-8k Hz), all in dB;
+    5. level normalisation: every dB value is taken relative to the clip's overall level
+       (10 log10 of the mean power of mid + side over all frames, i.e. the mean channel power,
+       since mid^2 + side^2 = (L^2 + R^2) / 2) and floored at -80 dB. The task is the
+       *relative* balance of the stems, so the absolute level (which the training augmentation
+       moves by +-3 dB, and which a user's export level moves by far more) is removed;
+       within-clip level differences between bands, channels and frames are kept exactly.
+
+    ``frames`` has ``F = 2 * 64 + 2 + 6 = 136`` columns, about 101 frames per second.
+    ``ref_db`` (the removed overall level) is for inspection only.
+    """
     cfg = cfg or FeatureConfig()
     x = to_stereo(audio)
     if x.shape[0] == 0:
@@ -211,7 +215,8 @@ def _build_one(args: tuple[str, str, dict]) -> str:
 def build_feature_cache(corpus_dir: str | Path, rows: list[dict], cfg: FeatureConfig, *,
                         workers: int = 2, progress: bool = True) -> int:
     """Compute the missing feature files for ``rows`` of the corpus at ``corpus_dir``.
-    Returns the number of files written. Parallel over ``workers`` processes."""
+    Returns the number of files written. Parallel over ``workers`` processes (process pool),
+    with a progress bar; one ``.npz`` per row under :func:`cache_dir`."""
     out_dir = cache_dir(corpus_dir, cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = []

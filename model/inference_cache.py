@@ -1,31 +1,8 @@
 """The merged inference cache: the audio model ready to listen, in one memory-mapped file.
 
-Building the listening model from its sources takes the GGUF backbone (de-quantised by
-transformers), the LoRA, encoder and projector weights of the trained folder (``model/weights/``),
-a peft merge of the LoRA into the backbone, and the imports of transformers and peft: 6.5 s
-with the de-quantised backbone cached (2 cores, shared), 22 s the first time. This cache keeps
-the result instead (1.5 s, 1.0 s of it importing torch), in ``$MIXINGBUDDY_CACHE/audio_lm/<key>/``:
-
-- ``model.safetensors``: every float32 tensor of the merged model (``llm.*`` the backbone with
-  the LoRA folded in, tied output head stored once; ``encoder.*``, ``projector.*``, ``labels.*``)
-  and ``features.mel``, the feature extractor's mel filterbank (librosa's, which would cost
-  0.4-1 s of imports to recompute);
-- ``llama.json``: the backbone's shape (:class:`~.llama.LlamaConfig`);
-- ``tokenizer.json``, ``tokenizer_meta.json``: the tokenizer (:class:`~.chat_tokenizer.ChatTokenizer`);
-- ``sources.json``: what the key was made of, for people.
-
-A later start reads it with torch, safetensors and tokenizers alone (:mod:`.llama` states the
-decoder without transformers): no de-quantisation, no peft, no tokenizer rebuilt from the GGUF.
-
-The key is the SHA-256 of the SHA-256 of every source file (the trained folder's weights and
-config, the GGUF) and of the versions of torch, transformers, peft, tokenizers, safetensors and
-librosa, so a changed file or library builds a new entry; file digests are remembered per file version
-(``tools.cache.sha256_file_remembered``). Entries are written into a temporary folder renamed
-into place (a killed writer leaves no half entry); one that does not load is logged, removed and
-rebuilt; an unwritable cache only costs the time.
-
-Only GGUF backbones (``smollm2``, ``gguf``) with the conv encoder are cached: the others load
-quickly or are not plain Llamas; they take the transformers path, as training always does.
+Building the listening model from its sources (GGUF backbone, LoRA merge, transformers and
+peft imports) takes seconds; an entry of this cache, under ``$MIXINGBUDDY_CACHE/audio_lm/<key>/``,
+loads with torch, safetensors and tokenizers alone. See :func:`entry_dir` and :func:`write_entry`.
 """
 from __future__ import annotations
 
@@ -51,6 +28,11 @@ LIBRARIES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "libr
 
 
 def cacheable(cfg: C.AudioLMConfig) -> bool:
+    """Whether ``cfg`` is cached: GGUF backbones (``smollm2``, ``gguf``) with the conv encoder.
+
+    The others load quickly or are not plain Llamas; they take the transformers path, as
+    training always does.
+    """
     return cfg.llm.backbone in ("smollm2", "gguf") and cfg.encoder.kind == "conv"
 
 
@@ -88,14 +70,33 @@ def cache_sources(folder: str | Path, cfg: C.AudioLMConfig) -> dict:
 
 
 def entry_dir(folder: str | Path, cfg: C.AudioLMConfig) -> Path:
-    """The cache entry for the trained folder ``folder`` (config ``cfg``)."""
+    """The cache entry for the trained folder ``folder`` (config ``cfg``).
+
+    Notes
+    -----
+    The key is the SHA-256 of the SHA-256 of every source file (the trained folder's weights and
+    config, the GGUF) and of the versions of torch, transformers, peft, tokenizers, safetensors
+    and librosa, so a changed file or library builds a new entry; file digests are remembered
+    per file version (``tools.cache.sha256_file_remembered``).
+    """
     blob = json.dumps(cache_sources(folder, cfg), sort_keys=True).encode()
     return cache_dir() / "audio_lm" / hashlib.sha256(blob).hexdigest()[:24]
 
 
 def load_for_inference(folder: str | Path, *, use_cache: bool = True):
     """The trained model in ``folder`` with its LoRA merged, in eval mode: from the cache entry
-    when there is one, else built from the sources (and the entry written)."""
+    when there is one, else built from the sources (and the entry written).
+
+    Notes
+    -----
+    Building from the sources takes the GGUF backbone (de-quantised by transformers), the LoRA,
+    encoder and projector weights of the trained folder (``model/weights/``), a peft merge of
+    the LoRA into the backbone, and the imports of transformers and peft: 6.5 s with the
+    de-quantised backbone cached (2 cores, shared), 22 s the first time. A cache entry loads in
+    1.5 s (1.0 s of it importing torch): no de-quantisation, no peft, no tokenizer rebuilt from
+    the GGUF. An entry that does not load is logged, removed and rebuilt; an unwritable cache
+    only costs the time.
+    """
     from .audio_lm import AudioLM, load_config
 
     folder = Path(folder)
@@ -131,7 +132,24 @@ def load_for_inference(folder: str | Path, *, use_cache: bool = True):
 
 
 def write_entry(model, dest: Path, sources: dict) -> None:
-    """Write the merged ``model`` (an ``AudioLM`` over a transformers Llama) as the entry ``dest``."""
+    """Write the merged ``model`` (an ``AudioLM`` over a transformers Llama) as the entry ``dest``.
+
+    Notes
+    -----
+    The entry holds:
+
+    - ``model.safetensors``: every float32 tensor of the merged model (``llm.*`` the backbone
+      with the LoRA folded in, tied output head stored once; ``encoder.*``, ``projector.*``,
+      ``labels.*``) and ``features.mel``, the feature extractor's mel filterbank (librosa's,
+      which would cost 0.4-1 s of imports to recompute);
+    - ``llama.json``: the backbone's shape (:class:`~.llama.LlamaConfig`);
+    - ``tokenizer.json``, ``tokenizer_meta.json``: the tokenizer
+      (:class:`~.chat_tokenizer.ChatTokenizer`);
+    - ``sources.json``: what the key was made of, for people.
+
+    It is written into a temporary folder renamed into place, so a killed writer leaves no half
+    entry.
+    """
     import torch
     from safetensors.torch import save_file
 
@@ -164,7 +182,11 @@ def write_entry(model, dest: Path, sources: dict) -> None:
 
 
 def read_entry(dest: Path, cfg: C.AudioLMConfig):
-    """The ``AudioLM`` of the entry ``dest``: the backbone's tensors stay memory-mapped."""
+    """The ``AudioLM`` of the entry ``dest``: the backbone's tensors stay memory-mapped.
+
+    Uses torch, safetensors and tokenizers alone (:mod:`.llama` states the decoder without
+    transformers).
+    """
     from safetensors.torch import load_file
 
     from .audio_lm import AudioLM

@@ -1,18 +1,8 @@
 """``mixingbuddy listen MIX --anchor STEM``: the trained audio language model's advice.
 
-``Listener.load(path=None)`` loads a trained model folder (default: the weights shipped inside
-the package, ``model/weights/``) once per process and caches it; the LoRA weights are merged
-into SmolLM2 for speed, and the merged model is kept on disk by ``model.inference_cache`` (a
-warm start reads it in about 0.3 s after importing torch). ``advise(audio, sr, anchor,
-stems_present)`` returns the model's text.
-
-Audio longer than the model's clip length (10 s, the corpus chunk length) is cut to its
-loudest 10 s window (highest mean power, 0.5 s hop): on a full song that is where all stems
-play, which is where the training chunks came from (the corpus keeps a chunk only when its
-target and anchor stems are active), and it keeps the latency independent of the song length.
-
-``ModelSystem`` adapts the listener to the balance benchmark's system interface
-(``advise(row, audio, sr) -> str``; registered as ``model`` by ``evals/systems.py``).
+:class:`Listener` loads a trained model folder once per process and answers with text;
+:class:`ModelSystem` adapts it to the balance benchmark (registered as ``model`` by
+``evals/systems.py``).
 """
 from __future__ import annotations
 
@@ -72,7 +62,12 @@ class Listener:
 
     @classmethod
     def load(cls, path: str | Path | None = None, *, merge_lora: bool = True) -> Listener:
-        """The model in ``path`` (default ``model/weights/`` in the package), loaded once."""
+        """The model in ``path`` (default ``model/weights/`` in the package), loaded once.
+
+        The LoRA weights are merged into SmolLM2 for speed (``merge_lora``), and the merged
+        model is kept on disk by ``model.inference_cache`` (a warm start reads it in about 0.3 s
+        after importing torch).
+        """
         folder = Path(path) if path is not None else DEFAULT_WEIGHTS
         if not (folder / "weights.safetensors").exists() or not (folder / "config.json").exists():
             where = "the package's model/weights/ folder" if path is None else str(folder)
@@ -120,7 +115,14 @@ class Listener:
     def listen_many(self, audios: list[np.ndarray], sr: int, anchors: list[str],
                     stems_present: list[Sequence[str] | None], *, instructions: list[str | None] | None = None,
                     max_new_tokens: int | None = None) -> list[ListenResult]:
-        """Batched :meth:`listen` (one greedy decoding pass for all clips)."""
+        """Batched :meth:`listen` (one greedy decoding pass for all clips).
+
+        Audio longer than the model's clip length (10 s, the corpus chunk length) is cut to its
+        loudest window (highest mean power, 0.5 s hop): on a full song that is where all stems
+        play, which is where the training chunks came from (the corpus keeps a chunk only when
+        its target and anchor stems are active), and it keeps the latency independent of the
+        song length.
+        """
         import torch
 
         from .dataset import Collator, item_from_audio
@@ -169,10 +171,10 @@ def _check_stems(anchor: str, present: Sequence[str]) -> None:
 
 
 class ModelSystem:
-    """Balance-benchmark system (contract (3) of ``evals/systems.py``): the model answers each
-    row's own instruction. ``prepare`` answers many rows in batches (one greedy decoding pass
-    per ``batch_size`` clips, reading the clips itself), after which ``advise`` returns the
-    stored answer without needing the audio. Register it with
+    """Balance-benchmark system (the system interface of ``evals/systems.py``,
+    ``advise(row, audio, sr) -> str``): the model answers each row's own instruction.
+    ``prepare`` answers many rows in batches (one greedy decoding pass per ``batch_size``
+    clips, reading the clips itself), after which ``advise`` returns the stored answer without needing the audio. Register it with
     ``register("model")(type("ModelSystem", (System, ModelSystem), {}))`` or as a subclass."""
 
     name = "model"

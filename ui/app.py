@@ -1,23 +1,8 @@
 """The browser app: a Gradio chat that reviews a mix, shows the measurements, and keeps talking.
 
-Flow
-    upload (``ui.uploads``: limits, private session folder, safe ZIPs) -> ``MixingBuddy.review``
-    in a worker thread, its ``on_progress(node, status)`` calls streamed to the page as they come
-    -> the answer in the chat, the findings with their evidence, the figures (``ui.plots``), the
-    audition panel (``ui.audition``) prefilled with the balance suggestions, and the review as
-    Markdown and JSON downloads. Follow-up questions go to ``MixingBuddy.ask`` on the same thread.
-
-Conversations survive a reload and a server restart: the thread id is kept in the page's URL
-(``?thread=...``) and in the browser's local storage (``gr.BrowserState``); on load the app asks
-``MixingBuddy.history`` / ``MixingBuddy.state`` for the conversation and rebuilds the chat and the
-figures from the stored report and audio.
-
-Errors never reach the page as a traceback: a bad upload or a bad request is answered in the chat
-with one line, ``error[<code>]: <message>`` for the typed errors of ``tools.errors``; anything
-else is logged on the server and answered with one line saying what failed.
-
-The ``MixingBuddy`` is created on first use when :func:`build_app` is given a factory, so the page
-can be built (and served) without loading the agent until a review is asked for.
+:func:`build_app` makes the page (upload, review with streamed progress, findings, figures,
+audition panel, downloads, follow-up questions); conversations survive a reload and a server
+restart, and errors reach the chat as one line (:func:`error_line`), never as a traceback.
 """
 from __future__ import annotations
 
@@ -395,7 +380,30 @@ def about_text() -> str:
 
 def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "MixingBuddy"):
     """The Gradio Blocks app around ``mb`` (a ``MixingBuddy``, or a zero-argument factory that
-    makes one on first use; None = ``agent.api.MixingBuddy()`` with its defaults)."""
+    makes one on first use; None = ``agent.api.MixingBuddy()`` with its defaults).
+
+    Notes
+    -----
+    Flow: upload (``ui.uploads``: limits, private session folder, safe ZIPs) ->
+    ``MixingBuddy.review`` in a worker thread, its ``on_progress(node, status)`` calls streamed
+    to the page as they come -> the answer in the chat, the findings with their evidence, the
+    figures (``ui.plots``), the audition panel (``ui.audition``) prefilled with the balance
+    suggestions, and the review as Markdown and JSON downloads. Follow-up questions go to
+    ``MixingBuddy.ask`` on the same thread.
+
+    Conversations survive a reload and a server restart: the thread id is kept in the page's
+    URL (``?thread=...``) and in the browser's local storage (``gr.BrowserState``); on load the
+    app asks ``MixingBuddy.history`` / ``MixingBuddy.state`` for the conversation and rebuilds
+    the chat and the figures from the stored report and audio.
+
+    Errors never reach the page as a traceback: a bad upload or a bad request is answered in
+    the chat with one line, ``error[<code>]: <message>`` for the typed errors of
+    ``tools.errors``; anything else is logged on the server and answered with one line saying
+    what failed.
+
+    With a factory, the ``MixingBuddy`` is created on first use, so the page can be built (and
+    served) without loading the agent until a review is asked for.
+    """
     from . import audition as aud
 
     agent = AgentHandle(mb if mb is not None else default_factory())

@@ -1,12 +1,7 @@
 """Data synthesis for MixingBuddy: multitrack songs, flaw injection and the training corpus.
 
-- ``compose``: General-MIDI songs in several styles, one PrettyMIDI per stem role;
-- ``render``: TinySoundFont rendering to four stems at a natural balance
-  (``render_song``, ``STYLES``);
-- ``balance_prior``: the professional stem-balance distribution (draw, measure, impose);
-- ``sources``, ``flaws``, ``templates``, ``corpus``: readers, the flaw protocol, wordings and
-  the corpus builder.
-
-Nothing is imported here, so that light modules (e.g. ``templates``) load without the
+Modules: ``compose`` (General-MIDI songs), ``render`` (TinySoundFont stems), ``balance_prior``
+(the professional stem-balance distribution), ``sources``, ``flaws``, ``templates`` and
+``corpus``. Nothing is imported here, so light modules (e.g. ``templates``) load without the
 synthesis dependencies.
 """
