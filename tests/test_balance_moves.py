@@ -13,7 +13,7 @@ from mixingbuddy.agent.whatif import apply_gains
 from mixingbuddy.model.data.demo_song import SongConfig, render_song
 from mixingbuddy.tools.io.audio import Audio, StemSet
 from mixingbuddy.tools.measure.analyze import analyze
-from mixingbuddy.tools.measure.stem_balance import measure_stem_balance
+from mixingbuddy.tools.measure.stem_balance import StemBalanceResult, measure_stem_balance
 
 SR = 44_100
 
@@ -99,3 +99,30 @@ def test_review_what_if_and_audition_start_from_the_same_master(tmp_path, song):
     res = audition(actx.stems, {"vocals": 2.0}, tmp_path / "aud", residual=residual, residual_kind=kind)
     assert kind == "master" and res.before.integrated_lufs == pytest.approx(review_lufs, abs=0.05)
     assert any("master" in n for n in res.notes)
+
+
+def test_a_buried_vocal_is_the_first_fix_before_mild_tonal_issues(tmp_path, song):
+    """A vocal 10 dB down in a mix whose top end is also a little dull: the review ranks the
+    vocal first, and "what should I fix first?" answers with the vocal move and its numbers."""
+    from scipy.signal import butter, sosfilt
+
+    _, stems = song
+    gained = apply_gains(stems, {"vocals": -10.0})
+    # a gentle low-pass on the whole mix and every stem: a mild tonal issue, not a band-limited file
+    sos = butter(1, 6000, fs=SR, output="sos")
+    dull = {r: sosfilt(sos, x, axis=0).astype(np.float32) for r, x in gained.items()}
+    (tmp_path / "stems").mkdir()
+    sf.write(tmp_path / "mix.wav", sum(dull.values()).astype(np.float32), SR, subtype="FLOAT")
+    for r, x in dull.items():
+        sf.write(tmp_path / "stems" / f"{r}.wav", x, SR, subtype="FLOAT")
+    with MixingBuddy(tmp_path / "home", llm=None, use_model=False) as b:
+        rv = b.review(tmp_path / "mix.wav", stems=[tmp_path / "stems"])
+        worth = [f for f in rv.findings if f.severity in ("high", "medium")]
+        assert worth and worth[0].id == "balance:vocals", [(f.id, f.severity) for f in rv.findings]
+        assert any(f.topic == "spectrum" and f.severity != "ok" for f in rv.findings)  # the tonal issue is there
+        first = b.ask(rv.thread_id, "What should I fix first?")
+        stored = StemBalanceResult.model_validate(b.state(rv.thread_id)["report"]["stem_balance"])
+    move = solve_moves(stored).moves[0]
+    assert move.stem == "vocals"
+    assert "vocals" in first.answer.lower() and "Raise the vocals" in first.answer
+    assert f"{move.gain_db:.1f}" in first.answer
