@@ -118,7 +118,8 @@ def _fmt_value(ev: dict) -> str:
         return str(ev.get("value"))
 
 
-_SEVERITY_MARK = {"high": "🔴", "medium": "🟠", "low": "🟡", "ok": "🟢"}
+# words, not emoji: they read the same without an emoji font
+_SEVERITY_MARK = {"high": "**[fix first]**", "medium": "**[worth fixing]**", "low": "[minor]", "ok": "[fine]"}
 
 
 def findings_markdown(findings: list[Any]) -> str:

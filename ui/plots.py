@@ -105,8 +105,12 @@ def spectrum_figure(report: Any) -> Figure | None:
         ax.scatter(f[outside], level[outside], s=40, facecolors="none", edgecolors="black",
                    zorder=5, label="outside the range")
     ax.set_xscale("log")
-    ax.set_xlim(max(15.0, np.nanmin(f) * 0.85), np.nanmax(f) * 1.15)
-    ax.set_xlabel("Frequency (Hz, 1/3-octave band centres)")
+    lo, hi = max(15.0, np.nanmin(f) * 0.85), np.nanmax(f) * 1.15
+    ax.set_xlim(lo, hi)
+    ticks = [t for t in FREQ_TICKS_HZ if lo <= t <= hi]
+    ax.set_xticks(ticks, [freq_label(t) for t in ticks])  # "100 Hz", "1 kHz", not 10^2, 10^3
+    ax.set_xticks([], minor=True)
+    ax.set_xlabel("Frequency (1/3-octave band centres)")
     ax.set_ylabel("Band level (dB re 100 Hz-10 kHz mean)")
     ax.set_title("Spectrum against the professional target")
     ax.grid(True, which="both", alpha=0.3)
@@ -235,6 +239,16 @@ def masking_figure(report: Any) -> Figure | None:
     cb = fig.colorbar(im, ax=ax)
     cb.set_label("% of target's active frames masked")
     return fig
+
+
+FREQ_TICKS_HZ = (31.5, 63.0, 125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0)
+
+
+def freq_label(f: float) -> str:
+    """A frequency as a reader writes it: "63 Hz", "500 Hz", "1 kHz", "16 kHz", "31.5 Hz"."""
+    if f >= 1000.0:
+        return f"{f / 1000:g} kHz"
+    return f"{f:g} Hz"
 
 
 def _hz_label(f: float) -> str:
