@@ -14,6 +14,7 @@ from importlib import resources
 from ..tools.measure.analyze import AnalysisReport
 from ..tools.measure.loudness import PLATFORM_TARGETS, PlatformDelta
 from ..tools.measure.reference_compare import NOTABLE_DIFFERENCE_DB
+from ..tools.measure.stem_balance import StemBalanceResult
 from ..tools.measure.stereo import (
     FOLD_LOSS_WARN_DB,
     OUT_OF_PHASE,
@@ -572,16 +573,14 @@ def stem_balance_advice(led: Ledger, rep: AnalysisReport, st) -> str:
     """What to do about one stem's level, from the same joint solution as the review: its move
     (with the other moves), "no move of its own" for a stem that reads outside its range only
     because of the stems that move, or nothing to change."""
-    sol = joint_moves(rep)
+    sol = joint_moves(rep.stem_balance)
     by_name = {x.name: x for x in rep.stem_balance.stems}
     moves = {m.stem: m for m in sol.moves} if sol is not None else {}
     if st.name in moves:
-        others = [_move_words(by_name[m.stem].role or m.stem, m.gain_db) for m in sol.moves
-                  if m.stem != st.name and m.stem in by_name]
-        return joint_move_action(led, st, moves[st.name], others)
+        return joint_move_action(led, st, moves[st.name], _moves_words(sol, by_name, but=st.name))
     role = st.role or st.name
     if sol is not None and st.name in sol.follow:
-        cause = " and ".join(_move_words(by_name[m.stem].role or m.stem, m.gain_db) for m in sol.moves)
+        cause = " and ".join(_moves_words(sol, by_name))
         return (f"No move of {_verb(role, 'its', 'their')} own: {_verb(role, 'it reads', 'they read')} outside the "
                 f"range only because of the other stems, and {cause} brings {_verb(role, 'it', 'them')} inside.")
     if st.status == "within_range" or sol is not None:
@@ -589,13 +588,19 @@ def stem_balance_advice(led: Ledger, rep: AnalysisReport, st) -> str:
     return balance_action(led, st)
 
 
-def joint_moves(rep: AnalysisReport) -> BalanceMoves | None:
-    """The smallest set of stem moves that puts every stem in range (:mod:`.balance_moves`),
-    or None without stems or without a solution."""
-    if rep.stem_balance is None:
+def joint_moves(sb: StemBalanceResult | None) -> BalanceMoves | None:
+    """The smallest set of stem moves that puts every stem of a stem balance in range
+    (:mod:`.balance_moves`, the anchor moved last), or None without stems or a solution."""
+    if sb is None:
         return None
-    sol = solve_moves(rep.stem_balance, anchor=rep.stem_balance.anchor)
+    sol = solve_moves(sb, anchor=sb.anchor)
     return sol if sol is not None and sol.in_range_after else None
+
+
+def _moves_words(sol: BalanceMoves, by_name: dict, but: str | None = None) -> list[str]:
+    """"lowering the bass", "raising the vocals"... for the moves of ``sol`` other than ``but``."""
+    return [_move_words(by_name[m.stem].role or m.stem, m.gain_db) for m in sol.moves
+            if m.stem != but and m.stem in by_name]
 
 
 def missing_stem_text(role: str) -> str:
@@ -644,9 +649,7 @@ def balance_findings(rep: AnalysisReport, sol: BalanceMoves | None = None) -> li
             severity = "high" if dist_db >= BALANCE_WORTH_DB else "low"
             title = f"{stem_title(role)} too {'quiet' if status == 'too_quiet' else 'loud'}"
             if move is not None:
-                others = [_move_words(by_name[m.stem].role or m.stem, m.gain_db) for m in sol.moves
-                          if m.stem != st.name and m.stem in by_name]
-                action = joint_move_action(led, st, move, others)
+                action = joint_move_action(led, st, move, _moves_words(sol, by_name, but=st.name))
                 follow = [by_name[n] for n in sol.follow if n in by_name]
                 if follow and move is sol.moves[0]:
                     roles = [f.role or f.name for f in follow]
@@ -862,7 +865,7 @@ def standing_findings(rep: AnalysisReport, platform: str) -> list[Finding]:
     if platform not in PLATFORM_TARGETS:
         platform = "spotify"
     found: list[Finding] = [clipping_finding(rep), true_peak_finding(rep, platform)]
-    sol = joint_moves(rep)
+    sol = joint_moves(rep.stem_balance)
     found += balance_findings(rep, sol)
     found.append(loudness_finding(rep, platform))
     found += masking_findings(rep)

@@ -16,6 +16,7 @@ import soundfile as sf
 
 from ..agent.api import MixingBuddy
 from ..agent.findings import TOPIC_ORDER
+from ..tools.data.build_masking_reference import fit_songs
 from ..tools.io.ingest import load_audio
 
 WORTH_FIXING = ("high", "medium")  # "fix first" and "worth fixing" in the review
@@ -36,8 +37,9 @@ def review_song(buddy: MixingBuddy, path: Path, mode: str, tmp: Path) -> list[di
 def halves(names: list[str]) -> dict[str, list[str]]:
     """The songs the severity gates and the masking range were set on (every other song in name
     order, ``tools.data.build_masking_reference.fit_songs``) and the other half, held out."""
-    names = sorted(names)
-    return {"fit half (tuned on)": names[0::2], "held-out half": names[1::2]}
+    fit = set(fit_songs(names))
+    return {"fit half (tuned on)": sorted(n for n in names if n in fit),
+            "held-out half": sorted(n for n in names if n not in fit)}
 
 
 def summarise(per_song: dict[str, list[dict]]) -> dict:

@@ -81,7 +81,7 @@ def suggested_gains(report: Any) -> dict[str, float]:
     ``agent.balance_moves.solve_moves`` (the fewest stems that bring every stem inside the
     professional range), each at the middle of its range, rounded to 0.5 dB; every other stem 0.
     Empty without stems."""
-    from ..agent.balance_moves import solve_moves
+    from ..agent.findings import joint_moves
     from ..tools.measure.stem_balance import StemBalanceResult
 
     sb = getattr(report, "stem_balance", None) if not isinstance(report, Mapping) else report.get("stem_balance")
@@ -89,8 +89,8 @@ def suggested_gains(report: Any) -> dict[str, float]:
         return {}
     sb = sb if isinstance(sb, StemBalanceResult) else StemBalanceResult.model_validate(sb)
     out = {st.name: 0.0 for st in sb.stems}
-    sol = solve_moves(sb, anchor=sb.anchor)
-    for m in (sol.moves if sol is not None and sol.in_range_after else []):
+    sol = joint_moves(sb)
+    for m in (sol.moves if sol is not None else []):
         mid = (m.gain_db + m.gain_max_db) / 2.0
         out[m.stem] = _round_step(max(-MAX_GAIN_DB, min(MAX_GAIN_DB, mid)))
     return out
