@@ -24,6 +24,7 @@ from ..tools.measure.stereo import (
 from .balance_moves import BalanceMoves, solve_moves
 from .numbers import Ledger
 from .schema import SEVERITY_RANK, Finding
+from .spectrum_after_moves import MovesSpectrum
 
 PSR_CRUSHED_DB = 6.0  # after tools.measure.dynamics._psr_words (Ian Shepherd's Dynameter guidance)
 PSR_LIMITED_DB = 8.0
@@ -249,12 +250,52 @@ def _eq_action(led: Ledger, verb: str, excess_db: float, quantity: str, where: s
             f"source first ({why}); meanwhile {verb.lower()} at most {most} {where} with {how}.")
 
 
-def _region_action(led: Ledger, g) -> str:
-    over = g.deviation_db > 0
+def _region_action(led: Ledger, g, shift_db: float = 0.0) -> str:
+    """The EQ move for region ``g`` to its professional range's edge; ``shift_db``: the level
+    change the suggested balance moves make first (:func:`after_moves_region`)."""
+    dev = g.deviation_db + shift_db
+    over = dev > 0
     edge = (g.target_p90_db if over else g.target_p10_db) - g.target_db
     rng = led.hz_range(g.lo_hz, g.hi_hz, tool="spectrum", quantity=f"regions.{g.name}")
-    return _eq_action(led, "Cut" if over else "Boost", abs(g.deviation_db - edge), f"regions.{g.name}",
+    quantity = f"regions.{g.name}" + (" after the suggested balance moves" if shift_db else "")
+    return _eq_action(led, "Cut" if over else "Boost", abs(dev - edge), quantity,
                       f"across {rng} (the {region_word(g.name)})", "a broad bell or shelf")
+
+
+SHIFT_WORTH_DB = 0.5  # a balance move that changes a region by less than this is not part of its story
+
+
+def after_moves_region(led: Ledger, g, after: MovesSpectrum | None) -> tuple[str, float, bool] | None:
+    """Where an out-of-range region lands once the suggested balance moves are made.
+
+    Returns ``(sentence, shift_db, inside)``: the sentence (the moves and the region's deviation
+    after them, both recorded as evidence), the region's measured level change, and whether it
+    lands inside the professional p10..p90 range; None when the moves barely touch the region
+    (under :data:`SHIFT_WORTH_DB`) or nothing was measured."""
+    if after is None or g.name not in after.region_shift_db or g.deviation_db is None or g.target_p10_db is None:
+        return None
+    shift = after.region_shift_db[g.name]
+    if abs(shift) < SHIFT_WORTH_DB:
+        return None
+    level = g.level_db + shift
+    inside = g.target_p10_db <= level <= g.target_p90_db
+    moves = " and ".join(
+        f"{_move_words(role, gain)} by " + led.num(abs(gain), tool="rule:joint_balance",
+                                                   quantity=f"{role}.suggested move", unit="dB")
+        for role, gain in after.gains_db.items())
+    dev = led.num(level - g.target_db, tool="whatif",
+                  quantity=f"regions.{g.name}.deviation_db after the suggested balance moves", unit="dB", signed=True)
+    sentence = (f"with the suggested balance move ({moves}) it would measure {dev} against the mean, "
+                + ("inside the range" if inside else "still outside the range"))
+    return sentence, shift, inside
+
+
+def _eq_after_moves_action(led: Ledger, g, moved: tuple[str, float, bool]) -> str:
+    _, shift, inside = moved
+    if inside:
+        return "Make the balance move first: no EQ is needed here once it is made."
+    eq = _region_action(led, g, shift)
+    return "Make the balance move first, then " + eq[0].lower() + eq[1:]
 
 
 def region_excess_db(g) -> float:
@@ -295,7 +336,13 @@ def bandwidth_finding(rep: AnalysisReport) -> Finding | None:
                           "has already lost its top end.", evidence=led.items)
 
 
-def spectrum_findings(rep: AnalysisReport) -> list[Finding]:
+def _inside_after_moves(g, after: MovesSpectrum | None) -> bool:
+    """A mildly off region that the suggested balance moves bring inside its range (left to them)."""
+    moved = after_moves_region(Ledger(), g, after)
+    return moved is not None and moved[2]
+
+
+def spectrum_findings(rep: AnalysisReport, after: MovesSpectrum | None = None) -> list[Finding]:
     S = rep.spectrum
     out: list[Finding] = []
     if S.target_name is None:
@@ -311,11 +358,19 @@ def spectrum_findings(rep: AnalysisReport) -> list[Finding]:
                 continue
             g = next(x for x in S.regions if x.name == s.name)
             led = Ledger()
-            detail = cap(_region_sentence(led, g)) + "."
+            detail = cap(_region_sentence(led, g))
             action = _region_action(led, g)
+            severity = "medium"
+            moved = after_moves_region(led, g, after)
+            if moved is not None:
+                detail += "; " + moved[0]
+                action = _eq_after_moves_action(led, g, moved)
+                if moved[2]:
+                    severity = "low"  # the balance finding carries the fix
             word = "Too much" if g.deviation_db > 0 else "Too little"
-            out.append(Finding(id=f"spectrum:{g.name}", topic="spectrum", severity="medium",
-                               title=f"{word} {region_word(g.name)}", detail=detail, action=action, evidence=led.items))
+            out.append(Finding(id=f"spectrum:{g.name}", topic="spectrum", severity=severity,
+                               title=f"{word} {region_word(g.name)}", detail=detail + ".", action=action,
+                               evidence=led.items))
         else:
             if not _has_content(s.lo_hz, s.hi_hz, s.deviation_db, cutoff):
                 continue
@@ -335,12 +390,16 @@ def spectrum_findings(rep: AnalysisReport) -> list[Finding]:
                 evidence=led.items))
     mild = [g for g in S.regions if g.outside_target_range and g.name not in flagged_regions
             and g.name not in LOW_END_REGIONS and g.deviation_db is not None
-            and _has_content(g.lo_hz, g.hi_hz, g.deviation_db, cutoff)]
+            and _has_content(g.lo_hz, g.hi_hz, g.deviation_db, cutoff)
+            and not _inside_after_moves(g, after)]
     if mild:
         mild.sort(key=lambda g: -abs(g.deviation_db))
         led = Ledger()
-        sentences = [_region_sentence(led, g) for g in mild[:2]]
-        actions = [_region_action(led, g) for g in mild[:2]]
+        sentences, actions = [], []
+        for g in mild[:2]:
+            moved = after_moves_region(led, g, after)
+            sentences.append(_region_sentence(led, g) + ("" if moved is None else "; " + moved[0]))
+            actions.append(_region_action(led, g) if moved is None else _eq_after_moves_action(led, g, moved))
         out.append(Finding(id="spectrum:mild", topic="spectrum", severity="low",
                            title="Tonal balance slightly off the professional range",
                            detail=cap("; ".join(sentences)) + ".", action=" ".join(actions),
@@ -377,16 +436,27 @@ def spectrum_findings(rep: AnalysisReport) -> list[Finding]:
     return out
 
 
-def low_end_finding(rep: AnalysisReport, sol: BalanceMoves | None = None) -> Finding:
+def low_end_finding(rep: AnalysisReport, sol: BalanceMoves | None = None,
+                    after: MovesSpectrum | None = None) -> Finding:
     S, T = rep.spectrum, rep.stereo
     led = Ledger()
     problems, actions = [], []
     sev = "ok"
+    measured_moves = False  # the suggested balance moves were applied and the low end measured again
     for g in S.regions:
         if g.name in LOW_END_REGIONS and g.outside_target_range and g.deviation_db is not None:
-            problems.append(_region_sentence(led, g))
-            actions.append(_region_action(led, g))
-            sev = "medium" if worth_fixing_region(g) else ("low" if sev == "ok" else sev)
+            moved = after_moves_region(led, g, after)
+            if moved is None:
+                problems.append(_region_sentence(led, g))
+                actions.append(_region_action(led, g))
+                sev = "medium" if worth_fixing_region(g) else ("low" if sev == "ok" else sev)
+                continue
+            measured_moves = True
+            problems.append(_region_sentence(led, g) + "; " + moved[0])
+            action = _eq_after_moves_action(led, g, moved)
+            if action not in actions:  # both low-end regions cured by the same move: said once
+                actions.append(action)
+            sev = "low" if moved[2] else ("medium" if worth_fixing_region(g) else "low")
     le = T.low_end
     if le.status == "fail":
         hi = led.hz(le.hi_hz, tool="stereo", quantity="low_end.hi_hz")
@@ -413,7 +483,7 @@ def low_end_finding(rep: AnalysisReport, sol: BalanceMoves | None = None) -> Fin
     roles = {st.name: st.role or st.name for st in rep.stem_balance.stems} if rep.stem_balance else {}
     lowered = [m for m in (sol.moves if sol is not None else []) if m.gain_db < 0
                and roles.get(m.stem) in ("bass", "drums")]
-    if excess and lowered:
+    if excess and lowered and not measured_moves:
         # the hot low end is the balance problem seen in the spectrum: one story, one fix first
         who = " and ".join(stem_word(m.stem) for m in lowered)
         problems.append(f"much of this excess is {who} being too loud (see the balance finding)")
@@ -659,7 +729,7 @@ def balance_findings(rep: AnalysisReport, sol: BalanceMoves | None = None) -> li
                     detail += (f" {cap(_names(roles))} read {'above' if move.gain_db > 0 else 'below'} "
                                f"{'their ranges' if many else 'its range'} only because {cause}: "
                                f"{'they land' if many else 'it lands'} inside once "
-                               f"{'it comes ' + ('up' if move.gain_db > 0 else 'down') if len(moves) == 1 else 'both are moved'}.")
+                               f"{_verb(role, 'it comes ', 'they come ') + ('up' if move.gain_db > 0 else 'down') if len(moves) == 1 else 'both are moved'}.")
             else:
                 action = balance_action(led, st)
             if getattr(st, "separation_suspect", None):
@@ -838,7 +908,7 @@ def reference_finding(rep: AnalysisReport) -> Finding | None:
 
 # --------------------------------------------------------------------------- all
 
-def standing_findings(rep: AnalysisReport, platform: str) -> list[Finding]:
+def standing_findings(rep: AnalysisReport, platform: str, after_moves: MovesSpectrum | None = None) -> list[Finding]:
     """Every standing check, ranked (severity, then topic order).
 
     Notes
@@ -869,8 +939,8 @@ def standing_findings(rep: AnalysisReport, platform: str) -> list[Finding]:
     found += balance_findings(rep, sol)
     found.append(loudness_finding(rep, platform))
     found += masking_findings(rep)
-    found.append(low_end_finding(rep, sol))
-    found += spectrum_findings(rep)
+    found.append(low_end_finding(rep, sol, after_moves))
+    found += spectrum_findings(rep, after_moves)
     found.append(stereo_finding(rep))
     found.append(dynamics_finding(rep))
     ref = reference_finding(rep)

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from ..tools.measure.analyze import AnalysisReport
 from .schema import Claim, Evidence, Finding, Heard
+from .spectrum_after_moves import MovesSpectrum
 
 
 class AgentState(TypedDict, total=False):
@@ -32,6 +33,7 @@ class AgentState(TypedDict, total=False):
     genre: str | None
     listen: Heard | None  # what the audio model said, with its class posterior
     report: AnalysisReport  # every measurement of the review
+    after_moves: MovesSpectrum | None  # the spectrum once the suggested balance moves are made
     claims: list[Claim]  # the audio model's claims, checked
     balance_judgement: dict[str, Any] | None  # balance_judge.Judgement.to_json(), or None
     findings: list[Finding]  # ranked
@@ -64,7 +66,7 @@ class AgentInput(TypedDict, total=False):
     question: str
 
 
-STATE_MODELS: tuple[type[BaseModel], ...] = (AnalysisReport, Claim, Evidence, Finding, Heard)
+STATE_MODELS: tuple[type[BaseModel], ...] = (AnalysisReport, Claim, Evidence, Finding, Heard, MovesSpectrum)
 
 
 def typed(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -75,6 +77,8 @@ def typed(values: Mapping[str, Any]) -> dict[str, Any]:
         out["report"] = AnalysisReport.model_validate(values["report"])
     if isinstance(values.get("listen"), Mapping):
         out["listen"] = Heard.model_validate(values["listen"])
+    if isinstance(values.get("after_moves"), Mapping):
+        out["after_moves"] = MovesSpectrum.model_validate(values["after_moves"])
     for key, cls in (("claims", Claim), ("findings", Finding)):
         items = values.get(key) or []
         if any(isinstance(v, Mapping) for v in items):

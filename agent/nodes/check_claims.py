@@ -72,7 +72,8 @@ def check_claims(state: AgentState, ctx: AgentContext) -> dict:
         ctx.log.warning("balance judge failed", exc_info=True)
         check = check_balance(claims, rep, None, None, None, None)
     claims = check.claims
-    findings = merge_claims(standing_findings(rep, state.get("platform") or "spotify"), claims)
+    findings = merge_claims(standing_findings(rep, state.get("platform") or "spotify",
+                                          state.get("after_moves")), claims)
     evidence = [e for f in findings for e in f.evidence] + [e for c in claims for e in c.evidence]
     focus = [f.id for f in findings if f.severity != "ok"][:2]
     return {"balance_judgement": check.judgement.to_json() if check.judgement is not None else None,

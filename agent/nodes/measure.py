@@ -1,11 +1,15 @@
 """Measure: run the measurements once (``tools.measure.analyze``: the standing checks, and the tools the
 model's claim needs: stem balance with stems; without stems, the mix-only estimate and, when the
-separator is installed, stem balance on stems separated from the mix) and keep the report."""
+separator is installed, stem balance on stems separated from the mix) and keep the report; with
+balance moves to suggest, the spectrum is measured again as it would be once they are made."""
 from __future__ import annotations
 
 from ...tools.measure.analyze import analyze
 from ..context import AgentContext
+from ..findings import joint_moves
+from ..spectrum_after_moves import spectrum_after_moves
 from ..state import AgentState
+from ..whatif import master_residual
 
 SEPARATE_WINDOWS = 3  # the loudest 10 s windows of a long mix are separated
 SEPARATE_WINDOW_S = 10.0
@@ -53,4 +57,22 @@ def measure(state: AgentState, ctx: AgentContext) -> dict:
         sep, notes = separation_for(state, ctx, actx.mix)
     rep = analyze(actx.mix, actx.stems, anchor=anchor, reference=actx.reference,
                   platform=state.get("platform") or "spotify", workers=2, separation=sep)
-    return {"report": rep, "degradations": notes}
+    return {"report": rep, "degradations": notes, "after_moves": moves_spectrum(rep, actx, sep, ctx)}
+
+
+def moves_spectrum(rep, actx, sep, ctx: AgentContext):
+    """The spectrum's change once the review's balance moves are made, measured on the stems the
+    balance was measured on (the user's, with the master's residual; else the separated windows,
+    with what the separator left out), or None without a move."""
+    sol = joint_moves(rep.stem_balance)
+    if sol is None or not sol.moves:
+        return None
+    try:
+        if actx.stems is not None:
+            residual, _ = master_residual(actx.mix, actx.stems)
+            return spectrum_after_moves(sol, actx.stems, residual, "stems")
+        if sep is not None:
+            return spectrum_after_moves(sol, sep.stem_set(), sep.residual, "separated")
+    except Exception:  # noqa: BLE001 - the review goes on; EQ advice is then not re-measured
+        ctx.log.warning("could not measure the spectrum after the balance moves", exc_info=True)
+    return None
