@@ -79,7 +79,7 @@ def _done(claim: Claim, verdict: str, note: str, led: Ledger) -> Claim:
 
 
 def _verify_with_stems(claim: Claim, rep: AnalysisReport) -> Claim:
-    from .findings import balance_stem_sentence
+    from .findings import balance_stem_sentence, joint_moves, moves_words
 
     B = rep.stem_balance
     led = Ledger()
@@ -114,8 +114,23 @@ def _verify_with_stems(claim: Claim, rep: AnalysisReport) -> Claim:
     if measured != claim.direction:
         word = "below" if st.status == "too_quiet" else "above"
         return _done(claim, "refuted", sentence + f", {word} that range", led)
-    lo, hi = sorted((abs(st.suggested_gain_min_db or 0.0), abs(st.suggested_gain_db or 0.0)))
-    size = led.rng(lo, hi, tool="stem_balance", quantity=f"{st.name}.suggested_gain (p25-p75 .. median)")
+    sol = joint_moves(B)
+    if sol is not None and st.name in sol.follow and all(m.stem != st.name for m in sol.moves):
+        # one story: the level is as heard, but the fix is the other stems' move (see the balance finding)
+        word = "below" if st.status == "too_quiet" else "above"
+        movers = [m.stem for m in sol.moves]
+        fix = " and ".join(moves_words(sol, {s.name: s for s in B.stems}))
+        done = _done(claim, "confirmed", sentence + f", {word} that range, but only because of the other "
+                     f"stems: {fix} brings {stem_word(st.role or st.name)} inside", led)
+        return done.model_copy(update={"caused_by": movers})
+    move = next((m for m in sol.moves if m.stem == st.name), None) if sol is not None else None
+    if move is not None:  # the size of the review's own joint solution (the balance finding's numbers)
+        lo, hi = sorted((abs(move.gain_db), abs(move.gain_max_db)))
+        size = led.rng(lo, hi, tool="rule:joint_balance",
+                       quantity=f"{st.name}.move (every stem in range .. this stem at the median)")
+    else:
+        lo, hi = sorted((abs(st.suggested_gain_min_db or 0.0), abs(st.suggested_gain_db or 0.0)))
+        size = led.rng(lo, hi, tool="stem_balance", quantity=f"{st.name}.suggested_gain (p25-p75 .. median)")
     if claim.magnitude_db is None:
         return _done(claim, "confirmed", sentence + f"; the measured move is {size}", led)
     c_lo, c_hi = claim.magnitude_db
@@ -182,6 +197,8 @@ def claim_summary(claim: Claim) -> str:
         what = f"heard {stem_word(claim.stem)} as too {'quiet' if claim.direction == 'increase' else 'loud'}"
     else:
         what = "gave no balance judgement the tools could check"
+    if claim.verdict == "confirmed" and claim.caused_by:
+        return f"The audio model {what}; the level bears it out, but the cause is elsewhere: {note}."
     if claim.verdict == "confirmed":
         return f"The audio model {what}, and the tools confirm it: {note}."
     if claim.verdict == "adjusted":

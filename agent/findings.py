@@ -647,10 +647,10 @@ def stem_balance_advice(led: Ledger, rep: AnalysisReport, st) -> str:
     by_name = {x.name: x for x in rep.stem_balance.stems}
     moves = {m.stem: m for m in sol.moves} if sol is not None else {}
     if st.name in moves:
-        return joint_move_action(led, st, moves[st.name], _moves_words(sol, by_name, but=st.name))
+        return joint_move_action(led, st, moves[st.name], moves_words(sol, by_name, but=st.name))
     role = st.role or st.name
     if sol is not None and st.name in sol.follow:
-        cause = " and ".join(_moves_words(sol, by_name))
+        cause = " and ".join(moves_words(sol, by_name))
         return (f"No move of {_verb(role, 'its', 'their')} own: {_verb(role, 'it reads', 'they read')} outside the "
                 f"range only because of the other stems, and {cause} brings {_verb(role, 'it', 'them')} inside.")
     if st.status == "within_range" or sol is not None:
@@ -667,7 +667,7 @@ def joint_moves(sb: StemBalanceResult | None) -> BalanceMoves | None:
     return sol if sol is not None and sol.in_range_after else None
 
 
-def _moves_words(sol: BalanceMoves, by_name: dict, but: str | None = None) -> list[str]:
+def moves_words(sol: BalanceMoves, by_name: dict, but: str | None = None) -> list[str]:
     """"lowering the bass", "raising the vocals"... for the moves of ``sol`` other than ``but``."""
     return [_move_words(by_name[m.stem].role or m.stem, m.gain_db) for m in sol.moves
             if m.stem != but and m.stem in by_name]
@@ -719,7 +719,7 @@ def balance_findings(rep: AnalysisReport, sol: BalanceMoves | None = None) -> li
             severity = "high" if dist_db >= BALANCE_WORTH_DB else "low"
             title = f"{stem_title(role)} too {'quiet' if status == 'too_quiet' else 'loud'}"
             if move is not None:
-                action = joint_move_action(led, st, move, _moves_words(sol, by_name, but=st.name))
+                action = joint_move_action(led, st, move, moves_words(sol, by_name, but=st.name))
                 follow = [by_name[n] for n in sol.follow if n in by_name]
                 if follow and move is sol.moves[0]:
                     roles = [f.role or f.name for f in follow]

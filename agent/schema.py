@@ -55,6 +55,9 @@ class Claim(BaseModel):
     verdict: Literal["confirmed", "refuted", "adjusted", "unverifiable"] | None = None
     evidence: list[Evidence] = Field(default_factory=list)
     note: str = ""
+    # the stems whose suggested moves bring the claimed stem into range (it reads out of range only
+    # because of them: agent.balance_moves), so the claim is true of the level, not of the fix
+    caused_by: list[str] = Field(default_factory=list)
 
 
 class Heard(BaseModel):

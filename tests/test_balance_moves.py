@@ -167,3 +167,24 @@ def test_eq_advice_is_measured_again_after_the_balance_moves(song, gains):
         g = next(x for x in rep.spectrum.regions if x.name == "air")
         assert before_cut == pytest.approx(g.deviation_db + after.region_shift_db["air"]
                                            - (g.target_p90_db - g.target_db), abs=0.06)
+
+
+def test_the_audio_models_claims_tell_the_joint_story(song):
+    """With the bass 10.5 dB hot, a claim that the vocals are too quiet is true of their level
+    but not of the fix; a claim about the bass is sized by the review's own joint move."""
+    from mixingbuddy.agent.claims import claim_summary, verify_claim
+    from mixingbuddy.agent.schema import Claim
+
+    _, stems = song
+    hot = apply_gains(stems, {"bass": 10.5})
+    rep = analyze(Audio(sum(hot.values()).astype(np.float32), SR, "mix"),
+                  StemSet({r: Audio(x.astype(np.float32), SR, r) for r, x in hot.items()}, SR))
+    vocals = verify_claim(Claim(text="", stem="vocals", direction="increase", magnitude_db=(3.0, 6.0),
+                                no_adjustment=False), rep)
+    assert vocals.caused_by == ["bass"]
+    assert "the cause is elsewhere" in claim_summary(vocals) and "lowering the bass brings the vocals inside" in vocals.note
+    bass = verify_claim(Claim(text="", stem="bass", direction="decrease", magnitude_db=(6.0, 12.0),
+                              no_adjustment=False), rep)
+    finding = next(f for f in standing_findings(rep, "spotify") if f.id == "balance:bass")
+    size = finding.action.split("Lower the bass by ")[1].split(" (")[0]
+    assert bass.verdict == "confirmed" and bass.caused_by == [] and f"the measured move is {size}" in bass.note
