@@ -45,6 +45,9 @@ LOW_END_REGIONS = ("sub", "low")
 # its middle, and capped: a larger gap is a source or arrangement problem more than an EQ one.
 MAX_EQ_MOVE_DB = 6.0
 BAND_RANGE_SD = 1.2816  # a band's p10/p90 as target mean -+ 1.2816 sd (normal quantiles)
+# A broad move is given as a range: from the p10/p90 edge to the quartile edge (the middle half of
+# professional mixes), p75 - mean = 0.6745 sd against p90 - mean = 1.2816 sd for a normal spread.
+QUARTILE_OF_DECILE = 0.6745 / 1.2816
 TOPIC_ORDER = ("clipping", "true_peak", "balance", "loudness", "masking", "low_end", "spectrum",
                "stereo", "dynamics", "reference")
 
@@ -233,13 +236,22 @@ def _region_sentence(led: Ledger, g, tool: str = "spectrum") -> str:
             f"outside the usual spread of professional mixes (p10 at {p10} and p90 at {p90} around that mean)")
 
 
-def _eq_action(led: Ledger, verb: str, excess_db: float, quantity: str, where: str, how: str) -> str:
+def _eq_action(led: Ledger, verb: str, excess_db: float, quantity: str, where: str, how: str,
+               middle_db: float | None = None) -> str:
     """The EQ move for a region or band ``excess_db`` outside the professional range: that much
-    (to the range's edge), or, past :data:`MAX_EQ_MOVE_DB`, at most that while the source is checked."""
+    (to the range's edge), or, past :data:`MAX_EQ_MOVE_DB`, at most that while the source is checked.
+    ``middle_db`` (broad moves): the move into the middle half of professional mixes, which makes
+    the advice a range ("cut 1.2-3.5 dB"), its top capped at :data:`MAX_EQ_MOVE_DB`."""
     if excess_db <= MAX_EQ_MOVE_DB:
         amount = led.num(excess_db, tool="rule:eq_move_to_range_edge",
                          quantity=f"{quantity}: distance to the professional range's edge", unit="dB")
-        return f"{verb} about {amount} {where} with {how}, to bring it inside the range professional mixes span."
+        top = None if middle_db is None else min(middle_db, MAX_EQ_MOVE_DB)
+        if top is None or top - excess_db < 0.5:
+            return f"{verb} about {amount} {where} with {how}, to bring it inside the range professional mixes span."
+        upper = led.num(top, tool="rule:eq_move_to_quartile_edge",
+                        quantity=f"{quantity}: distance to the professional quartile edge (capped)", unit="dB")
+        return (f"{verb} {amount.removesuffix(' dB')}-{upper} {where} with {how}: the smaller {verb.lower()} "
+                "brings it inside the range professional mixes span, the larger into their middle half.")
     gap = led.num(excess_db, tool="rule:eq_move_to_range_edge",
                   quantity=f"{quantity}: distance to the professional range's edge", unit="dB")
     most = led.num(MAX_EQ_MOVE_DB, tool="rule:eq_move_to_range_edge", quantity="largest EQ move suggested",
@@ -258,8 +270,10 @@ def _region_action(led: Ledger, g, shift_db: float = 0.0) -> str:
     edge = (g.target_p90_db if over else g.target_p10_db) - g.target_db
     rng = led.hz_range(g.lo_hz, g.hi_hz, tool="spectrum", quantity=f"regions.{g.name}")
     quantity = f"regions.{g.name}" + (" after the suggested balance moves" if shift_db else "")
+    quartile = edge * QUARTILE_OF_DECILE
     return _eq_action(led, "Cut" if over else "Boost", abs(dev - edge), quantity,
-                      f"across {rng} (the {region_word(g.name)})", "a broad bell or shelf")
+                      f"across {rng} (the {region_word(g.name)})", "a broad bell or shelf",
+                      middle_db=abs(dev - quartile))
 
 
 SHIFT_WORTH_DB = 0.5  # a balance move that changes a region by less than this is not part of its story

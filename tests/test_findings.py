@@ -31,12 +31,18 @@ def test_eq_moves_reach_the_range_edge_and_are_capped():
     rep = analyze(_dull_mix())
     assert not rep.bandwidth.band_limited  # a roll-off, not a lossy cut-off: its top end still gets advice
     found = spectrum_findings(rep)
-    boosts = [f for f in found if f.action and re.search(r"[Bb]oost (about|at most)", f.action)]
+    boosts = [f for f in found if f.action and re.search(r"[Bb]oost (about|at most|\d)", f.action)]
     assert boosts, [f.action for f in found]
     regions = {g.name: g for g in rep.spectrum.regions}
+    ranged = 0
     for f in boosts:
-        amounts = [float(v) for v in re.findall(r"(?:[Cc]ut|[Bb]oost) (?:about|at most) (\d+(?:\.\d+)?) dB", f.action)]
-        assert amounts and all(0 < a <= MAX_EQ_MOVE_DB for a in amounts), f.action
+        moves = re.findall(r"(?:[Cc]ut|[Bb]oost) (?:about |at most )?(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))? dB", f.action)
+        amounts = [float(a) for a, _ in moves]
+        uppers = [float(b) for _, b in moves if b]
+        assert amounts and all(0 < a <= MAX_EQ_MOVE_DB for a in amounts + uppers), f.action
+        # a broad move is a range from the professional range's edge into its middle half, capped
+        assert all(a < b for (a, b) in zip(amounts, uppers)) and all(b in {round(e.value, 1) for e in f.evidence} for b in uppers)
+        ranged += len(uppers)
         evidence = {round(e.value, 1) for e in f.evidence}
         assert all(a in evidence for a in amounts)
         if f.id.startswith("spectrum:") and f.id.split(":")[1] in regions:
@@ -47,6 +53,7 @@ def test_eq_moves_reach_the_range_edge_and_are_capped():
             if gap > MAX_EQ_MOVE_DB:  # the gap is said, and the move is a first step, not "the fix"
                 assert "check the source" in f.action and "at most" in f.action
                 assert f"{gap:.1f} dB" in f.action and "to bring it inside" not in f.action
+    assert ranged  # at least one broad move within reach is given as a range
 
 
 def test_dc_offset_is_sized_and_only_acted_on_when_it_matters():
