@@ -260,6 +260,63 @@ def review_rows(song: Path, stems: Path, tmp: Path, args: argparse.Namespace, se
     return rows
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def app_first_byte(home: Path, timeout_s: float = 120.0) -> tuple[float, int]:
+    """Start ``mixingbuddy ui`` as ``make run`` does and time the first byte of its page.
+
+    Returns ``(seconds, peak_rss_bytes)``: from the process start to the first byte of an HTTP 200
+    for ``/``, and the server's peak RSS (``VmHWM``) at that moment, when the audio model is still
+    loading in the background."""
+    import urllib.request
+
+    port = free_port()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(mixingbuddy_cmd() + ["ui", "--host", "127.0.0.1", "--port", str(port), "--home", str(home)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        while time.perf_counter() - t0 < timeout_s:
+            if proc.poll() is not None:
+                raise RuntimeError(f"mixingbuddy ui exited with {proc.returncode} before serving its page")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                    r.read(1)
+                    if r.status == 200:
+                        first = time.perf_counter() - t0
+                        break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError(f"no page from mixingbuddy ui within {timeout_s:.0f} s")
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        hwm = next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM")), 0)
+        return first, hwm
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def app_rows(tmp: Path, runs: int) -> list[Row]:
+    """The app's first byte after start (the model loads in the background), new process each run."""
+    row = Row("`mixingbuddy ui` (what `make run` starts): first byte of the page", "cold start, new process",
+              note="peak RSS at the first byte; the audio model is still loading then")
+    for i in range(runs):
+        first, rss = app_first_byte(tmp / "app-home")
+        row.wall_s.append(first)
+        row.peak_rss_bytes = max(row.peak_rss_bytes, rss)
+        progress(f"{row.name}: run {i + 1}/{runs} {first:.2f} s")
+    return [row]
+
+
 # --------------------------------------------------------------------------- the table
 
 
@@ -336,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         song, stems = render_song_files(tmp / "song", args.seconds)
         rows, agreement = analyze_rows(song, stems, args.runs)
         rows += review_rows(song, stems, tmp, args, separation)
+        rows += app_rows(tmp, args.runs)
     load1 = os.getloadavg()
     head = [f"{datetime.now():%Y-%m-%d %H:%M}, {machine()} (pinned to {len(cores) or 'all'}), commit {git_commit()}; "
             f"the benchmark's {args.seconds:.0f} s stereo 44.1 kHz song (demo song, seed 1, vocals 4 dB down), "
