@@ -4,14 +4,19 @@
                            [--reference FILE] [--platform spotify] [--genre G] [--json] [--home DIR]
     mixingbuddy chat MIX ... [--thread ID]     (review, then questions from stdin until EOF or "quit")
     mixingbuddy chat --thread ID               (continue a stored conversation)
+    mixingbuddy threads list [--json] | delete ID ... | prune [--older-than DAYS] [--keep N]
 
 Progress goes to stderr, answers to stdout.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from pathlib import Path
+
+__all__ = ["add_chat_parser", "add_review_parser", "add_threads_parser", "cmd_chat", "cmd_review", "cmd_threads"]
 
 QUIT_WORDS = {"quit", "exit", "q", ":q", "bye"}
 PLATFORMS = ("spotify", "apple_music", "youtube", "amazon_music", "deezer", "tidal", "ebu_r128")
@@ -46,8 +51,12 @@ def _stems_and_roles(args) -> tuple[list[str] | None, dict[str, str]]:
 def _buddy(args):
     from mixingbuddy.agent.api import MixingBuddy
 
-    return MixingBuddy(args.home, weights=args.weights, use_model=not args.no_model,
-                       separate=False if getattr(args, "no_separate", False) else None)
+    buddy = MixingBuddy(args.home, weights=getattr(args, "weights", None),
+                        use_model=not getattr(args, "no_model", True),
+                        separate=False if getattr(args, "no_separate", False) else None)
+    for note in buddy.notes:  # what opening the home repaired or deleted
+        print(f"note: {note}", file=sys.stderr)
+    return buddy
 
 
 def _review(buddy, args):
@@ -148,4 +157,98 @@ def add_chat_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("chat", help="review a mix, then ask follow-up questions (stdin)")
     _common(p, mix_optional=True)
     p.set_defaults(func=cmd_chat, json=False)
+    return p
+
+
+def _size(n_bytes: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.1f} {unit}"
+    return f"{n_bytes} B"
+
+
+def _when(unix_s: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(unix_s))
+
+
+def threads_table(summaries) -> str:
+    """The human table of ``threads list``: one line per conversation, most recent first."""
+    from mixingbuddy.tools.errors import sanitize_name
+
+    head = f"{'id':<18} {'created':<16}  {'last active':<16}  {'turns':>5}  {'size':>9}  {'frees':>9}  {'status':<10}  mix"
+    lines = [head]
+    for t in summaries:
+        title = sanitize_name(t.title) if t.title else "-"
+        lines.append(f"{t.thread_id:<18} {_when(t.created_unix):<16}  {_when(t.last_active_unix):<16}  "
+                     f"{t.turns:>5}  {_size(t.size_bytes):>9}  {_size(t.frees_bytes):>9}  {t.status:<10}  {title}")
+    total = sum(t.frees_bytes for t in summaries)
+    lines.append(f"{len(summaries)} conversation(s); deleting them all would free {_size(total)} of audio")
+    return "\n".join(lines)
+
+
+def cmd_threads(args) -> int:
+    from mixingbuddy.tools.errors import InvalidArgumentError
+
+    with _buddy(args) as buddy:
+        if args.action == "list":
+            summaries = buddy.thread_summaries()
+            if args.json:
+                print(json.dumps([t.to_json() for t in summaries], indent=2))
+            else:
+                print(threads_table(summaries))
+        elif args.action == "delete":
+            freed = 0
+            for tid in args.ids:
+                freed += buddy.delete_thread(tid)
+                print(f"deleted {tid}", file=sys.stderr)
+            buddy.index.vacuum()
+            if args.json:
+                print(json.dumps({"deleted": list(args.ids), "freed_bytes": freed}))
+            else:
+                print(f"deleted {len(args.ids)} conversation(s), freed {_size(freed)}")
+        else:
+            if args.older_than is None and args.keep is None:
+                raise InvalidArgumentError("prune needs --older-than DAYS and/or --keep N")
+            gone = buddy.prune(older_than_days=args.older_than, keep=args.keep, dry_run=args.dry_run)
+            if args.json:
+                print(json.dumps({"deleted" if not args.dry_run else "would_delete": gone}))
+            else:
+                verb = "would delete" if args.dry_run else "deleted"
+                print(f"{verb} {len(gone)} conversation(s){': ' + ', '.join(gone) if gone else ''}")
+    return 0
+
+
+def _days(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 0 <= v < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of days >= 0, got {text[:40]!r}")
+    return v
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text[:40]!r}")
+    return int(text)
+
+
+def add_threads_parser(subparsers) -> argparse.ArgumentParser:
+    """Add ``threads list|delete|prune`` to the ``mixingbuddy`` sub-commands."""
+    p = subparsers.add_parser("threads", help="list, delete or prune stored conversations")
+    acts = p.add_subparsers(dest="action", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", metavar="DIR",
+                        help="where conversations are stored (default $MIXINGBUDDY_HOME or ~/.mixingbuddy)")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    acts.add_parser("list", parents=[common], help="id, created, last active, turns, size, status, mix name")
+    d = acts.add_parser("delete", parents=[common], help="delete conversations: checkpoints and files")
+    d.add_argument("ids", nargs="+", metavar="ID")
+    r = acts.add_parser("prune", parents=[common],
+                        help="delete old conversations (with both options: old AND beyond the newest N)")
+    r.add_argument("--older-than", type=_days, metavar="DAYS", help="last used more than DAYS days ago")
+    r.add_argument("--keep", type=_count, metavar="N", help="keep the N most recently used")
+    r.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
+    p.set_defaults(func=cmd_threads)
     return p

@@ -1,6 +1,6 @@
-"""Per-conversation audio: the files a conversation may measure, kept under
-``<home>/threads/<thread_id>/`` so that a conversation survives a process restart
-(:class:`ThreadStore`).
+"""Per-conversation audio: the files a conversation may measure, referenced from
+``<home>/threads/<thread_id>/`` (hard links to content-addressed blobs, ``agent.blobs``) so that
+a conversation survives a process restart (:class:`ThreadStore`).
 """
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ from ..tools.errors import InvalidArgumentError, sanitize_name
 from ..tools.io.audio import StemSet
 from ..tools.io.ingest import load_audio, load_mix_and_stems
 from ..tools.registry import AudioContext
+from .blobs import BlobStore
+
+__all__ = ["CACHE_THREADS", "DEFAULT_MAX_DURATION_S", "THREAD_ID_RE", "ThreadStore", "check_thread_id",
+           "stems_present"]
 
 THREAD_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # whole string: fullmatch
 CACHE_THREADS = 4
@@ -45,18 +49,11 @@ def _unique(folder: Path, name: str) -> Path:
     return p
 
 
-def _copy(src: str | os.PathLike, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    dst = _unique(folder, sanitize_name(src))
-    shutil.copyfile(os.fspath(src), dst)
-    return dst
-
-
 class ThreadStore:
     """The audio folders of one MixingBuddy home.
 
-    - :meth:`save` copies the user's files there under sanitised names (``mix/``, ``stems/``,
-      ``reference/``) and returns their stored paths plus the role of each stem file (so the
+    - :meth:`save` stores the user's files once in ``<home>/blobs/`` and links them into the
+      thread's folder under sanitised names (``mix/``, ``stems/``, ``reference/``); it returns their stored paths plus the role of each stem file (so the
       stem set is rebuilt with the roles it was analysed with);
     - :meth:`context` returns the conversation's :class:`AudioContext` (the only audio its tools
       can read), rebuilt lazily from the stored paths with ``tools.io.ingest`` and cached per
@@ -67,6 +64,7 @@ class ThreadStore:
     def __init__(self, home: str | os.PathLike):
         self.home = Path(home)
         self.root = self.home / "threads"
+        self.blobs = BlobStore(self.home)
 
     def thread_dir(self, thread_id: str) -> Path:
         return self.root / check_thread_id(thread_id)
@@ -97,17 +95,19 @@ class ThreadStore:
 
     def save(self, thread_id: str, ctx: AudioContext, mix: str | os.PathLike, stems: Any = None,
              reference: str | os.PathLike | None = None) -> dict:
-        """Copy the files behind ``ctx`` into the thread's folder; returns the ``audio`` record
-        stored in the conversation state (stored paths, stem roles)."""
+        """Store the files behind ``ctx`` (once per content) and link them into the thread's
+        folder; returns the ``audio`` record kept in the conversation state (stored paths, stem
+        roles). Threads stored before blobs existed hold plain copies: they are read the same way
+        and left as they are."""
         d = self.thread_dir(thread_id)
         d.mkdir(parents=True, exist_ok=True)
-        out: dict[str, Any] = {"mix": str(_copy(mix, d / "mix")), "stems": [], "stem_roles": {},
+        out: dict[str, Any] = {"mix": str(self._copy(mix, d / "mix")), "stems": [], "stem_roles": {},
                                "stems_container": None, "reference": None,
                                "mix_name": ctx.mix.name}
         if ctx.stems is not None and stems is not None:
             spec = stems
             if isinstance(spec, (str, bytes, os.PathLike)) and os.path.isfile(os.fspath(spec)):
-                out["stems_container"] = str(_copy(spec, d / "stems"))
+                out["stems_container"] = str(self._copy(spec, d / "stems"))
             else:
                 files = ([os.path.join(os.fspath(spec), f) for f in sorted(os.listdir(os.fspath(spec)))]
                          if isinstance(spec, (str, bytes, os.PathLike)) else [os.fspath(f) for f in spec])
@@ -115,11 +115,11 @@ class ThreadStore:
                 for f in files:
                     shown = sanitize_name(f)
                     if shown in role_of and os.path.isfile(f):
-                        dst = _copy(f, d / "stems")
+                        dst = self._copy(f, d / "stems")
                         out["stems"].append(str(dst))
                         out["stem_roles"][dst.name] = role_of.pop(shown)
         if ctx.reference is not None and reference is not None:
-            out["reference"] = str(_copy(reference, d / "reference"))
+            out["reference"] = str(self._copy(reference, d / "reference"))
         self.put(thread_id, ctx)
         return out
 
@@ -160,8 +160,20 @@ class ThreadStore:
         with _LOCK:
             _CACHE.pop(self._key(thread_id), None)
 
+    def _copy(self, src: str | os.PathLike, folder: Path) -> Path:
+        """``src`` referenced from ``folder`` under its sanitised name (unique in the folder)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        return self.blobs.link(src, _unique(folder, sanitize_name(src)))
+
+    def thread_ids(self) -> list[str]:
+        """Ids of the thread folders on disk (whatever the database says)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(e.name for e in os.scandir(self.root) if e.is_dir() and THREAD_ID_RE.fullmatch(e.name))
+
     def remove(self, thread_id: str) -> None:
-        """Delete the thread's folder and cached audio."""
+        """Delete the thread's folder (its references to blobs) and cached audio; blobs nothing
+        else refers to are removed by ``blobs.collect_garbage``."""
         self.forget(thread_id)
         shutil.rmtree(self.thread_dir(thread_id), ignore_errors=True)
 

@@ -8,10 +8,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
+# libmpg123 (inside libsndfile) writes its notes on a damaged MP3 straight to file descriptor 2,
+# e.g. "[src/libmpg123/parse.c:do_readahead():1083] warning: Cannot read next header, a one-frame
+# stream? Duh...": the file is judged by the decoder's error or result, so these lines are dropped
+DECODER_NOTE_PREFIX = b"[src/libmpg123/"
+DECODING_COMMANDS = ("analyze", "review", "chat", "listen", "separate")  # short runs that decode files
 
 
 def _progress_bar(total: int, desc: str):
@@ -110,6 +117,7 @@ LAZY_COMMANDS = {
     "listen": ("mixingbuddy.model.listen", "add_listen_parser", "the audio language model's advice on a mix"),
     "review": ("mixingbuddy.agent.cli", "add_review_parser", "review a mix: listen, verify, advise"),
     "chat": ("mixingbuddy.agent.cli", "add_chat_parser", "review a mix, then ask follow-up questions"),
+    "threads": ("mixingbuddy.agent.cli", "add_threads_parser", "list, delete or prune stored conversations"),
     "ui": ("mixingbuddy.ui.serve", "add_ui_parser", "serve the browser app on 127.0.0.1:7860"),
     "separate": ("mixingbuddy.tools.separate.cli", "add_separate_parser",
                  "split a mix into vocals, drums, bass and other (HT-Demucs; research use only)"),
@@ -133,6 +141,7 @@ def build_parser(load: str | None = "all") -> argparse.ArgumentParser:
       listen MIX    the audio language model's advice (model.listen)
       review MIX    the agent's grounded review of a mix (agent.cli)
       chat MIX      a review, then follow-up questions in the terminal (agent.cli)
+      threads       list | delete ID | prune [--older-than DAYS] [--keep N] stored conversations (agent.cli)
       ui            the browser app (Gradio) on 127.0.0.1:7860 (ui.app)
       separate MIX  split a mix into four stems with HT-Demucs (tools.separate; weights for
                     personal and research use only)
@@ -180,6 +189,60 @@ def build_parser(load: str | None = "all") -> argparse.ArgumentParser:
     return p
 
 
+def _forward(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
+
+
+@contextmanager
+def _without_decoder_notes(active: bool = True):
+    """Route file descriptor 2 through a filter that drops C decoders' notes
+    (:data:`DECODER_NOTE_PREFIX` lines) and passes everything else on at once (progress bars'
+    carriage returns included). Off with MIXINGBUDDY_DEBUG=1, or where descriptors cannot be
+    duplicated."""
+    if not active or os.environ.get("MIXINGBUDDY_DEBUG"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        read_fd, write_fd = os.pipe()
+        os.dup2(write_fd, 2)
+        os.close(write_fd)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    note = DECODER_NOTE_PREFIX
+
+    def pump() -> None:
+        pending = b""
+        try:
+            while chunk := os.read(read_fd, 65536):
+                *lines, pending = (pending + chunk).split(b"\n")
+                out = b"".join(line + b"\n" for line in lines if not line.startswith(note))
+                if pending and not note.startswith(pending[:len(note)]):  # cannot be the start of a note
+                    out, pending = out + pending, b""
+                _forward(saved, out)
+            if pending and not pending.startswith(note):
+                _forward(saved, pending)
+        except OSError:  # the saved descriptor was closed after a timed-out join
+            pass
+        finally:
+            os.close(read_fd)
+
+    pump_thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    pump_thread.start()
+    try:
+        yield
+    finally:
+        try:
+            sys.stderr.flush()
+        finally:
+            os.dup2(saved, 2)  # closes the pipe's last writer: the pump drains it and ends
+            pump_thread.join(timeout=5)
+            os.close(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Bad input ends with one line ``error[<code>]: <message>`` on stderr and
     exit status 2, never a traceback (set MIXINGBUDDY_DEBUG=1 to see one for an internal error)."""
@@ -190,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     load = first if first in LAZY_COMMANDS else None  # --help lists every command from its help line
     args = build_parser(load).parse_args(argv)
     try:
-        return args.func(args)
+        with _without_decoder_notes(args.command in DECODING_COMMANDS):
+            return args.func(args)
     except MixingBuddyError as e:
         print(f"error[{e.code}]: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -56,3 +56,26 @@ def test_chat_on_an_unknown_thread_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     with pytest.raises(MixingBuddyError, match="unknown conversation"):
         run(["chat", "--thread", "missing", "--home", tmp_path / "home", "--no-model"])
+
+
+def test_threads_list_and_delete_see_what_chat_stored(song, tmp_path, capsys, monkeypatch):
+    from mixingbuddy.agent.cli import add_threads_parser
+
+    def threads(*argv) -> str:
+        p = argparse.ArgumentParser(prog="mixingbuddy")
+        add_threads_parser(p.add_subparsers(dest="command", required=True))
+        args = p.parse_args(["threads", *map(str, argv), "--home", str(tmp_path / "home")])
+        assert args.func(args) == 0
+        return capsys.readouterr().out
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("why?\nis it loud enough for Spotify?\n"))
+    assert run(["chat", song / "mix.wav", "--stems", song / "stems", "--home", tmp_path / "home", "--no-model",
+                "--thread", "t1"]) == 0
+    capsys.readouterr()
+    (row,) = json.loads(threads("list", "--json"))
+    assert (row["thread_id"], row["turns"], row["status"], row["title"]) == ("t1", 2, "done", "mix.wav")
+    assert row["size_bytes"] == sum(f.stat().st_size for f in [song / "mix.wav", *(song / "stems").iterdir()])
+    assert threads("delete", "t1").strip().startswith("deleted 1 conversation(s), freed ")
+    assert json.loads(threads("list", "--json")) == []
+    with pytest.raises(MixingBuddyError, match="unknown conversation"):
+        run(["chat", "--thread", "t1", "--home", tmp_path / "home", "--no-model"])
