@@ -30,17 +30,21 @@ def test_the_heldout_questions_are_the_ones_written_first():
     assert len(rows) >= 400 and len(Q.load("heldout")) >= 150
 
 
-def test_benchmark_accuracy_on_both_parts_and_against_the_regex_baseline():
-    """Measured when the router was finished: held-out 90.4% intents / 93.9% slots, dev 98.9% / 99.5%
-    (the regex baseline: 56.5% / 72.2% held out). Asserted with a margin."""
+def test_benchmark_accuracy_on_every_part_and_against_the_regex_baseline():
+    """Measured once when the issue-13 work was finished (``mixingbuddy eval questions``): held-out
+    95.7% intents / 97.8% slots, second held-out part 91.5% / 93.1%, dev 100% / 100%, dev2 (looked
+    at) 99.1% / 98.7%; the regex baseline 56.5% / 72.2% held out. Asserted with a margin."""
     fn = Q.router_fn()
-    held, dev = Q.load("heldout"), Q.load("dev")
-    h, d = Q.score(held, fn), Q.score(dev, fn)
-    base = Q.score(held, Q.regex_fn)
-    assert h["intent_acc"] >= 0.88 and h["slot_acc"] >= 0.91, (h["intent_acc"], h["slot_acc"])
-    assert d["intent_acc"] >= 0.96 and d["slot_acc"] >= 0.96, (d["intent_acc"], d["slot_acc"])
-    assert h["intent_acc"] >= base["intent_acc"] + 0.25
-    assert h["median_ms"] < 50.0
+    h, d, d2 = Q.score(Q.load("heldout"), fn), Q.score(Q.load("dev"), fn), Q.score(Q.load("dev2"), fn)
+    base = Q.score(Q.load("heldout"), Q.regex_fn)
+    assert h["intent_acc"] >= 0.93 and h["slot_acc"] >= 0.95, (h["intent_acc"], h["slot_acc"])
+    assert d["intent_acc"] >= 0.98 and d["slot_acc"] >= 0.98, (d["intent_acc"], d["slot_acc"])
+    assert d2["intent_acc"] >= 0.97 and d2["slot_acc"] >= 0.96, (d2["intent_acc"], d2["slot_acc"])
+    assert h["intent_acc"] >= base["intent_acc"] + 0.3
+    assert h["median_ms"] < 10.0
+    if (Q.QUESTIONS_DIR / "heldout2.jsonl").is_file():
+        h2 = Q.score(Q.load("heldout2"), fn)
+        assert h2["intent_acc"] >= 0.89 and h2["slot_acc"] >= 0.9, (h2["intent_acc"], h2["slot_acc"])
 
 
 @pytest.mark.parametrize("question, expected", [
@@ -100,6 +104,66 @@ def test_out_of_scope_help_and_typos():
     assert normalise("is it lound enough for spotfy") == "is it loud enough for spotify"
     assert parts("any cliping?") == [{"intent": "peaks"}]
     assert route("").intent in ("help", "out_of_scope")
+
+
+# --------------------------------------------------------------------------- the failure kinds fixed (issue 13)
+
+VOCALS_BALANCE = {"route": {"intent": "balance", "parts": [{"intent": "balance", "stem": "vocals"}]}}
+
+
+@pytest.mark.parametrize("question, expected", [
+    # chat around a question is context, not a part of its own
+    ("Hey, quick one. I've been working on this mix for weeks and I think it's finally there. Is it too compressed?",
+     [{"intent": "dynamics"}]),
+    ("my engineer says the master is too hot for apple music, is he right?",
+     [{"intent": "platform", "platform": "apple_music"}]),
+    ("Thanks that's helpful! What about the drums?", [{"intent": "stem_info", "stem": "drums"}]),
+    ("I mixed it on headphones, so I'm not sure about the low end. Is the sub ok?", [{"intent": "low_end", "region": "sub"}]),
+    # ... but gives the stem of "them" and the topic of a question too vague to stand alone
+    ("i cant hear the vocals properly, is something masking them?", [{"intent": "masking", "stem": "vocals"}]),
+    ("the label wants -14 for spotify. is it there?", [{"intent": "platform", "platform": "spotify"}]),
+    ("The kick feels weak. Is the bass masking it?", [{"intent": "masking", "stem": "drums"}]),
+    # a statement about the mix with no question is still asked; "also"/"then" join requests
+    ("the vocals feel buried and the drums too loud", [{"intent": "balance", "stem": "vocals"},
+                                                      {"intent": "balance", "stem": "drums"}]),
+    ("summary and then what should I fix first", [{"intent": "overview"}, {"intent": "fix_first"}]),
+    ("is it muddy, harsh, or both?", [{"intent": "spectrum", "region": "low_mid"},
+                                      {"intent": "spectrum", "region": "presence"}]),
+    ("check the LUFS for Spotify and YouTube", [{"intent": "platform", "platform": "spotify"},
+                                                {"intent": "platform", "platform": "youtube"}]),
+    # "each other" is no stem; a passive masking verb covers its subject
+    ("are the vocals and the synths fighting each other", [{"intent": "masking", "stem": "vocals"}]),
+    ("do the stems mask each other?", [{"intent": "masking"}]),
+    ("does the kick get covered up by the bass", [{"intent": "masking", "stem": "drums"}]),
+    ("are the pads clouding the vocal", [{"intent": "masking", "stem": "vocals"}]),
+    # words the first paraphrases lacked
+    ("i feel like the mix lacks sparkle", [{"intent": "spectrum", "region": "air"}]),
+    ("how do i use this thing", [{"intent": "help"}]),
+    ("is the bass boomy", [{"intent": "low_end", "region": "low"}]),
+    ("too much 40hz?", [{"intent": "low_end", "region": "sub"}]),
+    ("bass +1?", [{"intent": "whatif", "stem": "bass", "gain_db": 1.0}]),
+    ("is my mix duller than the reference", [{"intent": "reference", "reference": True, "region": "air"}]),
+])
+def test_chatty_compound_and_unfamiliar_questions(question, expected):
+    assert parts(question) == expected
+
+
+def test_the_typo_fixer_leaves_english_words_alone():
+    for q in ("same for the bass", "ok cool", "i asked about making it wider", "what is the main thing",
+              "is it fine", "long story short"):
+        assert normalise(q) == q, q
+    assert normalise("is the mix mudy") == "is the mix muddy"  # a letter dropped from a common word
+    assert normalise("teh vocals cliping") == "the vocals clipping"
+    assert normalise("dc ofset") == "dc offset"
+    assert parts("same for the bass?", VOCALS_BALANCE) == [{"intent": "balance", "stem": "bass"}]
+
+
+def test_follow_ons_with_a_bare_amount_and_a_question_tag():
+    w = {"route": {"intent": "whatif", "parts": [{"intent": "whatif", "stem": "vocals", "gain_db": -2.0}]},
+         "focus_stem": "vocals"}
+    assert parts("try -4 instead", w) == [{"intent": "whatif", "stem": "vocals", "gain_db": -4.0}]
+    assert parts("raise the kick 1.5 db, how does that look") == [{"intent": "whatif", "stem": "drums", "gain_db": 1.5}]
+    assert parts("ok and the vocals, are they loud enough?") == [{"intent": "balance", "stem": "vocals"}]
 
 
 def test_the_router_is_offline_and_lazy():

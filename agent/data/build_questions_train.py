@@ -322,22 +322,311 @@ FIX_ABOUT = {
 }
 
 
+# statements and non-native or slangy phrasings of each intent (what users type besides questions)
+T_MORE: dict[str, list[str]] = {
+    "whatif": [
+        "what would happen if {stem} was {n} {db} {down}", "what if i pushed {stem} {up} by {n} {db}",
+        "can u simulate {stem} {n} {db} {up}", "try {vdown}ing {stem} {n} {db}", "{stem} {n} {db} {down} please",
+        "if i make {stem} {n} {db} {up} what is happening", "and with {stem} {n} {db} {down}?",
+    ],
+    "platform": [
+        "i feel like it is too quiet for {platform}", "my engineer says it is too loud for {platform}",
+        "i think it is quieter than other songs on {platform}", "the label wants it at -14 for {platform}",
+        "what loudness my song has", "loud enuf for {platform}?", "what integrated level did you measure",
+        "what loudness did you measure", "is the volume ok for {platform} or not", "is it gonna be loud enough",
+        "what will {platform} do to my volume", "is my song loud like the others on {platform}",
+    ],
+    "masking": [
+        "is {stem} covered by {stem2}", "does {stem} get covered up by {stem2}", "is {stem} getting buried by {stem2}",
+        "{stem} masked by {stem2}?", "are {stem} and {stem2} fighting each other", "are {stem} and {stem2} clashing",
+        "are {stem} and {stem2} clashing with each other", "do the stems mask each other", "is something hiding {stem}",
+        "i feel like {stem2} are masking {stem}", "{stem} get lost behind {stem2}", "who is covering {stem}",
+        "what instrument is in the way of {stem}", "{stem2} is eating {stem} is it", "are {stem2} clouding {stem}",
+        "is {stem2} smearing {stem}", "are {stem2} crowding {stem}", "is {stem2} obscuring {stem}",
+        "do {stem2} overlap with {stem}", "which stem masks the others the most", "what masks the most",
+        "is {stem2} colliding with {stem}",
+        "does {stem} poke through {stem2}", "does {stem} cut through {stem2}", "is {stem} getting lost under {stem2}",
+        "is {stem} lost behind {stem2}", "can you hear {stem} over {stem2}", "is {stem} fighting for space", "does {stem2} get in the way of {stem}",
+        "is {stem2} masking it", "are {stem2} covering them",
+    ],
+    "low_end": [
+        "the low end feels weak", "i feel like there is too much sub", "the low end feels thin on my car speakers",
+        "tell me if {stem} is mono", "say me if the bass is mono", "check if the low end is mono",
+        "the low end is it ok", "is good the low end", "do the kick and the bass fight", "kick n bass ok?",
+        "is the 808 mono", "is the bottom end mono compatible", "will the low end work on club systems",
+        "do kick and bass clash", "is the sub ok", "is there enough sub on small speakers", "is it too bassy",
+        "is the mix bassy", "is {stem} boomy", "is {stem} too boomy", "is {stem} rumbling", "too much low end on {stem}?",
+        "is there too much bass in the mix", "is the low end muddy or tight", "not enough bass?",
+    ],
+    "stereo": [
+        "i feel like the mix is too narrow", "it sounds narrow to me", "my friend said it sounds narrow",
+        "the mix falls apart in mono", "the mix have problem with phase", "does it fall apart when summed to mono",
+        "is the panning lopsided", "it sounds weird on a mono speaker", "is it ok on a phone speaker in mono",
+        "does it sound wide enough or too narrow", "is the mix leaning to one side", "is it pulling to the left",
+        "is anything polarity inverted", "is the polarity right", "is the stereo balance off", "does it lean to the right",
+        "is the image skewed", "is the centre solid",
+        "is there any phasing", "any phasing issues", "is the mix centred properly", "is the mix centered",
+        "is everything centred", "is there comb filtering", "does anything sound hollow in mono",
+    ],
+    "peaks": [
+        "i think i hear clipping", "i feel like it distorts on the loud parts", "my engineer says it clips",
+        "i hear some distortion in the loud parts", "it has clipping or no", "does it go over zero",
+        "how much headroom before 0 dbfs", "any overs in the file", "is my master clipping or not",
+    ],
+    "dynamics": [
+        "i feel like the master is squashed", "my engineer says it is over compressed", "it feels lifeless",
+        "i think i over compressed it", "the mix has no dynamics", "did the limiter kill the punch",
+        "is the limiting too aggressive", "does it still have punch", "it sounds flat and squashed to me",
+        "is the waveform a sausage", "is the mix breathing", "did the limiter flatten the transients",
+        "is it pumping", "does it pump too much", "is the compressor pumping", "is it breathing too much",
+        "is there any life left in it", "is the master over processed",
+    ],
+    "dc_offset": ["does the waveform sit off centre", "is the waveform off centre", "dc offset or not",
+                  "is there some dc in the file"],
+    "spectrum": [
+        "i feel like the mix is {adj}", "i feel like it lacks {noun}", "the mix feels {adj}", "it sounds {adj} to me",
+        "the mix lacks {noun}", "the mix needs more {noun}", "my engineer says it is too {adj}", "is it {adj} or not",
+        "it sounds kinda {adj}", "does it need more {noun}", "the {noun} sound {adj}", "is there a resonance at {hz}",
+        "is it too {adj} on earbuds", "the mix is {adj} no", "is the sound {adj}",
+    ],
+    "reference": [
+        "my ref is louder", "my reference sounds brighter", "i feel like my mix is darker than the reference",
+        "how close am i to the ref", "what do i need to change to sound like my reference",
+        "is it the same as my reference", "is the {noun} the same as in my reference", "my mix vs my ref",
+        "is my low end heavier than the ref", "compared with the ref is it too bright",
+    ],
+    "stem_info": [
+        "how r {stem}", "what do you think about {stem}", "anything to say on {stem}", "how is {stem} doing",
+        "can you tell me how {stem} is doing", "is {stem} good", "{stem} ok?", "is {stem} slapping or nah",
+        "say me about {stem}", "{stem} how is it", "what's up with {stem}", "give me the rundown on {stem}",
+        "how's {stem} sounding", "any issues with {stem}", "what did the analysis say about {stem}",
+        "what's the verdict on {stem}", "what's your take on {stem}", "your opinion on {stem}", "rate {stem}",
+    ],
+    "stem_fix": [
+        "how shud i fix {stem}", "what can i do to make {stem} sit better", "any tips for {stem}",
+        "what would you change about {stem}", "how i can improve {stem}", "what to do with {stem}",
+        "how can i make {stem} better", "give me tips for {stem}",
+    ],
+    "balance": [
+        "i feel like {stem} are too loud", "i think {stem} are too quiet", "{stem} feel buried", "{stem} seem too loud",
+        "my engineer says {stem} are too loud", "{stem} too loud or too quiet?", "{stem}, is it too loud",
+        "{stem}, are they loud enough", "is {stem} too loud or too quiet", "{stem} is too much loud",
+        "is {stem} loud enuf", "are {stem} too much in the mix", "{stem} is it too quiet",
+        "is {stem} sitting right or buried", "are the levels of the stems ok", "is {stem} too loud compared to {stem2}",
+        "do {stem} need to come up", "do {stem} need to come down", "should {stem} come up a bit", "is {stem} poking out",
+        "is {stem} too far forward", "is {stem} too far back", "is {stem} sticking out", "is {stem} loud enough relative to the mix",
+        "does {stem} need more level", "does {stem} need to be quieter", "is {stem} too prominent",
+        "is the balance between the instruments ok", "is the level balance between the stems ok",
+        "is the balance between {stem} and {stem2} right", "how is the balance between the instruments",
+        "the {stem} - too loud?", "{stem} are way too loud", "should i turn {stem} down a bit",
+    ],
+    "fix_first": [
+        "which is the problem most big", "what is the most important problem in my mix", "priorities?",
+        "where should i start fixing", "what is the number one thing to fix", "if i only change one thing what",
+        "what to do first", "what needs fixing the most", "which fix matters most",
+    ],
+    "overview": [
+        "be honest, is it good", "gimme the verdict", "is it bangin or not", "how bad is it honestly",
+        "overall how is the mix", "is this ready to send to mastering", "give me a quick summary",
+        "is my mix good enough to release", "what is wrong with it", "anything else i should look at",
+        "is the mix ok or not", "what do you think overall", "give me the full report", "full report please",
+        "give me some feedback", "what's your feedback", "review the whole mix", "complete rundown of the mix",
+    ],
+    "help": ["how do i use this thing", "how does this thing work", "what is this", "what are you for",
+             "what kind of questions can i ask", "what can i ask you about", "how do i use this app",
+             "what can this do", "hi what can you do", "what do i ask you", "what sort of things do you check",
+             "what do you look at", "what do you measure", "what can you analyse", "what are your features",
+             "what kind of things can you tell me"],
+    "out_of_scope": ["can you write me a chorus", "what plugin should i use for reverb", "what tempo is my song",
+                     "can you make my song go viral", "how's the weather in london", "best daw for beginners",
+                     "who should i send my demo to", "what mic should i buy for vocals", "how do i learn mixing",
+                     "tell me about the history of jazz", "what's a good name for my band",
+                     "can you add reverb to {stem}", "can you autotune {stem}", "remove {stem} from the song",
+                     "can you tune {stem} for me", "can you re-record {stem}", "make {stem} sound like drake",
+                     "separate {stem} into a new file", "export {stem}"],
+}
+FIX_MORE = {
+    "peaks": ["what should i do to stop it clipping", "what do i do about the clipping", "how can i stop the clipping",
+              "how to stop the distortion"],
+    "spectrum": ["how can i get rid of the {noun}", "how do i stop the mud building up", "how i can fix the {noun}",
+                 "what do i do about the {adj} sound", "how to make it less {adj}"],
+    "dc_offset": ["what do i do about the dc offset", "how do i get rid of dc"],
+    "stereo": ["how do i fix the phase", "what do i do about the width", "how to make it more mono compatible"],
+    "platform": ["how do i make it louder for {platform}", "what do i do to reach the {platform} target"],
+    "low_end": ["what do i do about the low end", "how to fix the sub"],
+    "dynamics": ["what do i do about the squashing", "how do i bring back the punch"],
+    "masking": ["what do i do about the masking", "how do i make {stem} cut through {stem2}"],
+    "reference": ["how do i get closer to my reference"],
+}
+WHY_MORE = {
+    "balance": ["why do u say {stem} is too loud", "why u think {stem} is too quiet"],
+    "spectrum": ["why do you think its too {adj}", "what makes it {adj}"],
+    "dynamics": ["what is your evidence that it is over compressed", "why do you say it is squashed"],
+    "peaks": ["how do you know it is clipping", "what is your evidence for clipping"],
+    "low_end": ["explain why the low end is not mono"],
+    "stereo": ["why do you say it is too narrow", "why is it too wide", "why do you think it is lopsided",
+               "why is it not mono compatible", "what makes it sound narrow"],
+    "platform": ["why would {platform} turn it down", "why is it too quiet"],
+}
+WHY_BARE_MORE = ["what's the reasoning", "reasoning?", "what's the logic", "what's the rationale", "ok but why", "how did you get that number", "why is that", "but why", "where did you get that",
+                 "how did you get that", "what is that based on", "why tho", "says who", "how come"]
+FIX_BARE_MORE = ["ok so how do i fix that", "so what do i do", "how do i fix", "and how do i solve it",
+                 "what can i do about it", "so how do i fix it then"]
+
+# more of everyday mixing talk, written from the intents' definitions (vocabulary breadth)
+T_WIDE: dict[str, list[str]] = {
+    "whatif": ["what happens with {stem} at -{n} {db}", "preview {stem} {n} {db} {up}", "show me {stem} {n} {db} {down}",
+               "what if i made {stem} {n} {db} {up}", "turn {stem} {up} {n} {db} and show me", "how about {stem} {n} {db} {down}",
+               "{stem} down {n}", "{stem} up {n}", "could you drop {stem} {n} {db}", "what if {stem} was {n} {db} {up}"],
+    "platform": ["what's my integrated lufs reading", "where does the loudness land", "how hot is the master",
+                 "is the master too hot", "is the track too soft overall", "is it loud enough to compete",
+                 "will streaming services penalise it", "will it get a loudness penalty on {platform}",
+                 "how much will {platform} turn it down", "how many db will {platform} turn it down",
+                 "does it meet broadcast loudness", "is it compliant with ebu r128", "am i under -14 lufs",
+                 "is the integrated level ok", "what lufs did it measure", "loudness reading?", "is it too loud for streaming",
+                 "is it too hot for {platform}", "will my track sound quiet next to others", "is the volume competitive",
+                 "what's the overall volume"],
+    "masking": ["is {stem} clear in the mix or masked", "is there enough separation between {stem} and {stem2}",
+                "do {stem} and {stem2} occupy the same frequencies", "are {stem} and {stem2} in the same frequency range",
+                "is {stem2} sitting on top of {stem}", "does {stem2} overlap {stem}", "what frequencies are clashing",
+                "where do the stems collide", "is there spectral overlap", "is {stem} being buried by {stem2}",
+                "what's hiding {stem}", "what is in the way of {stem}"],
+    "low_end": ["how's the bottom end weight", "is the low end solid", "is the 808 too boomy",
+                "is there too much energy below 100 hz", "is the kick and 808 clashing", "does the sub translate",
+                "will it hit on a subwoofer", "is there enough thump", "how's the low end on the kick",
+                "low frequency content ok?", "is the bass too wide", "should i mono the bass", "is the sub in mono",
+                "is the kick overpowering the low end", "does the low end rumble"],
+    "stereo": ["is the mix too wide for mono", "how's the stereo spread", "does it sound lopsided", "is the left channel louder",
+               "is the right side louder", "are the channels balanced", "is the balance between left and right ok",
+               "does the stereo image collapse", "is there phase smearing", "is it phasey", "any out of phase elements",
+               "is the side channel too loud", "is the mid channel strong enough", "does it sound wide on headphones"],
+    "peaks": ["does it clip on the master", "is it hitting 0", "is it going into the red", "is it in the red anywhere",
+              "is anything redlining", "any peaks above -1 dbtp", "is the true peak under -1", "does it exceed the ceiling",
+              "is there any digital clipping", "is there inter-sample clipping", "will it distort after mp3 conversion",
+              "any crunchy distortion", "is the limiter clipping", "is it too hot on the peaks", "how much headroom is left"],
+    "dynamics": ["is there enough dynamics", "is it too flat", "is the mix squished", "is it over limited", "did i crush it",
+                 "how punchy is it", "are the transients squashed", "is the crest factor healthy",
+                 "what's the peak to loudness ratio", "does it still hit hard", "is there movement in the dynamics",
+                 "is the compression too heavy", "too much glue?", "is it fatiguing"],
+    "spectrum": ["how's the frequency balance", "is the mix too bright or too dark", "how's the eq overall",
+                 "is the eq curve balanced", "is the tone too thin", "does it sound thin", "is it too tinny",
+                 "is it too harsh on the ears", "is there too much high end", "is there enough low mids", "is it fizzy",
+                 "does the top end sizzle", "is there a build up in the mids", "is it too warm", "is it cold sounding",
+                 "is it piercing", "is it too midrangey", "are the highs harsh", "is it too honky", "any ringing frequencies",
+                 "is there a resonance", "any nasty frequencies", "what frequencies stick out"],
+    "reference": ["how do i compare to the pro track", "am i close to the reference", "how does my mix stack up to the ref",
+                  "is my mix as loud as the reference", "is the reference wider than mine",
+                  "is my low end similar to the reference track", "is my mix brighter or darker than the ref",
+                  "what's the biggest difference from the ref", "does my mix match the reference tonally",
+                  "the reference vs mine?", "how far off the reference am i"],
+    "stem_info": ["what's the story with {stem}", "give me the lowdown on {stem}", "what did you notice about {stem}",
+                  "check {stem}", "look at {stem}", "how are {stem} sounding", "analyze {stem}", "are {stem} good",
+                  "is there anything wrong with {stem}", "any problems with {stem}", "feedback on {stem}"],
+    "stem_fix": ["how would you mix {stem}", "how do i get {stem} to sit right", "how can i make {stem} clearer",
+                 "how do i make {stem} punchier", "how do i clean up {stem}", "what processing does {stem} need",
+                 "how should i eq {stem}", "how should i compress {stem}", "can you suggest changes for {stem}",
+                 "what do i change on {stem}"],
+    "balance": ["is {stem} too hot in the mix", "is {stem} too low", "are {stem} too high in the mix", "do {stem} stick out",
+                "is {stem} on top", "is {stem} overpowering the mix", "is {stem} sitting well", "is {stem} at a good level",
+                "level of {stem} ok?", "should {stem} be quieter", "is the mix balance ok", "how's the level balance",
+                "is everything at the right volume", "are the faders right", "too much {stem}?", "not enough {stem}?"],
+    "fix_first": ["what's the main thing to fix", "what should i focus on", "what's the priority",
+                  "what would make the biggest difference", "what's the single biggest improvement", "rank the problems",
+                  "what's the quickest win", "where should i focus", "most important fix?"],
+    "overview": ["what's the overall picture", "how's it sound overall", "give me your verdict", "is it good to go",
+                 "is it done", "can i release it", "review my mix", "any issues", "what are the issues", "what did you find",
+                 "what problems did you find", "overall impression?", "is it any good"],
+    "help": ["what are you able to do", "how can you help", "what can i do here", "what's possible",
+             "give me examples of questions", "list what you can answer", "what info do you have", "what can you check"],
+    "out_of_scope": ["what's the best vocal chain", "what's your name", "how old are you", "play me something",
+                     "what's the capital of spain", "convert this to mp3", "which plugin makes vocals sound expensive",
+                     "how do i become a mix engineer", "what should i charge for mixing"],
+}
+WHY_BARE_WIDE = ["why do you say that", "what's the reason", "why is it like that", "explain that to me",
+                 "can you explain why", "why should i care", "what measurement says that", "show me the numbers",
+                 "show me the evidence", "where's the proof", "what data is that based on"]
+WHY_WIDE = {"balance": ["why is {stem} flagged", "why did you flag {stem}", "why do you say that about {stem}"]}
+FIX_BARE_WIDE = ["how do i solve this", "what's the remedy", "how would you fix it", "how do i improve that",
+                 "what can i do", "give me a fix", "how do i address that", "any tips to fix it", "what do you recommend"]
+
+# each topic's nouns in generic frames ("is the stereo spread ok?", "check the headroom")
+KEYNOUNS: dict[str, list[str]] = {
+    "platform": ["loudness", "lufs", "integrated loudness", "streaming loudness", "volume level", "loudness target",
+                 "loudness normalisation", "loudness penalty", "master level", "overall level", "loudness spec",
+                 "delivery loudness", "commercial loudness"],
+    "masking": ["masking", "frequency masking", "frequency overlap", "clashing", "frequency conflicts",
+                "instrument separation", "overlap between stems"],
+    "low_end": ["low end", "bottom end", "sub", "sub bass", "low frequencies", "kick and bass", "low end mono",
+                "weight", "thump", "bass frequencies", "lows", "low end translation"],
+    "stereo": ["stereo image", "stereo width", "panning", "phase", "mono compatibility", "correlation", "stereo field",
+               "stereo spread", "imaging", "side signal", "left right balance", "width"],
+    "peaks": ["clipping", "true peak", "peak level", "headroom", "ceiling", "overs", "intersample peaks", "distortion",
+              "peaks", "limiter ceiling"],
+    "dynamics": ["dynamics", "dynamic range", "compression", "limiting", "punch", "transients", "crest factor", "psr",
+                 "plr", "bus compression", "squashing", "pumping"],
+    "dc_offset": ["dc offset", "dc", "dc bias", "dc component", "dc shift"],
+    "spectrum": ["eq", "tonal balance", "frequency balance", "spectrum", "tone", "frequency response", "eq curve",
+                 "resonances", "brightness", "highs", "mids", "low mids", "top end", "air"],
+}
+FRAMES = ["how is the {k}", "is the {k} ok", "what about the {k}", "{k}?", "check the {k}", "any problems with the {k}",
+          "tell me about the {k}", "how does the {k} look", "is there an issue with the {k}", "thoughts on the {k}",
+          "can you look at the {k}", "what's the {k} like", "{k} ok?", "is the {k} alright", "how's my {k}"]
+FRAMES_PER_TOPIC = 10
+
+# chat around a question: greetings, asides and tags (the router cuts most of them off; these make
+# the classifier indifferent to the rest)
+PRE = ["hey, ", "hi, quick question: ", "ok so ", "so ", "sorry, ", "quick one: ", "one more thing, ",
+       "i was wondering, ", "hey mixingbuddy, ", "question: ", "can you tell me ", "could you check ", "pls tell me ",
+       "yo ", "hmm ", "right, ", "alright, ", "i just finished this mix, ", "i mixed this on headphones, ",
+       "this is my first mix, ", "i have been working on this for weeks, "]
+POST = ["?", " please", " thanks", ", thanks!", " or not", " do you think", ", what do you think", " in your opinion",
+        " at the moment", " right now", " honestly", ", be honest", " lol", " mate", " in the mix", " overall",
+        " for this song", " on this track"]
+CHATTY_PER_INTENT = 30
+
+
+def chatty(rows: list[dict], rng: random.Random) -> list[dict]:
+    """Some rows of each intent again with a preamble and/or an aside."""
+    out = []
+    for intent in dict.fromkeys(r["intent"] for r in rows):
+        mine = [r for r in rows if r["intent"] == intent]
+        for r in rng.sample(mine, min(CHATTY_PER_INTENT, len(mine))):
+            text = r["text"].rstrip("?")
+            kind = rng.random()
+            if kind < 0.4:
+                text = rng.choice(PRE) + text
+            elif kind < 0.7:
+                text = text + rng.choice(POST)
+            else:
+                text = rng.choice(PRE) + text + rng.choice(POST)
+            out.append({**r, "text": text})
+    return out
+
+
 def main() -> int:
     rng = random.Random(13)
     rows: list[dict] = []
-    for intent, temps in T.items():
-        for t in temps:
-            rows += [{"text": s, "intent": intent, "about": None} for s in expand(t, rng)]
-    for s in WHY_BARE:
+    for table in (T, T_MORE, T_WIDE):
+        for intent, temps in table.items():
+            for t in temps:
+                rows += [{"text": s, "intent": intent, "about": None} for s in expand(t, rng)]
+    for s in WHY_BARE + WHY_BARE_MORE + WHY_BARE_WIDE:
         rows.append({"text": s, "intent": "why", "about": None})
-    for about, temps in WHY_ABOUT.items():
-        for t in temps:
-            rows += [{"text": s, "intent": "why", "about": about} for s in expand(t, rng)]
-    for s in FIX_BARE:
+    for table in (WHY_ABOUT, WHY_MORE, WHY_WIDE):
+        for about, temps in table.items():
+            for t in temps:
+                rows += [{"text": s, "intent": "why", "about": about} for s in expand(t, rng)]
+    for s in FIX_BARE + FIX_BARE_MORE + FIX_BARE_WIDE:
         rows.append({"text": s, "intent": "fix", "about": None})
-    for about, temps in FIX_ABOUT.items():
-        for t in temps:
-            rows += [{"text": s, "intent": "fix", "about": about} for s in expand(t, rng)]
+    for table in (FIX_ABOUT, FIX_MORE):
+        for about, temps in table.items():
+            for t in temps:
+                rows += [{"text": s, "intent": "fix", "about": about} for s in expand(t, rng)]
+    for intent, nouns in KEYNOUNS.items():
+        for k in nouns:
+            rows += [{"text": f.format(k=k), "intent": intent, "about": None}
+                     for f in rng.sample(FRAMES, min(FRAMES_PER_TOPIC // 2, len(FRAMES)))]
+    rows += chatty(rows, rng)
     seen, out = set(), []
     for r in rows:
         key = (r["text"].lower(), r["intent"])

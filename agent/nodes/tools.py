@@ -19,11 +19,13 @@ from langgraph.prebuilt.tool_node import ToolInvocationError
 from pydantic import ConfigDict
 
 from ...tools.errors import MixingBuddyError
-from ...tools.registry import TOOLS, call_tool, openai_tools
+from ...tools.registry import TOOLS, call_tool
+from ...tools.registry import openai_tools as registry_tools
 from ..endpoint import INVALID_ARGUMENTS
 from ..grounding import result_evidence
 
-__all__ = ["MAX_LIST_ITEMS_SHOWN", "MAX_TOOL_RESULT_CHARS", "measurement_tools", "openai_tools", "tool_node"]
+__all__ = ["MAX_LIST_ITEMS_SHOWN", "MAX_TOOL_RESULT_CHARS", "agent_tools", "measurement_tools", "openai_tools",
+           "tool_node"]
 
 MAX_LIST_ITEMS_SHOWN = 48  # longer lists in a tool result are cut before the model sees them
 MAX_TOOL_RESULT_CHARS = 16_000
@@ -63,6 +65,29 @@ def measurement_tools() -> list[StructuredTool]:
     return [_measurement_tool(name) for name in TOOLS]
 
 
+def agent_tools() -> list[StructuredTool]:
+    """The measurement tools and ``answer_topic`` (``nodes.followup``: the composer's answer for one
+    part of a question, routed by the model with the router's intents)."""
+    from .followup import answer_topic_tool  # followup opens the model's turn: imported when used
+
+    return [*measurement_tools(), answer_topic_tool()]
+
+
+def openai_tools() -> list[dict[str, Any]]:
+    """The tools the model is offered, in the chat-completions ``tools`` format: the registry's
+    measurement tools and ``answer_topic``."""
+    from .followup import ANSWER_TOPIC, ANSWER_TOPIC_DESCRIPTION, AnswerTopicArgs
+
+    return [*registry_tools(), {"type": "function", "function": {
+        "name": ANSWER_TOPIC, "description": ANSWER_TOPIC_DESCRIPTION, "parameters": AnswerTopicArgs.model_json_schema()}}]
+
+
+def _params(request) -> type:
+    """The argument model of a call's tool."""
+    name = request.tool_call["name"]
+    return TOOLS[name].params if name in TOOLS else request.tool.args_schema
+
+
 def _error_text(name: str, e: BaseException) -> str:
     if isinstance(e, ToolInvocationError):
         first = (e.filtered_errors or e.source.errors() or [{}])[0]
@@ -84,10 +109,10 @@ def _call(request, execute) -> ToolMessage:
     error = None
     msg = None
     if request.tool is None:
-        error = f"unknown tool {name!r}; the tools are: {', '.join(TOOLS)}"
+        error = f"unknown tool {name!r}; the tools are: {', '.join(t.name for t in agent_tools())}"
     elif INVALID_ARGUMENTS in (call.get("args") or {}):
         error = f"{name}: arguments are not valid JSON (a JSON object is expected)"
-    elif extra := sorted(set(call.get("args") or {}) - set(TOOLS[name].params.model_fields)):
+    elif extra := sorted(set(call.get("args") or {}) - set(_params(request).model_fields)):
         error = f"{name}: {extra[0]}: extra inputs are not permitted"
     else:
         try:
@@ -109,6 +134,7 @@ def _call(request, execute) -> ToolMessage:
 
 
 def tool_node() -> ToolNode:
-    """LangGraph's ToolNode over the measurement tools, on the ``llm_messages`` channel."""
-    return ToolNode(measurement_tools(), messages_key="llm_messages", handle_tool_errors=False,
+    """LangGraph's ToolNode over the measurement tools and ``answer_topic``, on the ``llm_messages``
+    channel."""
+    return ToolNode(agent_tools(), messages_key="llm_messages", handle_tool_errors=False,
                     wrap_tool_call=_call)
