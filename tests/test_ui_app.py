@@ -27,18 +27,11 @@ from mixingbuddy.ui.app import (
     review_markdown,
     write_downloads,
 )
+from mixingbuddy.ui.chat import text_of  # noqa: F401 - also used by test_ui_concurrency
 from mixingbuddy.ui.uploads import UploadLimits
 
 SR = 44_100
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
-
-
-def text_of(message: dict) -> str:
-    """A chat message's text, whether Gradio hands it over as a str or as a list of parts."""
-    c = message["content"]
-    if isinstance(c, str):
-        return c
-    return " ".join(p.get("text", "") for p in c if isinstance(p, dict))
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +71,15 @@ def reviewed(tmp_path_factory):
 # ----------------------------------------------------------------------------- helpers
 
 
-def test_findings_markdown_shows_evidence(reviewed):
-    md = findings_markdown(reviewed["state"]["findings"])
-    v = reviewed["vocals"]["level_vs_rest_db"]
-    assert "**Vocals too quiet**" in md and "(high, balance, from the audio model and the tools)" in md
-    assert f"vocals vs rest: {v:.1f} dB (`stem_balance`)" in md
+def test_findings_markdown_in_a_mixers_words(reviewed):
+    findings = reviewed["state"]["findings"]
+    md = findings_markdown(findings + findings)  # a repeated finding is shown once
+    assert md.count("**Vocals too quiet**") == 1 and "**[fix first]**" in md
+    assert reviewed["vocals"]["verdict"] in md  # the measured sentence, not the evidence keys
     assert "What to do:* raise the vocals" in md
+    assert "*See:* the Balance tab and the Waveform tab at 0:01.0-0:02.5; heard by the audio model and measured" in md
+    for key in ("stem_balance", "vocals vs rest", "`", "->"):
+        assert key not in md
     assert findings_markdown([]) == "_No findings yet._"
 
 
@@ -135,30 +131,22 @@ def test_chat_history_error_line_banner_anchor(tmp_path):
     assert pick_anchor("<script>") is None
 
 
-def test_progress_log_one_line_per_node():
-    log = ui_app.ProgressLog(["Uploaded mix.wav (1.0 MB)."])
-    for line in ("ingest: started", "ingest: done (0.21 s)", "listen: started"):
-        log.add(line)
-    md = log.markdown()
-    assert md.startswith("Uploaded mix.wav (1.0 MB).")
-    assert "✅ ingest (0.21 s)" in md and "⏳ listen" in md and md.count("ingest") == 1
-    log.add("listen: failed")
-    assert "❌ listen failed" in log.markdown()
-
-
 def test_layout_builds_without_creating_the_agent(tmp_path):
     calls = []
     demo = ui_app.build_app(lambda: calls.append(1), config=AppConfig(work_root=tmp_path / "work"))
     cfg = demo.config
     names = {d.get("api_name") for d in cfg["dependencies"] if d.get("api_visibility") == "public"}
-    assert {"review", "ask", "audition", "reopen"} <= names
+    assert {"send", "open", "audition", "reopen"} <= names
     labels = {c.get("props", {}).get("label") for c in cfg["components"]}
     for want in ("Target platform", "Anchor stem (assumed right)", "Genre", "Before", "After",
-                 "Review (Markdown)", "Review (JSON)", "MixingBuddy"):
+                 "Review (Markdown)", "Review (JSON)", "MixingBuddy", "Take as the mix", "Take as the reference"):
         assert want in labels
     types = [c.get("type") for c in cfg["components"]]
     assert types.count("plot") == len(ui_app.PLOT_TABS)
-    assert "browserstate" in types and "chatbot" in types
+    assert {"browserstate", "chatbot", "multimodaltextbox", "sidebar"} <= set(types)
+    chat = next(c for c in cfg["components"] if c.get("type") == "chatbot")["props"]
+    assert chat["sanitize_html"] is True and chat["allow_tags"] is False  # endpoint text: no raw HTML
+    assert chat["autoscroll"] is False
     assert calls == []
 
 
@@ -185,13 +173,26 @@ def server(tmp_path_factory):
     demo.close()
 
 
-def _review(client, mix, stems=None, reference=None):
+# what gradio_client returns for /send, /open and /reopen (buttons, rows and gr.State are left out)
+R_CHAT, R_BOX, R_THREAD, R_BOOK, R_LIST, R_FINDINGS = 0, 1, 2, 3, 4, 5
+R_SLIDERS, R_PLOTS, R_ALTS, R_MD, R_JSON = slice(7, 11), slice(11, 16), slice(16, 21), 21, 22
+
+
+def _send(client, text="", files=(), chat=None, thread="", book=None, mix=None, reference=None):
+    """One message from the message box: text and files (the mix and reference picks as the
+    user may correct them)."""
     from gradio_client import handle_file
 
-    out = client.predict(handle_file(str(mix)), [handle_file(str(s)) for s in stems or []],
-                         handle_file(str(reference)) if reference else None, "auto", "spotify", "any", [],
-                         api_name="/review")
+    out = client.predict({"text": text, "files": [handle_file(str(f)) for f in files]}, mix,
+                         reference or "(none)", "auto", "spotify", "any", chat or [], thread, book,
+                         api_name="/send")
+    assert len(out) == R_JSON + 1
     return out
+
+
+def _review(client, mix, stems=None, reference=None):
+    files = [mix, *(stems or []), *([reference] if reference else [])]
+    return _send(client, files=files, mix=Path(mix).name, reference=Path(reference).name if reference else None)
 
 
 def test_bad_uploads_answered_in_the_chat(server, tmp_path):
@@ -199,7 +200,8 @@ def test_bad_uploads_answered_in_the_chat(server, tmp_path):
     notes = tmp_path / "notes.wav"
     notes.write_text("not audio, just my notes\n" * 40)
     chat = _review(client, notes)[0]
-    assert len(chat) == 1 and text_of(chat[-1]) == "error[not_audio]: notes.wav: is a text file, not an audio file"
+    assert len(chat) == 2 and text_of(chat[-1]) == "error[not_audio]: notes.wav: is a text file, not an audio file"
+    assert text_of(chat[0]) == "Review my mix (files: notes.wav)"  # the request, echoed
     big = tmp_path / "big.wav"
     sf.write(big, make_sine(440, 30.0, SR, 0.3, channels=1), SR)  # 2.6 MB > the 2 MB limit
     chat = _review(client, big)[0]
@@ -220,21 +222,16 @@ def test_bad_uploads_answered_in_the_chat(server, tmp_path):
 
 def test_follow_up_and_audition_need_a_review_first(server):
     client = server["client"]
-    chat = client.predict("is it loud enough for Spotify?", "", [], api_name="/ask")[0]
+    chat = _send(client, "is it loud enough for Spotify?")[0]
     assert text_of(chat[0]) == "is it loud enough for Spotify?"
     assert text_of(chat[-1]) == ui_app.NO_THREAD
-    before, after, numbers = client.predict("", 0.0, 0.0, 0.0, 0.0, api_name="/audition")
+    before, after, numbers = client.predict("", None, 0.0, 0.0, 0.0, 0.0, api_name="/audition")
     assert before is None and after is None and numbers.startswith("error[invalid_argument]")
     assert server["calls"] == []
 
 
 # ----------------------------------------------------------------------------- with the agent
 # (a real MixingBuddy on a home folder in tmp_path, tools only so no weights are needed)
-
-R_CHAT, R_STATUS, R_FINDINGS = 0, 1, 2
-R_PLOTS = slice(3, 8)
-R_THREAD, R_SLIDERS, R_MD, R_JSON = 8, slice(10, 14), 14, 15
-
 
 def _val(x):
     """A component's value, whether it came back as a value or as an update dict."""
@@ -288,7 +285,11 @@ def test_review_through_the_server(live, reviewed_live):
     assert isinstance(tid, str) and tid
     chat = out[R_CHAT]
     assert chat and chat[-1]["role"] == "assistant" and not text_of(chat[-1]).startswith("error[")
+    assert chat[1]["metadata"]["title"].startswith("Reviewed mix.wav + 4 stem files in")  # the progress, folded
+    assert "measure: done (" in text_of(chat[1])
     assert "vocals" in out[R_FINDINGS].lower()
+    assert all(a.startswith("Figure:") for a in out[R_ALTS])
+    assert out[R_BOOK]["current"] == tid and out[R_BOOK]["items"][0]["token"]
     assert all(p is not None for p in out[R_PLOTS])  # every figure, stems included
     vocals_gain = _val(out[R_SLIDERS][0])
     assert vocals_gain > 0 and out[R_SLIDERS][0]["visible"] is True  # prefilled from the balance suggestion
@@ -301,8 +302,8 @@ def test_review_through_the_server(live, reviewed_live):
 
 
 def test_follow_up_names_a_measured_number(live, reviewed_live):
-    tid = reviewed_live["thread"]
-    chat = live["client"].predict("is it loud enough for Spotify?", tid, [], api_name="/ask")[0]
+    tid, book = reviewed_live["thread"], reviewed_live["out"][R_BOOK]
+    chat = _send(live["client"], "is it loud enough for Spotify?", thread=tid, book=book)[0]
     answer = text_of(chat[-1])
     lufs = live["mb"].state(tid)["report"]["loudness"]["integrated_lufs"]
     assert f"{lufs:.1f}" in answer
@@ -310,9 +311,12 @@ def test_follow_up_names_a_measured_number(live, reviewed_live):
 
 
 def test_audition_through_the_server(live, reviewed_live):
-    tid = reviewed_live["thread"]
+    tid, book = reviewed_live["thread"], reviewed_live["out"][R_BOOK]
     gain = _val(reviewed_live["out"][R_SLIDERS][0])
-    before, after, numbers = live["client"].predict(tid, gain, 0.0, 0.0, 0.0, api_name="/audition")
+    # the thread id alone renders nothing: the conversation is bound to the browser that made it
+    assert live["client"].predict(tid, None, gain, 0.0, 0.0, 0.0, api_name="/audition")[2].startswith(
+        "error[invalid_argument]: this conversation was started in another browser")
+    before, after, numbers = live["client"].predict(tid, book, gain, 0.0, 0.0, 0.0, api_name="/audition")
     assert before and after and "| vocals |" in numbers
     x_b, sr_b = sf.read(before)
     x_a, sr_a = sf.read(after)
@@ -320,19 +324,24 @@ def test_audition_through_the_server(live, reviewed_live):
 
 
 def test_conversation_reopens_after_a_restart(live, reviewed_live, tmp_path):
-    tid = reviewed_live["thread"]
+    tid, book = reviewed_live["thread"], reviewed_live["out"][R_BOOK]
     demo2 = ui_app.serve(_agent(live["home"]), port=0, block=False, quiet=True,
                          config=AppConfig(work_root=tmp_path / "work2"))
     try:
         from gradio_client import Client
 
-        out = Client(demo2.local_url, verbose=False).predict(tid, api_name="/reopen")
+        client = Client(demo2.local_url, verbose=False)
+        out = client.predict(book, api_name="/reopen")
         assert out[R_THREAD] == tid
         texts = [text_of(m) for m in out[R_CHAT]]
-        assert "is it loud enough for Spotify?" in texts or len(texts) >= 1
+        assert any("first:" in t for t in texts)  # the review's lead, folded as on the first day
         assert out[R_PLOTS][0] is not None
-        bad = Client(demo2.local_url, verbose=False).predict("no-such-thread", api_name="/reopen")
-        assert "Could not reopen" in bad[R_STATUS]
+        assert out[R_LIST]["value"] == tid if isinstance(out[R_LIST], dict) else out[R_LIST] == tid
+        # the id alone (another browser: no key in its storage) opens nothing
+        bad = client.predict(tid, {"items": [], "current": None}, api_name="/open")
+        assert bad[R_THREAD] == "" and "started in another browser" in text_of(bad[R_CHAT][0])
+        stolen = dict(book, items=[dict(book["items"][0], token="guessed")])
+        assert client.predict(stolen, api_name="/reopen")[R_THREAD] == ""
     finally:
         demo2.close()
 

@@ -1,14 +1,18 @@
-"""End to end in headless Chromium (Playwright driving Debian's chromium): upload a flawed mix the
-test renders, wait for the findings, see a plot, ask a follow-up whose answer names a measured
-number, reload the page and find the conversation again (URL), then open the bare address and
-find it again (browser storage).
-
-Set MIXINGBUDDY_SCREENSHOTS=DIR to also save screenshots of the main screens there (for the
-README)."""
+"""The app as a producer uses it, in Debian's chromium driven by Playwright, against a real
+``mixingbuddy ui`` process (tools only) at 1280x800 and on a 390x844 phone: what is above the
+fold, the request echoed and the progress shown within 1 s, the folded review, the findings in a
+mixer's words, a what-if answer opening the audition, retry, the conversation list across a
+reload and a server restart (and closed to another browser), Clear -> a new conversation, the
+plots, no horizontal scroll on the phone. Saves the README's screenshots in docs/screenshots/."""
 from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,36 +23,81 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SR = 44_100
 TIMEOUT_MS = 60_000
+SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+DESK, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
+ROLES = ("vocals", "drums", "bass", "other")
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no chromium at {CHROMIUM}")]
 
 
+# ----------------------------------------------------------------------------- the app process
+
+
+class App:
+    """``mixingbuddy ui`` in a subprocess on a fixed port, its home and temp folder in tmp_path."""
+
+    def __init__(self, home: Path, tmp: Path):
+        from mixingbuddy.ui.app import free_port
+
+        self.home, self.tmp, self.port = home, tmp, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = dict(os.environ, MIXINGBUDDY_HOME=str(self.home), MIXINGBUDDY_SEPARATE="0", TMPDIR=str(self.tmp),
+                   NO_PROXY="127.0.0.1,localhost", GRADIO_ANALYTICS_ENABLED="False")
+        exe = Path(sys.executable).with_name("mixingbuddy")
+        self.proc = subprocess.Popen([str(exe), "ui", "--host", "127.0.0.1", "--port", str(self.port), "--no-model"],
+                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the app exited: {self.proc.stderr.read().decode()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError("the app did not answer within 120 s")
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)
+
+    def work_folders(self) -> list[Path]:
+        return sorted(self.tmp.glob("mixingbuddy-ui-*"))
+
+    def history(self, thread: str) -> list[dict]:
+        from mixingbuddy.agent.api import MixingBuddy
+
+        with MixingBuddy(self.home, llm=None, use_model=False) as mb:
+            return mb.history(thread)
+
+
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from mixingbuddy.agent import api
-    from mixingbuddy.ui import app as ui_app
-
-    home = tmp_path_factory.mktemp("home")
-    mb = api.MixingBuddy(home, llm=None, use_model=False)
-    demo = ui_app.serve(mb, port=0, block=False, quiet=True,
-                        config=ui_app.AppConfig(work_root=tmp_path_factory.mktemp("work")))
-    yield {"mb": mb, "url": demo.local_url.rstrip("/")}
-    demo.close()
+    a = App(tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("tmp"))
+    a.start()
+    yield a
+    if a.proc.poll() is None:
+        a.stop()
 
 
 @pytest.fixture(scope="module")
-def flawed_mix(tmp_path_factory) -> Path:
-    """An 8 s demo song, vocals 10 dB down, bounced too loud (clipped)."""
+def song(tmp_path_factory) -> list[Path]:
+    """An 8 s demo song with its four stems, vocals 10 dB down, the mix too hot (clipped)."""
     import numpy as np
 
     from mixingbuddy.model.data.demo_song import SongConfig, render_song
 
-    d = tmp_path_factory.mktemp("mix")
-    mix, _ = render_song(SongConfig(duration_s=8.0, seed=21), gains_db={"vocals": -10.0})
-    mix = np.clip(mix * 4.0, -1.0, 1.0)
-    sf.write(d / "flawed_mix.wav", mix, SR, subtype="PCM_16")
-    return d / "flawed_mix.wav"
+    d = tmp_path_factory.mktemp("song")
+    mix, parts = render_song(SongConfig(duration_s=8.0, seed=21), gains_db={"vocals": -10.0})
+    sf.write(d / "flawed_mix.wav", np.clip(mix * 2.0, -1.0, 1.0), SR, subtype="PCM_16")
+    for role in ROLES:
+        sf.write(d / f"{role}.wav", parts[role] * 2.0, SR, subtype="FLOAT")
+    return [d / "flawed_mix.wav"] + [d / f"{r}.wav" for r in ROLES]
 
 
 @pytest.fixture(scope="module")
@@ -61,69 +110,267 @@ def browser():
         b.close()
 
 
-def _shot(page, name: str) -> None:
-    folder = os.environ.get("MIXINGBUDDY_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
-
-
-def _bot_texts(page) -> list[str]:
-    return [t.strip() for t in page.locator('[data-testid="bot"]').all_inner_texts()]
-
-
-def test_review_follow_up_and_reload_in_chromium(app, flawed_mix, browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1100})
+@pytest.fixture(scope="module")
+def desk(browser, app):
+    """One desktop tab kept across the tests (its browser storage holds the conversations)."""
+    ctx = browser.new_context(viewport=DESK)
     page = ctx.new_page()
     page.set_default_timeout(TIMEOUT_MS)
-    page.goto(app["url"])
-    page.wait_for_selector("#review-button")
-    _shot(page, "1-start")
+    page.goto(app.url)
+    page.wait_for_selector("#message-box textarea")
+    yield page
+    ctx.close()
 
-    page.locator("#mix-upload input[type=file]").set_input_files(str(flawed_mix))
-    page.wait_for_selector("#mix-upload :text('flawed_mix.wav')")
-    page.click("#review-button")
 
-    # findings arrive in the chat and in the findings panel; the URL now names the thread
-    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"bot\"]').length > 0")
-    page.wait_for_function("() => new URL(window.location.href).searchParams.get('thread')")
-    thread = re.search(r"[?&]thread=([^&#]+)", page.url).group(1)
-    first_answer = _bot_texts(page)[0]
-    assert first_answer and not first_answer.startswith("error[")
-    page.wait_for_function("() => !document.querySelector('#findings').innerText.includes('No review yet')")
-    state = app["mb"].state(thread)
-    assert state["report"]["mix"]["name"] == "flawed_mix.wav"
-    _shot(page, "2-review")
+# ----------------------------------------------------------------------------- page helpers
 
-    # a plot is shown
-    page.get_by_role("tab", name="Spectrum").click()
-    img = page.locator("#plot-spectrum img")
+_WATCH_JS = """(n) => {
+  window.__mb = {t0: performance.now(), echo: null, busy: null};
+  const check = () => {
+    const m = window.__mb, now = performance.now() - m.t0;
+    if (m.echo === null && document.querySelectorAll('#chat [data-testid="user"]').length > n) m.echo = now;
+    if (m.busy === null && document.querySelector('#chat .thought-group .loading-spinner')) m.busy = now;
+  };
+  new MutationObserver(check).observe(document.body, {subtree: true, childList: true, attributes: true,
+                                                      characterData: true});
+}"""
+
+
+def _users(page) -> list[str]:
+    return [t.strip() for t in page.locator('#chat [data-testid="user"]').all_inner_texts()]
+
+
+def _thread(page) -> str | None:
+    m = re.search(r"[?&]thread=([^&#]+)", page.url)
+    return m.group(1) if m else None
+
+
+def _send(page, text: str = "", files: list[Path] | None = None) -> None:
+    """Attach files and type into the message box, then press its Review (submit) button; records
+    when the echo and the progress spinner first appear (window.__mb)."""
+    if files:
+        page.locator("#message-box input[type=file]").set_input_files([str(f) for f in files])
+        page.wait_for_function("() => (document.querySelector('#taken-as-text') || {innerText: ''})"
+                               ".innerText.includes('Taking')")
+    if text:
+        page.locator("#message-box textarea").fill(text)
+    page.evaluate(_WATCH_JS, len(_users(page)))
+    page.locator("#message-box .submit-button").click()
+
+
+def _idle(page) -> None:
+    """Wait until no chat message is pending (the event ended)."""
+    page.wait_for_function("() => window.__mb && window.__mb.echo !== null && window.__mb.busy !== null && "
+                           "!document.querySelector('#chat .thought-group .loading-spinner')")
+    page.wait_for_timeout(300)
+
+
+def _box(page, selector: str) -> dict:
+    return page.locator(selector).first.bounding_box()
+
+
+def _no_horizontal_scroll(page) -> bool:
+    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+# ----------------------------------------------------------------------------- the tests
+
+
+def test_first_visit_above_the_fold(desk, browser, app):
+    # desktop: the message box with its Review button, the chat and the sample mix, no scrolling
+    for sel in ("#chat", "#message-box", "#message-box .submit-button"):
+        b = _box(desk, sel)
+        assert b is not None and b["y"] >= 0 and b["y"] + b["height"] <= DESK["height"], (sel, b)
+    assert desk.locator("#chat :text('Review this sample mix')").is_visible()
+    # phone: the chat first, then the box, inside the first screen; no horizontal scroll
+    ctx = browser.new_context(viewport=PHONE)
+    page = ctx.new_page()
+    page.goto(app.url)
+    page.wait_for_selector("#message-box textarea")
+    chat, box, side = _box(page, "#chat"), _box(page, "#message-box"), _box(page, "#panels")
+    assert chat["y"] < box["y"] < side["y"]
+    assert box["y"] + 40 < PHONE["height"]
+    assert _no_horizontal_scroll(page)
+    ctx.close()
+
+
+def test_review_echo_progress_and_folded_answer(desk, app, song):
+    _send(desk, files=song)
+    _idle(desk)
+    timing = desk.evaluate("() => window.__mb")
+    assert timing["echo"] is not None and timing["echo"] < 1000, timing  # the request echoed at once
+    assert timing["busy"] is not None and timing["busy"] < 1000, timing  # and a working message
+    assert "flawed_mix.wav" in _users(desk)[-1] and "vocals.wav" in _users(desk)[-1]
+    thread = _thread(desk)
+    assert thread and app.history(thread)
+
+    # the progress, folded once done: each step with its time
+    fold = desk.locator("#chat .thought-group .title", has_text="Reviewed flawed_mix.wav + 4 stem files in")
+    assert fold.is_visible()
+    fold.click()
+    steps = desk.locator("#chat :text('measure: done (')")
+    steps.first.wait_for(state="visible")
+    assert re.search(r"measure: done \(\d+\.\d\d s\)", steps.first.inner_text())
+    assert desk.locator("#chat :text('vocals.wav: the vocals stem')").first.is_visible()
+    fold.click()
+
+    # the lead: at most three fixes, each with a number, at the top of the chat's view
+    lead = desk.locator('#chat [data-testid="bot"]', has_text="first:").first
+    items = lead.locator("li").all_inner_texts()
+    assert 1 <= len(items) <= 3 and all(re.search(r"\d", t) for t in items), items
+    chat_box, lead_box = _box(desk, "#chat"), lead.bounding_box()
+    assert chat_box["y"] <= lead_box["y"] < chat_box["y"] + chat_box["height"] - 60
+    assert lead_box["y"] < DESK["height"] - 100
+    desk.screenshot(path=str(SHOTS / "desktop-review.png"))
+
+    # the rest folded by section: closed until opened
+    fine = desk.locator("#chat .thought-group .title", has_text="What is already fine")
+    assert fine.count() == 1
+    group = desk.locator("#chat .thought-group", has=desk.locator(".title", has_text="What is already fine"))
+    assert group.locator(".content").count() == 0 or not group.locator(".content").first.is_visible()
+    fine.click()
+    group.locator(".content").first.wait_for(state="visible")
+    assert len(group.locator(".content").first.inner_text()) > 40
+    fine.click()
+
+    # the findings in a mixer's words: no internal keys, no repeated paragraph
+    text = desk.locator("#findings").inner_text()
+    assert "Vocals" in text
+    for key in ("->", "rule:", "[0]", "_db", "worst_bands", "level_vs_rest"):
+        assert key not in text, key
+    paras = [p.strip() for p in text.split("\n") if p.strip() and not p.startswith("See:")]
+    assert len(paras) == len(set(paras))
+
+
+def test_what_if_answer_opens_the_audition(desk, app):
+    _send(desk, "What if I raise the vocals by 3 dB?")
+    _idle(desk)
+    answer = desk.locator('#chat [data-testid="bot"]').last.inner_text()
+    assert "vocals" in answer.lower() and "before" in answer
+    try_btn = desk.locator("#try-whatif")
+    try_btn.wait_for(state="visible")
+    assert "vocals +3.0 dB" in try_btn.inner_text()
+    try_btn.click()
+    numbers = desk.locator("#audition-numbers")
+    desk.wait_for_function("() => (document.querySelector('#audition-numbers') || {innerText: ''})"
+                           ".innerText.includes('vocals')")
+    assert desk.locator("#gain-vocals input[type=number]").input_value() == "3"
+    assert "vocals" in numbers.inner_text()
+    assert desk.locator("#audition-after audio, #audition-after [data-testid='waveform-After']").count() >= 1
+    desk.screenshot(path=str(SHOTS / "desktop-audition.png"))
+    # "try it" from the findings: the balance moves the review suggests, prefilled
+    desk.get_by_role("tab", name="Findings").click()
+    desk.locator("#try-balance").click()
+    desk.wait_for_function("() => { const el = document.querySelector('#gain-vocals input[type=number]');"
+                           " return el && el.value !== '3'; }")
+    assert float(desk.locator("#gain-vocals input[type=number]").input_value()) > 3.0
+
+
+def test_retry_asks_the_last_question_again(desk, app):
+    thread = _thread(desk)
+    asked = [m for m in app.history(thread) if m["role"] == "user"]
+    users_before = _users(desk)
+    desk.evaluate(_WATCH_JS, len(users_before) - 1)
+    desk.locator("#chat button[aria-label='Retry']").last.click()
+    _idle(desk)
+    again = [m for m in app.history(thread) if m["role"] == "user"]
+    assert len(again) == len(asked) + 1 and again[-1]["content"] == asked[-1]["content"]
+    assert _users(desk) == users_before  # the question is not repeated on the page
+    assert "before" in desk.locator('#chat [data-testid="bot"]').last.inner_text()
+
+
+def test_edit_the_last_question(desk, app):
+    thread = _thread(desk)
+    n_users = len(_users(desk))
+    desk.evaluate(_WATCH_JS, n_users - 1)
+    desk.locator("#chat button[aria-label='Edit']").last.click()
+    desk.locator("#chat textarea.edit-textarea").fill("Is it loud enough for Apple Music?")
+    desk.locator("#chat").get_by_role("button", name=re.compile("submit", re.IGNORECASE)).click()
+    _idle(desk)
+    assert len(_users(desk)) == n_users and _users(desk)[-1] == "Is it loud enough for Apple Music?"
+    assert [m["content"] for m in app.history(thread) if m["role"] == "user"][-1] == \
+        "Is it loud enough for Apple Music?"
+    assert "Apple Music" in desk.locator('#chat [data-testid="bot"]').last.inner_text()
+
+
+def test_conversations_survive_a_reload_and_a_restart(desk, app, browser):
+    thread = _thread(desk)
+    desk.reload()
+    desk.wait_for_selector('#chat [data-testid="bot"]')
+    assert _thread(desk) == thread
+    assert desk.locator('#chat [data-testid="bot"]', has_text="first:").count() == 1
+    assert thread in desk.locator("#conversation-list").inner_html()
+
+    folders = app.work_folders()
+    assert folders and any(folders[0].rglob("*.wav"))  # audition renders were kept there
+    app.stop()
+    assert app.work_folders() == []  # SIGTERM removed the temporary files
+    app.start()
+    desk.goto(app.url)  # the bare address: the list and the open conversation from the browser
+    desk.wait_for_function("() => new URL(location.href).searchParams.get('thread')")
+    assert _thread(desk) == thread
+    desk.wait_for_selector('#chat [data-testid="bot"]')
+    assert desk.locator('#chat [data-testid="bot"]', has_text="first:").count() == 1
+    assert "flawed_mix.wav" in desk.locator("#conversation-list").inner_text()
+
+    # another browser with the thread id alone opens nothing
+    other = browser.new_context(viewport=DESK)
+    page = other.new_page()
+    page.goto(f"{app.url}/?thread={thread}")
+    page.wait_for_selector('#chat [data-testid="bot"]')
+    assert "started in another browser" in page.locator("#chat").inner_text()
+    assert page.locator('#chat [data-testid="bot"]', has_text="first:").count() == 0
+    other.close()
+
+
+def test_clear_starts_a_new_conversation(desk, app):
+    thread = _thread(desk)
+    desk.locator("#chat button[aria-label='Clear']").click()
+    desk.wait_for_function("() => !new URL(location.href).searchParams.get('thread')")
+    assert desk.locator('#chat [data-testid="bot"]').count() == 0
+    _send(desk, "Is it loud enough for Spotify?")
+    desk.locator("#chat :text('Drop a mix in the box and press Review first')").wait_for()
+    desk.reload()
+    desk.wait_for_selector("#message-box textarea")
+    desk.wait_for_timeout(1500)
+    assert _thread(desk) is None and desk.locator('#chat [data-testid="bot"]', has_text="first:").count() == 0
+    # the old conversation is still in the list (the side bar), and reopens from it
+    desk.locator("button[aria-label='Toggle Sidebar']").click()
+    desk.locator("#conversation-list label", has_text="flawed_mix.wav").first.click()
+    desk.wait_for_function("t => new URL(location.href).searchParams.get('thread') === t", arg=thread)
+    desk.locator('#chat [data-testid="bot"]', has_text="first:").first.wait_for()
+    desk.locator("button[aria-label='Toggle Sidebar']").click()
+
+
+def test_plots_read_in_hz_with_alt_text(desk, app):
+    from mixingbuddy.agent.api import MixingBuddy
+    from mixingbuddy.ui import plots
+
+    desk.get_by_role("tab", name="Spectrum").click()
+    img = desk.locator("#plot-spectrum img")
     img.wait_for(state="visible")
     assert img.evaluate("el => el.naturalWidth") > 100
-    _shot(page, "3-spectrum")
+    assert desk.locator("#alt-spectrum").inner_text().startswith("Figure: the mix's 1/3-octave spectrum")
+    with MixingBuddy(app.home, llm=None, use_model=False) as mb:
+        fig = plots.spectrum_figure(mb.state(_thread(desk))["report"])
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks and all(re.fullmatch(r"\d+(\.\d+)? k?Hz", t) for t in ticks), ticks
 
-    # a follow-up whose answer names a measured number
-    lufs = state["report"]["loudness"]["integrated_lufs"]
-    n_before = len(_bot_texts(page))
-    page.fill("#question textarea", "is it loud enough for Spotify?")
-    page.click("#ask-button")
-    page.wait_for_function(
-        f"() => document.querySelectorAll('[data-testid=\"bot\"]').length > {n_before}")
-    answer = _bot_texts(page)[-1]
-    assert f"{lufs:.1f}" in answer
-    _shot(page, "4-follow-up")
 
-    # reload: the conversation comes back from the URL
-    page.reload()
-    page.wait_for_function(
-        f"() => document.querySelectorAll('[data-testid=\"bot\"]').length > {n_before}")
-    assert any(f"{lufs:.1f}" in t for t in _bot_texts(page))
-    assert thread in page.url
-
-    # the bare address in the same browser: back from the browser's storage
-    page.goto(app["url"])
-    page.wait_for_function(
-        f"() => document.querySelectorAll('[data-testid=\"bot\"]').length > {n_before}")
-    page.wait_for_function("() => new URL(window.location.href).searchParams.get('thread')")
-    assert thread in page.url
+def test_phone_sample_mix_review(browser, app):
+    ctx = browser.new_context(viewport=PHONE)
+    page = ctx.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app.url)
+    page.wait_for_selector("#message-box textarea")
+    page.locator("#chat :text('Review this sample mix')").click()  # the first-visit example
+    page.wait_for_function("() => (document.querySelector('#taken-as-text') || {innerText: ''})"
+                           ".innerText.includes('sample_mix.wav')")
+    page.evaluate(_WATCH_JS, 0)
+    page.locator("#message-box .submit-button").click()
+    _idle(page)
+    assert page.locator('#chat [data-testid="bot"]', has_text="MixingBuddy review").count() == 1
+    assert _no_horizontal_scroll(page)
+    assert _box(page, "#chat")["y"] < _box(page, "#message-box")["y"]
+    page.screenshot(path=str(SHOTS / "phone-review.png"))
     ctx.close()

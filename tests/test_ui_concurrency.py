@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import make_sine
-from test_ui_app import R_CHAT, R_THREAD, _review, text_of
+from test_ui_app import R_BOOK, R_CHAT, R_THREAD, _review, _send, text_of
 
 from mixingbuddy.ui import app as ui_app
 from mixingbuddy.ui.app import AppConfig
@@ -46,7 +46,7 @@ def test_ten_simultaneous_sessions_stay_apart(live, tmp_path):
         client = Client(live["demo"].local_url, verbose=False)
         out = _review(client, mixes[k])
         tid = out[R_THREAD]
-        ask = client.predict("is it loud enough for Spotify?", tid, [], api_name="/ask")[0]
+        ask = _send(client, "is it loud enough for Spotify?", thread=tid, book=out[R_BOOK])[0]
         return k, out, tid, ask
 
     with ThreadPoolExecutor(max_workers=n) as pool:

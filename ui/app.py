@@ -1,8 +1,8 @@
 """The browser app: a Gradio chat that reviews a mix, shows the measurements, and keeps talking.
 
-:func:`build_app` makes the page (upload, review with streamed progress, findings, figures,
-audition panel, downloads, follow-up questions); conversations survive a reload and a server
-restart, and errors reach the chat as one line (:func:`error_line`), never as a traceback.
+:func:`build_app` makes the page (one message box for files and questions, the review's progress
+and its folded answer in the chat, findings, figures, audition, downloads, a list of
+conversations); :func:`serve` runs it. Errors reach the chat as one line (:func:`error_line`).
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import queue
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,28 @@ import gradio as gr
 from ..tools.errors import InvalidArgumentError, MixingBuddyError, sanitize_name
 from ..tools.io.audio import STEM_ROLES
 from ..tools.measure.loudness import PLATFORM_TARGETS
-from .uploads import UploadLimits, UploadSession, cleanup_stale, prepare_upload
+from .chat import (
+    NONE,
+    assign_files,
+    echo_text,
+    fold_review,
+    messages_from_history,
+    progress_message,
+    step_lines,
+    text_of,
+)
+from .conversations import (
+    TokenBook,
+    book_choices,
+    book_entry,
+    book_forget,
+    book_put,
+    book_rename,
+    browser_secret,
+    new_book,
+)
+from .plots import plot_alt_text
+from .uploads import UploadLimits, UploadSession, cleanup_stale, prepare_upload, upload_path
 
 log = logging.getLogger("mixingbuddy.ui")
 
@@ -36,23 +58,51 @@ GENRE_ANY = "any"
 GENRES = (GENRE_ANY, "pop", "rock", "electronic", "hip-hop", "r&b", "jazz", "acoustic", "metal",
           "classical")
 DEFAULT_PLATFORM = "spotify"
-STORAGE_KEY = "mixingbuddy-thread"
+STORAGE_KEY = "mixingbuddy-conversations"
+WORK_PREFIX = "mixingbuddy-ui-"  # the temporary folder of one app process
 # Gradio itself refuses any one file above this multiple of the upload limit (a hard cap that
 # protects the disk); files between the limit and the cap reach ui.uploads, whose message is
 # shown in the chat.
 HARD_FILE_FACTOR = 2
-PROGRESS_POLL_S = 0.2
 MODEL_POLL_S = 1.0  # the readiness line's polling period while the audio model loads
-PROGRESS_LINES = 12
-PLOT_TABS = (("spectrum", "Spectrum"), ("loudness", "Loudness"), ("stem_levels", "Stem balance"),
+MAX_QUESTION_CHARS = 2000  # as agent.api.MAX_QUESTION_CHARS (not imported: the page builds without the agent)
+SAMPLE_SECONDS = 12.0
+FIRST_QUESTIONS = ("What should I fix first?", "Is it loud enough for Spotify?")
+FOLLOW_UPS = ("What should I fix first?", "Is it loud enough for Spotify?", "What if I raise the vocals by 3 dB?")
+PLACEHOLDER = ("**Drop a mix** (wav, flac, mp3, m4a, ogg, aiff or a .stem.mp4), optionally its stems (files or "
+               "a ZIP) and a reference, in the box below and press **Review**. Then ask follow-up questions.")
+RETRY_REVIEW = "To review again, drop the files in the box again; retry repeats follow-up questions."
+PLOT_TABS = (("spectrum", "Spectrum"), ("loudness", "Loudness"), ("stem_levels", "Balance"),
              ("masking", "Masking"), ("waveform", "Waveform"))
-NO_THREAD = "Upload a mix and press Review first; follow-up questions continue that conversation."
+NO_THREAD = "Drop a mix in the box and press Review first; follow-up questions continue that conversation."
 _URL_JS = """(thread) => {
   const url = new URL(window.location.href);
   if (thread) { url.searchParams.set("thread", thread); } else { url.searchParams.delete("thread"); }
   window.history.replaceState(null, "", url);
   return [];
 }"""
+# the chat does not follow new text (autoscroll off): it shows the start of the newest exchange,
+# the last question at the top and the answer's first lines below it
+_SCROLL_FN = """() => {
+  const c = document.querySelector('#chat');
+  if (!c) return [];
+  const users = c.querySelectorAll('[data-testid="user"]');
+  const u = users[users.length - 1];
+  if (!u) return [];
+  let p = u.parentElement;
+  while (p && p !== document.body) {
+    const st = getComputedStyle(p);
+    if (p.scrollHeight > p.clientHeight + 2 && /(auto|scroll)/.test(st.overflowY)) break;
+    p = p.parentElement;
+  }
+  if (p && p !== document.body) {
+    p.scrollTop += u.getBoundingClientRect().top - p.getBoundingClientRect().top - 8;
+  }
+  return [];
+}"""
+_SCROLL_JS = "() => { setTimeout(" + _SCROLL_FN + ", 60); return []; }"
+_SCROLL_SOON_JS = ("() => { for (const ms of [150, 400, 900]) { setTimeout(" + _SCROLL_FN
+                   + ", ms); } return []; }")
 
 
 # ----------------------------------------------------------------------------- the agent, lazily
@@ -90,6 +140,9 @@ def default_factory(home: str | os.PathLike | None = None, **kwargs: Any) -> Cal
 
         return MixingBuddy(home, **kwargs)
 
+    from ..agent.api import default_home  # the agent's home: the app keeps its conversation keys there
+
+    make.home = Path(home).expanduser() if home is not None else default_home()
     return make
 
 
@@ -111,37 +164,52 @@ def _as_dict(x: Any) -> dict:
     return dict(x) if isinstance(x, dict) else {}
 
 
-def _fmt_value(ev: dict) -> str:
-    try:
-        return f"{float(ev['value']):.{int(ev.get('decimals', 1))}f}"
-    except (KeyError, TypeError, ValueError):
-        return str(ev.get("value"))
-
-
 # words, not emoji: they read the same without an emoji font
 _SEVERITY_MARK = {"high": "**[fix first]**", "medium": "**[worth fixing]**", "low": "[minor]", "ok": "[fine]"}
+# where each topic is drawn (a tab of the side panel)
+_TOPIC_PLOT = {"balance": "Balance", "loudness": "Loudness", "true_peak": "Loudness", "clipping": "Waveform",
+               "masking": "Masking", "spectrum": "Spectrum", "low_end": "Spectrum", "reference": "Spectrum",
+               "dynamics": "Loudness"}
+
+
+def _span(start_s: float, end_s: float) -> str:
+    """A time range as a mixer reads it off a timeline: "1:03.2-1:04.0"."""
+    def clock(t_s: float) -> str:
+        return f"{int(t_s // 60)}:{t_s % 60:04.1f}"
+    return clock(start_s) if end_s - start_s < 0.1 else f"{clock(start_s)}-{clock(end_s)}"
 
 
 def findings_markdown(findings: list[Any]) -> str:
-    """The findings, most severe first as given, each with its evidence (tool, quantity, value)."""
+    """The findings in a mixer's words, most severe first as given: what was heard and measured,
+    what to do, where to look (the plot's tab, and the time ranges in the waveform). No internal
+    keys, and a finding repeated word for word is shown once."""
     items = [_as_dict(f) for f in findings or []]
     if not items:
         return "_No findings yet._"
-    out = []
+    out, seen = [], set()
     for f in items:
+        key = (f.get("title"), f.get("detail"), f.get("action"))
+        if key in seen:
+            continue
+        seen.add(key)
         sev = f.get("severity", "")
-        head = f"{_SEVERITY_MARK.get(sev, '-')} **{f.get('title', '')}** ({sev}, {f.get('topic', '')}"
-        head += ", from the audio model and the tools)" if f.get("source") == "model+tools" else ")"
-        out.append(head)
+        lines = [f"{_SEVERITY_MARK.get(sev, '-')} **{f.get('title', '')}**"]
         if f.get("detail"):
-            out.append(f"  {f['detail']}")
+            lines.append(str(f["detail"]))
         if f.get("action"):
-            out.append(f"  *What to do:* {f['action']}")
-        for ev in f.get("evidence") or []:
-            ev = _as_dict(ev)
-            out.append(f"  - {ev.get('quantity', '')}: {_fmt_value(ev)} {ev.get('unit', '')} "
-                       f"(`{ev.get('tool', '')}`)")
-        out.append("")
+            lines.append(f"*What to do:* {f['action']}")
+        where = []
+        spans = sorted({(round(float(a), 1), round(float(b), 1)) for a, b in
+                        (r for r in f.get("regions_s") or [] if isinstance(r, (list, tuple)) and len(r) == 2)})
+        if _TOPIC_PLOT.get(f.get("topic", "")) and not (spans and _TOPIC_PLOT[f["topic"]] == "Waveform"):
+            where.append(f"the {_TOPIC_PLOT[f['topic']]} tab")
+        if spans:
+            where.append("the Waveform tab at " + ", ".join(_span(a, b) for a, b in spans[:4])
+                         + (f" and {len(spans) - 4} more" if len(spans) > 4 else ""))
+        if where:
+            lines.append(f"*See:* {' and '.join(where)}"
+                         + ("; heard by the audio model and measured" if f.get("source") == "model+tools" else ""))
+        out += ["  \n".join(lines), ""]  # two spaces: a Markdown line break
     return "\n".join(out).strip()
 
 
@@ -303,38 +371,15 @@ def pick_anchor(choice: str | None) -> str | None:
     return choice if choice in STEM_ROLES else None
 
 
-class ProgressLog:
-    """One line per graph node, updated as ``on_progress(node, status)`` calls arrive:
-    "... ingest" while it runs, "done ingest (0.21 s)" when it ends."""
-
-    def __init__(self, header: list[str] | None = None):
-        self.header = list(header or [])
-        self.nodes: dict[str, str] = {}
-
-    def add(self, line: str) -> None:
-        node, _, status = line.partition(": ")
-        self.nodes[node] = status
-
-    def markdown(self) -> str:
-        rows = []
-        for node, status in list(self.nodes.items())[-PROGRESS_LINES:]:
-            if status.startswith("done"):
-                rows.append(f"- ✅ {node} {status[4:].strip()}")
-            elif status == "failed":
-                rows.append(f"- ❌ {node} failed")
-            else:
-                rows.append(f"- ⏳ {node} {'' if status == 'started' else status}".rstrip())
-        return "\n\n".join(self.header) + ("\n\n" if self.header and rows else "") + "\n".join(rows)
-
-
 @dataclass
 class AppConfig:
     """Where the app keeps its temporary files, and its limits."""
 
-    work_root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mixingbuddy-ui-")))
+    work_root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=WORK_PREFIX)))
     limits: UploadLimits = field(default_factory=UploadLimits.from_env)
     concurrency: int = 2
     max_duration_s: float = 1200.0
+    home: Path | None = None  # conversation keys (default: the agent's home)
 
     def folder(self, kind: str, thread_id: str | None = None) -> Path:
         d = self.work_root / kind / (sanitize_name(thread_id) if thread_id else "")
@@ -379,218 +424,463 @@ def about_text() -> str:
     return (f"Measurements: ITU-R BS.1770-4 loudness, spectrum, stereo, stem balance against professional "
             f"mixes (MUSDB18), masking. {sep}\n\n{LICENSE_NOTE}")
 
+def sample_mix(cfg: AppConfig) -> str | None:
+    """A sample mix for a first visit, rendered locally (``model.data.demo_song``: vocals 8 dB
+    down, so the review has something to say); None when rendering fails."""
+    path = cfg.folder("sample") / "sample_mix.wav"
+    if path.is_file():
+        return str(path)
+    try:
+        import soundfile as sf
+
+        from ..model.data.demo_song import SongConfig, render_song
+
+        mix, _ = render_song(SongConfig(duration_s=SAMPLE_SECONDS, seed=5), gains_db={"vocals": -8.0})
+        sf.write(path, mix, 44_100, subtype="PCM_16")
+        return str(path)
+    except Exception:  # noqa: BLE001 - a first-visit extra; the app works without it
+        log.warning("the sample mix could not be rendered", exc_info=True)
+        return None
+
+
+def _home_of(agent: AgentHandle, cfg: AppConfig) -> Path:
+    """Where the app keeps its conversation keys: ``cfg.home``, else the agent's home, else (an
+    agent factory of unknown home) a folder in the app's temporary folder (keys then last as long
+    as the process)."""
+    home = cfg.home or (getattr(agent._mb, "home", None) if agent.loaded else getattr(agent._factory, "home", None))
+    home = Path(home) if home is not None else cfg.work_root / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def _whatif_gains(state: dict) -> dict[str, float] | None:
+    """The stem move of the last question when it was a what-if (``route`` in the stored state)."""
+    rt = state.get("route") or {}
+    if rt.get("stem") in STEM_ROLES and isinstance(rt.get("gain_db"), (int, float)):
+        return {rt["stem"]: float(rt["gain_db"])}
+    return None
+
+
 def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "MixingBuddy"):
     """The Gradio Blocks app around ``mb`` (a ``MixingBuddy``, or a zero-argument factory that
     makes one on first use; None = ``agent.api.MixingBuddy()`` with its defaults).
 
     Notes
     -----
-    Flow: upload (``ui.uploads``: limits, private session folder, safe ZIPs) ->
-    ``MixingBuddy.review`` in a worker thread, its ``on_progress(node, status)`` calls streamed
-    to the page as they come -> the answer in the chat, the findings with their evidence, the
-    figures (``ui.plots``), the audition panel (``ui.audition``) prefilled with the balance
-    suggestions, and the review as Markdown and JSON downloads. Follow-up questions go to
-    ``MixingBuddy.ask`` on the same thread.
+    The conversation comes first: one message box takes the files (a mix, stems, a ZIP, a
+    reference; :func:`ui.chat.assign_files` says what each is taken as and two pickers correct
+    it) and the question. A message with files runs ``MixingBuddy.review`` in a worker thread:
+    the request is echoed at once, a progress message lists each step with its time, and the
+    answer comes back folded (:func:`ui.chat.fold_review`: a short lead, then each section under
+    its heading). A message without files goes to ``MixingBuddy.ask`` on the open conversation.
+    The side panel holds the findings in a mixer's words, the figures (``ui.plots``), the
+    audition (``ui.audition``; opened from a what-if answer or a balance finding with the moves
+    prefilled) and the downloads.
 
-    Conversations survive a reload and a server restart: the thread id is kept in the page's
-    URL (``?thread=...``) and in the browser's local storage (``gr.BrowserState``); on load the
-    app asks ``MixingBuddy.history`` / ``MixingBuddy.state`` for the conversation and rebuilds
-    the chat and the figures from the stored report and audio.
+    Conversations are listed in a side bar from this browser's storage (``gr.BrowserState``,
+    encrypted with a key kept in the agent's home) and checked against the server's threads; each
+    is bound to the browser that made it by a token (:class:`ui.conversations.TokenBook`), so a
+    thread id alone (``?thread=...`` in the URL) opens nothing elsewhere.
 
-    Errors never reach the page as a traceback: a bad upload or a bad request is answered in
-    the chat with one line, ``error[<code>]: <message>`` for the typed errors of
-    ``tools.errors``; anything else is logged on the server and answered with one line saying
-    what failed.
-
-    With a factory, the ``MixingBuddy`` is created on first use, so the page can be built (and
-    served) without loading the agent until a review is asked for.
+    Errors never reach the page as a traceback: ``error[<code>]: <message>`` in the chat.
     """
     from . import audition as aud
 
     agent = AgentHandle(mb if mb is not None else default_factory())
     cfg = config or AppConfig()
     cleanup_stale(cfg.work_root / "uploads", max_age_s=6 * 3600)
+    home = _home_of(agent, cfg)
+    tokens = TokenBook(home)
     banner = llm_banner(agent._mb) if agent.loaded else llm_banner(None)
     platform_choices = [(p.label, k) for k, p in PLATFORM_TARGETS.items()]
+    sample = sample_mix(cfg)
+    examples = ([{"text": "Review this sample mix", "files": [sample]}] if sample else [])
+    examples += [{"text": q} for q in FIRST_QUESTIONS]
 
     with gr.Blocks(title=title, delete_cache=(1800, 3600), analytics_enabled=False) as demo:
-        gr.Markdown(f"# {title}\nA mix critic you can talk to: every piece of advice comes with the "
-                    "number that justifies it.")
-        gr.Markdown(banner or "", visible=bool(banner), elem_id="llm-banner")
-        # readiness: polled while the audio model loads in the background (MixingBuddy.warm_up)
-        model_line = model_status_line(agent._mb)
-        model_md = gr.Markdown(model_line, elem_id="model-status")
-        model_timer = gr.Timer(MODEL_POLL_S, active=model_line.endswith("loading…"))
-        # the conversation's id: a hidden textbox, so that the page's URL can carry it
         thread = gr.Textbox("", visible="hidden", elem_id="thread-id", label="thread")
-        saved_thread = gr.BrowserState(None, storage_key=STORAGE_KEY)
-        with gr.Row():
-            with gr.Column(scale=1, min_width=300):
-                mix_in = gr.File(label="Mix (wav, flac, mp3, m4a, ogg, aiff, or a .stem.mp4)",
-                                 file_count="single", type="filepath", elem_id="mix-upload")
-                stems_in = gr.File(label="Stems, optional (several files, a .zip, or a .stem.mp4)",
-                                   file_count="multiple", type="filepath", elem_id="stems-upload")
-                ref_in = gr.File(label="Reference track, optional", file_count="single",
-                                 type="filepath", elem_id="reference-upload")
-                anchor_in = gr.Dropdown([("auto (vocals if present, else drums)", ANCHOR_AUTO)]
-                                        + [(r, r) for r in STEM_ROLES],
-                                        value=ANCHOR_AUTO, label="Anchor stem (assumed right)")
-                platform_in = gr.Dropdown(platform_choices, value=DEFAULT_PLATFORM, label="Target platform")
-                genre_in = gr.Dropdown(list(GENRES), value=GENRE_ANY, label="Genre",
-                                       allow_custom_value=True)
-                review_btn = gr.Button("Review", variant="primary", elem_id="review-button")
-                status_md = gr.Markdown("", elem_id="status")
-                with gr.Accordion("About", open=False, elem_id="about"):
-                    gr.Markdown(about_text())
-            with gr.Column(scale=2):
-                chat = gr.Chatbot(label="MixingBuddy", height=460, elem_id="chat")
-                with gr.Row():
-                    question_in = gr.Textbox(placeholder="Ask a follow-up: why? how do I fix it? "
-                                             "is it loud enough for Spotify?", show_label=False,
-                                             scale=5, elem_id="question")
-                    ask_btn = gr.Button("Ask", scale=1, elem_id="ask-button")
-                with gr.Tabs():
-                    with gr.Tab("Findings"):
+        book_st = gr.BrowserState(None, storage_key=STORAGE_KEY, secret=browser_secret(home))
+        whatif_st = gr.State(None)
+        with gr.Sidebar(label="Conversations", open=False, elem_id="conversations"):
+            new_btn = gr.Button("New conversation", variant="primary", elem_id="new-conversation")
+            conv_list = gr.Radio([], label="Your conversations (this browser)", elem_id="conversation-list")
+            with gr.Row():
+                rename_in = gr.Textbox(placeholder="a new name", show_label=False, scale=3, elem_id="rename-text")
+                rename_btn = gr.Button("Rename", scale=1, size="sm", elem_id="rename-button")
+            delete_btn = gr.Button("Remove from this list", size="sm", variant="stop", elem_id="delete-button")
+        with gr.Row(elem_id="header"):
+            gr.HTML(f"<b>{title}</b><span class='tagline'>: a mix critic you can talk to; every piece of advice "
+                    "comes with the number that justifies it.</span>", elem_id="title")
+            model_line = model_status_line(agent._mb)
+            model_md = gr.Markdown(model_line, elem_id="model-status")
+        model_timer = gr.Timer(MODEL_POLL_S, active=model_line.endswith("loading…"))
+        gr.Markdown(banner or "", visible=bool(banner), elem_id="llm-banner")
+        with gr.Row(equal_height=False, elem_id="main"):
+            with gr.Column(scale=3, min_width=320, elem_id="chat-column"):
+                chat = gr.Chatbot(label="MixingBuddy", show_label=False, height="56vh", min_height=300, elem_id="chat",
+                                  autoscroll=False, editable="user", examples=examples or None,
+                                  placeholder=PLACEHOLDER, sanitize_html=True, allow_tags=False,
+                                  buttons=["copy"], feedback_options=None, layout="panel")
+                box = gr.MultimodalTextbox(
+                    placeholder="Drop a mix (and stems, a ZIP or a reference) and press Review, "
+                                "or ask about the open mix", file_count="multiple", sources=["upload"],
+                    show_label=False, elem_id="message-box", submit_btn="Review", stop_btn="Stop",
+                    max_plain_text_length=MAX_QUESTION_CHARS)
+                with gr.Row(visible=False, elem_id="taken-as") as taken_row:
+                    taken_md = gr.Markdown("", elem_id="taken-as-text")
+                    # custom values allowed: the choices follow the attached files, and assign_files
+                    # ignores a name that is not one of them
+                    mix_pick = gr.Dropdown([], label="Take as the mix", elem_id="mix-pick", scale=1,
+                                           allow_custom_value=True)
+                    ref_pick = gr.Dropdown([NONE], value=NONE, label="Take as the reference",
+                                           elem_id="reference-pick", scale=1, allow_custom_value=True)
+                with gr.Row(elem_id="chat-actions"):
+                    try_btn = gr.Button("Audition this move", visible=False, size="sm", variant="primary",
+                                        elem_id="try-whatif")
+                    q_btns = [gr.Button(q, visible=False, size="sm", elem_classes=["suggestion"])
+                              for q in FOLLOW_UPS]
+                with gr.Accordion("Review options: platform, genre, anchor stem", open=False, elem_id="options"):
+                    with gr.Row():
+                        platform_in = gr.Dropdown(platform_choices, value=DEFAULT_PLATFORM, label="Target platform")
+                        genre_in = gr.Dropdown(list(GENRES), value=GENRE_ANY, label="Genre", allow_custom_value=True)
+                        anchor_in = gr.Dropdown([("auto (vocals if present, else drums)", ANCHOR_AUTO)]
+                                                + [(r, r) for r in STEM_ROLES], value=ANCHOR_AUTO,
+                                                label="Anchor stem (assumed right)")
+            with gr.Column(scale=2, min_width=320, elem_id="side-column"):
+                with gr.Tabs(elem_id="panels") as tabs:
+                    with gr.Tab("Findings", id="findings"):
                         findings_md = gr.Markdown("_No review yet._", elem_id="findings")
-                    plot_outs = []
+                        try_balance = gr.Button("Try the balance moves in the audition", visible=False,
+                                                size="sm", elem_id="try-balance")
+                    with gr.Tab("Audition", id="audition", elem_id="audition-tab"):
+                        aud_hint = gr.Markdown("Review a mix with stems (or one the separator can split) to "
+                                               "audition balance moves.", elem_id="audition-hint")
+                        with gr.Group(visible=False) as aud_box:
+                            sliders = [gr.Slider(-aud.MAX_GAIN_DB, aud.MAX_GAIN_DB, value=0.0, step=0.5,
+                                                 label=f"{r} (dB)", visible=False, elem_id=f"gain-{r}")
+                                       for r in STEM_ROLES]
+                            aud_btn = gr.Button("Render before / after (loudness-matched)", elem_id="audition-button")
+                            before_out = gr.Audio(label="Before", type="filepath", interactive=False,
+                                                  elem_id="audition-before")
+                            after_out = gr.Audio(label="After", type="filepath", interactive=False,
+                                                 elem_id="audition-after")
+                            aud_md = gr.Markdown("", elem_id="audition-numbers")
+                    plot_outs, plot_alts = [], []
                     for name, label in PLOT_TABS:
-                        with gr.Tab(label):
-                            plot_outs.append(gr.Plot(label=label, elem_id=f"plot-{name}"))
-                with gr.Accordion("Audition the fix (your stems, or stems separated from the mix)", open=False, visible=False) as aud_box:
-                    gr.Markdown("Gain changes per stem, prefilled with the balance suggestions; the two "
-                                "versions are loudness-matched so you hear the balance, not the volume.")
-                    with gr.Row():
-                        sliders = [gr.Slider(-aud.MAX_GAIN_DB, aud.MAX_GAIN_DB, value=0.0, step=0.5,
-                                             label=f"{r} (dB)", visible=False, elem_id=f"gain-{r}")
-                                   for r in STEM_ROLES]
-                    aud_btn = gr.Button("Render before / after", elem_id="audition-button")
-                    with gr.Row():
-                        before_out = gr.Audio(label="Before", type="filepath", interactive=False)
-                        after_out = gr.Audio(label="After", type="filepath", interactive=False)
-                    aud_md = gr.Markdown("", elem_id="audition-numbers")
-                with gr.Row():
-                    md_file = gr.File(label="Review (Markdown)", interactive=False, elem_id="download-md")
-                    json_file = gr.File(label="Review (JSON)", interactive=False, elem_id="download-json")
+                        with gr.Tab(label, id=name):
+                            plot_outs.append(gr.Plot(label=label, show_label=False, elem_id=f"plot-{name}"))
+                            plot_alts.append(gr.Markdown("", elem_id=f"alt-{name}", elem_classes=["plot-alt"]))
+                    with gr.Tab("Downloads", id="downloads"):
+                        md_file = gr.File(label="Review (Markdown)", interactive=False, elem_id="download-md")
+                        json_file = gr.File(label="Review (JSON)", interactive=False, elem_id="download-json")
+                        with gr.Accordion("About", open=False, elem_id="about"):
+                            gr.Markdown(about_text())
 
-        full_outputs = [chat, status_md, findings_md, *plot_outs, thread, saved_thread, aud_box,
-                        *sliders, md_file, json_file]
+        panel = [findings_md, try_balance, aud_hint, aud_box, *sliders, *plot_outs, *plot_alts, md_file, json_file]
+        outputs = [chat, box, thread, book_st, conv_list, taken_row, try_btn, whatif_st, *q_btns, *panel]
 
-        def _panel(thread_id: str, state: dict, history: list[dict], answer: str | None,
-                   status: str) -> list[Any]:
+        # ------------------------------------------------------------------ pieces of output
+
+        def _panel(thread_id: str, state: dict, history: list[dict]) -> dict:
             figs = figures_for(state)
             roles = stem_roles_of(state)
             gains = aud.suggested_gains(state.get("report") or {})
-            slider_ups = [gr.update(visible=r in roles, value=float(gains.get(r, 0.0))) for r in STEM_ROLES]
             md_path, js_path = write_downloads(cfg.folder("downloads", thread_id), thread_id, state, history)
-            return [chat_from_history(history, answer), status, findings_markdown(state.get("findings") or []),
-                    *[figs.get(name) for name, _ in PLOT_TABS], thread_id, thread_id,
-                    gr.update(visible=bool(roles)), *slider_ups, md_path, js_path]
-
-        def _only(status: str | None = None, chat_value: Any = None) -> list[Any]:
-            out = [gr.skip()] * len(full_outputs)
-            if chat_value is not None:
-                out[0] = chat_value
-            if status is not None:
-                out[1] = status
+            out = {findings_md: findings_markdown(state.get("findings") or []),
+                   try_balance: gr.update(visible=any(abs(v) > 0 for v in gains.values())),
+                   aud_hint: gr.update(visible=not roles), aud_box: gr.update(visible=bool(roles)),
+                   md_file: md_path, json_file: js_path}
+            out.update({s: gr.update(visible=r in roles, value=float(gains.get(r, 0.0)))
+                        for r, s in zip(STEM_ROLES, sliders)})
+            out.update({p: figs.get(name) for (name, _), p in zip(PLOT_TABS, plot_outs)})
+            out.update({a: plot_alt_text(name, state.get("report") or {}) if figs.get(name) is not None else ""
+                        for (name, _), a in zip(PLOT_TABS, plot_alts)})
+            out.update({b: gr.update(visible=True) for b in q_btns})
             return out
 
-        def do_review(mix, stems, reference, anchor, platform, genre, chat_now):
-            chat_now = list(chat_now or [])
-            session = None
+        def _empty_panel() -> dict:
+            out = {findings_md: "_No review yet._", try_balance: gr.update(visible=False),
+                   aud_hint: gr.update(visible=True), aud_box: gr.update(visible=False),
+                   md_file: None, json_file: None, try_btn: gr.update(visible=False), whatif_st: None}
+            out.update({p: None for p in plot_outs})
+            out.update({a: "" for a in plot_alts})
+            out.update({b: gr.update(visible=False) for b in q_btns})
+            return out
+
+        def _list(book: dict) -> Any:
+            return gr.update(choices=book_choices(book), value=book.get("current"))
+
+        def _owned(thread_id: str | None, book: dict) -> str:
+            """The thread id when this browser holds its token, else an InvalidArgumentError."""
+            entry = book_entry(book, thread_id)
+            if not tokens.check(thread_id, (entry or {}).get("token")):
+                raise InvalidArgumentError("this conversation was started in another browser (or its key was "
+                                           "removed); it cannot be opened here")
+            return str(thread_id)
+
+        def _fail(where: str, e: BaseException) -> str:
+            if not isinstance(e, MixingBuddyError):
+                log.exception("%s failed", where)
+            return error_line(e)
+
+        # ------------------------------------------------------------------ the conversation
+
+        def _ask_stream(q: str, chat_now: list, thread_id: str, book: dict) -> Iterator[dict]:
+            """A follow-up: progress in the chat, then the answer (and the audition button when
+            the question was a what-if)."""
+            if not thread_id:
+                yield {chat: chat_now + [{"role": "assistant", "content": NO_THREAD}], box: gr.MultimodalTextbox(value=None)}
+                return
             try:
-                session = UploadSession(cfg.work_root / "uploads")
-                prep = prepare_upload(session, mix, stems, reference, limits=cfg.limits,
-                                      max_duration_s=cfg.max_duration_s)
+                nodes: dict[str, str] = {}
+                t0 = time.perf_counter()
+                yield {chat: chat_now + [progress_message("Thinking...", step_lines(nodes, 0.0))],
+                       try_btn: gr.update(visible=False), box: gr.MultimodalTextbox(value=None)}
+                tid = _owned(thread_id, book)
+                mbx = agent.get()
+                turn = None
+                for kind, payload in _run_with_progress(lambda cb: mbx.ask(tid, q, on_progress=cb)):
+                    if kind == "progress":
+                        node, _, status = payload.partition(": ")
+                        nodes[node] = status
+                        yield {chat: chat_now + [progress_message(
+                            "Thinking...", step_lines(nodes, time.perf_counter() - t0))]}
+                    elif kind == "error":
+                        raise payload
+                    else:
+                        turn = payload
+                state, history = mbx.state(tid), mbx.history(tid)
+                took = sum(turn.timings_s.values())
+                steps = progress_message(f"Answered in {took:.1f} s", step_lines(nodes, took), done=True)
+                answer = turn.answer + "".join(f"\n\n_note: {d}_" for d in turn.degradations)
+                gains = _whatif_gains(state) if stem_roles_of(state) else None
+                label = ("Audition this move: " + ", ".join(f"{s} {g:+.1f} dB" for s, g in gains.items())
+                         if gains else "Audition this move")
+                md_path, js_path = write_downloads(cfg.folder("downloads", tid), tid, state, history)
+                yield {chat: chat_now + [steps, {"role": "assistant", "content": answer}],
+                       try_btn: gr.update(visible=bool(gains), value=label), whatif_st: gains,
+                       md_file: md_path, json_file: js_path, book_st: book_put(book, tid)}
+            except Exception as e:
+                yield {chat: chat_now + [{"role": "assistant", "content": _fail("follow-up", e)}]}
+
+        def _review_stream(text: str, files: list[str], picks: tuple, opts: tuple, chat_now: list,
+                           book: dict) -> Iterator[dict]:
+            anchor, platform, genre = opts
+            session = None
+            nodes: dict[str, str] = {}
+            t0 = time.perf_counter()
+            try:
+                a = assign_files(files, *picks)
+                by_name = {os.path.basename(f): f for f in files}
+                taken = "Taking " + "; ".join(a.lines()) + ".\n\n"
+                base = chat_now
+                yield {chat: base + [progress_message("Reviewing...", taken + "checking the files...")],
+                       box: gr.MultimodalTextbox(value=None), taken_row: gr.update(visible=False)}
                 if platform not in PLATFORM_TARGETS:
                     raise InvalidArgumentError(f"unknown platform {platform!r}")
-                anchor_role = pick_anchor(anchor)
+                session = UploadSession(cfg.work_root / "uploads")
+                prep = prepare_upload(session, by_name.get(a.mix) if a.mix else None,
+                                      [by_name[s] for s in a.stems], by_name.get(a.reference) if a.reference else None,
+                                      limits=cfg.limits, max_duration_s=cfg.max_duration_s)
+                notes = "".join(f"\n\nnote: {w}" for w in prep.warnings)
                 genre_v = None if not genre or genre == GENRE_ANY else str(genre)[:40]
-                uploaded = f"Uploaded {', '.join(prep.file_names)} ({prep.total_bytes / 1e6:.1f} MB)."
-                progress = ProgressLog([uploaded] + [f"note: {w}" for w in prep.warnings])
-                yield _only(progress.markdown() + "\n\nstarting the review...")
                 mbx = agent.get()
+                title_now = f"Reviewing {a.mix}..."
 
-                def run(on_progress):
+                def run(cb):
                     return mbx.review(prep.mix, stems=[str(p) for p in prep.stems] or None,
-                                      reference=prep.reference, anchor=anchor_role, platform=platform,
-                                      genre=genre_v, thread_id=None, on_progress=on_progress)
+                                      reference=prep.reference, anchor=pick_anchor(anchor), platform=platform,
+                                      genre=genre_v, thread_id=None, on_progress=cb)
 
                 result = None
                 for kind, payload in _run_with_progress(run):
                     if kind == "progress":
-                        progress.add(payload)
-                        yield _only(progress.markdown())
+                        node, _, status = payload.partition(": ")
+                        nodes[node] = status
+                        yield {chat: base + [progress_message(
+                            title_now, taken + step_lines(nodes, time.perf_counter() - t0) + notes)]}
                     elif kind == "error":
                         raise payload
                     else:
                         result = payload
                 tid = result.thread_id
                 state, history = mbx.state(tid), mbx.history(tid)
-                state.setdefault("findings", [f.model_dump(mode="json") for f in result.findings])
-                state.setdefault("claims", [c.model_dump(mode="json") for c in result.claims])
-                state.setdefault("report", result.report)
-                state.setdefault("degradations", list(result.degradations))
-                done = f"Done in {sum(result.timings_s.values()):.1f} s."
+                took = sum(result.timings_s.values())
+                extra = (f" + {len(a.stems)} stem file{'s' if len(a.stems) != 1 else ''}" if a.stems else "") + \
+                    (f" + reference {a.reference}" if a.reference else "")
+                done = f"Reviewed {a.mix}{extra} in {took:.1f} s"
                 if result.source == "composer" and banner:
-                    done += " The external model was not used for this answer (fallback composer)."
-                done += "".join(f"\n\nnote: {d}" for d in result.degradations)
-                yield _panel(tid, state, history, result.answer, done)
+                    done += " (the external model was not used: fallback composer)"
+                msgs = base + [progress_message(done, taken + step_lines(nodes, took) + notes, done=True)]
+                msgs += fold_review(result.answer)
+                token = tokens.issue(tid)
+                book = book_put(book, tid, token, title=a.mix)
+                out = {chat: msgs, thread: tid, book_st: book, conv_list: _list(book), **_panel(tid, state, history)}
+                yield out
+                if text.rstrip().endswith("?"):  # a question typed with the files: answer it too
+                    msgs = msgs + [{"role": "user", "content": text}]
+                    for upd in _ask_stream(text, msgs, tid, book):
+                        yield upd
             except Exception as e:  # one line in the chat, never a traceback
-                if not isinstance(e, MixingBuddyError):
-                    log.exception("review failed")
-                yield _only("Review failed.", chat_now + [{"role": "assistant", "content": error_line(e)}])
+                yield {chat: chat_now + [{"role": "assistant", "content": _fail("review", e)}],
+                       box: gr.MultimodalTextbox(value=None)}
             finally:
                 if session is not None:
                     session.cleanup()
 
-        def do_ask(question, thread_id, chat_now):
-            chat_now = list(chat_now or [])
-            q = " ".join(str(question or "").split())
-            if not q:
-                yield chat_now, gr.skip(), "", gr.skip(), gr.skip()
-                return
-            chat_now.append({"role": "user", "content": q})
-            if not thread_id:
-                yield chat_now + [{"role": "assistant", "content": NO_THREAD}], gr.skip(), "", gr.skip(), gr.skip()
-                return
-            yield chat_now, "thinking...", "", gr.skip(), gr.skip()
+        def send(msg, mix_choice, ref_choice, anchor, platform, genre, chat_now, thread_id, book):
+            """One message from the box: with files, a review (and the typed question after it);
+            without, a follow-up on the open conversation."""
+            msg = msg if isinstance(msg, dict) else {"text": str(msg or ""), "files": []}
+            text = " ".join(str(msg.get("text") or "").split())
             try:
-                mbx = agent.get()
-                turn = None
-                progress = ProgressLog()
-                for kind, payload in _run_with_progress(
-                        lambda on_progress: mbx.ask(thread_id, q, on_progress=on_progress)):
-                    if kind == "progress":
-                        progress.add(payload)
-                        yield chat_now, progress.markdown(), "", gr.skip(), gr.skip()
-                    elif kind == "error":
-                        raise payload
-                    else:
-                        turn = payload
-                history = mbx.history(thread_id)
-                msgs = chat_from_history(history)
-                if not msgs or msgs[-1]["content"] != turn.answer:
-                    msgs = chat_now + [{"role": "assistant", "content": turn.answer}]
-                md_path, js_path = write_downloads(cfg.folder("downloads", thread_id), thread_id,
-                                                   mbx.state(thread_id), history)
-                note = "".join(f"\n\nnote: {d}" for d in turn.degradations)
-                yield msgs, f"Answered in {sum(turn.timings_s.values()):.1f} s.{note}", "", md_path, js_path
-            except Exception as e:
-                if not isinstance(e, MixingBuddyError):
-                    log.exception("follow-up failed")
-                yield chat_now + [{"role": "assistant", "content": error_line(e)}], "", "", gr.skip(), gr.skip()
+                files = [p for p in (upload_path(f) for f in msg.get("files") or []) if p]
+            except MixingBuddyError as e:
+                yield {chat: list(chat_now or []) + [{"role": "assistant", "content": error_line(e)}]}
+                return
+            book = new_book(book)
+            chat_now = list(chat_now or [])
+            if not text and not files:
+                yield {box: gr.skip()}
+                return
+            chat_now.append({"role": "user", "content": echo_text(text, files)})
+            if files:
+                # a new review is a new conversation: the chat starts again from this request
+                chat_now = chat_now[-1:]
+                yield from _review_stream(text, files, (mix_choice, ref_choice), (anchor, platform, genre),
+                                          chat_now, book)
+            else:
+                yield from _ask_stream(text, chat_now, thread_id, book)
 
-        def do_audition(thread_id, vocals_db, drums_db, bass_db, other_db):
+        def on_box_change(msg):
+            """What the attached files will be taken as, with pickers to correct it."""
+            files = [os.path.basename(upload_path(f) or "") for f in ((msg or {}).get("files") or [])]
+            if not files:
+                return gr.update(visible=False), "", gr.update(choices=[], value=None), gr.update(
+                    choices=[NONE], value=NONE)
+            a = assign_files(files)
+            return (gr.update(visible=True), "**Taking:** " + "; ".join(a.lines()),
+                    gr.update(choices=files, value=a.mix), gr.update(choices=[NONE] + files, value=a.reference or NONE))
+
+        def on_pick(msg, mix_choice, ref_choice):
+            files = [os.path.basename(upload_path(f) or "") for f in ((msg or {}).get("files") or [])]
+            return "**Taking:** " + "; ".join(assign_files(files, mix_choice, ref_choice).lines()) if files else ""
+
+        def _last_user(chat_now: list, index: int | None = None) -> tuple[int, str]:
+            idx = [k for k, m in enumerate(chat_now) if isinstance(m, dict) and m.get("role") == "user"]
+            if index is not None:
+                idx = [k for k in idx if k <= index]
+            if not idx:
+                return -1, ""
+            return idx[-1], text_of(chat_now[idx[-1]])
+
+        def retry(chat_now, thread_id, book, data: gr.RetryData):
+            """Ask the last question again (a review is retried by dropping its files again)."""
+            chat_now = list(chat_now or [])
+            k, q = _last_user(chat_now, data.index if data is not None else None)
+            if k < 0 or not thread_id or "(files:" in q:
+                yield {chat: chat_now + [{"role": "assistant", "content": RETRY_REVIEW}]}
+                return
+            yield from _ask_stream(q, chat_now[:k + 1], thread_id, new_book(book))
+
+        def edit(chat_now, thread_id, book, data: gr.EditData):
+            """The edited question replaces it and what came after, and is answered again."""
+            chat_now = list(chat_now or [])
+            k = data.index if isinstance(data.index, int) else data.index[0]
+            q = " ".join(str(data.value or "").split())
+            if not q or not thread_id:
+                yield {chat: chat_now}
+                return
+            kept = chat_now[:k] + [{"role": "user", "content": q}]
+            yield {chat: kept}
+            yield from _ask_stream(q, kept, thread_id, new_book(book))
+
+        def undo(chat_now, data: gr.UndoData):
+            """The last question leaves the chat (its text goes back to the box)."""
+            chat_now = list(chat_now or [])
+            k, q = _last_user(chat_now, data.index if data is not None else None)
+            if k <= 0:
+                return {chat: chat_now}
+            return {chat: chat_now[:k], box: gr.MultimodalTextbox(value={"text": q, "files": []})}
+
+        def stopped(chat_now):
+            chat_now = [m for m in list(chat_now or [])
+                        if not (isinstance(m, dict) and (m.get("metadata") or {}).get("status") == "pending")]
+            return chat_now + [{"role": "assistant", "content": "Stopped. Send the files again to review, or "
+                                "ask another question."}]
+
+        # ------------------------------------------------------------------ conversations
+
+        def open_thread(wanted: str | None, book: Any, status: str | None = None) -> dict:
+            book = new_book(book)
+            if not wanted:
+                return {chat: [], thread: "", book_st: book, conv_list: _list(book), **_empty_panel()}
+            try:
+                tid = _owned(wanted, book)
+                mbx = agent.get()
+                history, state = mbx.history(tid), mbx.state(tid)
+                book = book_put(book, tid)
+                msgs = messages_from_history(history)
+                if status:
+                    msgs.append({"role": "assistant", "content": status})
+                gains = _whatif_gains(state) if stem_roles_of(state) and len(history) > 2 else None
+                return {chat: msgs, thread: tid, book_st: book, conv_list: _list(book),
+                        try_btn: gr.update(visible=bool(gains)), whatif_st: gains,
+                        **_panel(tid, state, history)}
+            except Exception as e:
+                msg = f"Could not reopen the conversation: {_fail('reopen', e)}"
+                if isinstance(e, InvalidArgumentError) and "unknown conversation" in str(e):
+                    book = book_forget(book, wanted)  # gone from the server: gone from the list
+                book["current"] = None
+                return {chat: [{"role": "assistant", "content": msg}], thread: "", book_st: book,
+                        conv_list: _list(book), **_empty_panel()}
+
+        def do_reopen(book, request: gr.Request):
+            """On page load: the conversation named in the URL, else the one open last."""
+            params = getattr(request, "query_params", None) or {}
+            book = new_book(book)
+            return open_thread(params.get("thread") or book.get("current"), book)
+
+        def do_open(choice, book):
+            return open_thread(choice, book)
+
+        def do_new(book):
+            """A new conversation: an empty chat, nothing open (the old one stays in the list)."""
+            book = new_book(book)
+            book["current"] = None
+            return {chat: [], thread: "", book_st: book, conv_list: _list(book), box: gr.MultimodalTextbox(value=None),
+                    taken_row: gr.update(visible=False), **_empty_panel()}
+
+        def do_rename(name, thread_id, book):
+            book = book_rename(book, thread_id, name)
+            return {book_st: book, conv_list: _list(book), rename_in: ""}
+
+        def do_delete(thread_id, book):
+            """The open conversation leaves this browser's list and its key is forgotten on the
+            server (the agent keeps its thread: there is no delete in ``agent.api`` yet)."""
+            if thread_id:
+                try:
+                    _owned(thread_id, new_book(book))
+                    tokens.forget(thread_id)
+                except MixingBuddyError:
+                    pass
+            book = book_forget(book, thread_id)
+            out = do_new(book)
+            return out
+
+        # ------------------------------------------------------------------ audition
+
+        def do_audition(thread_id, book, vocals_db, drums_db, bass_db, other_db):
             gains = (vocals_db, drums_db, bass_db, other_db)  # in the order of STEM_ROLES
             try:
                 if not thread_id:
                     raise InvalidArgumentError("review a mix with stems first")
-                state = agent.get().state(thread_id)
+                tid = _owned(thread_id, new_book(book))
+                state = agent.get().state(tid)
                 report = state.get("report") or {}
                 residual, kind = None, "separated"
                 if (report.get("stem_balance") or {}).get("source") == "separated":
-                    # a bounced mix: audition on the stems separated during the review
-                    sep = agent.get().store.separation(thread_id)
+                    sep = agent.get().store.separation(tid)  # a bounced mix: the stems separated in the review
                     if sep is None:
                         raise InvalidArgumentError("the separated stems of this conversation are gone; "
                                                    "review the mix again")
@@ -602,7 +892,7 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
 
                     residual, kind = master_residual(mix, stems)  # before is the mix the review measured
                 chosen = {r: float(g) for r, g in zip(STEM_ROLES, gains) if r in stems.stems and g is not None}
-                folder = cfg.folder("auditions", thread_id)
+                folder = cfg.folder("auditions", tid)
                 for old in folder.glob("audition-*"):  # keep only the latest renders of a thread
                     shutil.rmtree(old, ignore_errors=True)
                 res = aud.audition(stems, chosen, folder, anchor=report.get("anchor"),
@@ -610,53 +900,95 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                                    residual_kind=kind)
                 return res.before_wav, res.after_wav, aud.audition_markdown(res)
             except Exception as e:
-                if not isinstance(e, MixingBuddyError):
-                    log.exception("audition failed")
-                return None, None, error_line(e)
+                return None, None, _fail("audition", e)
 
-        def do_reopen(saved, request: gr.Request):
-            """On page load: reopen the conversation named in the URL, else the one in the
-            browser's storage."""
-            wanted = None
-            params = getattr(request, "query_params", None) or {}
-            wanted = params.get("thread") or saved
-            if not wanted:
-                return _only()
+        def prefill(gains):
+            """Sliders set to ``gains`` (others 0) and the audition tab opened."""
+            gains = gains or {}
+            return [gr.Tabs(selected="audition")] + [gr.update(value=float(gains.get(r, 0.0))) for r in STEM_ROLES]
+
+        def balance_gains(thread_id, book):
             try:
-                mbx = agent.get()
-                history = mbx.history(wanted)
-                state = mbx.state(wanted)
-                if not history and not state.get("report"):
-                    raise InvalidArgumentError(f"no conversation {wanted!r} here")
-                return _panel(wanted, state, history, None, f"Reopened conversation `{wanted}`.")
-            except Exception as e:
-                if not isinstance(e, MixingBuddyError):
-                    log.exception("reopen failed")
-                out = _only(f"Could not reopen the conversation: {error_line(e)}")
-                out[full_outputs.index(saved_thread)] = None
-                return out
+                tid = _owned(thread_id, new_book(book))
+                return aud.suggested_gains(agent.get().state(tid).get("report") or {})
+            except Exception as e:  # noqa: BLE001 - the sliders stay as they are
+                log.info("balance prefill skipped: %s", e)
+                return None
 
-        review_ev = review_btn.click(do_review, [mix_in, stems_in, ref_in, anchor_in, platform_in, genre_in, chat],
-                                     full_outputs, api_name="review", concurrency_limit=cfg.concurrency,
-                                     show_progress="minimal")
-        review_ev.then(None, [thread], None, js=_URL_JS, api_visibility="private")
-        ask_outputs = [chat, status_md, question_in, md_file, json_file]
-        ask_btn.click(do_ask, [question_in, thread, chat], ask_outputs, api_name="ask",
-                      concurrency_limit=cfg.concurrency, show_progress="minimal")
-        question_in.submit(do_ask, [question_in, thread, chat], ask_outputs, api_visibility="private",
-                           concurrency_limit=cfg.concurrency, show_progress="minimal")
-        aud_btn.click(do_audition, [thread, *sliders], [before_out, after_out, aud_md], api_name="audition",
-                      concurrency_limit=cfg.concurrency)
+        # ------------------------------------------------------------------ wiring
+
+        lim = cfg.concurrency
+        send_in = [box, mix_pick, ref_pick, anchor_in, platform_in, genre_in, chat, thread, book_st]
+        ev_send = box.submit(send, send_in, outputs, api_name="send", concurrency_limit=lim,
+                             show_progress="hidden")
+        ev_send.then(None, [thread], None, js=_URL_JS, api_visibility="private")
+        ev_send.then(None, None, None, js=_SCROLL_JS, api_visibility="private")
+        # the echo is shown at the top of the chat as soon as the first output arrives
+        box.submit(None, None, None, js=_SCROLL_SOON_JS, api_visibility="private")
+        box.change(on_box_change, [box], [taken_row, taken_md, mix_pick, ref_pick], api_visibility="private",
+                   show_progress="hidden", queue=False)
+        for pick in (mix_pick, ref_pick):
+            pick.input(on_pick, [box, mix_pick, ref_pick], [taken_md], api_visibility="private",
+                       show_progress="hidden", queue=False)
+        cancellable = [ev_send]
+
+        def _fill(q: str):
+            return lambda: {"text": q, "files": []}
+
+        for b, q in zip(q_btns, FOLLOW_UPS):
+            ev = b.click(_fill(q), None, box, api_visibility="private", queue=False
+                         ).then(send, send_in, outputs, api_visibility="private", concurrency_limit=lim,
+                                show_progress="hidden")
+            ev.then(None, None, None, js=_SCROLL_JS, api_visibility="private")
+            cancellable.append(ev)
+        ev_retry = chat.retry(retry, [chat, thread, book_st], outputs, api_visibility="private",
+                              concurrency_limit=lim, show_progress="hidden")
+        ev_edit = chat.edit(edit, [chat, thread, book_st], outputs, api_visibility="private",
+                            concurrency_limit=lim, show_progress="hidden")
+        chat.undo(undo, [chat], [chat, box], api_visibility="private", show_progress="hidden")
+        cancellable += [ev_retry, ev_edit]
+        box.stop(stopped, [chat], [chat], cancels=cancellable, api_visibility="private", queue=False)
+        def pick_example(data: gr.SelectData):
+            """A first-visit example goes into the box (the sample mix with it), ready to send."""
+            v = data.value if isinstance(data.value, dict) else {"text": str(data.value or "")}
+            files = [sample] if sample and v.get("files") else []  # the local file, not the page's URL of it
+            return gr.MultimodalTextbox(value={"text": v.get("text", ""), "files": files})
+
+        chat.example_select(pick_example, None, box, api_visibility="private")
+
+        clear_outs = outputs
+        for ev in (new_btn.click, chat.clear):
+            ev(do_new, [book_st], clear_outs, api_visibility="private", show_progress="hidden"
+               ).then(None, [thread], None, js=_URL_JS, api_visibility="private")
+        conv_list.input(do_open, [conv_list, book_st], outputs, api_name="open", show_progress="hidden"
+                        ).then(None, [thread], None, js=_URL_JS, api_visibility="private")
+        rename_btn.click(do_rename, [rename_in, thread, book_st], [book_st, conv_list, rename_in],
+                         api_visibility="private")
+        delete_btn.click(do_delete, [thread, book_st], outputs, api_visibility="private"
+                         ).then(None, [thread], None, js=_URL_JS, api_visibility="private")
+
+        aud_args = [thread, book_st, *sliders]
+        aud_outs = [before_out, after_out, aud_md]
+        aud_btn.click(do_audition, aud_args, aud_outs, api_name="audition", concurrency_limit=lim)
+        try_btn.click(prefill, [whatif_st], [tabs, *sliders], api_visibility="private", queue=False
+                      ).then(do_audition, aud_args, aud_outs, api_visibility="private", concurrency_limit=lim)
+        try_balance.click(balance_gains, [thread, book_st], [whatif_st], api_visibility="private"
+                          ).then(prefill, [whatif_st], [tabs, *sliders], api_visibility="private"
+                                 ).then(do_audition, aud_args, aud_outs, api_visibility="private",
+                                        concurrency_limit=lim)
+
         def poll_model():
             line = model_status_line(agent._mb)
             return line, gr.Timer(active=line.endswith("loading…"))
 
         model_timer.tick(poll_model, None, [model_md, model_timer], api_visibility="private",
                          show_progress="hidden", concurrency_limit=None)
-        load_ev = demo.load(do_reopen, [saved_thread], full_outputs, api_name="reopen")
+        load_ev = demo.load(do_reopen, [book_st], outputs, api_name="reopen")
         load_ev.then(None, [thread], None, js=_URL_JS, api_visibility="private")
     demo.mb_config = cfg  # for tests and serve(): where the temporary files live
     demo.mb_agent = agent
+    demo.mb_tokens = tokens
+    demo.mb_outputs = {c.elem_id or f"_{k}": k for k, c in enumerate(outputs)}
     return demo
 
 
@@ -672,21 +1004,102 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+OWNER_FILE = "owner.pid"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+CSS = """
+#header { align-items: center; gap: 0.5rem; }
+#header p { margin: 0; }
+#title { flex-grow: 3; }
+#model-status { flex-grow: 1; text-align: right; font-size: 0.85em; opacity: 0.8; }
+#chat-actions { flex-wrap: wrap; gap: 0.4rem; }
+#chat-actions button { flex: 0 1 auto; min-width: fit-content; white-space: nowrap; }
+.plot-alt { font-size: 0.85em; opacity: 0.85; }
+html, body, gradio-app { max-width: 100vw; overflow-x: hidden; }
+@media (max-width: 640px) {
+  #header { flex-direction: column; align-items: flex-start; }
+  #title .tagline { display: none; }
+  #model-status { text-align: left; }
+  #chat { height: 62vh !important; }
+}
+"""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_work_roots(parent: str | os.PathLike | None = None, keep: Path | None = None) -> int:
+    """Remove the temporary folders (uploads, review downloads, audition WAVs) of app processes
+    that ended without cleaning up: folders named ``mixingbuddy-ui-*`` whose ``owner.pid`` names a
+    process that is gone. Returns how many were removed."""
+    parent = Path(parent or tempfile.gettempdir())
+    removed = 0
+    for d in parent.glob(WORK_PREFIX + "*"):
+        try:
+            if keep is not None and d.resolve() == keep.resolve():
+                continue
+            pid = int((d / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if pid != os.getpid() and not _pid_alive(pid):
+            shutil.rmtree(d, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _host_middleware(host: str, allowed_hosts: list[str] | None) -> list:
+    """Starlette's ``TrustedHostMiddleware`` (a request whose Host header names another host is
+    refused with 400, against DNS rebinding): the bound address (and localhost for a loopback
+    bind) unless ``allowed_hosts`` is given; none for 0.0.0.0 without it."""
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    if allowed_hosts:
+        hosts = list(allowed_hosts)
+    elif host in ("0.0.0.0", "", "::"):
+        return []
+    else:
+        hosts = [host] + (list(LOOPBACK) if host in LOOPBACK else [])
+    return [Middleware(TrustedHostMiddleware, allowed_hosts=hosts)]
+
+
+def _on_sigterm(signum, frame) -> None:  # noqa: ARG001 - the signal module's signature
+    raise SystemExit(128 + signum)  # atexit then removes the temporary folder
+
+
 def serve(mb: Any = None, *, host: str = "127.0.0.1", port: int = 7860, config: AppConfig | None = None,
-          block: bool = True, quiet: bool = False):
+          block: bool = True, quiet: bool = False, allowed_hosts: list[str] | None = None):
     """Build and launch the app; returns the Blocks (``block=False``: the server runs in the
     background, ``demo.local_url`` is its address and ``demo.close()`` stops it). ``port=0``
-    picks a free port. The temporary folder is removed at exit."""
+    picks a free port.
+
+    The temporary folder is removed at exit and on SIGTERM (when serving in the main thread);
+    folders left by app processes that died are swept at start (:func:`sweep_work_roots`).
+    Requests whose Host header is not ``allowed_hosts`` (default: the bound address) are refused."""
     if port == 0:
         port = free_port(host if host not in ("0.0.0.0", "") else "127.0.0.1")
     cfg = config or AppConfig()
+    sweep_work_roots(cfg.work_root.parent, keep=cfg.work_root)
+    cfg.work_root.mkdir(parents=True, exist_ok=True)
+    (cfg.work_root / OWNER_FILE).write_text(str(os.getpid()))
     demo = build_app(mb, config=cfg)
     atexit.register(shutil.rmtree, cfg.work_root, True)
+    if block and threading.current_thread() is threading.main_thread():
+        import signal
+
+        signal.signal(signal.SIGTERM, _on_sigterm)
     demo.queue(default_concurrency_limit=cfg.concurrency)
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                               font_mono=["ui-monospace", "monospace"])
     demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, quiet=quiet,
                 share=False, inbrowser=False, show_error=False, ssr_mode=False,
                 max_file_size=HARD_FILE_FACTOR * cfg.limits.max_total_bytes, allowed_paths=[str(cfg.work_root)],
-                theme=theme, footer_links=[])
+                theme=theme, footer_links=[], css=CSS,
+                app_kwargs={"middleware": _host_middleware(host, allowed_hosts)})
     return demo

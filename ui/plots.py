@@ -30,8 +30,12 @@ LOUDEST_WITHIN_LU = 1.0  # a "loudest passage" is within this of the max short-t
 DEFAULT_PLATFORM = "spotify"
 ENVELOPE_COLUMNS = 2000  # min/max pairs drawn for a waveform, whatever its length
 
-_STATUS_COLOURS = {"within_range": "#2e7d32", "too_loud": "#c62828", "too_quiet": "#1565c0",
-                   "silent": "#757575", "no_reference": "#757575"}
+# Okabe & Ito (2008), "Color Universal Design": a palette that reads the same for the common
+# colour-vision deficiencies; roles are told apart by shape and line style too
+OKABE_ITO = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
+             "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "grey": "#7F7F7F"}
+_STATUS_COLOURS = {"within_range": OKABE_ITO["green"], "too_loud": OKABE_ITO["vermillion"],
+                   "too_quiet": OKABE_ITO["blue"], "silent": OKABE_ITO["grey"], "no_reference": OKABE_ITO["grey"]}
 
 
 @dataclass(frozen=True)
@@ -94,12 +98,12 @@ def spectrum_figure(report: Any) -> Figure | None:
     fig = _new_figure()
     ax = fig.add_subplot()
     if np.isfinite(p10).any() and np.isfinite(p90).any():
-        ax.fill_between(f, p10, p90, color="#90caf9", alpha=0.45, linewidth=0,
+        ax.fill_between(f, p10, p90, color=OKABE_ITO["sky"], alpha=0.45, linewidth=0,
                         label="professional range (p10-p90)")
     if np.isfinite(target).any():
         name = rep["spectrum"].get("target_name") or "target"
-        ax.plot(f, target, color="#1565c0", linestyle="--", linewidth=1.5, label=f"target ({name})")
-    ax.plot(f, level, color="#d84315", marker="o", markersize=3, linewidth=1.8, label="this mix")
+        ax.plot(f, target, color=OKABE_ITO["blue"], linestyle="--", linewidth=1.5, label=f"target ({name})")
+    ax.plot(f, level, color=OKABE_ITO["vermillion"], marker="o", markersize=3, linewidth=1.8, label="this mix")
     outside = [i for i, b in enumerate(bands) if b.get("outside_target_range")]
     if outside:
         ax.scatter(f[outside], level[outside], s=40, facecolors="none", edgecolors="black",
@@ -146,10 +150,10 @@ def loudness_figure(report: Any, platform: str | None = None) -> Figure | None:
         return None
     fig = _new_figure()
     ax = fig.add_subplot()
-    ax.plot(t, st, color="#d84315", linewidth=1.6, label="short-term loudness (3 s)")
+    ax.plot(t, st, color=OKABE_ITO["vermillion"], linewidth=1.6, label="short-term loudness (3 s)")
     target = platform_target(rep, platform)
     if target is not None:
-        ax.axhline(target["target_lufs"], color="#1565c0", linestyle="--", linewidth=1.4,
+        ax.axhline(target["target_lufs"], color=OKABE_ITO["blue"], linestyle="--", linewidth=1.4,
                    label=f"{target['label']} target {target['target_lufs']:g} LUFS")
     integrated = loud.get("integrated_lufs")
     if integrated is not None:
@@ -191,13 +195,13 @@ def stem_levels_figure(report: Any) -> Figure | None:
     for y, stem in zip(ys, stems):
         value, p10, p50, p90, status = _stem_value_and_range(stem)
         if math.isfinite(p10) and math.isfinite(p90):
-            ax.barh(y, p90 - p10, left=p10, height=0.5, color="#bbdefb", edgecolor="#64b5f6",
+            ax.barh(y, p90 - p10, left=p10, height=0.5, color=OKABE_ITO["sky"], edgecolor=OKABE_ITO["blue"],
                     label=None if ranged else "professional range (p10-p90)")
-            ax.plot([p50, p50], [y - 0.25, y + 0.25], color="#1565c0", linewidth=2,
+            ax.plot([p50, p50], [y - 0.25, y + 0.25], color=OKABE_ITO["blue"], linewidth=2,
                     label=None if ranged else "professional median")
             ranged = True
         if math.isfinite(value):
-            ax.plot(value, y, marker="D", markersize=8, color=_STATUS_COLOURS.get(status, "#757575"),
+            ax.plot(value, y, marker="D", markersize=8, color=_STATUS_COLOURS.get(status, OKABE_ITO["grey"]),
                     linestyle="none")
             ax.annotate(f"{value:+.1f} dB ({status.replace('_', ' ')})", (value, y),
                         xytext=(6, 8), textcoords="offset points", fontsize=8)
@@ -239,6 +243,39 @@ def masking_figure(report: Any) -> Figure | None:
     cb = fig.colorbar(im, ax=ax)
     cb.set_label("% of target's active frames masked")
     return fig
+
+
+def plot_alt_text(name: str, report: Any) -> str:
+    """A figure's alt text: what it draws and its main measured numbers, in one or two sentences
+    (for screen readers, and shown under the figure)."""
+    rep = _as_dict(report) or {}
+    if name == "spectrum":
+        out = [r for r in (rep.get("spectrum") or {}).get("regions") or [] if r.get("outside_target_range")]
+        tail = ("; outside the professional range: " + ", ".join(
+            f"{r.get('label', r.get('name'))} {_num(r.get('deviation_db')):+.1f} dB" for r in out)) if out else \
+            "; every region inside the professional range"
+        return "Figure: the mix's 1/3-octave spectrum against the professional target and its p10-p90 range" + tail + "."
+    if name == "loudness":
+        loud = rep.get("loudness") or {}
+        tgt = platform_target(rep) or {}
+        return (f"Figure: short-term loudness over time; integrated {_num(loud.get('integrated_lufs')):.1f} LUFS"
+                + (f" against the {tgt.get('label', 'platform')} target of {_num(tgt.get('target_lufs')):.0f} LUFS"
+                   if tgt else "") + ".")
+    if name == "stem_levels":
+        stems = (rep.get("stem_balance") or {}).get("stems") or []
+        parts = [f"{s.get('name')} {_num(s.get('level_vs_rest_power_sum_db')):+.1f} dB ({str(s.get('status', '')).replace('_', ' ')})"
+                 for s in stems if s.get("level_vs_rest_power_sum_db") is not None]
+        return "Figure: each stem's level against the rest of the mix and the professional range: " + \
+            "; ".join(parts) + "."
+    if name == "masking":
+        worst = (rep.get("masking") or {}).get("worst_pairs") or []
+        w = worst[0] if worst and isinstance(worst[0], dict) else None
+        return ("Figure: how much each stem covers another, per frequency band"
+                + (f"; worst: {w.get('masker')} over {w.get('target')}, {_num(w.get('masked_pct')):.0f}%" if w else "")
+                + ".")
+    if name == "waveform":
+        return "Figure: the mix's waveform, with clipped samples, the loudest passages and the findings' regions marked."
+    return ""
 
 
 FREQ_TICKS_HZ = (31.5, 63.0, 125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0)
@@ -316,9 +353,9 @@ def problem_regions(report: Any, findings: Iterable[Any] | None = None) -> list[
 
 # kind -> (colour, legend label, vertical extent as axes fractions); the loudest passages are a
 # strip along the top, since in a steady master they can cover most of the song.
-_REGION_STYLE = {"finding": ("#ffb300", "problem region (finding)", (0.0, 1.0)),
-                 "clipping": ("#c62828", "clipped samples", (0.0, 1.0)),
-                 "loud": ("#8e24aa", f"loudest passage (within {LOUDEST_WITHIN_LU:g} LU of max)", (0.92, 1.0))}
+_REGION_STYLE = {"finding": (OKABE_ITO["orange"], "problem region (finding)", (0.0, 1.0)),
+                 "clipping": (OKABE_ITO["vermillion"], "clipped samples", (0.0, 1.0)),
+                 "loud": (OKABE_ITO["purple"], f"loudest passage (within {LOUDEST_WITHIN_LU:g} LU of max)", (0.92, 1.0))}
 
 
 def waveform_figure(audio: Any, report: Any = None, findings: Iterable[Any] | None = None, *,

@@ -22,6 +22,9 @@ def add_ui_parser(subparsers) -> None:
                    help=f"upload limit per review in MB (default {UploadLimits().max_total_bytes // 1_000_000})")
     p.add_argument("--max-files", type=int, default=None,
                    help=f"files per review (default {UploadLimits().max_files})")
+    p.add_argument("--allowed-hosts", default=None,
+                   help="comma-separated Host names the server answers (default: the --host address, "
+                        "and localhost for 127.0.0.1; any for 0.0.0.0)")
     p.add_argument("--concurrency", type=int, default=2, help="reviews run at once (default 2)")
     p.set_defaults(func=cmd_ui)
 
@@ -46,5 +49,5 @@ def cmd_ui(args) -> int:
     print(f"MixingBuddy on http://{args.host}:{port}"
           + (f"\n{banner.replace('**', '')}" if banner else " (embedded defaults, no network)"), flush=True)
     serve(mb, host=args.host, port=port, config=AppConfig(limits=limits, concurrency=args.concurrency),
-          quiet=True)
+          quiet=True, allowed_hosts=[h.strip() for h in (args.allowed_hosts or "").split(",") if h.strip()] or None)
     return 0
