@@ -278,3 +278,22 @@ def test_upload_path_forms(tmp_path):
     assert uploads.upload_path(None) is None
     with pytest.raises(InvalidArgumentError):
         uploads.upload_path(42)
+
+
+def test_zip_bomb_under_the_size_limit_refused_before_writing(session, files, tmp_path):
+    """A ZIP of about 1 MB that declares ~990 MB (under the default 1000 MB unzipped limit) of a
+    WAV of zeros: refused from its compression ratio before a byte is extracted."""
+    bomb = tmp_path / "stems.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        with z.open("vocals.wav", "w", force_zip64=True) as f:
+            f.write(files["vocals"].read_bytes()[:44])
+            chunk = bytes(1 << 20)
+            for _ in range(940):
+                f.write(chunk)
+    assert bomb.stat().st_size < 1_100_000
+    declared = sum(i.file_size for i in zipfile.ZipFile(bomb).infolist())
+    assert declared < UploadLimits().max_unzipped_bytes  # the declared-total check alone lets it in
+    with pytest.raises(UnsafeArchiveError, match="zip bomb"):
+        prepare_upload(session, files["mix"], [bomb])
+    written = sum(p.stat().st_size for p in Path(session.path).rglob("*") if p.is_file())
+    assert written < 1 << 20  # nothing of it was extracted

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InvalidArgumentError
 from .io.audio import Audio, StemSet
+from .measure import long_mix
 from .measure.dynamics import DynamicsResult, measure_dynamics
 from .measure.loudness import LoudnessResult, measure_loudness
 from .measure.masking import MaskingResult, measure_masking
@@ -57,6 +58,8 @@ class AudioContext:
     def stem_arrays(self) -> dict[str, np.ndarray]:
         if self.stems is None:
             raise InvalidArgumentError("this tool needs stems, and none were given in this conversation")
+        if any(a.spool is not None for a in self.stems.stems.values()):  # long stems: as analyze does
+            return long_mix.stem_windows(self.mix, self.stems)[0]
         return {role: a.samples for role, a in self.stems.stems.items()}
 
 
@@ -106,20 +109,26 @@ TOOLS: dict[str, ToolSpec] = {t.name: t for t in [
              "Integrated loudness (LUFS, BS.1770-4), loudness range (LU), true peak (dBTP), PLR, "
              "short-term loudness over time, and the delta to each streaming platform's target.",
              LoudnessParams, LoudnessResult,
-             lambda c, p: measure_loudness(c.resolve(p.audio).samples, c.mix.sr, platform=p.platform)),
+             lambda c, p: (long_mix.loudness_and_dynamics_long(c.resolve(p.audio), p.platform)[0]
+                           if c.resolve(p.audio).spool is not None else
+                           measure_loudness(c.resolve(p.audio).samples, c.mix.sr, platform=p.platform))),
     ToolSpec("measure_dynamics", "Crest factor, PSR, clipped-sample runs and DC offset.",
              AudioParams, DynamicsResult,
-             lambda c, p: measure_dynamics(c.resolve(p.audio).samples, c.mix.sr)),
+             lambda c, p: (long_mix.loudness_and_dynamics_long(c.resolve(p.audio), None)[1]
+                           if c.resolve(p.audio).spool is not None else
+                           measure_dynamics(c.resolve(p.audio).samples, c.mix.sr))),
     ToolSpec("measure_spectrum",
              "Long-term spectrum in 1/3-octave bands, named regions, tilt (dB/octave) and the "
              "deviation from the professional target curve.",
              AudioParams, SpectrumResult,
-             lambda c, p: measure_spectrum(c.resolve(p.audio).samples, c.mix.sr)),
+             lambda c, p: (long_mix.spectrum_long(c.resolve(p.audio)) if c.resolve(p.audio).spool is not None
+                           else measure_spectrum(c.resolve(p.audio).samples, c.mix.sr))),
     ToolSpec("measure_stereo",
              "Inter-channel correlation (overall and per band), mid/side ratio, width, mono "
              "fold-down loss and the low-end mono check.",
              AudioParams, StereoResult,
-             lambda c, p: measure_stereo(c.resolve(p.audio).samples, c.mix.sr)),
+             lambda c, p: (long_mix.stereo_long(c.resolve(p.audio)) if c.resolve(p.audio).spool is not None
+                           else measure_stereo(c.resolve(p.audio).samples, c.mix.sr))),
     ToolSpec("measure_stem_balance",
              "Each stem's level against the rest of the mix, the mix and the anchor, compared with "
              "the professional range measured on MUSDB18-HQ. Needs stems.",
@@ -133,7 +142,8 @@ TOOLS: dict[str, ToolSpec] = {t.name: t for t in [
     ToolSpec("estimate_stem_levels",
              "Estimate vocals, drums and bass levels from the mix alone (no stems), with a confidence.",
              AudioParams, MixEstimateResult,
-             lambda c, p: estimate_stem_levels(c.resolve(p.audio).samples, c.mix.sr)),
+             lambda c, p: (long_mix.mix_estimate_long(c.resolve(p.audio)) if c.resolve(p.audio).spool is not None
+                           else estimate_stem_levels(c.resolve(p.audio).samples, c.mix.sr))),
     ToolSpec("compare_to_reference",
              "Loudness-matched comparison with the user's reference track: per-band spectral "
              "difference and the deltas in loudness, LRA, crest factor and width.",

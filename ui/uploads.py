@@ -31,6 +31,9 @@ from ..tools.errors import (
 MB = 1_000_000
 DEFAULT_MAX_TOTAL_BYTES = 200 * MB
 DEFAULT_MAX_FILES = 16
+# Deflate packs real audio (even a stem that is mostly silence) a few times at most; a ZIP whose
+# members expand more than this many times over their packed size is a zip bomb.
+MAX_ZIP_RATIO = 100
 SESSION_PREFIX = "mb-session-"
 _COPY_CHUNK = 1 << 20
 
@@ -297,6 +300,11 @@ def extract_zip(path: str, folder: Path, limits: UploadLimits, *, files_left: in
             raise named_error(UnsafeArchiveError, shown,
                               f"would expand to {_mb(total)}; the limit is "
                               f"{_mb(limits.max_unzipped_bytes)}", path)
+        packed = sum(info.compress_size for info in members)
+        if total > MAX_ZIP_RATIO * max(packed, 1) and total > MAX_ZIP_RATIO * _COPY_CHUNK:
+            raise named_error(UnsafeArchiveError, shown,
+                              f"would expand {total / max(packed, 1):.0f} times over ({_mb(packed)} to "
+                              f"{_mb(total)}): no audio compresses that far; refused as a zip bomb", path)
         if not members:
             raise named_error(StemSetError, shown, "holds no files", path)
         if len(members) > files_left:
@@ -304,6 +312,7 @@ def extract_zip(path: str, folder: Path, limits: UploadLimits, *, files_left: in
                               f"holds {len(members)} files; at most {limits.max_files} files in all "
                               "can be uploaded for one review", path)
         out: list[Path] = []
+        streamed = 0  # bytes expanded so far, all members: the limit holds whatever the headers say
         for info in members:
             dst = _unique(folder, PurePosixPath(info.filename.replace("\\", "/")).name)
             written = 0
@@ -311,7 +320,10 @@ def extract_zip(path: str, folder: Path, limits: UploadLimits, *, files_left: in
                 with zf.open(info) as src, open(dst, "xb") as f:
                     while chunk := src.read(_COPY_CHUNK):
                         written += len(chunk)
-                        if written > info.file_size:
+                        streamed += len(chunk)
+                        if written > info.file_size or streamed > limits.max_unzipped_bytes:
+                            f.close()
+                            dst.unlink()
                             raise named_error(UnsafeArchiveError, shown,
                                               f"member '{sanitize_name(info.filename)}' is larger than it "
                                               "declares; refused", path)

@@ -3,6 +3,8 @@ Claim. Without weights (or when listening fails) a degradation is recorded and t
 on with the measurements alone."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..claims import parse_claim
 from ..context import AgentContext
 from ..schema import Heard
@@ -10,6 +12,19 @@ from ..state import AgentState
 from ..store import stems_present
 
 NO_MODEL = "the review uses the measurements alone"
+
+
+def _heard_audio(mix, lst) -> tuple[np.ndarray, int, float]:
+    """What the model is given: the whole mix in stereo, or for a long (spooled) mix only its
+    loudest clip (the window the model would choose itself), read from the spool; with the
+    clip's start in seconds."""
+    if mix.spool is None:
+        return mix.stereo(), mix.sr, 0.0
+    from ...tools.separate.windows import loudest_windows
+
+    clip_s = float(getattr(getattr(getattr(lst, "cfg", None), "features", None), "clip_s", 10.0))
+    a, b = loudest_windows(mix.source(), mix.sr, clip_s, 1)[0]
+    return mix.read_stereo(a, b), mix.sr, a / mix.sr
 
 
 def listen(state: AgentState, ctx: AgentContext) -> dict:
@@ -33,20 +48,21 @@ def listen(state: AgentState, ctx: AgentContext) -> dict:
         return {"listen": None, "degradations": [
             f"audio model unavailable: it failed to load ({type(e).__name__}); {NO_MODEL}"]}
     actx = ctx.store.context(state["thread_id"], state.get("audio") or {})
-    x, sr = actx.mix.stereo(), actx.mix.sr
+    x, sr, start_s = _heard_audio(actx.mix, lst)
     present = stems_present(actx.stems)
     try:
         if hasattr(lst, "listen"):
             res = lst.listen(x, sr, anchor, present)
             text = str(res.text)
             probs = {str(k): float(v) for k, v in dict(getattr(res, "class_probs", {}) or {}).items()}
-            window = [float(v) for v in (getattr(res, "window_s", None) or (0.0, min(actx.mix.duration_s, 10.0)))]
+            window = [start_s + float(v) for v in
+                      (getattr(res, "window_s", None) or (0.0, min(x.shape[0] / sr, 10.0)))]
         else:  # a Listener without listen(): plain advice, window as the model chooses it
             from ...model.features import loudest_window
 
             text = lst.advise(x, sr, anchor, present)
             a, b = loudest_window(x, sr, lst.cfg.features.clip_s)
-            probs, window = {}, [a / sr, b / sr]
+            probs, window = {}, [start_s + a / sr, start_s + b / sr]
     except Exception as e:
         ctx.log.warning("audio model failed to listen", exc_info=True)
         return {"listen": None, "degradations": [

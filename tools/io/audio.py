@@ -31,6 +31,19 @@ class Audio:
     # dynamics.ClippingResult measured on the file's own samples at its own rate (set by ingest
     # when it resamples or sees full-scale runs); None when the analysis samples are the source.
     source_clipping: object | None = None
+    # a long file's samples live in a .spool.Spool (``samples`` is then a read-only memory map of
+    # it); measurements read it a block at a time through :meth:`source`
+    spool: object | None = None
+
+    def source(self):
+        """What block-wise readers take: the :class:`~.spool.Spool` of a long file, else ``samples``."""
+        return self.spool if self.spool is not None else self.samples
+
+    def read_stereo(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start`` to ``stop`` as (m, 2) float32 (mono duplicated), read from the spool
+        of a long file without touching the rest."""
+        x = self.spool.read(start, stop) if self.spool is not None else self.samples[start:stop]
+        return x if x.shape[1] == 2 else np.repeat(x, 2, axis=1)
 
     @property
     def n_samples(self) -> int:

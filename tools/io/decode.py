@@ -5,6 +5,7 @@ libsndfile or ffmpeg decodes (:func:`decode_file`), 5.1 is folded down to stereo
 """
 from __future__ import annotations
 
+import errno
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,7 @@ from ..errors import (
     UnsupportedFormatError,
     named_error,
 )
-from ..measure.dynamics import clipping_runs
+from ..measure.dynamics import clipping_runs, clipping_runs_blocks
 from .audio import Audio
 from .sniff import (
     ALL_AUDIO_EXTS,
@@ -46,6 +47,7 @@ from .sniff import (
     sniff,
     with_article,
 )
+from .spool import Spool, blocks_of
 
 MIN_SR = 8_000  # Hz
 MAX_SR = 192_000  # Hz
@@ -230,7 +232,8 @@ class _TryOther(Exception):
     """libsndfile cannot read this file; let ffmpeg try (carries libsndfile's reason)."""
 
 
-def _decode_sf(path: str, name: str, kind: Kind, size: int, max_duration_s: float) -> Decoded:
+def _decode_sf(path: str, name: str, kind: Kind, size: int, max_duration_s: float,
+               spool_above_s: float | None = None) -> Decoded:
     layout = None
     if kind.key == "wav":
         layout = riff_layout(path, size, name)
@@ -270,44 +273,105 @@ def _decode_sf(path: str, name: str, kind: Kind, size: int, max_duration_s: floa
         warnings: list[str] = []
         scan = _Scan()
         ch_out = 2 if ch > 2 else ch
-        cap = int(max_duration_s * sr) + 1
-        out = np.empty((max(frames, 1) if frames else _READ_BLOCK, ch_out), np.float32)
-        pos, errored, block = 0, False, _READ_BLOCK
-        while True:
-            if pos == out.shape[0]:
-                if exact and frames:
-                    break
-                if pos >= cap:
-                    _check_long(pos / sr + 1.0, max_duration_s, name, path)
-                grown = np.empty((out.shape[0] * 2, ch_out), np.float32)
-                grown[:pos] = out[:pos]
-                out = grown
-            k = min(block, out.shape[0] - pos)
-            try:
-                if ch <= 2:
-                    got = f.read(k, dtype="float32", always_2d=True, out=out[pos : pos + k])
-                    n = got.shape[0]
-                else:
-                    raw = f.read(k, dtype="float32", always_2d=True)
-                    scan.add(raw)
-                    n = raw.shape[0]
-                    out[pos : pos + n] = _downmix_51(raw)
-            except Exception:  # decoder error mid-stream (truncated / corrupt data)
-                if block > 4096:  # go back and creep up on the error to keep what decodes
-                    try:
-                        f.seek(pos)
-                        block = 4096
-                        continue
-                    except Exception:
-                        pass
-                errored = True
+        if spool_above_s is not None and frames and frames / sr > spool_above_s:
+            pos, errored, samples = _read_sf_spooled(f, frames if exact else None, ch, scan, sr,
+                                                     max_duration_s, name, path)
+        else:
+            pos, errored, samples = _read_sf(f, frames, ch, ch_out, exact, scan, sr, max_duration_s, name, path)
+    return _finish_sf(pos, errored, declared, layout, exact, frames, sr, ch, fmt, warnings, scan, samples,
+                      kind, name, path)
+
+
+def _creep_block(f, pos: int, block: int) -> int:
+    """After a decoder error in a read at ``pos``: go back and creep up on the error in small
+    blocks to keep what decodes (the new block size), or 0 when the blocks are already small."""
+    if block > 4096:
+        try:
+            f.seek(pos)
+            return 4096
+        except Exception:
+            pass
+    return 0
+
+
+def _read_sf_spooled(f, frames: int | None, ch: int, scan: _Scan, sr: int, max_duration_s: float,
+                     name: str, path: str) -> tuple[int, bool, Spool]:
+    """Read an open libsndfile file of ``frames`` frames (None: to its end, for an MP3 whose
+    length is an estimate) into a :class:`~.spool.Spool` a block at a time (5.1 folded down),
+    scanning each block; returns (frames read, errored, spool)."""
+    spool = Spool(2 if ch > 2 else ch)
+    buf = np.empty((_READ_BLOCK, min(ch, 2)), np.float32) if ch <= 2 else None
+    cap = int(max_duration_s * sr) + 1
+    pos, errored, block = 0, False, _READ_BLOCK
+    while frames is None or pos < frames:
+        if pos >= cap:
+            _check_long(pos / sr + 1.0, max_duration_s, name, path)
+        k = block if frames is None else min(block, frames - pos)
+        try:
+            if buf is not None:
+                data = f.read(k, dtype="float32", always_2d=True, out=buf[:k])
+                scan.add(data)
+            else:
+                raw = f.read(k, dtype="float32", always_2d=True)
+                scan.add(raw)
+                data = _downmix_51(raw)
+        except Exception:  # decoder error mid-stream (truncated / corrupt data)
+            block = _creep_block(f, pos, block)
+            if block:
+                continue
+            errored = True
+            break
+        spool.append(data)
+        pos += data.shape[0]
+        if data.shape[0] < k:
+            break
+    return pos, errored, spool
+
+
+def _read_sf(f, frames: int, ch: int, ch_out: int, exact: bool, scan: _Scan, sr: int, max_duration_s: float,
+             name: str, path: str) -> tuple[int, bool, np.ndarray]:
+    """Read an open libsndfile file into memory (5.1 folded down); returns (frames read, errored,
+    samples)."""
+    cap = int(max_duration_s * sr) + 1
+    out = np.empty((max(frames, 1) if frames else _READ_BLOCK, ch_out), np.float32)
+    pos, errored, block = 0, False, _READ_BLOCK
+    while True:
+        if pos == out.shape[0]:
+            if exact and frames:
                 break
-            pos += n
-            if n < k:
-                break
-        samples = out[:pos]
-        if ch <= 2:
-            scan.add(samples)
+            if pos >= cap:
+                _check_long(pos / sr + 1.0, max_duration_s, name, path)
+            grown = np.empty((out.shape[0] * 2, ch_out), np.float32)
+            grown[:pos] = out[:pos]
+            out = grown
+        k = min(block, out.shape[0] - pos)
+        try:
+            if ch <= 2:
+                got = f.read(k, dtype="float32", always_2d=True, out=out[pos : pos + k])
+                n = got.shape[0]
+            else:
+                raw = f.read(k, dtype="float32", always_2d=True)
+                scan.add(raw)
+                n = raw.shape[0]
+                out[pos : pos + n] = _downmix_51(raw)
+        except Exception:  # decoder error mid-stream (truncated / corrupt data)
+            block = _creep_block(f, pos, block)
+            if block:
+                continue
+            errored = True
+            break
+        pos += n
+        if n < k:
+            break
+    samples = out[:pos]
+    if ch <= 2:
+        scan.add(samples)
+    return pos, errored, samples
+
+
+def _finish_sf(pos, errored, declared, layout, exact, frames, sr, ch, fmt, warnings, scan, samples,
+               kind, name, path) -> Decoded:
+    """The checks after reading: empty, truncated (against the header), MP3 length estimate."""
     if pos == 0 and not errored and not (declared or 0):
         raise named_error(EmptyFileError, name,
                           f"has {with_article(kind.label)} header but no audio samples", path)
@@ -353,12 +417,33 @@ class _Collector:
     """Accumulates decoded PyAV frames of one stream into a growing float32 (n, ch) buffer,
     copying planar float planes straight in (no per-frame arrays, no final transpose)."""
 
-    def __init__(self, hint_frames: int) -> None:
-        self.hint = max(int(hint_frames), 4096)
+    def __init__(self, hint_frames: int, spool: bool = False, spool_above_s: float | None = None) -> None:
+        self.hint = _READ_BLOCK if spool else max(int(hint_frames), 4096)
+        self.spool_above_s = spool_above_s  # switch to spooling past this (a stream of unknown length)
         self.buf: np.ndarray | None = None
         self.pos = 0
         self.sr = 0
         self.ch = 0
+        # spooling (a long stream): ``buf`` is a staging block flushed to a Spool, 5.1 folded
+        # down and every raw block scanned on the way
+        self.spool: Spool | None = None
+        self.spooling = spool
+        self.scan = _Scan()
+        self.flushed = 0
+
+    @property
+    def frames(self) -> int:
+        """Frames collected so far."""
+        return self.flushed + self.pos
+
+    def _flush(self) -> None:
+        data = self.buf[: self.pos]
+        self.scan.add(data)
+        if self.spool is None:
+            self.spool = Spool(2 if self.ch > 2 else self.ch)
+        self.spool.append(_downmix_51(data) if self.ch > 2 else data)
+        self.flushed += self.pos
+        self.pos = 0
 
     def add(self, fr, name: str, path: str) -> None:
         n = int(fr.samples)
@@ -372,6 +457,13 @@ class _Collector:
         elif ch != self.ch or sr != self.sr:
             raise named_error(UnsupportedFormatError, name,
                               "changes channel count or sample rate mid-stream", path)
+        if (not self.spooling and self.spool_above_s is not None
+                and self.pos + n > self.spool_above_s * sr and self.pos + n > self.buf.shape[0]):
+            self.spooling = True  # longer than declared (or undeclared): spool from here on
+            self._flush()
+            self.buf = np.empty((max(_READ_BLOCK, n), ch), np.float32)
+        if self.spooling and self.pos + n > self.buf.shape[0]:
+            self._flush()
         if self.pos + n > self.buf.shape[0]:
             grown = np.empty((max(2 * self.buf.shape[0], self.pos + n), ch), np.float32)
             grown[: self.pos] = self.buf[: self.pos]
@@ -387,8 +479,14 @@ class _Collector:
             dst[:] = _frame_array(fr).T
         self.pos += n
 
-    def samples(self) -> np.ndarray:
+    def samples(self) -> np.ndarray | Spool:
+        """The collected samples: an array (raw channels), or when spooling the Spool (at most
+        two channels, already scanned into ``scan``)."""
         assert self.buf is not None
+        if self.spooling:
+            self._flush()
+            self.buf = None
+            return self.spool
         return self.buf[: self.pos]
 
 
@@ -426,9 +524,11 @@ def _audio_streams(container, name: str, path: str) -> list:
 
 
 def decode_av(
-    path: str, name: str, kind: Kind, want: Sequence[int] | None, max_duration_s: float
+    path: str, name: str, kind: Kind, want: Sequence[int] | None, max_duration_s: float,
+    spool_above_s: float | None = None,
 ) -> list[Decoded]:
-    """Decode the chosen audio streams (indices among the audio streams) in one demux pass."""
+    """Decode the chosen audio streams (indices among the audio streams) in one demux pass; one
+    stream declared longer than ``spool_above_s`` is collected into a :class:`~.spool.Spool`."""
     import av
 
     container = _open_av(path, name, kind)
@@ -460,7 +560,10 @@ def decode_av(
             s.index: ((declared[s.index] or 60.0) + 1.0) * (int(s.codec_context.sample_rate or 0) or 48_000)
             for s in streams
         }
-        cols = {s.index: _Collector(int(hints[s.index])) for s in streams}
+        spool = (spool_above_s is not None and len(streams) == 1
+                 and (declared[streams[0].index] or 0.0) > spool_above_s)
+        cols = {s.index: _Collector(int(hints[s.index]), spool, spool_above_s if len(streams) == 1 else None)
+                for s in streams}
         errors = {s.index: 0 for s in streams}
         try:
             for packet in container.demux(streams):
@@ -473,8 +576,8 @@ def decode_av(
                 col = cols[si]
                 for fr in frames:
                     col.add(fr, name, path)
-                if col.sr and col.pos > (max_duration_s + 1.0) * col.sr:
-                    _check_long(col.pos / col.sr, max_duration_s, name, path)
+                if col.sr and col.frames > (max_duration_s + 1.0) * col.sr:
+                    _check_long(col.frames / col.sr, max_duration_s, name, path)
         except MixingBuddyError:
             raise
         except Exception:  # demuxer hit a broken/truncated packet: keep what was decoded
@@ -485,7 +588,7 @@ def decode_av(
             si = s.index
             cc = s.codec_context
             col = cols[si]
-            if col.buf is None or col.pos == 0:
+            if col.buf is None or col.frames == 0:
                 if kind.strong and kind.audio:
                     if errors[si] and declared.get(si):
                         raise named_error(TruncatedFileError, name,
@@ -502,10 +605,13 @@ def decode_av(
             _check_rate(sr, name, path)
             _check_channels(ch, name, path)
             samples = col.samples()
-            scan = _Scan()
-            scan.add(samples)
-            if ch == 6:
-                samples = _downmix_51(samples)
+            if col.spooling:
+                scan = col.scan
+            else:
+                scan = _Scan()
+                scan.add(samples)
+                if ch == 6:
+                    samples = _downmix_51(samples)
             cols[si] = None  # type: ignore[assignment]
             warnings: list[str] = []
             n = samples.shape[0]
@@ -539,7 +645,8 @@ def count_audio_streams(path: str, name: str, kind: Kind) -> int:
 
 
 def decode_file(
-    path: str, name: str, size: int, max_duration_s: float, streams: Sequence[int] | None
+    path: str, name: str, size: int, max_duration_s: float, streams: Sequence[int] | None,
+    spool_above_s: float | None = None,
 ) -> tuple[list[Decoded], Kind]:
     """Sniff and decode; any exception that is not one of ours becomes a typed error.
 
@@ -554,20 +661,30 @@ def decode_file(
     the header tells; data truncation against the declared length while decoding
     (:data:`TRUNCATION_TOLERANCE_RATIO`); NaN/Inf, duration and silence after decoding, in
     :func:`to_audio`.
+
+    A file (one stream) whose header says it is longer than ``spool_above_s``, or that turns out
+    longer while ffmpeg decodes it, is decoded a block at a time into a :class:`~.spool.Spool`
+    instead of memory.
     """
     try:
-        return _decode_file_inner(path, name, size, max_duration_s, streams)
+        return _decode_file_inner(path, name, size, max_duration_s, streams, spool_above_s)
     except MixingBuddyError:
         raise
     except MemoryError as e:
         raise named_error(TooLongError, name, "is too large to decode in memory", path) from e
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise _no_space(name, path) from e
+        raise named_error(UnsupportedFormatError, name,
+                          f"could not be decoded ({type(e).__name__}: {_reason(e, path, name)})", path) from e
     except Exception as e:  # a decoder failed in a way we did not foresee
         raise named_error(UnsupportedFormatError, name,
                           f"could not be decoded ({type(e).__name__}: {_reason(e, path, name)})", path) from e
 
 
 def _decode_file_inner(
-    path: str, name: str, size: int, max_duration_s: float, streams: Sequence[int] | None
+    path: str, name: str, size: int, max_duration_s: float, streams: Sequence[int] | None,
+    spool_above_s: float | None = None,
 ) -> tuple[list[Decoded], Kind]:
     try:
         kind = sniff(path)
@@ -581,11 +698,11 @@ def _decode_file_inner(
     # mpg123 notes on stderr for every non-audio file.
     if kind.backend == "sf" and kind.key != "unknown" and not multi:
         try:
-            return [_decode_sf(path, name, kind, size, max_duration_s)], kind
+            return [_decode_sf(path, name, kind, size, max_duration_s, spool_above_s)], kind
         except _TryOther as e:
             sf_reason = str(e)
     try:
-        decs = decode_av(path, name, kind, streams, max_duration_s)
+        decs = decode_av(path, name, kind, streams, max_duration_s, spool_above_s)
         if sf_reason == _WAV_UNSIZED:
             decs[0].warnings.append(
                 "the WAV header's data size was never filled in (unfinished recording?); "
@@ -632,6 +749,25 @@ def _start_resampling(samples: np.ndarray, sr_in: int, sr_out: int) -> Callable[
     return job.result
 
 
+_NARROW_BAND = ("sampled at {sr} Hz: nothing above {khz:g} kHz was recorded, so the air and brilliance "
+                "bands read empty")
+
+
+def _no_space(name: str, path: str) -> MixingBuddyError:
+    return named_error(TooLongError, name, "is too long for the free space in the temporary folder, where a "
+                       "long file is decoded a block at a time (set TMPDIR to a larger disk)", path)
+
+
+def _resample_spool(src: Spool, sr_in: int, sr_out: int) -> Spool:
+    """soxr "HQ" resampling of a spooled signal a block at a time (``soxr.ResampleStream``)."""
+    rs = soxr.ResampleStream(sr_in, sr_out, src.channels, dtype="float32", quality="HQ")
+    out = Spool(src.channels)
+    for a, block in src.blocks():
+        out.append(rs.resample_chunk(block, last=a + block.shape[0] >= src.n))
+    src.close()
+    return out
+
+
 def to_audio(
     dec: Decoded,
     *,
@@ -675,13 +811,18 @@ def to_audio(
             f"decoded peak {peak_dbfs:+.2f} dBFS is above full scale; kept as is, not clipped"
         )
     samples = dec.samples
+    spooled = isinstance(samples, Spool)
     # Resampling starts first, on a thread of its own, while the clipping is counted here.
-    resampled = _start_resampling(samples, dec.sr, target_sr) if dec.sr != target_sr else None
+    resampled = (_start_resampling(samples, dec.sr, target_sr) if dec.sr != target_sr and not spooled
+                 else None)
     # Clipping is judged on the file's own samples: resampling rounds off flat tops, so the
     # 48 kHz copy would under-count. The dynamics tool reports this same result.
     source_clipping = None
-    if dec.clip_runs or dec.sr != target_sr:
+    if spooled:  # always counted here: the dynamics tool would need another pass
+        source_clipping = clipping_runs_blocks(samples, dec.sr, dec.peak)
+    elif dec.clip_runs or dec.sr != target_sr:
         source_clipping = clipping_runs(samples, dec.sr)
+    if source_clipping is not None:
         if source_clipping.runs:
             warnings.append(f"clipped input: {source_clipping.runs} run(s) of "
                             f"{source_clipping.min_run} or more consecutive samples at "
@@ -691,11 +832,23 @@ def to_audio(
             "downmixed 6 channels (5.1: L R C LFE Ls Rs) to stereo: L/R + 0.707*C + 0.707*surround, "
             "LFE dropped (ITU-R BS.775)"
         )
-        fold_peak = float(max(samples.max(), -samples.min())) if samples.size else 0.0
+        fold_peak = max((float(np.abs(b).max()) for _, b in blocks_of(samples)), default=0.0)
         if fold_peak > 1.0:
             warnings.append(
                 f"the 5.1 fold-down peaks at {20 * math.log10(fold_peak):+.2f} dBFS (not normalised)"
             )
+    if spooled:
+        try:
+            out = _resample_spool(samples, dec.sr, target_sr) if dec.sr != target_sr else samples
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                raise _no_space(name, path) from e
+            raise
+        if dec.sr < 32_000:
+            warnings.append(_NARROW_BAND.format(sr=dec.sr, khz=dec.sr / 2000))
+        return Audio(samples=out.array(), sr=int(target_sr), name=name, source_sr=int(dec.sr),
+                     source_channels=int(dec.channels), source_format=dec.fmt, path=path, warnings=warnings,
+                     source_clipping=source_clipping, spool=out), peak_dbfs
     if resampled is not None:
         try:
             samples = resampled()
@@ -704,8 +857,7 @@ def to_audio(
         if samples.dtype != np.float32:
             samples = samples.astype(np.float32)
         if dec.sr < 32_000:  # resampling itself is routine; a narrow band is worth saying
-            warnings.append(f"sampled at {dec.sr} Hz: nothing above {dec.sr / 2000:g} kHz was "
-                            f"recorded, so the air and brilliance bands read empty")
+            warnings.append(_NARROW_BAND.format(sr=dec.sr, khz=dec.sr / 2000))
     samples = np.ascontiguousarray(samples, dtype=np.float32)
     audio = Audio(
         samples=samples,

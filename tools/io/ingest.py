@@ -33,6 +33,7 @@ from .decode import (
     to_audio,
 )
 from .sniff import check_path
+from .spool import SPOOL_ABOVE_S
 from .stems import (
     MUSDB_STREAM_ROLES,
     check_roles,
@@ -70,6 +71,7 @@ def load_audio(
     max_duration_s: float = 1200.0,
     target_sr: int = ANALYSIS_SR,
     stream: int | None = None,
+    spool_above_s: float | None = None,
 ) -> Audio:
     """Decode one audio file, check it, and resample it to ``target_sr`` (soxr HQ).
 
@@ -108,6 +110,10 @@ def load_audio(
 
     The display name is :func:`sanitize_name` of the base name, and every error message starts
     with that sanitised name (never the raw one, which may hold control characters).
+
+    A file longer than ``spool_above_s`` (when given) that libsndfile reads (WAV, FLAC, AIFF, Ogg)
+    is decoded and resampled a block at a time into a temporary file (``Audio.spool``; see
+    :mod:`.spool`), so its memory stays bounded; ``Audio.samples`` is then a read-only map of it.
     """
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise InvalidArgumentError(f"path must be a file path, got {type(path).__name__}")
@@ -119,7 +125,7 @@ def load_audio(
     name = sanitize_name(path)
     p, size = check_path(path, name)
     want = None if stream is None else [int(stream)]
-    decs, kind = decode_file(p, name, size, float(max_duration_s), want)
+    decs, kind = decode_file(p, name, size, float(max_duration_s), want, spool_above_s)
     display = name
     if stream:
         display = _stream_display_name(name, int(stream), p)
@@ -149,6 +155,8 @@ def load_mix_and_stems(
 ) -> tuple[Audio, StemSet | None]:
     """Load a mix and, optionally, its stems.
 
+    A mix longer than :data:`~.spool.SPOOL_ABOVE_S` is spooled (see :func:`load_audio`).
+
     A ``.stem.mp4`` given as the mix (by name, or an MP4 with five or more audio streams)
     yields stream 0 as the mix and, when ``stems_spec`` is None, streams 1-4 as the stems,
     decoded in one pass. Otherwise the mix comes from :func:`load_audio` and the stems from
@@ -173,7 +181,7 @@ def load_mix_and_stems(
         else:
             mix = load_audio(p, max_duration_s=max_duration_s, target_sr=target_sr, stream=0)
     else:
-        mix = load_audio(p, max_duration_s=max_duration_s, target_sr=target_sr)
+        mix = load_audio(p, max_duration_s=max_duration_s, target_sr=target_sr, spool_above_s=SPOOL_ABOVE_S)
     if stems is None and stems_spec is not None:
         stems = load_stem_set(stems_spec, roles=roles, max_duration_s=max_duration_s, target_sr=target_sr)
     if stems is not None:

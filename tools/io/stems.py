@@ -38,6 +38,7 @@ from .decode import (
     to_audio,
 )
 from .sniff import ALL_AUDIO_EXTS, check_path, sniff
+from .spool import BLOCK_N, SPOOL_ABOVE_S, Spool
 
 # MUSDB18 / Native Instruments stem order: audio stream index -> role.
 MUSDB_STREAM_ROLES = ("mixture", "drums", "bass", "other", "vocals")
@@ -195,6 +196,20 @@ def _override_for(path: str, overrides: dict[str, str], used: set[str]) -> str |
     return None
 
 
+def _spooled_sum(group: list[_StemItem], n: int, ch: int) -> Spool:
+    """:func:`_assemble`'s sum of one role's stems, padded to ``n`` frames of ``ch`` channels,
+    a block at a time into a :class:`~.spool.Spool` (a long stem never whole in memory)."""
+    out = Spool(ch)
+    for a in range(0, n, BLOCK_N):
+        acc = np.zeros((min(BLOCK_N, n - a), ch), np.float32)
+        for it in group:
+            x = it.audio.spool.read(a, a + acc.shape[0]) if it.audio.spool is not None else \
+                it.audio.samples[a:a + acc.shape[0]]
+            acc[: x.shape[0]] += x
+        out.append(acc)
+    return out
+
+
 def _assemble(items: list[_StemItem], sr: int, warnings: list[str]) -> StemSet:
     """Pad to the longest, sum per role, and build the StemSet."""
     if not items:
@@ -236,17 +251,20 @@ def _assemble(items: list[_StemItem], sr: int, warnings: list[str]) -> StemSet:
         if not group:
             continue
         ch = max(it.audio.n_channels for it in group)
-        acc = np.zeros((n, ch), np.float32)
+        spooled = any(it.audio.spool is not None for it in group)
+        acc = _spooled_sum(group, n, ch) if spooled else np.zeros((n, ch), np.float32)
         role_warnings: list[str] = []
         for it in group:
-            x = it.audio.samples
-            acc[: x.shape[0]] += x  # (m, 1) broadcasts to both channels of a stereo role
+            if not spooled:
+                x = it.audio.samples
+                acc[: x.shape[0]] += x  # (m, 1) broadcasts to both channels of a stereo role
             prefix = f"{it.name}: " if len(group) > 1 else ""
             role_warnings += [prefix + w for w in it.audio.warnings]
         first = group[0].audio
         fmts = sorted({it.audio.source_format or "?" for it in group})
         stems[role] = Audio(
-            samples=acc,
+            samples=acc.array() if spooled else acc,
+            spool=acc if spooled else None,
             sr=sr,
             name=first.name if len(group) == 1 else f"{role} ({len(group)} files summed)",
             source_sr=first.source_sr if len({it.audio.source_sr for it in group}) == 1 else None,
@@ -429,7 +447,7 @@ def load_stem_set(
         f, shown, _ = job
         try:
             _, size = check_path(f, shown)
-            decs, kind = decode_file(f, shown, size, float(max_duration_s), None)
+            decs, kind = decode_file(f, shown, size, float(max_duration_s), None, SPOOL_ABOVE_S)
             return to_audio(decs[0], name=shown, path=f, kind=kind, target_sr=int(target_sr),
                             max_duration_s=float(max_duration_s), min_duration_s=0.0, allow_silent=True)
         except (NotAudioError, UnsupportedFormatError, EmptyFileError) as e:

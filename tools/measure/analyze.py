@@ -4,7 +4,8 @@ Data flow: files -> ``ingest`` (decode, check, resample to 48 kHz) -> the measur
 (loudness, dynamics, spectrum, stereo; with stems: stem balance and masking; without stems: the
 mix-only stem estimate; with a reference: the loudness-matched comparison) -> ``AnalysisReport``.
 The tools are independent, so they run on a small thread pool (numpy, scipy and soxr release the
-GIL in their inner loops).
+GIL in their inner loops). A long mix (spooled by ingest, see ``tools.io.spool``) is measured a
+block at a time by ``.long_mix`` (the same numbers), and long stems on the mix's loudest windows.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from ..errors import InvalidArgumentError
 from ..io.audio import Audio, StemSet
 from ..separate.evidence import SeparationInfo, annotate_stem_balance
+from . import long_mix
 from .bandwidth import BandwidthResult, measure_bandwidth
 from .dynamics import DynamicsResult, measure_dynamics
 from .loudness import PLATFORM_TARGETS, LoudnessResult, measure_loudness
@@ -96,13 +98,23 @@ def analyze(mix: Audio, stems: StemSet | None = None, *, anchor: str | None = No
         "bandwidth": lambda: measure_bandwidth(x, sr),
         "stereo": lambda: measure_stereo(x, sr),
     }
+    if mix.spool is not None:  # a long mix: the same tools, read a block at a time (.long_mix)
+        jobs = {"loudness": lambda: long_mix.loudness_and_dynamics_long(mix, platform),
+                "spectrum": lambda: long_mix.spectrum_long(mix),
+                "bandwidth": lambda: long_mix.bandwidth_long(mix),
+                "stereo": lambda: long_mix.stereo_long(mix)}
+    stem_note = None
     if stems is not None:
-        arrays = {role: a.samples for role, a in stems.stems.items()}
+        if any(a.spool is not None for a in stems.stems.values()):  # long stems: the loudest windows
+            arrays, stem_note = long_mix.stem_windows(mix, stems)
+        else:
+            arrays = {role: a.samples for role, a in stems.stems.items()}
         jobs["stem_balance"] = lambda: measure_stem_balance(arrays, stems.sr, anchor=anchor)
         if len(arrays) >= 2:
             jobs["masking"] = lambda: measure_masking(arrays, stems.sr)
     else:
-        jobs["mix_estimate"] = lambda: estimate_stem_levels(x, sr)
+        jobs["mix_estimate"] = ((lambda: long_mix.mix_estimate_long(mix)) if mix.spool is not None
+                                else (lambda: estimate_stem_levels(x, sr)))
         if separation is not None:
             sep_arrays = dict(separation.stems)
             jobs["stem_balance"] = lambda: measure_stem_balance(sep_arrays, separation.sr, anchor=None)
@@ -136,7 +148,7 @@ def analyze(mix: Audio, stems: StemSet | None = None, *, anchor: str | None = No
             results["stem_balance"], separation.summary(levels=False), results.get("mix_estimate"))
     warnings = list(mix.warnings)
     if stems is not None:
-        warnings += stems.warnings
+        warnings += stems.warnings + ([stem_note] if stem_note else [])
     if reference is not None:
         warnings += [f"reference: {w}" for w in reference.warnings]
     return AnalysisReport(

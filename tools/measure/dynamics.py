@@ -158,16 +158,40 @@ def clipping_runs(samples: np.ndarray, sr: int, threshold: float | None = None,
             raise InvalidArgumentError(
                 f"clipping threshold must be a positive linear amplitude (1.0 = full scale), got {threshold!r}")
         level, mode = float(threshold), "threshold"
-    elif peak >= FULL_SCALE_CLIP_LEVEL:
-        level, mode = FULL_SCALE_CLIP_LEVEL, "full_scale"
     else:
-        level, mode = peak * (1.0 - FLAT_TOP_TOLERANCE), "flat_top"
-    n, n_ch = x.shape
+        level, mode = _clip_level(peak)
+    return _clipping_result([(0, x)], x.shape[0], x.shape[1], peak, level, mode, sr, min_run)
+
+
+def _clip_level(peak: float) -> tuple[float, str]:
+    """The clip level and its mode for a signal whose largest |sample| is ``peak``."""
+    if peak >= FULL_SCALE_CLIP_LEVEL:
+        return FULL_SCALE_CLIP_LEVEL, "full_scale"
+    return peak * (1.0 - FLAT_TOP_TOLERANCE), "flat_top"
+
+
+def clipping_runs_blocks(src, sr: int, peak: float, min_run: int = 3) -> ClippingResult:
+    """:func:`clipping_runs` (default level) of a long signal read a block at a time: ``src`` is a
+    :class:`~mixingbuddy.tools.io.spool.Spool` (or an (n, ch) array) of finite samples whose
+    largest |sample| is ``peak``. The same runs, also across block seams."""
+    from ..io.spool import blocks_of
+
+    level, mode = _clip_level(peak)
+    return _clipping_result(blocks_of(src), src.shape[0], src.shape[1], peak, level, mode, sr, min_run)
+
+
+def _clipping_result(blocks, n: int, n_ch: int, peak: float, level: float, mode: str, sr: int,
+                     min_run: int) -> ClippingResult:
+    """Runs of ``|x| >= level`` in the signal given as ``(offset, block)`` pairs in order."""
     all_starts, all_lengths, all_channels = [], [], []
     if peak > 0.0 and level <= peak:
-        hot = _hot_blocks(x, level)
+        idx: list[list[np.ndarray]] = [[] for _ in range(n_ch)]
+        for a, block in blocks:
+            hot = _hot_blocks(block, level)
+            for c in range(n_ch):
+                idx[c].append(a + _indices_at_level(block[:, c], level, hot))
         for c in range(n_ch):
-            starts, lengths = _runs(_indices_at_level(x[:, c], level, hot), min_run)
+            starts, lengths = _runs(np.concatenate(idx[c]), min_run)
             all_starts.append(starts)
             all_lengths.append(lengths)
             all_channels.append(np.full(starts.size, c))
@@ -250,7 +274,12 @@ def dc_offset(samples: np.ndarray) -> DcOffsetResult:
 def _dc_offset(x: np.ndarray) -> DcOffsetResult:
     """:func:`dc_offset` of an already checked (n, ch) signal."""
     n, n_ch = x.shape
-    means = np.array([x[:, c].sum(dtype=np.float64) for c in range(n_ch)]) / n  # a pass per column
+    return dc_from_means(np.array([x[:, c].sum(dtype=np.float64) for c in range(n_ch)]) / n)  # a pass per column
+
+
+def dc_from_means(means: np.ndarray) -> DcOffsetResult:
+    """:func:`dc_offset` from each channel's mean sample value (float64)."""
+    n_ch = len(means)
     chans = [ChannelDc(channel=c, offset_ratio=round(float(m), 6), offset_dbfs=r(db(abs(float(m)))),
                        flagged=bool(abs(m) > DC_FLAG_RATIO)) for c, m in enumerate(means)]
     phrase = _dc_phrase(chans, n_ch)
@@ -302,10 +331,16 @@ def measure_dynamics(samples: np.ndarray, sr: int, loudness: LoudnessResult | No
         st_max = r(float(power_to_lufs(z.max()))) if z.size and z.max() > 0.0 else None
         tp = r(db(true_peak_linear(x, sr, peak)))
         crest = r(crest_db(peak, mean_square(x)))
-    psr = r(tp - st_max) if st_max is not None else None
     clip = clipping if clipping is not None else clipping_runs(x, sr)
     dc = _dc_offset(x)  # x is checked above: no second pass for NaN and inf
-    n_ch = x.shape[1]
+    return dynamics_result(tp, st_max, crest, clip, dc, x.shape[1])
+
+
+def dynamics_result(tp: float, st_max: float | None, crest: float | None, clip: ClippingResult,
+                    dc: DcOffsetResult, n_ch: int) -> DynamicsResult:
+    """The :class:`DynamicsResult` and its verdict from the measured parts (true peak dBTP, loudest
+    short-term LUFS, crest factor dB, clipping, DC offset) of an ``n_ch``-channel signal."""
+    psr = r(tp - st_max) if st_max is not None else None
     parts = []
     if crest is not None:
         parts.append(f"crest factor {fmt1(crest)} dB")

@@ -188,14 +188,24 @@ def _k_weighted_sub_energy(x: np.ndarray, sr: int, sub_n: int) -> np.ndarray:
     sub-blocks at a time with the filter state carried over (the same numbers as filtering the
     whole signal, bit for bit, without a whole-song float64 copy; samples after the last
     complete sub-block are not needed)."""
+    return k_weighted_sub_energy_blocks([(0, x)], sr, sub_n)
+
+
+def k_weighted_sub_energy_blocks(blocks, sr: int, sub_n: int) -> np.ndarray:
+    """:func:`_k_weighted_sub_energy` of a signal given as ``(offset, block)`` pairs in order,
+    every block but the last a whole number of ``sub_n`` samples (the filter state is carried
+    from block to block; blocks of ``_METER_CHUNK_SUBS * sub_n`` give the same numbers bit for bit)."""
     sos = _k_sos(sr)
-    n_sub = x.shape[0] // sub_n
-    state = np.zeros((sos.shape[0], 2, x.shape[1]))
+    state = None
     parts = [np.zeros(0)]
-    for a in range(0, n_sub, _METER_CHUNK_SUBS):
-        b = min(a + _METER_CHUNK_SUBS, n_sub)
-        w, state = sosfilt_axis0(sos, x[a * sub_n: b * sub_n], zi=state)
-        parts.append(_sub_block_energy(w, sub_n))
+    for _, x in blocks:
+        if state is None:
+            state = np.zeros((sos.shape[0], 2, x.shape[1]))
+        n_sub = x.shape[0] // sub_n
+        for a in range(0, n_sub, _METER_CHUNK_SUBS):
+            b = min(a + _METER_CHUNK_SUBS, n_sub)
+            w, state = sosfilt_axis0(sos, x[a * sub_n: b * sub_n], zi=state)
+            parts.append(_sub_block_energy(w, sub_n))
     return np.concatenate(parts)
 
 
@@ -209,12 +219,19 @@ class LoudnessMeter:
     powers; :func:`power_to_lufs` turns them into loudness.
     """
 
-    def __init__(self, x: np.ndarray, sr: int):
+    def __init__(self, x: np.ndarray | None, sr: int, sub_energy: np.ndarray | None = None):
         self.sr = sr
         self.hop_n = int(round(METER_HOP_S * sr))
         self._x = x
         self._weighted: np.ndarray | None = None
-        self.sub_energy = _k_weighted_sub_energy(x, sr, self.hop_n)
+        self.sub_energy = _k_weighted_sub_energy(x, sr, self.hop_n) if sub_energy is None else sub_energy
+
+    @classmethod
+    def from_blocks(cls, blocks, sr: int) -> LoudnessMeter:
+        """The meter of a long signal read as ``(offset, block)`` pairs (blocks of
+        ``_METER_CHUNK_SUBS`` hops); only block lengths that 100 ms divides can be asked of it."""
+        hop_n = int(round(METER_HOP_S * sr))
+        return cls(None, sr, k_weighted_sub_energy_blocks(blocks, sr, hop_n))
 
     @property
     def weighted(self) -> np.ndarray:
@@ -436,16 +453,28 @@ def true_peak_linear(x: np.ndarray, sr: int, sample_peak: float) -> float:
     mats = _band_matrices(factor)
     # float32 sums may exceed the exact bound by a few ulps: a margin keeps the skipping safe
     bound = float(np.abs(_interpolation_phases(factor)).sum(axis=1).max()) * (1.0 + 1e-5)
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    return _block_true_peak(np.ascontiguousarray(x, dtype=np.float32), None, None, True, sample_peak,
+                            bound, mats)
+
+
+def _block_true_peak(x: np.ndarray, before: np.ndarray | None, after: np.ndarray | None, final: bool,
+                     best: float, bound: float, mats) -> float:
+    """:func:`true_peak_linear`'s search over the samples of ``x`` (n, ch), with the
+    ``_TP_ROW`` samples ``before`` and after it as context (None: zeros, the signal's ends);
+    unless ``final``, ``x`` holds whole rows and values past its end are real."""
     n = x.shape[0]
     n_rows = -(-n // _TP_ROW)
     valid_in_last = n - (n_rows - 1) * _TP_ROW
+    last_row = n_rows if final else -1
     rows_per_chunk = _TP_CHUNK // _TP_ROW
     starts = np.arange(1, n_rows + 1, rows_per_chunk)
-    padded = np.zeros(((n_rows + 2) * _TP_ROW,), np.float32)  # one zero row either side
-    best = sample_peak
+    padded = np.zeros(((n_rows + 2) * _TP_ROW,), np.float32)  # one context row either side
     for c in range(x.shape[1]):
         padded[_TP_ROW: _TP_ROW + n] = x[:, c]
+        if before is not None:
+            padded[:_TP_ROW] = before[:, c]
+        if after is not None:
+            padded[(n_rows + 1) * _TP_ROW: (n_rows + 1) * _TP_ROW + after.shape[0]] = after[:, c]
         rows = padded.reshape(n_rows + 2, _TP_ROW)
         near = _row_bounds(rows)
         chunk_near = np.maximum.reduceat(near[1: n_rows + 1], starts - 1)
@@ -456,7 +485,27 @@ def true_peak_linear(x: np.ndarray, sr: int, sample_peak: float) -> float:
             last = min(first + rows_per_chunk, n_rows + 1)
             idx = first + np.flatnonzero(near[first:last] * bound > best)
             if idx.size:
-                best = max(best, _rows_peak(rows, idx, mats, n_rows, valid_in_last))
+                best = max(best, _rows_peak(rows, idx, mats, last_row, valid_in_last))
+    return best
+
+
+def true_peak_blocks(blocks, sr: int, sample_peak: float) -> float:
+    """:func:`true_peak_linear` of a long signal read as ``(offset, block)`` pairs in order (every
+    block but the last a whole number of ``_TP_ROW`` samples): the same interpolated values, each
+    block searched with its neighbours' edge rows as context."""
+    factor = oversampling_factor(sr)
+    if factor == 1 or sample_peak == 0.0:
+        return sample_peak
+    mats = _band_matrices(factor)
+    bound = float(np.abs(_interpolation_phases(factor)).sum(axis=1).max()) * (1.0 + 1e-5)
+    best, prev, before = sample_peak, None, None
+    for _, x in blocks:
+        if prev is not None:
+            best = _block_true_peak(prev, before, x[:_TP_ROW], False, best, bound, mats)
+            before = prev[-_TP_ROW:]
+        prev = np.ascontiguousarray(x, dtype=np.float32)
+    if prev is not None:
+        best = _block_true_peak(prev, before, None, True, best, bound, mats)
     return best
 
 
@@ -677,23 +726,30 @@ def measure_loudness(samples: np.ndarray, sr: int, platform: str | None = None) 
         raise InvalidArgumentError(
             f"unknown platform {platform!r}; choose one of {', '.join(PLATFORM_TARGETS)}")
     meter = LoudnessMeter(x, sr)
+    return loudness_result(meter, x.shape[0], peak, true_peak_linear(x, sr, peak), mean_square(x), platform)
+
+
+def loudness_result(meter: LoudnessMeter, n: int, peak: float, true_peak: float, ms: float,
+                    platform: str | None) -> LoudnessResult:
+    """The :class:`LoudnessResult` of an ``n``-sample signal from its meter, sample peak and true
+    peak (linear) and mean square (all channels pooled); ``platform`` as in :func:`measure_loudness`."""
+    sr = meter.sr
     _, z_m = meter.blocks(MOMENTARY_S)
     t_s, z_s = meter.blocks(SHORT_TERM_S)
-    del meter
     integrated = integrated_from_block_power(z_m)
     lra = _lra_from_power(z_s)
-    tp = db(true_peak_linear(x, sr, peak))
+    tp = db(true_peak)
     sp = db(peak)
     step = int(round(REPORT_HOP_S / METER_HOP_S))
     st_report = power_to_lufs(z_s[::step])
     res: dict[str, Any] = dict(
-        duration_s=r(x.shape[0] / sr, 3),
+        duration_s=r(n / sr, 3),
         integrated_lufs=r(integrated),
         loudness_range_lu=r(lra),
         true_peak_dbtp=r(tp),
         sample_peak_dbfs=r(sp),
         plr_db=r(tp - integrated) if integrated is not None else None,
-        crest_factor_db=r(crest_db(peak, mean_square(x))),
+        crest_factor_db=r(crest_db(peak, ms)),
         max_momentary_lufs=r(float(power_to_lufs(z_m.max()))) if z_m.size else None,
         max_short_term_lufs=r(float(power_to_lufs(z_s.max()))) if z_s.size else None,
         short_term_times_s=[round(float(t), 2) for t in t_s[::step]],

@@ -129,10 +129,27 @@ def _band_power(chan: np.ndarray, n_fft: int, hop: int, win: np.ndarray, w: np.n
     return pm, ps
 
 
+_MEDIAN_ROWS = 4096  # frames filtered at a time (the windows' copy is size x the rows)
+
+
 def _median_filter(a: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Running median of odd length ``size`` along ``axis``, the edges extended with the edge
-    value (``scipy.ndimage.median_filter(mode="nearest")`` with a 1-D footprint; the same
-    numbers, without importing scipy.ndimage)."""
+    """Running median of odd length ``size`` along ``axis`` (0 or 1 of a 2-D array), the edges
+    extended with the edge value (``scipy.ndimage.median_filter(mode="nearest")`` with a 1-D
+    footprint; the same numbers, without importing scipy.ndimage), ``_MEDIAN_ROWS`` rows at a
+    time (along axis 0 with ``size // 2`` rows of context either side)."""
+    n, half = a.shape[0], size // 2
+    if n <= _MEDIAN_ROWS:
+        return _median_filter_all(a, size, axis)
+    out = np.empty_like(a)
+    for i in range(0, n, _MEDIAN_ROWS):
+        j = min(i + _MEDIAN_ROWS, n)
+        lo, hi = (max(0, i - half), min(n, j + half)) if axis == 0 else (i, j)
+        out[i:j] = _median_filter_all(a[lo:hi], size, axis)[i - lo: i - lo + (j - i)]
+    return out
+
+
+def _median_filter_all(a: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """:func:`_median_filter` in one go."""
     half = size // 2
     pad = [(0, 0)] * a.ndim
     pad[axis] = (half, half)
@@ -171,18 +188,52 @@ def _features(x: np.ndarray, sr: int) -> dict:
     keeps a wide keyboard or guitar from reading as voice (a synthetic mix with wide chords raised
     6 dB moves the plain feature's vocal estimate up 1.2 dB, the centre feature's down 0.2 dB).
     """
-    n_fft = 1 << math.ceil(math.log2(FFT_S * sr))
-    hop = n_fft // 2
-    f_hi = min(F_HI_HZ, 0.49 * sr)
-    edges = np.geomspace(F_LO_HZ, f_hi, N_BANDS + 1)
-    centres = np.sqrt(edges[:-1] * edges[1:])
-    w = band_matrix(edges[:-1], edges[1:], sr, n_fft).astype(np.float32)
-    win = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    n_fft, hop, centres, w, win = _stft_setup(sr)
     stereo = x.shape[1] == 2 and not np.array_equal(x[:, 0], x[:, 1])
     if stereo:
         bm, bs = _band_power(x[:, 0], n_fft, hop, win, w, x[:, 1])  # strided frames: no column copies
     else:
         bm, bs = _band_power(x[:, 0], n_fft, hop, win, w)
+    return _features_from_bands(bm, bs, stereo, centres, sr, hop)
+
+
+def _stft_setup(sr: int) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
+    """(n_fft, hop, band centres Hz, band matrix, window) of :func:`_features` at ``sr``."""
+    n_fft = 1 << math.ceil(math.log2(FFT_S * sr))
+    f_hi = min(F_HI_HZ, 0.49 * sr)
+    edges = np.geomspace(F_LO_HZ, f_hi, N_BANDS + 1)
+    w = band_matrix(edges[:-1], edges[1:], sr, n_fft).astype(np.float32)
+    win = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    return n_fft, n_fft // 2, np.sqrt(edges[:-1] * edges[1:]), w, win
+
+
+def features_blocks(src, sr: int) -> dict:
+    """:func:`_features` of a long signal (a :class:`~mixingbuddy.tools.io.spool.Spool` of at least
+    one frame), read a stretch of whole STFT frames at a time: the same frames and numbers (two
+    identical channels give the mono path's band powers exactly, so each stretch takes the mono
+    path when its channels are equal and the stereo path otherwise)."""
+    from ..io.spool import frame_blocks, read_span
+
+    n_fft, hop, centres, w, win = _stft_setup(sr)
+    two = src.shape[1] == 2
+    same, parts_m, parts_s, end = True, [], [], 0
+    for x in frame_blocks(src, n_fft, hop):
+        equal = not two or np.array_equal(x[:, 0], x[:, 1])
+        bm, bs = _band_power(x[:, 0], n_fft, hop, win, w, None if equal else x[:, 1])
+        parts_m.append(bm)
+        parts_s.append(bs)
+        same = same and equal
+        end += bm.shape[0] * hop
+    if two and same:
+        tail = read_span(src, end, src.shape[0])
+        same = np.array_equal(tail[:, 0], tail[:, 1])
+    return _features_from_bands(np.concatenate(parts_m), np.concatenate(parts_s), two and not same,
+                                centres, sr, hop)
+
+
+def _features_from_bands(bm: np.ndarray, bs: np.ndarray, stereo: bool, centres: np.ndarray, sr: int,
+                         hop: int) -> dict:
+    """:func:`_features` from the (frames, bands) mid and side powers."""
     bt = bm + bs
     total = float(bt.sum(dtype=np.float64))
     if not math.isfinite(total):
@@ -258,11 +309,15 @@ def estimate_stem_levels(samples: np.ndarray, sr: int, reference=None) -> MixEst
     its status is ``uncertain``.
     """
     x, sr = _validate(samples, sr)
+    return estimate_from_features(_features(x, sr), x.shape[0] / sr, reference)
+
+
+def estimate_from_features(feats: dict, duration: float, reference=None) -> MixEstimateResult:
+    """:func:`estimate_stem_levels` from the mix's :func:`_features` (or :func:`features_blocks`)
+    and its duration in seconds."""
     cal = load_calibration()
     ref = resolve_reference(reference)
     pop = ref["population"] if ref else None
-    duration = x.shape[0] / sr
-    feats = _features(x, sr)
     stereo = bool(feats["stereo"])
     results: list[StemEstimate] = []
     if feats["silent"]:

@@ -83,16 +83,34 @@ def ltas_power(samples: np.ndarray, sr: int, n_fft: int = DEFAULT_N_FFT
     if n < n_fft:
         n_fft = 1 << int(math.floor(math.log2(n)))
     hop = _hop_for(n, n_fft)
+    return _ltas_from_stretches([x], ch, sr, n_fft, hop)
+
+
+def ltas_power_blocks(src, sr: int, n_fft: int = DEFAULT_N_FFT) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ltas_power` of a long signal (a :class:`~mixingbuddy.tools.io.spool.Spool` of at
+    least 32 frames, or an array), read a stretch of whole frames at a time: the same frames."""
+    from ..io.spool import frame_blocks
+
+    n, ch = src.shape
+    if n < 32 * n_fft:
+        return ltas_power(src[:] if not hasattr(src, "read") else src.read(0, n), sr, n_fft)
+    hop = _hop_for(n, n_fft)
+    return _ltas_from_stretches(frame_blocks(src, n_fft, hop), ch, sr, n_fft, hop)
+
+
+def _ltas_from_stretches(stretches, ch: int, sr: int, n_fft: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Welch's mean power over the frames (``n_fft`` every ``hop``) of each (m, ch) stretch."""
     w = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)  # periodic Hann
     acc = np.zeros(n_fft // 2 + 1, dtype=np.float64)
     n_frames = 0
-    for c in range(ch):
-        xc = x[:, c]  # frames are read strided: `frames * w` makes the contiguous copy anyway
-        frames = np.lib.stride_tricks.sliding_window_view(xc, n_fft)[::hop]
-        n_frames = frames.shape[0]
-        for i in range(0, n_frames, 64):  # chunks keep the working set small
-            spec = scipy.fft.rfft(frames[i:i + 64] * w, axis=1, workers=2)
-            acc += (spec.real ** 2 + spec.imag ** 2).sum(axis=0, dtype=np.float64)
+    for x in stretches:
+        for c in range(ch):
+            xc = x[:, c]  # frames are read strided: `frames * w` makes the contiguous copy anyway
+            frames = np.lib.stride_tricks.sliding_window_view(xc, n_fft)[::hop]
+            for i in range(0, frames.shape[0], 64):  # chunks keep the working set small
+                spec = scipy.fft.rfft(frames[i:i + 64] * w, axis=1, workers=2)
+                acc += (spec.real ** 2 + spec.imag ** 2).sum(axis=0, dtype=np.float64)
+        n_frames += frames.shape[0]
     scale = 2.0 / (n_fft * float(np.sum(w.astype(np.float64) ** 2)) * n_frames * ch)
     power = acc * scale
     power[0] *= 0.5
@@ -196,7 +214,11 @@ def spectral_profile(samples: np.ndarray, sr: int, n_fft: int = DEFAULT_N_FFT) -
     LTAS between 20 Hz and 20 kHz, ``sum f_k sqrt(P_k) / sum sqrt(P_k)`` (librosa's
     spectral-centroid weighting, applied to the long-term spectrum instead of per frame).
     """
-    freqs, p = ltas_power(samples, sr, n_fft)
+    return profile_from_power(*ltas_power(samples, sr, n_fft), sr)
+
+
+def profile_from_power(freqs: np.ndarray, p: np.ndarray, sr: int) -> SpectralProfile:
+    """:func:`spectral_profile` from the LTAS ``(freqs_hz, power)`` of :func:`ltas_power`."""
     n_fft_used = 2 * (len(freqs) - 1)
     c, lo, hi = third_octave_bands_hz(*SPECTRUM_RANGE_HZ)
     band_p = band_matrix(lo, hi, sr, n_fft_used) @ p
@@ -406,7 +428,12 @@ def measure_spectrum(samples: np.ndarray, sr: int, target: TargetCurve | None = 
     """
     sr = check_sr(sr, "measure_spectrum")
     x, _ = check_samples(samples, "measure_spectrum", min_samples=MIN_SAMPLES, sr=sr, float32=True)
-    prof = spectral_profile(x, sr)
+    return spectrum_result(spectral_profile(x, sr), sr, target, compare=compare)
+
+
+def spectrum_result(prof: SpectralProfile, sr: int, target: TargetCurve | None = None, *,
+                    compare: bool = True) -> SpectrumResult:
+    """:func:`measure_spectrum` from the signal's :class:`SpectralProfile`."""
     if compare and target is None:
         target = load_target_curve()
     if not compare:

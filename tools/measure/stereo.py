@@ -144,25 +144,45 @@ def _stft_cross(L: np.ndarray, R: np.ndarray, n_fft: int) -> tuple[np.ndarray, n
     if n < n_fft:
         n_fft = 1 << int(math.floor(math.log2(n)))
     hop = n_fft if n >= 32 * n_fft else n_fft // 2
+    return _stft_cross_stretches([(L, R)], n_fft, hop)
+
+
+def _stft_cross_stretches(stretches, n_fft: int, hop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_stft_cross` summed over the frames (``n_fft`` every ``hop``) of each ``(L, R)``
+    stretch of whole frames (a long signal read a stretch at a time)."""
     w = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
-    fl = np.lib.stride_tricks.sliding_window_view(L, n_fft)[::hop]
-    fr = np.lib.stride_tricks.sliding_window_view(R, n_fft)[::hop]
     pll = np.zeros(n_fft // 2 + 1)
     prr = np.zeros_like(pll)
     clr = np.zeros_like(pll)
-    for i in range(0, fl.shape[0], 64):
-        XL = scipy.fft.rfft(fl[i:i + 64] * w, axis=1, workers=2)
-        XR = scipy.fft.rfft(fr[i:i + 64] * w, axis=1, workers=2)
-        pll += (XL.real ** 2 + XL.imag ** 2).sum(axis=0, dtype=np.float64)
-        prr += (XR.real ** 2 + XR.imag ** 2).sum(axis=0, dtype=np.float64)
-        clr += (XL.real * XR.real + XL.imag * XR.imag).sum(axis=0, dtype=np.float64)
+    for L, R in stretches:
+        fl = np.lib.stride_tricks.sliding_window_view(L, n_fft)[::hop]
+        fr = np.lib.stride_tricks.sliding_window_view(R, n_fft)[::hop]
+        for i in range(0, fl.shape[0], 64):
+            XL = scipy.fft.rfft(fl[i:i + 64] * w, axis=1, workers=2)
+            XR = scipy.fft.rfft(fr[i:i + 64] * w, axis=1, workers=2)
+            pll += (XL.real ** 2 + XL.imag ** 2).sum(axis=0, dtype=np.float64)
+            prr += (XR.real ** 2 + XR.imag ** 2).sum(axis=0, dtype=np.float64)
+            clr += (XL.real * XR.real + XL.imag * XR.imag).sum(axis=0, dtype=np.float64)
     return pll, prr, clr
+
+
+def _ac(x: np.ndarray, s: float, ss: float, n: float) -> np.ndarray:
+    """``x`` minus its mean (float32), or zeros when it does not vary (AC mean square <= 1e-12)."""
+    if ss - s * s / n <= 1e-12 * n:
+        return np.zeros_like(x)
+    return x - np.float32(s / n)
 
 
 def _short_term(L: np.ndarray, R: np.ndarray, sr: int) -> tuple[ShortTermCorrelation, tuple[float, ...]]:
     """400 ms window stats, plus the whole-signal raw sums (sL, sR, sLL, sRR, sLR, n) built from
     the same window sums (one pass over the data)."""
     win = max(1, int(round(ST_WINDOW_S * sr)))
+    return _short_term_from(_window_sums(L, R, win), win, sr, len(L))
+
+
+def _window_sums(L: np.ndarray, R: np.ndarray, win: int) -> list[tuple[np.ndarray, float]]:
+    """Per complete ``win``-sample window, the sums of L, R, LL, RR and LR (float64), each with
+    the same sum over the samples after the last complete window."""
     nw = len(L) // win
     m = nw * win
     sums = []
@@ -175,8 +195,15 @@ def _short_term(L: np.ndarray, R: np.ndarray, sr: int) -> tuple[ShortTermCorrela
                    if nw else np.zeros(0))
             tail = float(np.dot(a[m:].astype(np.float64), b[m:].astype(np.float64)))
         sums.append((blk, tail))
+    return sums
+
+
+def _short_term_from(sums: list[tuple[np.ndarray, float]], win: int, sr: int, n: int
+                     ) -> tuple[ShortTermCorrelation, tuple[float, ...]]:
+    """:func:`_short_term` from :func:`_window_sums` of an ``n``-sample signal."""
     (wL, tL), (wR, tR), (wLL, tLL), (wRR, tRR), (wLR, tLR) = sums
-    totals = (wL.sum() + tL, wR.sum() + tR, wLL.sum() + tLL, wRR.sum() + tRR, wLR.sum() + tLR, float(len(L)))
+    nw = len(wL)
+    totals = (wL.sum() + tL, wR.sum() + tR, wLL.sum() + tLL, wRR.sum() + tRR, wLR.sum() + tLR, float(n))
     out = ShortTermCorrelation(window_s=ST_WINDOW_S, n_windows=0, correlation_min=None, correlation_p05=None,
                                correlation_median=None, negative_pct=None, anti_phase_pct=None, worst_at_s=None)
     if nw == 0:
@@ -245,15 +272,25 @@ def measure_stereo(samples: np.ndarray, sr: int) -> StereoResult:
     R = L if mono else np.ascontiguousarray(x[:, 1])
 
     short, (sL, sR, sLL, sRR, sLR, n) = _short_term(L, R, sr)
+    # The regions start at 20 Hz: each channel's mean (DC) is taken out first, or the analysis
+    # window's leakage of a DC offset would be measured as low-frequency content. A channel that
+    # does not vary (AC power below -120 dB, as in _corr) carries nothing above DC.
+    aL, aR = _ac(L, sL, sLL, n), (None if mono else _ac(R, sR, sRR, n))
+    pll, prr, clr = _stft_cross(aL, aL if aR is None else aR, STFT_N_FFT)
+    return stereo_result(short, (sL, sR, sLL, sRR, sLR, n), (pll, prr, clr), sr, mono)
+
+
+def stereo_result(short: ShortTermCorrelation, totals: tuple[float, ...], cross: tuple[np.ndarray, ...],
+                  sr: int, mono: bool) -> StereoResult:
+    """The :class:`StereoResult` from the short-term statistics, the whole-signal sums
+    ``(sL, sR, sLL, sRR, sLR, n)`` and the STFT sums ``(pll, prr, clr)`` of :func:`_stft_cross`."""
+    sL, sR, sLL, sRR, sLR, n = totals
+    pll, prr, clr = cross
     total_ms = (sLL + sRR) / (2.0 * n)
     rho = _corr(sLR, sLL, sRR, sL, sR, n)
     pm = max((sLL + sRR + 2.0 * sLR) / (4.0 * n), 0.0)
-    ps = max((sLL + sRR - 2.0 * sLR) / (4.0 * n), 0.0)
+    ps = 0.0 if mono else max((sLL + sRR - 2.0 * sLR) / (4.0 * n), 0.0)
     silent = total_ms <= 1e-12
-    if mono:
-        ps = 0.0
-
-    pll, prr, clr = _stft_cross(L, R, STFT_N_FFT)
     n_fft = 2 * (len(pll) - 1)
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
     kw = k_weighting_power(freqs)
@@ -311,13 +348,16 @@ def _verdict(res: StereoResult) -> str:
     if res.mono_input:
         width = f", width {res.width_ratio:g}" if res.width_ratio is not None else ""
         return f"Mono file: no stereo image ({corr}{width}); it folds down to mono unchanged."
+    if res.correlation is None and not (res.side_to_mid_db is not None and res.side_to_mid_db <= -RATIO_LIMIT_DB):
+        return ("Constant signal (DC only): neither channel varies, so the correlation is undefined and "
+                f"there is no stereo image to judge (side {res.side_to_mid_db:g} dB re mid, from the DC offsets).")
     if res.side_to_mid_db is not None and res.side_to_mid_db <= -RATIO_LIMIT_DB:
         return (f"Dual mono: the two channels are identical (side {res.side_to_mid_db:g} dB re mid, "
                 f"{corr}), so there is no stereo image.")
     problems: list[str] = []
     fold = res.fold_down_loss_db
     fold_txt = ("cancels almost completely in mono" if fold is not None and fold >= RATIO_LIMIT_DB
-                else f"loses {fold:.1f} dB when folded to mono")
+                else f"loses {fold:.1f} dB when folded to mono" if fold is not None else "folds to mono")
     if res.correlation is not None and res.correlation < OUT_OF_PHASE:
         problems.append(f"the channels are largely out of phase (correlation {res.correlation:+.2f}) and it "
                         f"{fold_txt}: check polarity and stereo-widening plug-ins")

@@ -171,10 +171,10 @@ def separate_mix(mix: Audio, *, n_windows: int | None = 3, window_s: float = 10.
     """
     t0 = time.perf_counter()
     sep = load_separator(config or SeparatorConfig(overlap=overlap))
-    x = mix.stereo().astype(np.float32)
     sr = mix.sr
-    n = x.shape[0]
-    wins = [(0, n)] if n_windows is None else loudest_windows(x, sr, window_s, n_windows)
+    n = mix.n_samples
+    # only the windows are read (a long mix lives in a spool: see tools.io.spool)
+    wins = [(0, n)] if n_windows is None else loudest_windows(mix.source(), sr, window_s, n_windows)
     ctx = int(round(CONTEXT_S * sr))
     spans = [(max(0, a - ctx), min(n, b + ctx)) for a, b in wins]
     total = sum(len(segment_offsets(int(math.ceil((hi - lo) * MODEL_SR / sr)), overlap)) for lo, hi in spans)
@@ -187,14 +187,14 @@ def separate_mix(mix: Audio, *, n_windows: int | None = 3, window_s: float = 10.
             progress(done + k, total)
 
     for (a, b), (lo, hi) in zip(wins, spans):
-        y = _resample(x[lo:hi], sr, MODEL_SR)  # (m, 2)
+        y = _resample(mix.read_stereo(lo, hi), sr, MODEL_SR)  # (m, 2)
         src = sep.separate(y.T, overlap=overlap, progress=step)  # (4, 2, m)
         done += len(segment_offsets(y.shape[0], overlap))
         for i, role in enumerate(SOURCES):
             back = _resample(src[i].T, MODEL_SR, sr)
             back = np.pad(back, ((0, max(0, (hi - lo) - back.shape[0])), (0, 0)))[: hi - lo]
             parts[role].append(back[a - lo:b - lo])
-        mix_parts.append(x[a:b])
+        mix_parts.append(mix.read_stereo(a, b))
     stems = {r: np.ascontiguousarray(np.concatenate(parts[r]), dtype=np.float32) for r in STEM_ROLES}
     return Separation(stems=stems, mix=np.concatenate(mix_parts).astype(np.float32), sr=sr,
                       windows_s=[(a / sr, b / sr) for a, b in wins], seconds=time.perf_counter() - t0)

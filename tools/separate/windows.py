@@ -17,8 +17,9 @@ def loudest_windows(audio: np.ndarray, sr: int, window_s: float, n: int = 1,
 
     Parameters
     ----------
-    audio : np.ndarray
-        (n_samples,) or (n_samples, n_channels).
+    audio : np.ndarray or Spool
+        (n_samples,) or (n_samples, n_channels); or a long file's
+        :class:`~mixingbuddy.tools.io.spool.Spool`, read a block at a time.
     sr : int
         Sample rate in Hz.
     window_s : float
@@ -37,11 +38,14 @@ def loudest_windows(audio: np.ndarray, sr: int, window_s: float, n: int = 1,
     win = int(round(window_s * sr))
     if length <= win:
         return [(0, length)]
-    power = np.square(audio.astype(np.float64)).reshape(length, -1).mean(axis=1)
-    csum = np.concatenate([[0.0], np.cumsum(power)])
     hop = max(1, int(round(hop_s * sr)))
     starts = np.arange(0, length - win + 1, hop)
-    energy = csum[starts + win] - csum[starts]
+    if hasattr(audio, "read"):  # a long file's Spool: cumulative power read a block at a time
+        energy = _cumulative_power_at(audio, starts + win) - _cumulative_power_at(audio, starts)
+    else:
+        power = np.square(audio.astype(np.float64)).reshape(length, -1).mean(axis=1)
+        csum = np.concatenate([[0.0], np.cumsum(power)])
+        energy = csum[starts + win] - csum[starts]
     chosen: list[int] = []
     free = np.ones(starts.size, bool)
     for _ in range(max(1, int(n))):
@@ -52,3 +56,17 @@ def loudest_windows(audio: np.ndarray, sr: int, window_s: float, n: int = 1,
         chosen.append(s)
         free &= (starts + win <= s) | (starts >= s + win)
     return [(s, s + win) for s in sorted(chosen)]
+
+
+def _cumulative_power_at(src, positions: np.ndarray) -> np.ndarray:
+    """The sum of the channel-mean power of the samples before each of the sorted ``positions``
+    of a :class:`~mixingbuddy.tools.io.spool.Spool`, read a block at a time."""
+    out = np.zeros(positions.size)
+    total = 0.0
+    for a, block in src.blocks():
+        c = np.cumsum(np.square(block.astype(np.float64)).mean(axis=1))
+        lo = int(np.searchsorted(positions, a + 1, side="left"))
+        hi = int(np.searchsorted(positions, a + block.shape[0], side="right"))
+        out[lo:hi] = total + c[positions[lo:hi] - a - 1]
+        total += float(c[-1]) if c.size else 0.0
+    return out

@@ -1,0 +1,144 @@
+"""Benchmark: peak memory (RSS) of ``analyze`` and ``review`` on long mixes (5, 20, 60 minutes).
+
+Renders the demo song (``model/data/demo_song.py``) looped to each length as a 44.1 kHz stereo
+24-bit WAV in a temporary folder (never the repo), then runs each command in a child process and
+prints a table: length, command, peak RSS of the child (``getrusage(RUSAGE_CHILDREN)``, which
+reports the largest child so far, so each command runs under its own small driver process) and
+wall time. A child passing ``--cap-gb`` of RSS is stopped and reported as ``> cap``.
+
+Usage:  python -m mixingbuddy.evals.bench_memory [--minutes 5 20 60] [--commands analyze review]
+        [--stems] [--cap-gb 8] [--keep DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+__all__ = ["render_long_mix", "peak_rss_mb", "main"]
+
+SR = 44_100
+LOOP_S = 60.0  # one rendered minute of the demo song, looped (with a slow gain drift)
+
+
+def render_long_mix(path: Path, minutes: float, stems_dir: Path | None = None) -> Path:
+    """Write the demo song looped to ``minutes`` as a stereo 24-bit WAV at 44.1 kHz, a loop at a
+    time (the bench itself holds one minute). A 1 dB gain step per loop keeps loops distinct.
+    With ``stems_dir``, its four stems are written there the same way (``<role>.wav``)."""
+    from mixingbuddy.model.data.demo_song import SongConfig, render_song
+
+    mix, stems = render_song(SongConfig(duration_s=LOOP_S, sr=SR, seed=3), peak_dbfs=-3.0)
+    tracks = {path: mix}
+    if stems_dir is not None:
+        stems_dir.mkdir(parents=True, exist_ok=True)
+        tracks.update({stems_dir / f"{role}.wav": x for role, x in stems.items()})
+    total = int(round(minutes * 60.0 * SR))
+    for dst, x in tracks.items():
+        x = np.asarray(x, np.float32).reshape(x.shape[0], -1)
+        with sf.SoundFile(dst, "w", samplerate=SR, channels=x.shape[1], subtype="PCM_24", format="WAV") as f:
+            done, k = 0, 0
+            while done < total:
+                n = min(x.shape[0], total - done)
+                f.write(x[:n] * np.float32(10 ** (-(k % 4) / 20.0)))
+                done, k = done + n, k + 1
+    return path
+
+
+def _rss_mb(pid: int) -> float:
+    """Current resident set of ``pid`` and its children (MB), from /proc."""
+    total = 0.0
+    for p in [pid] + _children(pid):
+        try:
+            with open(f"/proc/{p}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) / 1024.0
+        except OSError:
+            pass
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            kids = [int(c) for c in fh.read().split()]
+    except OSError:
+        return []
+    return kids + [g for k in kids for g in _children(k)]
+
+
+def peak_rss_mb(cmd: list[str], cap_gb: float, env: dict | None = None) -> tuple[float | None, float, int, str]:
+    """Run ``cmd`` in a driver child that reports ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` of
+    it; returns (peak MB or None when stopped at the cap, wall s, exit code, stderr tail)."""
+    driver = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
+              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode)")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", driver, *cmd], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    capped = False
+    while proc.poll() is None:
+        if _rss_mb(proc.pid) > cap_gb * 1024.0:
+            for k in reversed(_children(proc.pid)):
+                try:
+                    os.kill(k, 9)
+                except OSError:
+                    pass
+            capped = True
+        time.sleep(0.2)
+    out, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    if capped:
+        return None, wall, -9, err[-300:]
+    kb, rc = out.split()[-2:]
+    return int(kb) / 1024.0, wall, int(rc), err[-300:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, nargs="+", default=[5.0, 20.0, 60.0])
+    ap.add_argument("--commands", nargs="+", default=["analyze", "review"], choices=["analyze", "review"])
+    ap.add_argument("--cap-gb", type=float, default=8.0, help="stop a child above this RSS (GB)")
+    ap.add_argument("--keep", metavar="DIR", help="render into (and reuse files from) this folder")
+    ap.add_argument("--stems", action="store_true", help="also render the four stems and pass them")
+    args = ap.parse_args(argv)
+    folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="mb-bench-memory-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    exe = [sys.executable, "-m", "mixingbuddy"]
+    print(f"{'minutes':>7}  {'command':<15} {'peak RSS MB':>11} {'wall s':>7}  rc")
+    for minutes in args.minutes:
+        path = folder / f"mix_{minutes:g}min.wav"
+        stems_dir = folder / f"stems_{minutes:g}min"
+        if not path.exists() or (args.stems and not stems_dir.exists()):
+            render_long_mix(path, minutes, stems_dir if args.stems else None)
+        cap = f"{minutes + 1:g}"
+        extra = ["--stems", str(stems_dir)] if args.stems else []
+        for command in args.commands:
+            if command == "analyze":
+                cmd = exe + ["analyze", str(path), "--json", "--max-minutes", cap] + extra
+            else:
+                home = tempfile.mkdtemp(prefix="mb-bench-home-")
+                cmd = exe + ["review", str(path), "--no-separate", "--json", "--max-minutes", cap,
+                             "--home", home] + extra
+            peak, wall, rc, err = peak_rss_mb(cmd, args.cap_gb)
+            if command == "review":
+                shutil.rmtree(home, ignore_errors=True)
+            shown = f"> {args.cap_gb * 1024:.0f}" if peak is None else f"{peak:.0f}"
+            label = command + (" +stems" if args.stems else "")
+            print(f"{minutes:>7g}  {label:<15} {shown:>11} {wall:>7.1f}  {rc}", flush=True)
+            if rc not in (0, -9):
+                print("   ", err.strip().splitlines()[-1] if err.strip() else "(no stderr)", flush=True)
+    if not args.keep:
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""The standing measurements of a long (spooled) mix, read a block at a time: the same numbers as
+the in-memory tools, with memory that does not grow with the length.
+
+Each function here is the block-wise twin of one tool and ends in that tool's own result builder
+(``loudness_result``, ``dynamics_result``, ``spectrum_result``, ``stereo_result``,
+``estimate_from_features``), so the rules and constants are written once, in the tool.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..io.audio import Audio, StemSet
+from ..io.spool import BLOCK_N, blocks_of, frame_blocks, read_span
+from .bandwidth import MAX_ANALYSED_S, BandwidthResult, _channel_mean, _welch_db, measure_bandwidth
+from .dynamics import DynamicsResult, clipping_runs_blocks, dc_from_means, dynamics_result
+from .loudness import (
+    _METER_CHUNK_SUBS,
+    _TP_ROW,
+    METER_HOP_S,
+    LoudnessMeter,
+    LoudnessResult,
+    loudness_result,
+    true_peak_blocks,
+)
+from .mix_estimate import MixEstimateResult, estimate_from_features, features_blocks
+from .spectral import SpectrumResult, ltas_power_blocks, profile_from_power, spectrum_result
+from .stereo import (
+    ST_WINDOW_S,
+    STFT_N_FFT,
+    StereoResult,
+    _ac,
+    _short_term_from,
+    _stft_cross_stretches,
+    _window_sums,
+    stereo_result,
+)
+
+__all__ = ["loudness_and_dynamics_long", "spectrum_long", "bandwidth_long", "stereo_long",
+           "mix_estimate_long", "stem_windows", "STEM_WINDOWS", "STEM_WINDOW_S"]
+
+# Long stems (spooled) are balanced and checked for masking on the mix's loudest windows, where
+# every stem plays (as the separator's windows of a bounced mix): a minute of four stems instead of
+# the whole song keeps the memory bounded.
+STEM_WINDOWS = 6
+STEM_WINDOW_S = 10.0
+
+
+def _scan(src) -> tuple[float, float, np.ndarray, int]:
+    """Sample peak, mean square (channels pooled) and per-channel means of ``src``, one pass."""
+    peak, sq, sums = 0.0, 0.0, np.zeros(src.shape[1])
+    for _, x in blocks_of(src):
+        peak = max(peak, float(x.max()), -float(x.min()))
+        flat = x.ravel()
+        sq += float(np.dot(flat, flat))  # float32 products summed as loudness.mean_square does
+        sums += [x[:, c].sum(dtype=np.float64) for c in range(x.shape[1])]
+    n = src.shape[0]
+    return peak, sq / (n * src.shape[1]), sums / n, n
+
+
+def loudness_and_dynamics_long(mix: Audio, platform: str | None) -> tuple[LoudnessResult, DynamicsResult]:
+    """``measure_loudness`` and ``measure_dynamics`` of a spooled mix (three passes: the meter,
+    the peaks and sums, the true peak). Clipping is the one counted at the file's own rate when
+    ingest counted it (always, for a spooled file)."""
+    src, sr = mix.source(), mix.sr
+    # whole K-weighting chunks (the in-memory meter's, so the same numbers bit for bit) and whole
+    # true-peak rows: BLOCK_N at 48 kHz
+    block_n = math.lcm(_METER_CHUNK_SUBS * int(round(METER_HOP_S * sr)), _TP_ROW)
+    block_n *= max(1, BLOCK_N // block_n)
+    meter = LoudnessMeter.from_blocks(blocks_of(src, block_n), sr)
+    peak, ms, means, n = _scan(src)
+    tp = true_peak_blocks(blocks_of(src, block_n), sr, peak)
+    loud = loudness_result(meter, n, peak, tp, ms, platform)
+    clip = mix.source_clipping if mix.source_clipping is not None else clipping_runs_blocks(src, sr, peak)
+    dyn = dynamics_result(loud.true_peak_dbtp, loud.max_short_term_lufs, loud.crest_factor_db, clip,
+                          dc_from_means(means), src.shape[1])
+    return loud, dyn
+
+
+def spectrum_long(mix: Audio) -> SpectrumResult:
+    """``measure_spectrum`` of a spooled mix."""
+    return spectrum_result(profile_from_power(*ltas_power_blocks(mix.source(), mix.sr), mix.sr), mix.sr)
+
+
+def bandwidth_long(mix: Audio) -> BandwidthResult:
+    """``measure_bandwidth`` of a spooled mix: the same twelve evenly spaced 5 s stretches it
+    reads of any file over ``MAX_ANALYSED_S``."""
+    src, sr = mix.source(), mix.sr
+    if src.shape[0] <= MAX_ANALYSED_S * sr:
+        return measure_bandwidth(read_span(src, 0, src.shape[0]), sr)
+    n, starts = int(5 * sr), np.linspace(0, src.shape[0] - int(5 * sr), 12).astype(int)
+    mono = np.concatenate([_channel_mean(read_span(src, a, a + n)) for a in starts])
+    freqs_hz, psd_db = _welch_db(mono, sr)
+    return measure_bandwidth(mono, sr, psd_db=psd_db, freqs_hz=freqs_hz)
+
+
+def stereo_long(mix: Audio) -> StereoResult:
+    """``measure_stereo`` of a spooled mix (two passes: the window sums, then the STFT of the
+    channels less their means)."""
+    src, sr = mix.source(), mix.sr
+    mono = src.shape[1] == 1
+    win = max(1, int(round(ST_WINDOW_S * sr)))
+    parts: list[list] = [[] for _ in range(5)]
+    tails = np.zeros(5)
+    for _, x in blocks_of(src, (BLOCK_N // win) * win):
+        L = np.ascontiguousarray(x[:, 0])
+        R = L if mono else np.ascontiguousarray(x[:, 1])
+        for k, (blk, tail) in enumerate(_window_sums(L, R, win)):
+            parts[k].append(blk)
+            tails[k] += tail
+    sums = [(np.concatenate(p), float(t)) for p, t in zip(parts, tails)]
+    short, totals = _short_term_from(sums, win, sr, src.shape[0])
+    sL, sR, sLL, sRR, _, n = totals
+
+    hop = STFT_N_FFT if n >= 32 * STFT_N_FFT else STFT_N_FFT // 2  # as _stft_cross
+
+    def stretches():
+        for x in frame_blocks(src, STFT_N_FFT, hop):
+            aL = _ac(np.ascontiguousarray(x[:, 0]), sL, sLL, n)
+            yield aL, (aL if mono else _ac(np.ascontiguousarray(x[:, 1]), sR, sRR, n))
+
+    return stereo_result(short, totals, _stft_cross_stretches(stretches(), STFT_N_FFT, hop), sr, mono)
+
+
+def mix_estimate_long(mix: Audio) -> MixEstimateResult:
+    """``estimate_stem_levels`` of a spooled mix."""
+    return estimate_from_features(features_blocks(mix.source(), mix.sr), mix.duration_s)
+
+
+def stem_windows(mix: Audio, stems: StemSet) -> tuple[dict[str, np.ndarray], str]:
+    """The stems' samples in the mix's :data:`STEM_WINDOWS` loudest :data:`STEM_WINDOW_S` windows
+    (``tools.separate.windows``), concatenated per role, read from their spools; and a note for
+    the report saying which stretches were measured."""
+    from ..separate.windows import loudest_windows
+
+    n = min(mix.n_samples, min(a.n_samples for a in stems.stems.values()))
+    wins = [(a, min(b, n)) for a, b in loudest_windows(mix.source(), mix.sr, STEM_WINDOW_S, STEM_WINDOWS)
+            if a < n]
+    arrays = {role: np.concatenate([read_span(a.source(), lo, hi) for lo, hi in wins])
+              for role, a in stems.stems.items()}
+    spans = ", ".join(f"{_clock(lo / mix.sr)}-{_clock(hi / mix.sr)}" for lo, hi in wins)
+    note = (f"long stems: stem balance and masking measured on the mix's {len(wins)} loudest "
+            f"{STEM_WINDOW_S:g} s windows ({spans}), not the whole song")
+    return arrays, note
+
+
+def _clock(seconds: float) -> str:
+    """``m:ss.s``."""
+    m, sec = divmod(seconds, 60.0)
+    return f"{int(m)}:{sec:04.1f}"
