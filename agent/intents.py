@@ -141,7 +141,8 @@ _PRONOUN_RE = re.compile(r"\b(?:it|them|they|those|that one|this one)\b")
 _PLATFORMS: list[tuple[str, str]] = [
     ("apple_music", r"apple(?: music)?|itunes"), ("youtube", r"youtube|you tube|yt"),
     ("amazon_music", r"amazon(?: music)?"), ("deezer", r"deezer"), ("tidal", r"tidal"), ("spotify", r"spotify"),
-    ("ebu_r128", r"ebu(?: ?r ?128)?|r ?128|broadcast|tv|television|radio"),
+    ("ebu_r128", r"ebu(?: ?r ?128)?|r ?128|broadcast|tv|television|radio|fm(?: station| radio)?|radio station"
+                 r"|on (?:the )?air(?:waves)?|airplay"),
 ]
 _PLATFORM_RE = re.compile(r"\b(?:" + "|".join(f"(?P<{n}>{p})" for n, p in _PLATFORMS) + r")\b")
 
@@ -164,6 +165,7 @@ _HZ_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(k|khz|hz|kilohertz|hertz)\b")
 _HZ_RANGE_RE = re.compile(r"(?<![\w.])(\d{2,5})\s*(?:-|to)\s*(\d{2,5})\s*(?:hz|range|region|band)?\b")
 _REGION_EDGES = (("sub", 20.0, 60.0), ("low", 60.0, 250.0), ("low_mid", 250.0, 500.0), ("mid", 500.0, 2000.0),
                  ("presence", 2000.0, 5000.0), ("brilliance", 5000.0, 10000.0), ("air", 10000.0, 20000.0))
+_ON_AIR_RE = re.compile(r"\b(?:on|over) (?:the )?air(?:waves)?\b|\bairplay\b")  # broadcast, not the 10k+ region
 _REFERENCE_RE = re.compile(r"\b(?:references?|ref|refs|reference tracks?)\b")
 _MONO_RE = re.compile(r"\b(?:mono\w*|phase\w*|phasey|cent(?:er|re)d?|correlation|side|sides|wide|width|stereo)\b")
 
@@ -184,7 +186,7 @@ _MASK_VERBS = (r"mask\w*|cover\w*|bur(?:y|ies|ying)|step(?:s|ping)? on|drown\w*|
 
 # --------------------------------------------------------------------------- clauses
 
-_STRONG_SPLIT = re.compile(r"[?!;]+|(?<!\d)\.(?!\d)|\b(?:also|and also|plus|and then|then|after that|as well as)\b")
+_STRONG_SPLIT = re.compile(r"[?!;]+|(?<!\d)\.(?!\d)|(?<=\d)\.(?=\s+[a-z])|\b(?:also|and also|plus|and then|then|after that|as well as)\b")
 _WEAK_SPLIT = re.compile(r",\s*(?:and\s+|but\s+|or\s+)?|\s+(?:and|but|or)\s+|\s*&\s*|:\s*")
 _WEAK_SPLIT_KEEP = re.compile(f"({_WEAK_SPLIT.pattern})")  # the same cuts, the separators kept
 _STATEMENT_START = re.compile(r"^(?:i|my|we|our|he|she|they|their|it|its|this|that|because|since|hey|hi|yo|thanks"
@@ -204,8 +206,16 @@ def _saying(t: str) -> bool:
 # how confident a clause that asks nothing must be to be a part of its own (with / without a slot)
 _STANDS_ALONE_NAMED, _STANDS_ALONE_BARE = 0.6, 0.9
 _VAGUE = 0.4  # below this confidence a clause with context is classified with its context
+# a request for how to do something ("how do I get it to -14 LUFS?"), not how to find something out
+_HOW_TO_RE = re.compile(r"^(?:how (?:do|can|should|would|could|shall) (?:i|we)|how to|what (?:can|should|do) i do to)"
+                        r" (?!know|tell|check|see|find|read|hear|measure|interpret|use|ask|understand|compare|look)")
+_CTX_SEP = "; "  # between the sentences of a clause's context
+_CLEAR = 0.8  # from this confidence a clause is understood alone, whatever its words
 _QUESTION_START = re.compile(r"^(?:is|are|does|do|did|will|would|can|could|should|what|whats|how|hows|why|any|check|"
-                             r"tell|give|show|where|which|am|has|have|was|were|explain)\b")
+                             r"tell|give|show|where|which|am|has|have|was|were|explain"
+                             # indirect questions: "I want to know if the voice is too loud", "I wonder whether ..."
+                             r"|i (?:want|wanted|would like|need|would love) to (?:know|find out|check|understand)"
+                             r"|i (?:am|was) (?:wondering|curious)|i wonder|please (?:check|tell|look|have a look|see))\b")
 # words that carry no intent of their own (a clause of these and slot words only is a follow-on)
 _FILLER = frozenset("""and the a an what about how for my your our same with then too also as well ok okay so now
 again please i it its them they that this those these instead try trying if on of in to at by just please yeah yes
@@ -372,6 +382,10 @@ def _gain(t: str, whatif_context: bool) -> tuple[float | None, float | None]:
     return (abs(value) if du < dd else -abs(value)), abs(value)
 
 
+def _blank(m: re.Match) -> str:
+    return " " * len(m.group(0))
+
+
 def extract_slots(t: str, whatif_context: bool = False) -> Slots:
     """The slots of a normalised clause, by rule."""
     s = Slots()
@@ -394,7 +408,7 @@ def extract_slots(t: str, whatif_context: bool = False) -> Slots:
             s.platforms.append(p.lastgroup)
     s.platform = s.platforms[0] if s.platforms else None
     s.masks_pronoun = bool(_MASKS_PRONOUN_RE.search(t))
-    regions = [(m.start(), m.lastgroup) for m in _REGION_RE.finditer(t)]
+    regions = [(m.start(), m.lastgroup) for m in _REGION_RE.finditer(_ON_AIR_RE.sub(_blank, t))]
     for m in _HZ_RE.finditer(t):
         hz = float(m.group(1)) * (1000.0 if m.group(2) in ("k", "khz", "kilohertz") else 1.0)
         regions.append((m.start(), _region_of_hz(hz)))
@@ -565,7 +579,12 @@ class Router:
        right?", "thoughts?"). When the question asks something, a sentence that only says
        something ("I mixed this on headphones.", "Thanks!") is context, not a part, unless it
        names a stem, platform or region and classifies confidently: it gives "them" its stem and
-       a question too vague to classify alone ("is it there?") its topic.
+       a question too vague to classify alone ("is it there?") its topic. A statement followed by
+       a why / how-to-fix that points back at it ("it's way too squashed. how do I undo that?"),
+       or by a question about its stem ("I double tracked the guitars. how do they look?"), is
+       that question's context, never a part; indirect questions ("I want to know if ...") ask;
+       "would that help?" after a proposed move asks about the move; a "why" must say why
+       ("is that too hot?" is no why), and "how do I get it to -14 LUFS?" is a fix.
     4. **Intent by a classifier** on each clause (slot words replaced by placeholders, region
        words tagged with their class), trained
        on generated paraphrases (``agent/data/questions_train.jsonl``, written by
@@ -615,6 +634,11 @@ class Router:
     def classify(self, t: str) -> tuple[str, float, dict[str, float]]:
         p = self._proba(self._intent, t)
         best = max(p, key=p.get)
+        if best == "why" and not _WHY_CUE_RE.search(t):
+            # a why asks why: "is that too hot?" shares n-grams with "why is that?", not the question
+            rest = 1.0 - p["why"]
+            p = {k: (0.0 if k == "why" else v / max(rest, 1e-12)) for k, v in p.items()}
+            best = max(p, key=p.get)
         return best, p[best], p
 
     def about(self, t: str) -> str | None:
@@ -708,16 +732,16 @@ class Router:
                 kept.append((c, k))
         said = kept
         if not said:
-            return [(t, "")]
+            return [(t, "")]  # "thanks!" / "hi": classified whole
         # with a question asked, what else is said or requested is context unless it stands alone
         top = max(k for _, k in said)
         out: list[tuple[str, str]] = []
         context: list[str] = []
-        for c, k in said:
-            if k < top and not self._stands_alone(c):
+        for i, (c, k) in enumerate(said):
+            if k < top and (not self._stands_alone(c) or self._explains_next(c, said[i + 1:], top, context)):
                 context.append(c)
                 continue
-            out.append((c, ", ".join(context)))
+            out.append((c, _CTX_SEP.join(context)))
             context = []
         # a clause too vague to classify alone, after another: part of it ("they want -9 LUFS, where
         # am I at?")
@@ -732,7 +756,7 @@ class Router:
             if not out:
                 return [(", ".join(context), "")]
             c, ctx = out[-1]
-            out[-1] = (c, ", ".join([ctx, *context] if ctx else context))
+            out[-1] = (c, _CTX_SEP.join([ctx, *context] if ctx else context))
         return out
 
     def _stands_alone(self, c: str) -> bool:
@@ -742,9 +766,32 @@ class Router:
         intent, conf, _ = self.classify(c)
         if intent in ("out_of_scope", "help", "stem_info") or not _has_topic(c):
             return False  # "I'm worried about the vocals." says what the question is about
+        if intent == "why" and not re.match(r"(?:why|explain|how come)\b", _lead(c)):
+            return False  # "friends say it sounds weird but can't say why": told, not asked
         s = extract_slots(c)
         named = bool(s.stems or s.platform or s.region or s.reference)
         return conf >= (_STANDS_ALONE_NAMED if named else _STANDS_ALONE_BARE)
+
+    def _explains_next(self, c: str, after: list[tuple[str, int]], top: int, before: list[str] = ()) -> bool:
+        """Whether a statement is the problem the question after it asks why or how to fix ("it's way
+        too squashed, I know. how do I undo that?"; "the kick is a sample. how should I process
+        it?"): the question points back at it ("that", "it") or asks about the same topic or stem."""
+        nxt = next((n for n, k in after if k == top), None)
+        if nxt is None:
+            return False
+        ni, nc, _ = self.classify(nxt)
+        if ni not in ("why", "fix", "stem_fix", "stem_info", "masking") or nc < 0.4:
+            return False
+        sc, sn = extract_slots(" and ".join([*before, c])), extract_slots(nxt)
+        if ni in ("stem_fix", "stem_info", "masking"):
+            # "I can't hear the vocals properly, is something masking them?"
+            return bool(sc.stems) and (sc.stems[0] in sn.stems or sn.masks_pronoun or (not sn.stems and sn.pronoun))
+        if _BACK_REF_RE.search(nxt) and not (sn.stems or sn.platform or sn.region):
+            return True
+        ci, cc, _ = self.classify(c)
+        if ci == ni and _BACK_REF_RE.search(nxt):
+            return True  # "I uploaded a song as my reference. does mine sound anything like it?"
+        return cc >= 0.4 and ci == (self.about(nxt) or "")
 
     def _separate(self, left: str, right: str, sep: str = " and ") -> bool:
         """Whether "left and right" asks two things ("left or right" only when each names a topic of
@@ -772,12 +819,18 @@ class Router:
             rl, rr = extract_slots(left).region, extract_slots(right).region
             same_way = bool(_REGION_DESCRIBED_RE.search(left)) == bool(_REGION_DESCRIBED_RE.search(right))
             return bool(rl and rr and rl != rr and same_way)
+        if il == ir == "whatif":
+            # "turn the vocals up 2 dB and the bass down 1": a move each, on a stem each
+            sl, sr = extract_slots(left, True), extract_slots(right, True)
+            return bool(sl.stems and sr.stems and sl.gain_mag is not None and sr.gain_mag is not None)
         return il != ir and min(pl, pr) >= 0.4 and "out_of_scope" not in (il, ir)
 
     def _clause_parts(self, c: str, prev: Part | None, state: dict, earlier: list[Part],
                       ctx: str = "") -> tuple[list[Part], bool]:
-        if ctx and self._vague(c):
-            c = f"{ctx}, {c}"  # "they want -14 on spotify. is it there?": the clause with what it is about
+        own = c
+        if ctx and self._vague(c) and not self._stem_question(c, ctx):
+            # the sentence just before says what "that" is ("my limiter is at -0.1 dBTP. is that too hot?")
+            c = f"{ctx.split(_CTX_SEP)[-1]}, {c}"  # "they want -14 on spotify. is it there?": the clause with what it is about
         s = extract_slots(c)
         if ctx:
             around = extract_slots(ctx)
@@ -791,6 +844,8 @@ class Router:
             s.gain_db, s.gain_mag = _gain(c, True)  # "try -4 instead": a bare amount after a what-if
         # a clause that only names slots: the previous question again, with the new slot ("is the
         # bass boomy?" asks a question of its own)
+        if s.stems and _HOW_IS_STEM_RE.match(_lead(c)):
+            return _per_stem(Part(intent="stem_info", stem=s.stems[0]), s), False
         if not words and (s.stems or s.platform or s.region or s.gain_mag is not None) and not _AUX_START.match(c):
             if (s.stems and _SIGNED_MOVE_RE.search(c)) or (prev is not None and prev.intent == "whatif"):
                 s.gain_db, s.gain_mag = _gain(c, True)  # "bass +1?"; "try -4 instead" after a what-if
@@ -799,7 +854,9 @@ class Router:
         if intent not in ("help", "out_of_scope") and not s.stems and not s.platform and not s.region \
                 and not s.reference and not any(w in _domain_words() for w in words) and conf < 0.6:
             intent = "out_of_scope"  # nothing in it about a mix
-        if intent == "stem_info" and ctx:
+        if intent == "out_of_scope" and _REGION_DESCRIBED_RE.search(c) and not s.stems:
+            intent = "spectrum"  # "my ears get tired, something's harsh in there": how the mix sounds
+        if intent == "stem_info" and ctx and extract_slots(own).stems:
             ci, cc, _ = self.classify(ctx)
             if ci not in ("stem_info", "out_of_scope", "help", "overview", "why", "fix") and cc >= 0.6:
                 intent, conf = ci, cc  # "can you check the vocals? I think they're too quiet": the balance
@@ -837,12 +894,21 @@ class Router:
             part.region = None  # "mono below 100 Hz": a crossover, not a region
         if intent in ("why", "fix"):
             part.about = self.about(c) if words or s.region or s.platform else None
+            mine = extract_slots(own)
+            if ctx and _BACK_REF_RE.search(own) and not (mine.stems or mine.region or mine.platform or mine.reference):
+                ci, cc, _ = self.classify(ctx)  # "it's way too squashed. how do I undo that?": the dynamics
+                part.about = ci if ci in TOPICS and cc >= 0.4 else part.about
             if part.about is None and s.reference:
                 part.about = "reference"
             if part.about is None and s.stems and intent == "why":
                 part.about = "balance"
             if part.about == "reference":
                 part.reference = True
+        if intent in TOPICS and intent != "reference" and _HOW_TO_RE.match(_lead(own)):
+            part.intent = intent = "fix"  # "how do I get it to -14 LUFS?": how to fix the loudness
+            part.about = self.about(c) or part.intent
+        if intent == "fix" and part.about == "reference":
+            part.intent = intent = "reference"  # getting closer to the reference is a comparison with it
         if intent == "reference":
             part.reference = True
         if intent == "fix" and s.stems and part.about != "masking" and not s.region and not s.platform:
@@ -854,16 +920,26 @@ class Router:
                 part = Part(intent="stem_fix", stem=ctx_stem, confidence=part.confidence)
         return _per_stem(_keep(part), s), False
 
+    def _stem_question(self, c: str, ctx: str) -> bool:
+        """A question about "them" after a statement naming a stem ("I double tracked the guitars.
+        how do they look?"): the stem is the context's, the question its own."""
+        if not _PRONOUN_RE.search(c) or extract_slots(c).stems or not extract_slots(ctx).stems:
+            return False
+        intent, conf, _ = self.classify(c)
+        return intent in ("stem_info", "stem_fix") and conf >= _VAGUE
+
     def _vague(self, c: str) -> bool:
         """A clause that cannot be classified alone: no topic of its own, or no confident intent."""
         if not _has_topic(c):
             return True
-        s = extract_slots(c)
-        if not (s.stems or s.platform or s.region or s.reference) and not any(
-                w in _domain_words() for w in content_words(c)):
-            return True  # "where am I at?", "who's right?": nothing about the mix in it
         intent, conf, _ = self.classify(c)
-        return intent in ("out_of_scope", "help") or conf < _VAGUE
+        if intent in ("out_of_scope", "help") or conf < _VAGUE:
+            return True
+        s = extract_slots(c)
+        # "where am I at?", "who's right?": nothing about the mix in it (unless it reads clearly as a
+        # question about the mix: "is my mix any good?")
+        return not (s.stems or s.platform or s.region or s.reference) and not any(
+            w in _domain_words() for w in content_words(c)) and conf < _CLEAR
 
     def _followon(self, s: Slots, prev: Part | None, earlier: list[Part], state: dict) -> list[Part]:
         if s.gain_mag is not None and (s.stems or prev is None or prev.intent != "whatif"):
@@ -895,7 +971,8 @@ class Router:
 _MODIFIER_RE = re.compile(r"^(?:(?:(?:when |if )?(?:compared|comparing|relative|next)?\s*(?:to|with|against|vs|versus) )?"
                           r"(?:my |the |our )?(?:references?|ref|reference tracks?)"
                           r"|(?:compared|comparing|relative|next to|against|versus|vs)\b.*\b(?:references?|ref)|in mono|on (?:headphones|speakers|"
-                          r"a club system|small speakers|earbuds|my phone|the phone))$")
+                          r"a club system|small speakers|earbuds|my phone|the phone)"
+                          r"|[a-z]+[- ]?wise)$")  # "loudness-wise": what the question next to it is about
 _ENDS_WITH_STEM_RE = re.compile(r"(?:" + _STEM_RE.pattern + r")$")
 _STARTS_WITH_STEM_RE = re.compile(r"^(?:the |my |our |those |these )?(?:" + _STEM_RE.pattern + r")(?! (?:is|are|was|were)\b"
                                   r"(?! (?:fighting|clashing|masking|competing)))")
@@ -909,14 +986,24 @@ _TAG_RE = re.compile(r"^(?:(?:and |but |so |ok )?(?:(?:is|was) (?:he|she|it|that
                      r"|are not they|does it|do they|is it|are they|yes or no|agree|you think|i think|i guess"
                      r"|i feel like|i reckon|i wonder|who is right|which (?:one )?is right|is that (?:possible|normal)"
                      r"|how does (?:that|it|this) (?:look|sound)|what does (?:that|it|this) do|what happens|what changes"
-                     r"|show me|let me know|tell me))$")
+                     r"|show me|let me know|tell me"
+                     r"|(?:is|was) (?:that|this|it) (?:a |an )?(?:mix |real |big |serious )?(?:problem|issue|bad|normal|a bad thing)"
+                     # "drop the drums 2 dB, would that make it better?": asks the move just proposed
+                     r"|would (?:that|this|it|the (?:mix|balance|track|song)) (?:actually |really |even )?(?:work|help"
+                     r"|be (?:better|ok|okay|good|a good idea)|make (?:it|things|the mix|a difference) better|make a difference"
+                     r"|improve (?:it|things|the mix)|fix (?:it|that|things))|(?:is that|good) (?:a )?good idea"
+                     # an opinion against someone else's ("my mate says it's too hot and I think it's fine")
+                     r"|i think (?:it is|they are|that is|it sounds) (?:fine|ok|okay|good|alright|great)))$")
 # an aside: greetings, thanks, acknowledgements ("thanks!", "right, makes sense", "got it")
 _ASIDE_WORDS = (r"hi|hiya|hey|hello|yo|sup|hey there|hi there|ok|okay|so|well|hmm|right|right then|cool|nice|great"
                 r"|perfect|awesome|brilliant|lovely|interesting|got it|i see|understood|fair enough|makes sense|good to know"
                 r"|thanks|thank you|thanks a lot|cheers|please|sorry|next|anyway|alright|good (?:morning|afternoon|evening)"
                 r"|oh|ah|wow|lol|haha|sweet|sure|yes|yeah|no worries|that helps|that is helpful|that was helpful|helpful"
                 r"|be (?:brutally |totally )?honest|quick (?:question|one)|(?:one|two|three|a few|some) (?:more )?questions?"
-                r"|question|one more thing|real talk|no offence|no offense")
+                r"|question|one more thing|real talk|no offence|no offense|huh|what|wait|hm+|eh|umm*|uh"
+                r"|sorry (?:for|about) my (?:bad |poor )?english|(?:my )?english is not (?:very good|good|great|my first language)"
+                r"|sorry (?:if|for) (?:this is |this |asking )?(?:a )?(?:dumb|stupid|silly|basic|noob|newbie) question"
+                r"|i am (?:still )?(?:learning|new(?: to this)?|a beginner)")
 _ASIDE_RE = re.compile(rf"^(?:{_ASIDE_WORDS})(?:[ ,!.]+(?:{_ASIDE_WORDS}))*$")
 # discourse words before a sentence's start ("but is the low end ok?" asks; "so my friend said" says)
 _LEAD_RE = re.compile(r"^(?:(?:and|but|so|ok|okay|well|right|then|also|now|anyway|next|plus)\b[ ,]*)+")
@@ -932,6 +1019,20 @@ _MASKS_PRONOUN_RE = re.compile(r"\b(?:" + _MASK_VERBS + r")(?: up| out)? (?:it|t
 _SIGNED_MOVE_RE = re.compile(r"^[a-z ]*(?<![\w.])[+-]\d+(?:\.\d+)?\s*(?:db)?\s*[?!.]*$")
 _HYPOTHETICAL_RE = re.compile(r"\b(?:what if|what happens|what would|simulat\w*|suppose|imagine|try|test)\b")
 _PLURAL_PRONOUN_RE = re.compile(r"\b(?:them|they|those)\b")
+# asking what the assistant does ("what can you do, and is my mix any good?": two things)
+_HELP_RE = re.compile(r"^(?:what (?:can|do|could) you (?:do|check|tell me|help with)|what are you(?: able to do| for)?"
+                      r"|who are you|how does (?:this|it) work|what can i ask(?: you)?)$")
+# "how are the guitars": a stem asked about, not the previous question's intent for a new stem
+_HOW_IS_STEM_RE = re.compile(r"^(?:how|hows) (?:is|are|do|does|did) (?:the |my |our )?(?:" + _STEM_RE.pattern + r")"
+                             r"(?: (?:doing|sounding|looking|going|sound|look))?$")
+# a why asks why: a question without any of these words is not one ("my limiter is at -0.1 because I
+# read it online. is that too hot?"), whatever its n-grams share with "why is that"
+_WHY_CUE_RE = re.compile(r"\b(?:wh?y|how come|reason\w*|explain\w*|what makes|know|evidence|based|comes? from|where does"
+                         r"|caus\w+|mean\w*|sure|certain|proof|prove|measur\w*|calculat\w*|figure\w*|[gs]ot that"
+                         r"|say that|says? who|said|flag\w*|decid\w*|conclu\w*|justify|basis|source|data|numbers?|show me"
+                         r"|tell me more|elaborate|work that out|how so|logic|rationale|how (?:did|do) you)\b")
+# a why / how-to-fix that points back at what was just said ("why is that?", "how do I fix it")
+_BACK_REF_RE = re.compile(r"\b(?:that|this|it|those|these|them|they|there(?! (?:is|are|was|were|be|any)\b))\b")
 
 
 def _has_topic(t: str) -> bool:
@@ -942,7 +1043,8 @@ def _has_topic(t: str) -> bool:
     if _MODIFIER_RE.match(t):
         return False  # "compared to my reference, are the highs ok?": a modifier of its neighbour
     s = extract_slots(t)
-    return bool(content_words(t, aux=False)) or s.region is not None or bool(s.stems and _WH_START.match(t))
+    return bool(content_words(t, aux=False)) or s.region is not None or bool(s.stems and _WH_START.match(t)) \
+        or bool(_HELP_RE.match(_lead(t)))
 
 
 def _asks_something(t: str) -> bool:

@@ -1,7 +1,7 @@
 """The question benchmark: does the follow-up router understand what is asked?
 
-``mixingbuddy eval questions`` routes every question of ``evals/questions/`` (``dev.jsonl`` and
-``dev2.jsonl``, looked at while building and tuning; ``heldout.jsonl`` and ``heldout2.jsonl``, written
+``mixingbuddy eval questions`` routes every question of ``evals/questions/`` (``dev.jsonl``,
+``dev2.jsonl`` and ``dev3.jsonl``, looked at while building and tuning; ``heldout.jsonl`` and ``heldout2.jsonl``, written
 apart from the router and never tuned on; a part whose file is absent is left out) with the agent's
 router (``agent.intents``) and with the regular expressions it replaced (:func:`regex_route`, the
 baseline), and prints the scores of :func:`score` per part. ``--out DIR`` writes results.json
@@ -23,7 +23,7 @@ from pathlib import Path
 from ..agent.intents import DEFAULT_METHOD, METHODS, SLOTS, get_router
 
 QUESTIONS_DIR = Path(__file__).resolve().parent / "questions"
-PARTS = ("dev", "dev2", "heldout", "heldout2")
+PARTS = ("dev", "dev2", "dev3", "heldout", "heldout2")
 HELDOUT_PARTS = ("heldout", "heldout2")  # never tuned on
 
 
@@ -250,7 +250,14 @@ def cmd_questions(args) -> int:
     if bad:
         print(f"unknown method(s): {', '.join(bad)} (choose from {', '.join(METHODS)})", file=sys.stderr)
         return 2
-    parts = [args.part] if args.part else list(PARTS)
+    parts = [p for arg in (args.parts or []) for p in arg.split(",") if p]
+    if args.part:
+        parts.append(args.part)
+    bad_parts = [p for p in parts if p not in PARTS]
+    if bad_parts:
+        print(f"unknown part(s): {', '.join(bad_parts)} (choose from {', '.join(PARTS)})", file=sys.stderr)
+        return 2
+    parts = parts or list(PARTS)
     results = run(methods, parts)
     print(table(results), end="")
     if args.out:
@@ -270,6 +277,8 @@ def add_questions_parser(eval_subparsers) -> argparse.ArgumentParser:
     q.add_argument("--method", action="append", metavar="NAME",
                    help=f"router method(s): {', '.join(METHODS)} (default {DEFAULT_METHOD}); repeat or comma-separate")
     q.add_argument("--part", choices=PARTS, help="only this part (default: every part present)")
+    q.add_argument("--parts", action="append", metavar="NAMES",
+                   help=f"only these parts, comma-separated or repeated ({', '.join(PARTS)})")
     q.add_argument("--out", metavar="DIR", help="write results.json here")
     q.set_defaults(func=cmd_questions)
     return q

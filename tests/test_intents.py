@@ -31,20 +31,24 @@ def test_the_heldout_questions_are_the_ones_written_first():
 
 
 def test_benchmark_accuracy_on_every_part_and_against_the_regex_baseline():
-    """Measured once when the issue-13 work was finished (``mixingbuddy eval questions``): held-out
-    95.7% intents / 97.8% slots, second held-out part 91.5% / 93.1%, dev 100% / 100%, dev2 (looked
-    at) 99.1% / 98.7%; the regex baseline 56.5% / 72.2% held out. Asserted with a margin."""
+    """Measured once when round 3 of issue 13 was finished (``mixingbuddy eval questions``): held-out
+    97.8% intents / 98.3% slots, second held-out part 95.4% / 96.9%, dev 100% / 100%, dev2 (looked
+    at) 99.1% / 98.7%, dev3 94.7% / 96.7% (odd ids looked at, even ids scored once: 90.0% / 93.3%);
+    the regex baseline 56.5% / 72.2% held out. Asserted with a margin."""
     fn = Q.router_fn()
     h, d, d2 = Q.score(Q.load("heldout"), fn), Q.score(Q.load("dev"), fn), Q.score(Q.load("dev2"), fn)
     base = Q.score(Q.load("heldout"), Q.regex_fn)
-    assert h["intent_acc"] >= 0.93 and h["slot_acc"] >= 0.95, (h["intent_acc"], h["slot_acc"])
+    assert h["intent_acc"] >= 0.95 and h["slot_acc"] >= 0.96, (h["intent_acc"], h["slot_acc"])
     assert d["intent_acc"] >= 0.98 and d["slot_acc"] >= 0.98, (d["intent_acc"], d["slot_acc"])
     assert d2["intent_acc"] >= 0.97 and d2["slot_acc"] >= 0.96, (d2["intent_acc"], d2["slot_acc"])
     assert h["intent_acc"] >= base["intent_acc"] + 0.3
     assert h["median_ms"] < 10.0
+    if (Q.QUESTIONS_DIR / "dev3.jsonl").is_file():
+        d3 = Q.score(Q.load("dev3"), fn)
+        assert d3["intent_acc"] >= 0.92 and d3["slot_acc"] >= 0.94, (d3["intent_acc"], d3["slot_acc"])
     if (Q.QUESTIONS_DIR / "heldout2.jsonl").is_file():
         h2 = Q.score(Q.load("heldout2"), fn)
-        assert h2["intent_acc"] >= 0.89 and h2["slot_acc"] >= 0.9, (h2["intent_acc"], h2["slot_acc"])
+        assert h2["intent_acc"] >= 0.93 and h2["slot_acc"] >= 0.94, (h2["intent_acc"], h2["slot_acc"])
 
 
 @pytest.mark.parametrize("question, expected", [
@@ -145,6 +149,49 @@ VOCALS_BALANCE = {"route": {"intent": "balance", "parts": [{"intent": "balance",
     ("is my mix duller than the reference", [{"intent": "reference", "reference": True, "region": "air"}]),
 ])
 def test_chatty_compound_and_unfamiliar_questions(question, expected):
+    assert parts(question) == expected
+
+
+@pytest.mark.parametrize("question, expected", [
+    # a problem stated, then "how do I fix that?" / "why is that?": one part, about the problem
+    ("The master sounds really squashed, I know. How do I get some life back into it?",
+     [{"intent": "fix", "about": "dynamics"}]),
+    ("OK so the true peak is over the limit. How do I sort that out?", [{"intent": "fix", "about": "peaks"}]),
+    ("You said it's too wide but it sounds fine on my headphones. Why is that?", [{"intent": "why", "about": "stereo"}]),
+    ("I can't hear any hum at all, so what makes you think there's DC offset?", [{"intent": "why", "about": "dc_offset"}]),
+    ("My ceiling is at -0.2 dBTP because a tutorial said so. Is that too hot?", [{"intent": "peaks"}]),
+    # a statement naming a stem, then a question pointing back at it
+    ("I recorded the strings with one mic in my living room. How do they sound?", [{"intent": "stem_info", "stem": "other"}]),
+    ("The snare is a sample I layered with a clap. What should I do to it?", [{"intent": "stem_fix", "stem": "drums"}]),
+    ("I really cannot make out the vocals in the chorus, is something covering them?", [{"intent": "masking", "stem": "vocals"}]),
+    # indirect questions and apologies
+    ("Hi, excuse my english. I would like to know if the drums are too much loud.", [{"intent": "balance", "stem": "drums"}]),
+    ("I was wondering whether the mix has any clipping.", [{"intent": "peaks"}]),
+    ("hmm? why would it be harsh", [{"intent": "why", "about": "spectrum", "region": "presence"}]),
+    # a proposed move, then "would that help?": the move, once per stem
+    ("bring the guitars down 3 dB and the keys up 2, would that help?",
+     [{"intent": "whatif", "stem": "other", "gain_db": -3.0}, {"intent": "whatif", "stem": "other", "gain_db": 2.0}]),
+    ("My teacher told me to lower the bass by 2 dB. Would that make the mix better?",
+     [{"intent": "whatif", "stem": "bass", "gain_db": -2.0}]),
+    ("If I pushed the vocals up by four decibels, would the mix be better?", [{"intent": "whatif", "stem": "vocals", "gain_db": 4.0}]),
+    ("Mate says the guitars are too loud and I think it's fine. Who is right?", [{"intent": "balance", "stem": "other"}]),
+    # complaints about how it sounds are the topic's questions; thanks and career questions are not about the mix
+    ("after ten minutes my ears hurt, something is shrill in there", [{"intent": "spectrum", "region": "presence"}]),
+    ("the chorus has no impact at all, the quiet and loud bits are the same", [{"intent": "dynamics"}]),
+    ("my meters keep going red when I play it back", [{"intent": "peaks"}]),
+    ("thank you!", [{"intent": "out_of_scope"}]),
+    ("how do I get more fans on instagram", [{"intent": "out_of_scope"}]),
+    # help asked alongside; radio "on air" is broadcast, not the air band; "how do I get to X" is a fix
+    ("what can you do, and is the low end ok?", [{"intent": "help"}, {"intent": "low_end"}]),
+    ("the track is going to a community radio show. Could it go out on air as it is, loudness-wise?",
+     [{"intent": "platform", "platform": "ebu_r128"}]),
+    ("how can I get it to -9 LUFS", [{"intent": "fix", "about": "platform"}]),
+    ("is it possible to make the mix wider? how?", [{"intent": "fix", "about": "stereo"}]),
+    ("how do I get my mix closer to the reference", [{"intent": "reference", "reference": True}]),
+    ("what's masking the bass and how are the drums", [{"intent": "masking", "stem": "bass"}, {"intent": "stem_info", "stem": "drums"}]),
+])
+def test_problem_statements_indirect_requests_proposals_and_complaints(question, expected):
+    """Round 3 of issue 13: the kinds of phrasing a second independent writer used (sentences of our own)."""
     assert parts(question) == expected
 
 

@@ -63,6 +63,7 @@ def expand(template: str, rng: random.Random) -> list[str]:
     pools = {"stem": STEM, "stem2": STEM2, "platform": PLATFORM, "n": N, "db": DB, "up": UP, "down": DOWN,
              "vup": VERB_UP, "vdown": VERB_DOWN, "adj": REGION_ADJ, "noun": REGION_NOUN, "hz": HZ}
     pools.update({f"t_{k}": v for k, v in TOPIC.items()})
+    pools.update(FILL_KINDS)
     choices = [pools[k] for k in dict.fromkeys(keys)]
     combos = list(itertools.product(*choices)) if choices else [()]
     rng.shuffle(combos)
@@ -550,6 +551,76 @@ FIX_BARE_WIDE = ["how do i solve this", "what's the remedy", "how would you fix 
                  "what can i do", "give me a fix", "how do i address that", "any tips to fix it", "what do you recommend"]
 
 # each topic's nouns in generic frames ("is the stereo spread ok?", "check the headroom")
+# round 3 (issue 13): kinds of phrasing a second independent writer's questions showed the
+# paraphrases lacked, written as kinds (problem statements, indirect requests, complaints), not
+# copied from the benchmark
+T_KINDS: dict[str, list[str]] = {
+    "fix_first": ["top {n} things to fix", "the three biggest things to fix", "main things to fix first",
+                  "which one do i deal with first", "which of these do i tackle before the others",
+                  "which one should i sort out before the rest", "so many problems, where do i begin",
+                  "what do i handle first", "which issue comes first", "in what order do i deal with these",
+                  "which of them do i work on first", "too many issues, which one first"],
+    "balance": ["can you even hear {stem}", "can i even hear {stem} in the mix", "is {stem} audible",
+                "is {stem} audible enough", "{stem} sits way on top of the track", "{stem} sits on top of the mix",
+                "{stem} sounds like karaoke, separate from the track", "{stem} feels disconnected from the rest",
+                "{stem} feels low", "{stem} feels low in the mix", "{stem} is hard to hear", "i can barely hear {stem}",
+                "is {stem} too loud compared with the music", "is {stem} too loud against the beat",
+                "is {stem} louder than the rest", "{stem} is too much in front", "{stem} disappears in the chorus",
+                "{stem} is too hot in the mix", "is {stem} too hot in the mix", "{stem} is lost in the mix",
+                "does {stem} need more gain", "should {stem} have more volume", "does {stem} want more volume"],
+    "dynamics": ["the drops have no impact", "the chorus does not hit harder than the verse",
+                 "the loud and quiet parts are the same volume", "everything is the same level the whole way through",
+                 "there is no contrast between the sections", "the drop does not hit", "it lacks impact",
+                 "it has no impact anymore", "it sounds flat with no ups and downs", "the drop has no punch",
+                 "the quiet parts are as loud as the loud parts", "the quiet and loud bits are the same level"],
+    "peaks": ["is something overloading", "is anything overloading", "there is a crunchy sound in the loud parts",
+              "i hear crackles on the loud parts", "is it distorting", "is the master overloaded",
+              "is my limiter ceiling too hot", "is a ceiling of -0.1 dbtp too hot", "will it clip after encoding",
+              "will it clip when converted to mp3", "is the ceiling too high", "is the limiter set too hot",
+              "something crackles in the drop", "is the output overloaded", "will it distort after conversion to aac",
+              "my limiter is set to -{n} dbtp, is that ok", "i set the ceiling to -0.3 dbtp, is that safe",
+              "is -1 dbtp enough", "my true peak limiter is at -0.1, is that too hot", "the meters go red",
+              "it goes into the red on my interface", "i get red lights when it plays", "the meter hits red"],
+    "platform": ["will it get turned down", "will it get turned down anywhere", "will the streaming services turn it down",
+                 "will it be turned up or down on streaming", "could it go on air as it is", "is it ready for airplay",
+                 "is it ok loudness-wise", "loudness-wise is it ready", "will they turn it down on {platform}",
+                 "will {platform} turn it down", "is it too quiet for the radio station"],
+    "stem_info": ["how do {stem} look", "how do {stem} sound", "how does {stem} look", "how does {stem} sound",
+                  "how do {stem} look in the analysis", "how do they look", "how do they sound"],
+    "spectrum": ["my ears get tired after a few plays", "it is fatiguing to listen to", "it hurts my ears",
+                 "my ears hurt after a while", "listening gets tiring after a few minutes", "the tonal balance is off",
+                 "i think it is the eq", "something is off in the eq", "the mix sounds muddy on small speakers",
+                 "it gets muddy when everything plays", "is the chorus muddy", "it is muddy in the low mids"],
+    "overview": ["would you release this", "would you put this out", "could i release this as it is",
+                 "is it good enough to put out", "would you sign off on this", "is it finished"],
+    "stem_fix": ["how do i make {stem} sound more pro", "how do i make {stem} sound more professional",
+                 "how can {stem} sound more polished", "how do i get {stem} to sound better",
+                 "any ideas to fix {stem}", "suggestions for fixing {stem}", "any ideas for improving {stem}"],
+    "dc_offset": ["is the waveform centred around zero", "is the mix centred on zero", "is it off zero",
+                  "is the signal shifted off zero"],
+    "reference": ["does mine sound anything like it", "how does mine compare", "is mine as loud as it",
+                  "does mine sound similar", "does my mix sound like it", "how close is mine to it"],
+    "help": ["what can you do", "what do you do", "what are you able to check", "what can you help with"],
+    "out_of_scope": ["how do i get more {x}", "how can i grow my {y}", "how do i promote my song",
+                     "how do i get on playlists", "should i release on a friday", "how much do distributors pay",
+                     "thanks", "thank you", "thanks a lot", "cheers", "ok thanks", "great thanks", "got it, thanks",
+                     "bye", "see you later", "you are great", "nice one", "how do i make money from music",
+                     "which distributor should i use", "how do i copyright my song"],
+}
+FIX_KINDS = {
+    "stereo": ["is it possible to make it wider", "can i make it more wide", "how can it sound more wide",
+               "is possible to make the mix more wide", "can the stereo be wider", "how to get more width"],
+    "spectrum": ["how do i fix the tonal balance", "how can i fix the eq", "how do i fix the frequency balance",
+                 "how do i balance the frequencies", "how do i fix the tone"],
+    "dynamics": ["how do i undo the squashing", "how do i get the dynamics back", "how do i undo the limiting"],
+}
+# disbelief: the user doesn't hear it, and asks what the claim rests on
+WHY_KINDS = {k: [f"what makes you think there is {{t_{k}}}", f"what makes you say the {{t_{k}}} is a problem",
+                 f"how can you tell there is a {{t_{k}}} problem", f"i do not hear it, so why flag the {{t_{k}}}"]
+             for k in TOPIC}
+FILL_KINDS = {"x": ["monthly listeners", "streams", "followers", "fans", "plays", "listeners"],
+              "y": ["audience", "fanbase", "following"]}
+
 KEYNOUNS: dict[str, list[str]] = {
     "platform": ["loudness", "lufs", "integrated loudness", "streaming loudness", "volume level", "loudness target",
                  "loudness normalisation", "loudness penalty", "master level", "overall level", "loudness spec",
@@ -575,7 +646,8 @@ FRAMES_PER_TOPIC = 10
 
 # chat around a question: greetings, asides and tags (the router cuts most of them off; these make
 # the classifier indifferent to the rest)
-PRE = ["hey, ", "hi, quick question: ", "ok so ", "so ", "sorry, ", "quick one: ", "one more thing, ",
+PRE = ["i want to know if ", "i would like to know whether ", "could you have a look at whether ",
+       "can you check if ", "please check whether ", "i wonder if ", "hello, sorry for my english. ", "hey, ", "hi, quick question: ", "ok so ", "so ", "sorry, ", "quick one: ", "one more thing, ",
        "i was wondering, ", "hey mixingbuddy, ", "question: ", "can you tell me ", "could you check ", "pls tell me ",
        "yo ", "hmm ", "right, ", "alright, ", "i just finished this mix, ", "i mixed this on headphones, ",
        "this is my first mix, ", "i have been working on this for weeks, "]
@@ -606,19 +678,19 @@ def chatty(rows: list[dict], rng: random.Random) -> list[dict]:
 def main() -> int:
     rng = random.Random(13)
     rows: list[dict] = []
-    for table in (T, T_MORE, T_WIDE):
+    for table in (T, T_MORE, T_WIDE, T_KINDS):
         for intent, temps in table.items():
             for t in temps:
                 rows += [{"text": s, "intent": intent, "about": None} for s in expand(t, rng)]
     for s in WHY_BARE + WHY_BARE_MORE + WHY_BARE_WIDE:
         rows.append({"text": s, "intent": "why", "about": None})
-    for table in (WHY_ABOUT, WHY_MORE, WHY_WIDE):
+    for table in (WHY_ABOUT, WHY_MORE, WHY_WIDE, WHY_KINDS):
         for about, temps in table.items():
             for t in temps:
                 rows += [{"text": s, "intent": "why", "about": about} for s in expand(t, rng)]
     for s in FIX_BARE + FIX_BARE_MORE + FIX_BARE_WIDE:
         rows.append({"text": s, "intent": "fix", "about": None})
-    for table in (FIX_ABOUT, FIX_MORE):
+    for table in (FIX_ABOUT, FIX_MORE, FIX_KINDS):
         for about, temps in table.items():
             for t in temps:
                 rows += [{"text": s, "intent": "fix", "about": about} for s in expand(t, rng)]
