@@ -18,8 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from langchain_core.messages import RemoveMessage
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph.message import REMOVE_ALL_MESSAGES
+from langgraph.types import Overwrite
 
 from ..tools.errors import InvalidArgumentError
 from ..tools.io.audio import STEM_ROLES
@@ -37,7 +40,7 @@ from .home import (
     retention_days_from_env,
 )
 from .schema import Review, Turn
-from .state import STATE_MODELS, as_json, typed
+from .state import STATE_MODELS, TURN_KEYS, as_json, typed
 from .store import DEFAULT_MAX_DURATION_S, ThreadStore, check_thread_id
 
 __all__ = ["MAX_QUESTION_CHARS", "NO_ANSWER", "MixingBuddy", "ThreadSummary", "default_home"]
@@ -391,13 +394,55 @@ class MixingBuddy:
             turn_lock = self._turn_locks.setdefault(thread_id, threading.Lock())
         # two questions on one thread are answered one after the other, in one process or several
         with turn_lock, ThreadLock(self.home, thread_id):
-            out = self.graph.invoke({"mode": "followup", "question": question}, self._config(thread_id),
-                                    context=self._context(on_progress))
+            now = self._values(thread_id)  # re-read: a turn may have ended while this one waited
+            before = {"messages": len(now.get("messages") or []), "evidence": len(now.get("evidence") or []),
+                      **{k: as_json(now.get(k)) for k in TURN_KEYS}}
+            undo = [*(now.get("turn_undo") or []), before]
+            out = self.graph.invoke({"mode": "followup", "question": question, "turn_undo": undo},
+                                    self._config(thread_id), context=self._context(on_progress))
             self.index.answered(thread_id)
             self.index.compact(thread_id)
         return Turn(thread_id=thread_id, question=question, answer=out["answer"],
                     source=out.get("source", "composer"), degradations=list(out.get("degradations") or []),
                     timings_s=dict(out.get("timings_s") or {}))
+
+    def retract_last_turn(self, thread_id: str) -> dict[str, str]:
+        """Take back the last follow-up question and its answer: they leave :meth:`history`, and
+        the context later answers use (``messages``, ``evidence``, ``focus``, ``focus_stem``, the
+        previous ``route``...) is restored to what it was before that question, from the entry
+        :meth:`ask` kept in ``turn_undo``. The app's undo is this; its retry and edit are this and
+        :meth:`ask`. Returns the retracted ``{"question", "answer"}`` (``answer`` is ``NO_ANSWER``
+        when the turn never finished). Raises ``InvalidArgumentError`` for an unknown thread or one
+        with no follow-up question left to take back (the review itself stays)."""
+        tid = check_thread_id(thread_id)
+        self._values(tid)  # unknown thread -> InvalidArgumentError
+        with self._lock:
+            turn_lock = self._turn_locks.setdefault(tid, threading.Lock())
+        with turn_lock, ThreadLock(self.home, tid):
+            values = self._values(tid)
+            undo = list(values.get("turn_undo") or [])
+            if not undo:
+                raise InvalidArgumentError(f"conversation {tid!r} has no follow-up question to take back")
+            before = undo.pop()
+            messages = list(values.get("messages") or [])
+            n = int(before["messages"])
+            gone = messages[n:]
+            question = next((m["content"] for m in gone if m.get("role") == "user"), "")
+            answer = next((m["content"] for m in gone if m.get("role") == "assistant"), NO_ANSWER)
+            restored: dict[str, Any] = {k: before.get(k) for k in TURN_KEYS}
+            restored["focus"] = restored["focus"] or []
+            self.graph.update_state(self._config(tid), {
+                **restored, "tool_results": None, "turn_undo": undo,
+                "messages": Overwrite(messages[:n]),
+                "evidence": Overwrite(list(values.get("evidence") or [])[:int(before["evidence"])]),
+                "llm_messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES)]})
+            self.index.compact(tid)
+            row = self.index.rows().get(tid)
+            if row is not None and any(m.get("role") == "assistant" for m in gone):
+                self.index.put(tid, **{**{k: row[k] for k in ("created_unix", "title", "status")},
+                                      "last_active_unix": time.time(), "turns": max(0, int(row["turns"]) - 1)})
+        log.info("retracted the last question of %s", tid)
+        return {"question": question, "answer": answer}
 
     def history(self, thread_id: str) -> list[dict]:
         """Every turn of the conversation: ``[{"role": "user"|"assistant", "content": str}, ...]``.

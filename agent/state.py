@@ -55,6 +55,10 @@ class AgentState(TypedDict, total=False):
     llm_status: Literal["pending", "fault", "done"] | None
     llm_deadline_unix: float  # the turn's language-model time ends here
     guard_verdict: Literal["pass", "regenerate", "fallback"] | None
+    # one entry per follow-up turn, oldest first: the conversation as it was before that turn
+    # (``messages`` and ``evidence`` lengths, and the values of TURN_KEYS), so that
+    # ``MixingBuddy.retract_last_turn`` restores it exactly (undo, retry and edit in the app)
+    turn_undo: list[dict[str, Any]]
 
 
 class AgentInput(TypedDict, total=False):
@@ -64,7 +68,11 @@ class AgentInput(TypedDict, total=False):
     mode: Literal["review", "followup"]
     inputs: dict[str, Any]
     question: str
+    turn_undo: list[dict[str, Any]]
 
+
+# the keys a follow-up turn overwrites that later turns read (or that describe the last answer)
+TURN_KEYS = ("question", "route", "answer", "source", "focus", "focus_stem", "degradations", "timings_s")
 
 STATE_MODELS: tuple[type[BaseModel], ...] = (AnalysisReport, Claim, Evidence, Finding, Heard, MovesSpectrum)
 

@@ -6,6 +6,7 @@ import pytest
 import soundfile as sf
 
 from mixingbuddy.agent.balance_moves import solve_moves
+from mixingbuddy.agent.spectrum_after_moves import suggested_gains_db
 from mixingbuddy.tools.errors import InvalidArgumentError
 from mixingbuddy.tools.io.ingest import load_mix_and_stems
 from mixingbuddy.tools.measure.analyze import analyze
@@ -77,10 +78,13 @@ def test_suggested_gains_come_from_the_balance_measurement(song, tmp_path):
     gains = suggested_gains(report.model_dump())
     vocals = next(s for s in report.stem_balance.stems if s.name == "vocals")
     assert vocals.status == "too_quiet"
-    # the joint solution's move, at the middle of its range, on 0.5 dB steps
+    # the joint solution's move, at the middle of its range, as the agent offers it
     sol = solve_moves(report.stem_balance, anchor="drums")
     move = next(m for m in sol.moves if m.stem == "vocals")
-    assert gains["vocals"] == pytest.approx(round((move.gain_db + move.gain_max_db)) / 2)
+    assert gains["vocals"] == pytest.approx((move.gain_db + move.gain_max_db) / 2, abs=0.05)
+    assert gains == {**{s.name: 0.0 for s in report.stem_balance.stems}, **suggested_gains_db(sol)}
+    assert suggested_gains(report, stem="vocals") == {**{s.name: 0.0 for s in report.stem_balance.stems},
+                                                      "vocals": gains["vocals"]}
     assert gains["vocals"] > 0 and gains["drums"] == 0.0  # the anchor is not moved when others can be
     assert set(gains) == {s.name for s in report.stem_balance.stems}
     # applying the prefilled moves lands every stem inside the professional range (re-measured)

@@ -56,7 +56,7 @@ class App:
                 raise RuntimeError(f"the app exited: {self.proc.stderr.read().decode()[-2000:]}")
             try:
                 with urllib.request.urlopen(self.url, timeout=2) as r:
-                    if r.status == 200:
+                    if r.status == 200 and not r.headers.get("X-MixingBuddy-Starting"):  # the app, not its placeholder
                         return
             except OSError:
                 time.sleep(0.5)
@@ -266,6 +266,40 @@ def test_what_if_answer_opens_the_audition(desk, app):
     assert float(desk.locator("#gain-vocals input[type=number]").input_value()) > 3.0
 
 
+def test_try_it_on_a_balance_finding(desk, app):
+    # each balance finding with a move has its own "try it": the audition opens with that move alone
+    from mixingbuddy.agent.api import MixingBuddy
+    from mixingbuddy.agent.findings import joint_moves
+    from mixingbuddy.agent.spectrum_after_moves import suggested_gains_db
+    from mixingbuddy.tools.measure.analyze import AnalysisReport
+
+    with MixingBuddy(app.home, llm=None, use_model=False) as mb:
+        report = AnalysisReport.model_validate(mb.state(_thread(desk))["report"])
+    moves = suggested_gains_db(joint_moves(report.stem_balance))
+    assert moves.get("vocals", 0.0) > 0
+    desk.get_by_role("tab", name="Findings").click()
+    buttons = desk.locator("#findings .try-finding:visible")
+    labels = buttons.all_inner_texts()
+    assert sorted(labels) == sorted(f"Try it: {s} {g:+.1f} dB" for s, g in moves.items() if abs(g) > 0), labels
+    # each button sits right after its finding, whose title names the stem
+    before = desk.evaluate("""() => {
+      const els = [...document.querySelectorAll('#findings .finding, #findings .try-finding')]
+        .filter(e => e.offsetParent !== null);
+      const i = els.findIndex(e => e.classList.contains('try-finding') && e.innerText.includes('vocals'));
+      return i > 0 ? els[i - 1].innerText : null; }""")
+    assert before and "Vocals too quiet" in before, before
+    desk.locator("#audition-numbers").evaluate("el => { el.dataset.was = el.innerText; }")
+    desk.locator("#findings .try-finding:visible", has_text="vocals").click()
+    want = f"{moves['vocals']:g}"
+    desk.wait_for_function("v => { const el = document.querySelector('#gain-vocals input[type=number]');"
+                           " return el && el.value === v; }", arg=want)
+    for role in ROLES[1:]:
+        if desk.locator(f"#gain-{role} input[type=number]").count():
+            assert float(desk.locator(f"#gain-{role} input[type=number]").input_value()) == 0.0
+    desk.wait_for_function("() => { const el = document.querySelector('#audition-numbers');"
+                           " return el.innerText.includes('vocals') && el.innerText !== el.dataset.was; }")
+
+
 def test_retry_asks_the_last_question_again(desk, app):
     thread = _thread(desk)
     asked = [m for m in app.history(thread) if m["role"] == "user"]
@@ -274,9 +308,16 @@ def test_retry_asks_the_last_question_again(desk, app):
     desk.locator("#chat button[aria-label='Retry']").last.click()
     _idle(desk)
     again = [m for m in app.history(thread) if m["role"] == "user"]
-    assert len(again) == len(asked) + 1 and again[-1]["content"] == asked[-1]["content"]
+    # the first asking was taken back on the server: the question is stored once, answered once
+    assert [m["content"] for m in again] == [m["content"] for m in asked]
     assert _users(desk) == users_before  # the question is not repeated on the page
     assert "before" in desk.locator('#chat [data-testid="bot"]').last.inner_text()
+    desk.reload()
+    desk.locator('#chat [data-testid="bot"]').last.wait_for()
+    desk.wait_for_function("n => document.querySelectorAll('#chat [data-testid=\"user\"]').length >= n",
+                           arg=len(users_before))
+    assert _users(desk).count(asked[-1]["content"]) == 1
+    assert _users(desk)[-1] == asked[-1]["content"]
 
 
 def test_edit_the_last_question(desk, app):
@@ -288,9 +329,25 @@ def test_edit_the_last_question(desk, app):
     desk.locator("#chat").get_by_role("button", name=re.compile("submit", re.IGNORECASE)).click()
     _idle(desk)
     assert len(_users(desk)) == n_users and _users(desk)[-1] == "Is it loud enough for Apple Music?"
-    assert [m["content"] for m in app.history(thread) if m["role"] == "user"][-1] == \
-        "Is it loud enough for Apple Music?"
+    stored = [m["content"] for m in app.history(thread) if m["role"] == "user"]
+    assert stored[-1] == "Is it loud enough for Apple Music?"
+    assert "What if I raise the vocals by 3 dB?" not in stored  # the edited question was taken back
     assert "Apple Music" in desk.locator('#chat [data-testid="bot"]').last.inner_text()
+
+
+def test_undo_takes_the_question_back(desk, app):
+    thread = _thread(desk)
+    asked = [m["content"] for m in app.history(thread) if m["role"] == "user"]
+    n_users = len(_users(desk))
+    desk.locator("#chat button[aria-label='Undo']").last.click()
+    desk.wait_for_function("n => document.querySelectorAll('#chat [data-testid=\"user\"]').length === n - 1",
+                           arg=n_users)
+    assert desk.locator("#message-box textarea").input_value() == asked[-1]  # back in the box
+    assert [m["content"] for m in app.history(thread) if m["role"] == "user"] == asked[:-1]  # and off the server
+    desk.reload()
+    desk.locator('#chat [data-testid="bot"]').last.wait_for()
+    desk.wait_for_timeout(500)
+    assert asked[-1] not in _users(desk) and len(_users(desk)) == n_users - 1
 
 
 def test_conversations_survive_a_reload_and_a_restart(desk, app, browser):
@@ -374,3 +431,45 @@ def test_phone_sample_mix_review(browser, app):
     assert _box(page, "#chat")["y"] < _box(page, "#message-box")["y"]
     page.screenshot(path=str(SHOTS / "phone-review.png"))
     ctx.close()
+
+
+def test_remove_deletes_on_the_server(desk, app, browser, song):
+    from mixingbuddy.agent.api import MixingBuddy
+
+    def stored() -> list[str]:
+        with MixingBuddy(app.home, llm=None, use_model=False) as mb:
+            return [t.thread_id for t in mb.thread_summaries()]
+
+    if _thread(desk) is None:  # run alone: review something to remove
+        _send(desk, files=song[:1])
+        _idle(desk)
+    thread = _thread(desk)
+    assert thread in stored()
+    # another browser, with the thread id alone, cannot remove it
+    other = browser.new_context(viewport=DESK)
+    page = other.new_page()
+    page.goto(f"{app.url}/?thread={thread}")
+    page.wait_for_selector('#chat [data-testid="bot"]')
+    page.locator("button[aria-label='Toggle Sidebar']").click()
+    page.locator("#delete-button").click()
+    page.locator("#delete-question", has_text="Open a conversation").wait_for()
+    assert not page.locator("#delete-yes").is_visible()
+    other.close()
+    assert thread in stored()
+
+    desk.locator("button[aria-label='Toggle Sidebar']").click()
+    desk.locator("#delete-button").click()  # asks first; Keep keeps it
+    desk.locator("#delete-question", has_text="cannot be undone").wait_for()
+    assert "flawed_mix.wav" in desk.locator("#delete-question").inner_text()
+    desk.locator("#delete-no").click()
+    desk.locator("#delete-yes").wait_for(state="hidden")
+    assert thread in stored() and _thread(desk) == thread
+    desk.locator("#delete-button").click()
+    desk.locator("#delete-yes").click()
+    desk.wait_for_function("() => !new URL(location.href).searchParams.get('thread')")
+    desk.reload()
+    desk.wait_for_selector("#message-box textarea")
+    desk.wait_for_timeout(1500)
+    assert thread not in stored()
+    assert thread not in desk.locator("#conversation-list").inner_html()
+    assert _thread(desk) is None

@@ -49,6 +49,7 @@ from .conversations import (
     new_book,
 )
 from .plots import plot_alt_text
+from .starting import allowed_host_names, on_sigterm
 from .uploads import UploadLimits, UploadSession, cleanup_stale, prepare_upload, upload_path
 
 log = logging.getLogger("mixingbuddy.ui")
@@ -72,6 +73,7 @@ FOLLOW_UPS = ("What should I fix first?", "Is it loud enough for Spotify?", "Wha
 PLACEHOLDER = ("**Drop a mix** (wav, flac, mp3, m4a, ogg, aiff or a .stem.mp4), optionally its stems (files or "
                "a ZIP) and a reference, in the box below and press **Review**. Then ask follow-up questions.")
 RETRY_REVIEW = "To review again, drop the files in the box again; retry repeats follow-up questions."
+FINDING_SLOTS = 16  # findings shown one by one (each may carry a "try it"); any beyond share the last
 PLOT_TABS = (("spectrum", "Spectrum"), ("loudness", "Loudness"), ("stem_levels", "Balance"),
              ("masking", "Masking"), ("waveform", "Waveform"))
 NO_THREAD = "Drop a mix in the box and press Review first; follow-up questions continue that conversation."
@@ -179,15 +181,12 @@ def _span(start_s: float, end_s: float) -> str:
     return clock(start_s) if end_s - start_s < 0.1 else f"{clock(start_s)}-{clock(end_s)}"
 
 
-def findings_markdown(findings: list[Any]) -> str:
-    """The findings in a mixer's words, most severe first as given: what was heard and measured,
-    what to do, where to look (the plot's tab, and the time ranges in the waveform). No internal
-    keys, and a finding repeated word for word is shown once."""
-    items = [_as_dict(f) for f in findings or []]
-    if not items:
-        return "_No findings yet._"
+def finding_blocks(findings: list[Any]) -> list[tuple[str, dict]]:
+    """Each finding in a mixer's words, most severe first as given, with the finding: what was
+    heard and measured, what to do, where to look (the plot's tab, and the time ranges in the
+    waveform). No internal keys, and a finding repeated word for word is shown once."""
     out, seen = [], set()
-    for f in items:
+    for f in (_as_dict(x) for x in findings or []):
         key = (f.get("title"), f.get("detail"), f.get("action"))
         if key in seen:
             continue
@@ -209,8 +208,33 @@ def findings_markdown(findings: list[Any]) -> str:
         if where:
             lines.append(f"*See:* {' and '.join(where)}"
                          + ("; heard by the audio model and measured" if f.get("source") == "model+tools" else ""))
-        out += ["  \n".join(lines), ""]  # two spaces: a Markdown line break
-    return "\n".join(out).strip()
+        out.append(("  \n".join(lines), f))  # two spaces: a Markdown line break
+    return out
+
+
+def findings_markdown(findings: list[Any]) -> str:
+    """The findings in a mixer's words (:func:`finding_blocks`) as one Markdown text."""
+    blocks = finding_blocks(findings)
+    return "\n\n".join(text for text, _ in blocks) if blocks else "_No findings yet._"
+
+
+def finding_move(finding: dict, report: dict) -> dict[str, float] | None:
+    """The balance move a finding's "try it" opens the audition with: for a ``balance:<stem>``
+    finding whose stem moves in the review's joint solution, that stem's move
+    (``ui.audition.suggested_gains``), the other stems at 0; else None."""
+    from .audition import suggested_gains
+
+    fid = str(finding.get("id") or "")
+    stem = fid.partition(":")[2] if fid.startswith("balance:") else ""
+    if stem not in STEM_ROLES:
+        return None
+    gains = suggested_gains(report or {}, stem=stem)
+    return gains if abs(gains.get(stem, 0.0)) > 0 else None
+
+
+def move_label(gains: dict[str, float]) -> str:
+    """"vocals +4.3 dB, bass -1.0 dB": the moves that are not 0."""
+    return ", ".join(f"{s} {g:+.1f} dB" for s, g in gains.items() if abs(g) > 0)
 
 
 def claims_markdown(claims: list[Any]) -> str:
@@ -453,6 +477,11 @@ def _home_of(agent: AgentHandle, cfg: AppConfig) -> Path:
     return home
 
 
+def _try_label(gains: dict[str, float] | None) -> str:
+    """The what-if audition button's label: "Audition this move: vocals +3.0 dB"."""
+    return f"Audition this move: {move_label(gains)}" if gains else "Audition this move"
+
+
 def _whatif_gains(state: dict) -> dict[str, float] | None:
     """The stem move of the last question when it was a what-if (``route`` in the stored state)."""
     rt = state.get("route") or {}
@@ -507,7 +536,12 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
             with gr.Row():
                 rename_in = gr.Textbox(placeholder="a new name", show_label=False, scale=3, elem_id="rename-text")
                 rename_btn = gr.Button("Rename", scale=1, size="sm", elem_id="rename-button")
-            delete_btn = gr.Button("Remove from this list", size="sm", variant="stop", elem_id="delete-button")
+            delete_btn = gr.Button("Remove this conversation", size="sm", variant="stop", elem_id="delete-button")
+            with gr.Group(visible=False, elem_id="delete-confirm") as confirm_box:
+                confirm_md = gr.Markdown("", elem_id="delete-question")
+                with gr.Row():
+                    confirm_yes = gr.Button("Delete", size="sm", variant="stop", elem_id="delete-yes")
+                    confirm_no = gr.Button("Keep", size="sm", elem_id="delete-no")
         with gr.Row(elem_id="header"):
             gr.HTML(f"<b>{title}</b><span class='tagline'>: a mix critic you can talk to; every piece of advice "
                     "comes with the number that justifies it.</span>", elem_id="title")
@@ -548,15 +582,21 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                                                 label="Anchor stem (assumed right)")
             with gr.Column(scale=2, min_width=320, elem_id="side-column"):
                 with gr.Tabs(elem_id="panels") as tabs:
-                    with gr.Tab("Findings", id="findings"):
-                        findings_md = gr.Markdown("_No review yet._", elem_id="findings")
+                    with gr.Tab("Findings", id="findings"), gr.Column(elem_id="findings"):
+                        findings_md = gr.Markdown("_No review yet._", elem_id="findings-note")
+                        finding_mds, finding_btns = [], []
+                        for i in range(FINDING_SLOTS):  # one slot per finding, in order; a "try it" on balance moves
+                            finding_mds.append(gr.Markdown("", visible=False, elem_classes=["finding"]))
+                            finding_btns.append(gr.Button("Try it", visible=False, size="sm", elem_id=f"try-finding-{i}",
+                                                          elem_classes=["try-finding"]))
+                        finding_moves_st = gr.State([])
                         try_balance = gr.Button("Try the balance moves in the audition", visible=False,
                                                 size="sm", elem_id="try-balance")
                     with gr.Tab("Audition", id="audition", elem_id="audition-tab"):
                         aud_hint = gr.Markdown("Review a mix with stems (or one the separator can split) to "
                                                "audition balance moves.", elem_id="audition-hint")
                         with gr.Group(visible=False) as aud_box:
-                            sliders = [gr.Slider(-aud.MAX_GAIN_DB, aud.MAX_GAIN_DB, value=0.0, step=0.5,
+                            sliders = [gr.Slider(-aud.MAX_GAIN_DB, aud.MAX_GAIN_DB, value=0.0, step=aud.GAIN_STEP_DB,
                                                  label=f"{r} (dB)", visible=False, elem_id=f"gain-{r}")
                                        for r in STEM_ROLES]
                             aud_btn = gr.Button("Render before / after (loudness-matched)", elem_id="audition-button")
@@ -576,7 +616,8 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                         with gr.Accordion("About", open=False, elem_id="about"):
                             gr.Markdown(about_text())
 
-        panel = [findings_md, try_balance, aud_hint, aud_box, *sliders, *plot_outs, *plot_alts, md_file, json_file]
+        panel = [findings_md, try_balance, aud_hint, aud_box, *sliders, *plot_outs, *plot_alts, md_file, json_file,
+                 *finding_mds, *finding_btns, finding_moves_st]
         outputs = [chat, box, thread, book_st, conv_list, taken_row, try_btn, whatif_st, *q_btns, *panel]
 
         # ------------------------------------------------------------------ pieces of output
@@ -586,8 +627,7 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
             roles = stem_roles_of(state)
             gains = aud.suggested_gains(state.get("report") or {})
             md_path, js_path = write_downloads(cfg.folder("downloads", thread_id), thread_id, state, history)
-            out = {findings_md: findings_markdown(state.get("findings") or []),
-                   try_balance: gr.update(visible=any(abs(v) > 0 for v in gains.values())),
+            out = {**_findings_out(state), try_balance: gr.update(visible=any(abs(v) > 0 for v in gains.values())),
                    aud_hint: gr.update(visible=not roles), aud_box: gr.update(visible=bool(roles)),
                    md_file: md_path, json_file: js_path}
             out.update({s: gr.update(visible=r in roles, value=float(gains.get(r, 0.0)))
@@ -598,8 +638,29 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
             out.update({b: gr.update(visible=True) for b in q_btns})
             return out
 
+        def _findings_out(state: dict | None) -> dict:
+            """The findings, one slot each (the last slot takes any beyond), with a "try it" button
+            on each balance finding that has a move."""
+            if not state:
+                blocks = []
+                note = "_No review yet._"
+            else:
+                blocks = finding_blocks(state.get("findings") or [])
+                note = "" if blocks else "_No findings yet._"
+            report = (state or {}).get("report") or {}
+            out: dict = {findings_md: gr.update(value=note, visible=bool(note))}
+            moves: list = []
+            for i, (md, btn) in enumerate(zip(finding_mds, finding_btns)):
+                mine = blocks[i:i + 1] if i < FINDING_SLOTS - 1 else blocks[i:]
+                gains = finding_move(mine[0][1], report) if mine else None
+                moves.append(gains)
+                out[md] = gr.update(value="\n\n".join(t for t, _ in mine), visible=bool(mine))
+                out[btn] = gr.update(visible=bool(gains), value=f"Try it: {move_label(gains)}" if gains else "Try it")
+            out[finding_moves_st] = moves
+            return out
+
         def _empty_panel() -> dict:
-            out = {findings_md: "_No review yet._", try_balance: gr.update(visible=False),
+            out = {**_findings_out(None), try_balance: gr.update(visible=False),
                    aud_hint: gr.update(visible=True), aud_box: gr.update(visible=False),
                    md_file: None, json_file: None, try_btn: gr.update(visible=False), whatif_st: None}
             out.update({p: None for p in plot_outs})
@@ -654,8 +715,7 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                 steps = progress_message(f"Answered in {took:.1f} s", step_lines(nodes, took), done=True)
                 answer = turn.answer + "".join(f"\n\n_note: {d}_" for d in turn.degradations)
                 gains = _whatif_gains(state) if stem_roles_of(state) else None
-                label = ("Audition this move: " + ", ".join(f"{s} {g:+.1f} dB" for s, g in gains.items())
-                         if gains else "Audition this move")
+                label = _try_label(gains)
                 md_path, js_path = write_downloads(cfg.folder("downloads", tid), tid, state, history)
                 yield {chat: chat_now + [steps, {"role": "assistant", "content": answer}],
                        try_btn: gr.update(visible=bool(gains), value=label), whatif_st: gains,
@@ -774,34 +834,81 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                 return -1, ""
             return idx[-1], text_of(chat_now[idx[-1]])
 
+        def _first_user(chat_now: list) -> int:
+            """The index of the review's request (the chat's first user message), or -1."""
+            return next((k for k, m in enumerate(chat_now) if isinstance(m, dict) and m.get("role") == "user"), -1)
+
+        def _take_back(thread_id: str, book: dict, kept: list) -> str:
+            """Retract on the server every follow-up question the page no longer shows (those
+            after ``kept``, the chat that stays), so they leave the stored history and the context
+            of later answers (``MixingBuddy.retract_last_turn``). Returns the thread id."""
+            tid = _owned(thread_id, book)
+            mbx = agent.get()
+            keep = max(0, sum(1 for m in kept if isinstance(m, dict) and m.get("role") == "user") - 1)
+            asked = sum(1 for m in mbx.history(tid) if m.get("role") == "user") - 1
+            for _ in range(asked - keep):
+                mbx.retract_last_turn(tid)
+            return tid
+
         def retry(chat_now, thread_id, book, data: gr.RetryData):
-            """Ask the last question again (a review is retried by dropping its files again)."""
+            """Ask a question again: it and what followed are taken back on the server, then it is
+            asked anew (a review is retried by dropping its files again)."""
             chat_now = list(chat_now or [])
             k, q = _last_user(chat_now, data.index if data is not None else None)
-            if k < 0 or not thread_id or "(files:" in q:
+            if k < 0 or not thread_id or k <= _first_user(chat_now):
                 yield {chat: chat_now + [{"role": "assistant", "content": RETRY_REVIEW}]}
                 return
-            yield from _ask_stream(q, chat_now[:k + 1], thread_id, new_book(book))
+            book = new_book(book)
+            try:
+                _take_back(thread_id, book, chat_now[:k])
+            except Exception as e:
+                yield {chat: chat_now + [{"role": "assistant", "content": _fail("retry", e)}]}
+                return
+            yield from _ask_stream(q, chat_now[:k + 1], thread_id, book)
 
         def edit(chat_now, thread_id, book, data: gr.EditData):
-            """The edited question replaces it and what came after, and is answered again."""
+            """The edited question replaces it and what came after (taken back on the server too),
+            and is answered."""
             chat_now = list(chat_now or [])
             k = data.index if isinstance(data.index, int) else data.index[0]
             q = " ".join(str(data.value or "").split())
             if not q or not thread_id:
                 yield {chat: chat_now}
                 return
+            if k <= _first_user(chat_now):
+                yield {chat: chat_now + [{"role": "assistant", "content": RETRY_REVIEW}]}
+                return
+            book = new_book(book)
             kept = chat_now[:k] + [{"role": "user", "content": q}]
             yield {chat: kept}
-            yield from _ask_stream(q, kept, thread_id, new_book(book))
+            try:
+                _take_back(thread_id, book, chat_now[:k])
+            except Exception as e:
+                yield {chat: chat_now + [{"role": "assistant", "content": _fail("edit", e)}]}
+                return
+            yield from _ask_stream(q, kept, thread_id, book)
 
-        def undo(chat_now, data: gr.UndoData):
-            """The last question leaves the chat (its text goes back to the box)."""
+        def undo(chat_now, thread_id, book, data: gr.UndoData):
+            """The last question leaves the chat and the stored conversation (its text goes back to
+            the box)."""
             chat_now = list(chat_now or [])
             k, q = _last_user(chat_now, data.index if data is not None else None)
-            if k <= 0:
+            if k <= _first_user(chat_now):
                 return {chat: chat_now}
-            return {chat: chat_now[:k], box: gr.MultimodalTextbox(value={"text": q, "files": []})}
+            out = {chat: chat_now[:k], box: gr.MultimodalTextbox(value={"text": q, "files": []})}
+            if thread_id:
+                try:
+                    tid = _take_back(thread_id, new_book(book), chat_now[:k])
+                    mbx = agent.get()
+                    state, history = mbx.state(tid), mbx.history(tid)
+                except Exception as e:  # noqa: BLE001 - said in the chat; nothing was taken back
+                    return {chat: chat_now + [{"role": "assistant", "content": _fail("undo", e)}]}
+                # the audition button and the downloads follow the conversation as it now stands
+                gains = _whatif_gains(state) if stem_roles_of(state) and len(history) > 2 else None
+                md_path, js_path = write_downloads(cfg.folder("downloads", tid), tid, state, history)
+                out.update({try_btn: gr.update(visible=bool(gains), value=_try_label(gains)), whatif_st: gains,
+                            md_file: md_path, json_file: js_path})
+            return out
 
         def stopped(chat_now):
             chat_now = [m for m in list(chat_now or [])
@@ -825,7 +932,7 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                     msgs.append({"role": "assistant", "content": status})
                 gains = _whatif_gains(state) if stem_roles_of(state) and len(history) > 2 else None
                 return {chat: msgs, thread: tid, book_st: book, conv_list: _list(book),
-                        try_btn: gr.update(visible=bool(gains)), whatif_st: gains,
+                        try_btn: gr.update(visible=bool(gains), value=_try_label(gains)), whatif_st: gains,
                         **_panel(tid, state, history)}
             except Exception as e:
                 msg = f"Could not reopen the conversation: {_fail('reopen', e)}"
@@ -855,17 +962,37 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
             book = book_rename(book, thread_id, name)
             return {book_st: book, conv_list: _list(book), rename_in: ""}
 
+        def ask_delete(thread_id, book):
+            """The first step of Remove: what will be deleted, with Delete / Keep."""
+            book = new_book(book)
+            entry = book_entry(book, thread_id)
+            if not thread_id or entry is None:
+                return (gr.update(visible=True), "Open a conversation of this list first, then remove it.",
+                        gr.update(visible=False))
+            return gr.update(visible=True), (f"Delete **{entry['title']}** on the server (its review, answers and "
+                                             "stored audio)? This cannot be undone."), gr.update(visible=True)
+
         def do_delete(thread_id, book):
-            """The open conversation leaves this browser's list and its key is forgotten on the
-            server (the agent keeps its thread: there is no delete in ``agent.api`` yet)."""
+            """The open conversation is deleted on the server (``MixingBuddy.delete_thread``) when this
+            browser holds its key (a conversation another browser owns is never deleted), then it
+            leaves this browser's list and its key is forgotten."""
+            book = new_book(book)
+            note = None
             if thread_id:
                 try:
-                    _owned(thread_id, new_book(book))
-                    tokens.forget(thread_id)
-                except MixingBuddyError:
-                    pass
-            book = book_forget(book, thread_id)
+                    tid = _owned(thread_id, book)
+                    agent.get().delete_thread(tid)
+                    tokens.forget(tid)
+                    book = book_forget(book, tid)
+                except Exception as e:  # noqa: BLE001 - said in the chat; the list keeps the entry
+                    if isinstance(e, InvalidArgumentError) and "unknown conversation" in str(e):
+                        book = book_forget(book, thread_id)  # already gone on the server
+                    else:
+                        note = f"Could not delete the conversation: {_fail('delete', e)}"
             out = do_new(book)
+            out[confirm_box] = gr.update(visible=False)
+            if note:
+                out[chat] = [{"role": "assistant", "content": note}]
             return out
 
         # ------------------------------------------------------------------ audition
@@ -945,7 +1072,9 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                               concurrency_limit=lim, show_progress="hidden")
         ev_edit = chat.edit(edit, [chat, thread, book_st], outputs, api_visibility="private",
                             concurrency_limit=lim, show_progress="hidden")
-        chat.undo(undo, [chat], [chat, box], api_visibility="private", show_progress="hidden")
+        chat.undo(undo, [chat, thread, book_st], [chat, box, try_btn, whatif_st, md_file, json_file],
+                  api_visibility="private", show_progress="hidden",
+                  concurrency_limit=lim)
         cancellable += [ev_retry, ev_edit]
         box.stop(stopped, [chat], [chat], cancels=cancellable, api_visibility="private", queue=False)
         def pick_example(data: gr.SelectData):
@@ -964,14 +1093,24 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                         ).then(None, [thread], None, js=_URL_JS, api_visibility="private")
         rename_btn.click(do_rename, [rename_in, thread, book_st], [book_st, conv_list, rename_in],
                          api_visibility="private")
-        delete_btn.click(do_delete, [thread, book_st], outputs, api_visibility="private"
-                         ).then(None, [thread], None, js=_URL_JS, api_visibility="private")
+        delete_btn.click(ask_delete, [thread, book_st], [confirm_box, confirm_md, confirm_yes], api_visibility="private",
+                         queue=False)
+        confirm_no.click(lambda: gr.update(visible=False), None, [confirm_box], api_visibility="private", queue=False)
+        confirm_yes.click(do_delete, [thread, book_st], outputs + [confirm_box], api_visibility="private"
+                          ).then(None, [thread], None, js=_URL_JS, api_visibility="private")
 
         aud_args = [thread, book_st, *sliders]
         aud_outs = [before_out, after_out, aud_md]
         aud_btn.click(do_audition, aud_args, aud_outs, api_name="audition", concurrency_limit=lim)
         try_btn.click(prefill, [whatif_st], [tabs, *sliders], api_visibility="private", queue=False
                       ).then(do_audition, aud_args, aud_outs, api_visibility="private", concurrency_limit=lim)
+        def _slot_move(i: int):
+            return lambda moves: (moves[i] if isinstance(moves, list) and i < len(moves) else None)
+
+        for i, btn in enumerate(finding_btns):
+            btn.click(_slot_move(i), [finding_moves_st], [whatif_st], api_visibility="private", queue=False
+                      ).then(prefill, [whatif_st], [tabs, *sliders], api_visibility="private", queue=False
+                             ).then(do_audition, aud_args, aud_outs, api_visibility="private", concurrency_limit=lim)
         try_balance.click(balance_gains, [thread, book_st], [whatif_st], api_visibility="private"
                           ).then(prefill, [whatif_st], [tabs, *sliders], api_visibility="private"
                                  ).then(do_audition, aud_args, aud_outs, api_visibility="private",
@@ -1005,7 +1144,6 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 OWNER_FILE = "owner.pid"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 CSS = """
 #header { align-items: center; gap: 0.5rem; }
 #header p { margin: 0; }
@@ -1055,33 +1193,38 @@ def sweep_work_roots(parent: str | os.PathLike | None = None, keep: Path | None 
 
 def _host_middleware(host: str, allowed_hosts: list[str] | None) -> list:
     """Starlette's ``TrustedHostMiddleware`` (a request whose Host header names another host is
-    refused with 400, against DNS rebinding): the bound address (and localhost for a loopback
-    bind) unless ``allowed_hosts`` is given; none for 0.0.0.0 without it."""
+    refused with 400, against DNS rebinding) for :func:`ui.starting.allowed_host_names`: the bound
+    address (and localhost for a loopback bind) unless ``allowed_hosts`` is given; none for 0.0.0.0
+    without it."""
     from starlette.middleware import Middleware
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-    if allowed_hosts:
-        hosts = list(allowed_hosts)
-    elif host in ("0.0.0.0", "", "::"):
-        return []
-    else:
-        hosts = [host] + (list(LOOPBACK) if host in LOOPBACK else [])
-    return [Middleware(TrustedHostMiddleware, allowed_hosts=hosts)]
+    hosts = allowed_host_names(host, allowed_hosts)
+    return [] if hosts is None else [Middleware(TrustedHostMiddleware, allowed_hosts=hosts)]
 
 
-def _on_sigterm(signum, frame) -> None:  # noqa: ARG001 - the signal module's signature
-    raise SystemExit(128 + signum)  # atexit then removes the temporary folder
+GRACEFUL_SHUTDOWN_S = 1  # open event streams are closed after this on SIGTERM (uvicorn's graceful shutdown)
 
 
 def serve(mb: Any = None, *, host: str = "127.0.0.1", port: int = 7860, config: AppConfig | None = None,
-          block: bool = True, quiet: bool = False, allowed_hosts: list[str] | None = None):
+          block: bool = True, quiet: bool = False, allowed_hosts: list[str] | None = None,
+          sock: Any = None, starting: Any = None):
     """Build and launch the app; returns the Blocks (``block=False``: the server runs in the
     background, ``demo.local_url`` is its address and ``demo.close()`` stops it). ``port=0``
     picks a free port.
 
+    With ``sock`` (a listening socket, :func:`ui.starting.bind_listening_socket`; blocking only),
+    the app is served on that socket by uvicorn in this thread (``gr.mount_gradio_app``), and
+    ``starting`` (the :class:`ui.starting.StartingPage` answering on it meanwhile) is stopped
+    just before: the socket is never closed, so no connection is refused during the handover.
+
     The temporary folder is removed at exit and on SIGTERM (when serving in the main thread);
     folders left by app processes that died are swept at start (:func:`sweep_work_roots`).
     Requests whose Host header is not ``allowed_hosts`` (default: the bound address) are refused."""
+    if sock is not None and not block:
+        raise InvalidArgumentError("serving on a given socket blocks (block=True)")
+    if sock is not None:
+        port = int(sock.getsockname()[1])
     if port == 0:
         port = free_port(host if host not in ("0.0.0.0", "") else "127.0.0.1")
     cfg = config or AppConfig()
@@ -1093,13 +1236,26 @@ def serve(mb: Any = None, *, host: str = "127.0.0.1", port: int = 7860, config: 
     if block and threading.current_thread() is threading.main_thread():
         import signal
 
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGTERM, on_sigterm)
     demo.queue(default_concurrency_limit=cfg.concurrency)
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                               font_mono=["ui-monospace", "monospace"])
-    demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, quiet=quiet,
-                share=False, inbrowser=False, show_error=False, ssr_mode=False,
-                max_file_size=HARD_FILE_FACTOR * cfg.limits.max_total_bytes, allowed_paths=[str(cfg.work_root)],
-                theme=theme, footer_links=[], css=CSS,
-                app_kwargs={"middleware": _host_middleware(host, allowed_hosts)})
+    common = dict(show_error=False, ssr_mode=False, max_file_size=HARD_FILE_FACTOR * cfg.limits.max_total_bytes,
+                  allowed_paths=[str(cfg.work_root)], theme=theme, footer_links=[], css=CSS)
+    if sock is None:
+        demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, quiet=quiet,
+                    share=False, inbrowser=False, app_kwargs={"middleware": _host_middleware(host, allowed_hosts)},
+                    **common)
+        return demo
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = gr.mount_gradio_app(FastAPI(middleware=_host_middleware(host, allowed_hosts), docs_url=None,
+                                      redoc_url=None, openapi_url=None), demo, path="/",
+                              server_name=host, server_port=port, **common)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S))
+    demo.local_url = f"http://{'localhost' if host in ('0.0.0.0', '') else host}:{port}/"
+    if starting is not None:
+        starting.stop()  # from here the socket's queue holds new connections for uvicorn
+    server.run(sockets=[sock])
     return demo

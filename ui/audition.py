@@ -23,7 +23,7 @@ from ..tools.measure.stem_balance import measure_stem_balance
 
 CEILING_DBTP = -1.0
 CLIP_DBTP = 0.0
-GAIN_STEP_DB = 0.5  # suggested gains are rounded to this (a fader move, not a false precision)
+GAIN_STEP_DB = 0.1  # the sliders' step: suggested gains come rounded to it (suggested_gains_db)
 
 
 class StemNumbers(BaseModel):
@@ -72,16 +72,14 @@ class AuditionResult(BaseModel):
 # ----------------------------------------------------------------------------- suggestions
 
 
-def _round_step(x: float, step: float = GAIN_STEP_DB) -> float:
-    return round(round(x / step) * step, 2)
-
-
-def suggested_gains(report: Any) -> dict[str, float]:
+def suggested_gains(report: Any, stem: str | None = None) -> dict[str, float]:
     """Per-stem gain changes (dB) the review suggests: the joint moves of
     ``agent.balance_moves.solve_moves`` (the fewest stems that bring every stem inside the
-    professional range), each at the middle of its range, rounded to 0.5 dB; every other stem 0.
-    Empty without stems."""
+    professional range), each as ``agent.spectrum_after_moves.suggested_gains_db`` offers it (the
+    middle of its range), within +-``MAX_GAIN_DB``; every other stem 0. With ``stem``, that stem's
+    move alone (one finding's "try it"). Empty without stems."""
     from ..agent.findings import joint_moves
+    from ..agent.spectrum_after_moves import suggested_gains_db
     from ..tools.measure.stem_balance import StemBalanceResult
 
     sb = getattr(report, "stem_balance", None) if not isinstance(report, Mapping) else report.get("stem_balance")
@@ -90,9 +88,9 @@ def suggested_gains(report: Any) -> dict[str, float]:
     sb = sb if isinstance(sb, StemBalanceResult) else StemBalanceResult.model_validate(sb)
     out = {st.name: 0.0 for st in sb.stems}
     sol = joint_moves(sb)
-    for m in (sol.moves if sol is not None else []):
-        mid = (m.gain_db + m.gain_max_db) / 2.0
-        out[m.stem] = _round_step(max(-MAX_GAIN_DB, min(MAX_GAIN_DB, mid)))
+    for name, gain_db in (suggested_gains_db(sol) if sol is not None else {}).items():
+        if stem is None or name == stem:
+            out[name] = max(-MAX_GAIN_DB, min(MAX_GAIN_DB, gain_db))
     return out
 
 

@@ -30,8 +30,12 @@ def add_ui_parser(subparsers) -> None:
 
 
 def cmd_ui(args) -> int:
-    from ..agent.api import MixingBuddy
-    from .app import AppConfig, free_port, llm_banner, serve
+    """Bind the address first and answer on it with a "starting" page (``ui.starting``) while the
+    agent and Gradio load, then serve the app on the same socket."""
+    import signal
+    import threading
+
+    from .starting import StartingPage, allowed_host_names, bind_listening_socket, on_sigterm
 
     if not 0 <= args.port <= 65535:
         raise InvalidArgumentError(f"--port must be 0-65535, got {args.port}")
@@ -42,12 +46,27 @@ def cmd_ui(args) -> int:
         max_total_bytes=int(args.max_upload_mb * 1_000_000) if args.max_upload_mb else limits.max_total_bytes,
         max_files=args.max_files or limits.max_files,
         max_unzipped_bytes=5 * int(args.max_upload_mb * 1_000_000) if args.max_upload_mb else limits.max_unzipped_bytes)
-    mb = MixingBuddy(args.home, weights=args.weights, use_model=not args.no_model)
-    mb.warm_up()  # the audio model and the separator load while the page comes up
-    banner = llm_banner(mb)
-    port = args.port or free_port(args.host if args.host not in ("0.0.0.0", "") else "127.0.0.1")
-    print(f"MixingBuddy on http://{args.host}:{port}"
-          + (f"\n{banner.replace('**', '')}" if banner else " (embedded defaults, no network)"), flush=True)
-    serve(mb, host=args.host, port=port, config=AppConfig(limits=limits, concurrency=args.concurrency),
-          quiet=True, allowed_hosts=[h.strip() for h in (args.allowed_hosts or "").split(",") if h.strip()] or None)
+    allowed = [h.strip() for h in (args.allowed_hosts or "").split(",") if h.strip()] or None
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_sigterm)  # a stop while loading exits cleanly too
+    try:
+        sock = bind_listening_socket(args.host, args.port)
+    except OSError as e:
+        raise InvalidArgumentError(str(e.strerror or e)) from e
+    starting = StartingPage(sock, allowed_host_names(args.host, allowed)).start()
+    try:
+        from ..agent.api import MixingBuddy
+        from .app import AppConfig, llm_banner, serve
+
+        mb = MixingBuddy(args.home, weights=args.weights, use_model=not args.no_model)
+        mb.warm_up()  # the audio model and the separator load while the page comes up
+        banner = llm_banner(mb)
+        port = sock.getsockname()[1]
+        print(f"MixingBuddy on http://{args.host}:{port}"
+              + (f"\n{banner.replace('**', '')}" if banner else " (embedded defaults, no network)"), flush=True)
+        serve(mb, host=args.host, config=AppConfig(limits=limits, concurrency=args.concurrency), quiet=True,
+              allowed_hosts=allowed, sock=sock, starting=starting)
+    finally:
+        starting.stop()
+        sock.close()
     return 0
