@@ -7,8 +7,13 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO   := out/demo
 HOST   ?= 127.0.0.1
 PORT   ?= 7860
+# llama-cpp-python: its OpenAI-compatible server runs the bundled SmolLM2 GGUF in the tests
+# (tests/test_llama_server.py). Built once from source into WHEELS, keyed by the version.
+LLAMA_CPP := 0.3.36
+WHEELS    := $(or $(MIXINGBUDDY_CACHE),$(HOME)/.cache/mixingbuddy)/wheels
+LLAMA     := $(VENV)/.llama-cpp-$(LLAMA_CPP)
 
-.PHONY: setup weights run demo test bench debs clean
+.PHONY: setup weights llama run demo test bench debs clean
 
 $(STAMP): pyproject.toml
 	@# tinysoundfont's wheel asks for pyaudio, which compiles against Debian's portaudio19-dev
@@ -32,6 +37,20 @@ weights: $(STAMP)
 
 setup: $(STAMP) weights
 
+# The test suite's real language-model server; `make run` does not need it. A native build
+# (-march=native) segfaulted on chat prompts on shared CPUs, so the wheel is built for generic
+# x86-64 (GGML_NATIVE=OFF): 4 to 25 min on 2 shared cores the first time (9 min of CPU), then
+# installed from the cached wheel in seconds. A build that fails does not stop `make test`: the
+# real-server tests skip, saying so.
+$(LLAMA): $(STAMP)
+	(ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP)-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip wheel -q --no-deps --no-cache-dir \
+		"llama-cpp-python==$(LLAMA_CPP)" -w $(WHEELS)) && \
+	$(PY) -m pip install -q --find-links $(WHEELS) "llama-cpp-python[server]==$(LLAMA_CPP)" && \
+	touch $@ || echo "llama-cpp-python $(LLAMA_CPP) could not be built or installed: tests/test_llama_server.py will skip" >&2
+
+llama: $(LLAMA)
+
 # Debian packages used by the benchmarks (ffmpeg's ebur128 filter as the loudness reference).
 debs:
 	command -v ffmpeg >/dev/null || (apt-get update -q && apt-get install -y -q ffmpeg)
@@ -43,7 +62,7 @@ run: setup
 demo: setup
 	$(VENV)/bin/mixingbuddy demo --out $(DEMO)
 
-test: setup
+test: setup llama
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q
 

@@ -266,6 +266,12 @@ class MixingBuddy:
                         log.info("separator ready in %.1f s", time.perf_counter() - t0)
                 except Exception:  # noqa: BLE001 - the measure node says why separation is off
                     log.warning("the separator did not load at start-up", exc_info=True)
+            try:  # the follow-up router, fitted once per process (a few seconds) before the first question
+                from .intents import get_router
+
+                get_router()
+            except Exception:  # noqa: BLE001 - the route node fits it (and reports) on the first question
+                log.warning("the question router did not fit at start-up", exc_info=True)
 
         if self.use_model:
             self._model_load = {"state": "loading"}

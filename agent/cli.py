@@ -80,9 +80,15 @@ def cmd_review(args) -> int:
 
 
 def cmd_chat(args) -> int:
+    import threading
+
     from mixingbuddy.tools.errors import InvalidArgumentError, MixingBuddyError
 
+    from .intents import get_router
+
     interactive = sys.stdin.isatty()
+    # the follow-up router is fitted while the review runs or the user types, not in the first answer's time
+    threading.Thread(target=get_router, name="mixingbuddy-router", daemon=True).start()
     with _buddy(args) as buddy:
         if args.mix is None:
             if not args.thread:

@@ -30,6 +30,8 @@ ENV_BASE_URL = "MIXINGBUDDY_LLM_BASE_URL"
 ENV_MODEL = "MIXINGBUDDY_LLM_MODEL"
 ENV_API_KEY = "MIXINGBUDDY_LLM_API_KEY"
 ENV_TIMEOUT_S = "MIXINGBUDDY_LLM_TIMEOUT_S"
+ENV_STREAM = "MIXINGBUDDY_LLM_STREAM"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 # Sent when no key is configured: local servers ignore it, and it stops the openai client from
 # falling back to $OPENAI_API_KEY and sending that key to whatever base_url was configured.
@@ -97,6 +99,10 @@ class EndpointConfig:
     max_tool_calls: int = 8  # per round; further calls are dropped with a degradation
     max_tokens: int = 1024  # per reply: a small model otherwise writes until its context is full
     temperature: float = 0.2
+    # stream replies (server-sent events) to requests that offer no tools: a turn past its deadline
+    # closes the connection, which stops a local server's generation instead of leaving it to run
+    # on to max_tokens
+    stream: bool = False
 
     def __post_init__(self) -> None:
         url = urlparse(self.base_url or "")
@@ -112,13 +118,15 @@ class EndpointConfig:
             v = getattr(self, name)
             if not (isinstance(v, int) and v >= (0 if name == "max_tool_rounds" else 1)):
                 raise InvalidArgumentError(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(self.stream, bool):
+            raise InvalidArgumentError(f"stream must be True or False, got {self.stream!r}")
 
 
 def endpoint_config_from_env(env: Mapping[str, str] = os.environ) -> EndpointConfig | None:
     """The endpoint named by ``MIXINGBUDDY_LLM_BASE_URL`` / ``_MODEL`` / ``_API_KEY`` /
-    ``_TIMEOUT_S``; None when no base URL is set (the embedded default, no network). A base URL
-    without a model, or a timeout that is not a positive number, is an
-    :class:`InvalidArgumentError`."""
+    ``_TIMEOUT_S`` / ``_STREAM`` (1 or 0); None when no base URL is set (the embedded default, no
+    network). A base URL without a model, a timeout that is not a positive number, or a stream
+    flag that is not 1/0 (true/false, yes/no, on/off) is an :class:`InvalidArgumentError`."""
     base_url = (env.get(ENV_BASE_URL) or "").strip()
     if not base_url:
         return None
@@ -132,6 +140,11 @@ def endpoint_config_from_env(env: Mapping[str, str] = os.environ) -> EndpointCon
             kwargs["timeout_s"] = float(raw_timeout)
         except ValueError:
             raise InvalidArgumentError(f"{ENV_TIMEOUT_S} must be a number of seconds, got {raw_timeout!r}") from None
+    raw_stream = (env.get(ENV_STREAM) or "").strip().lower()
+    if raw_stream:
+        if raw_stream not in _TRUE + _FALSE:
+            raise InvalidArgumentError(f"{ENV_STREAM} must be 1 or 0, got {raw_stream!r}")
+        kwargs["stream"] = raw_stream in _TRUE
     api_key = (env.get(ENV_API_KEY) or "").strip() or None
     return EndpointConfig(base_url=base_url, model=model, api_key=api_key, **kwargs)
 
@@ -181,11 +194,15 @@ def chat_completion(cfg: EndpointConfig, messages: list[dict], *, tools: list[di
     Every request is bounded: the client has ``max_retries=0``, sends ``max_tokens``, and a
     request that has not completed by the turn's deadline (``timeout_s`` for the whole
     language-model part of a turn) is abandoned, however slowly the server trickles bytes
-    (:func:`_bounded`). Any fault is an :class:`EndpointFault`; the graph then answers with the
-    composer's draft and a note."""
+    (:func:`_bounded`). With ``cfg.stream`` a request that offers no tools is streamed
+    (:func:`_streamed_message`) and closed at the deadline; one that offers tools is sent whole,
+    since some servers cannot stream an automatic tool choice (llama-cpp-python's
+    ``chatml-function-calling`` refuses it). Any fault is an :class:`EndpointFault`; the graph
+    then answers with the composer's draft and a note."""
     import openai  # imported here: the embedded default never needs it
 
-    remaining = (deadline if deadline is not None else time.monotonic() + cfg.timeout_s) - time.monotonic()
+    ends = deadline if deadline is not None else time.monotonic() + cfg.timeout_s
+    remaining = ends - time.monotonic()
     if remaining <= 0:
         raise EndpointFault(f"language model endpoint timed out (the turn's {cfg.timeout_s:g} s were used up)",
                             unreachable=True)
@@ -197,6 +214,8 @@ def chat_completion(cfg: EndpointConfig, messages: list[dict], *, tools: list[di
     client = openai.OpenAI(base_url=cfg.base_url, api_key=cfg.api_key or PLACEHOLDER_API_KEY,
                            timeout=remaining, max_retries=0)
     try:
+        if cfg.stream and not tools:
+            return _bounded(lambda: _streamed_message(client, kwargs, ends), remaining + 0.5)
         raw = _bounded(lambda: client.chat.completions.with_raw_response.create(**kwargs), remaining + 0.5)
         body = raw.http_response.text
     except (TimeoutError, openai.APITimeoutError):
@@ -225,6 +244,51 @@ def chat_completion(cfg: EndpointConfig, messages: list[dict], *, tools: list[di
     msg = choices[0].get("message") if isinstance(choices[0], dict) else None
     if not isinstance(msg, dict):
         raise EndpointFault("language model reply had no message", unreachable=False)
+    return msg
+
+
+def _streamed_message(client: Any, kwargs: dict[str, Any], deadline: float) -> dict:
+    """One streamed chat completion accumulated into the ``message`` dict a non-streamed reply
+    carries: content deltas joined, tool-call deltas merged by their ``index`` (id and name from
+    the first delta that has them, argument fragments joined).
+
+    ``deadline``: a ``time.monotonic()`` instant; a chunk arriving after it ends the stream
+    (TimeoutError), and so does a reply past ``MAX_REPLY_CHARS`` (returned cut, for the caller to
+    refuse). Either way the connection is closed, so the server stops generating."""
+    stream = client.chat.completions.create(**kwargs, stream=True)
+    parts: list[str] = []
+    n_chars = 0
+    calls: dict[int, dict[str, Any]] = {}
+    seen_choice = False
+    try:
+        for chunk in stream:
+            if time.monotonic() > deadline:
+                raise TimeoutError
+            for choice in chunk.choices or []:
+                if choice.index != 0 or choice.delta is None:
+                    continue
+                seen_choice = True
+                delta = choice.delta
+                if isinstance(delta.content, str) and delta.content:
+                    parts.append(delta.content)
+                    n_chars += len(delta.content)
+                for tc in delta.tool_calls or []:
+                    slot = calls.setdefault(tc.index, {"id": None, "type": "function",
+                                                       "function": {"name": "", "arguments": ""}})
+                    slot["id"] = slot["id"] or tc.id
+                    if tc.function is not None:
+                        slot["function"]["name"] = slot["function"]["name"] or (tc.function.name or "")
+                        slot["function"]["arguments"] += tc.function.arguments or ""
+                        n_chars += len(tc.function.arguments or "")
+            if n_chars > MAX_REPLY_CHARS:
+                break
+    finally:
+        stream.close()
+    if not seen_choice:
+        raise EndpointFault("language model endpoint streamed no choices", unreachable=False)
+    msg: dict[str, Any] = {"role": "assistant", "content": "".join(parts) or None}
+    if calls:
+        msg["tool_calls"] = [calls[i] for i in sorted(calls)]
     return msg
 
 
@@ -276,7 +340,8 @@ def endpoint_messages(messages: list[BaseMessage]) -> list[dict]:
         elif isinstance(m, ToolMessage):
             out.append({"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content})
         elif isinstance(m, AIMessage):
-            d: dict[str, Any] = {"role": "assistant", "content": m.content or None}
+            # "" rather than null beside tool calls: llama-cpp-python's server refuses a null content
+            d: dict[str, Any] = {"role": "assistant", "content": m.content or ""}
             if m.tool_calls:
                 d["tool_calls"] = [{
                     "id": c["id"], "type": "function",
