@@ -16,8 +16,10 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
 # libmpg123 (inside libsndfile) writes its notes on a damaged MP3 straight to file descriptor 2,
 # e.g. "[src/libmpg123/parse.c:do_readahead():1083] warning: Cannot read next header, a one-frame
-# stream? Duh...": the file is judged by the decoder's error or result, so these lines are dropped
+# stream? Duh...", and its plain "Note: Trying to resync..." / "Warning: Xing stream size off..."
+# lines: the file is judged by the decoder's error or result, so these lines are dropped
 DECODER_NOTE_PREFIX = b"[src/libmpg123/"
+DECODER_NOTE_PREFIXES = (DECODER_NOTE_PREFIX, b"Note: ", b"Warning: ")
 DECODING_COMMANDS = ("analyze", "review", "chat", "listen", "separate")  # short runs that decode files
 
 
@@ -136,7 +138,9 @@ def build_parser(load: str | None = "all") -> argparse.ArgumentParser:
       data build    build a flawed-mix corpus (model.data.corpus)
       eval balance  score systems on the balance benchmark (evals.balance)
       eval agent    run the scripted conversations (evals.agent_eval)
+      eval redteam  planted errors in the composer's answers vs the grounding guard (evals.redteam)
       eval questions  the follow-up router on the question benchmark (evals.questions)
+      eval adversarial  bad and odd input files through analyze, review and uploads (evals.adversarial)
       train         train the audio language model (model.train)
       listen MIX    the audio language model's advice (model.listen)
       review MIX    the agent's grounded review of a mix (agent.cli)
@@ -197,7 +201,7 @@ def _forward(fd: int, data: bytes) -> None:
 @contextmanager
 def _without_decoder_notes(active: bool = True):
     """Route file descriptor 2 through a filter that drops C decoders' notes
-    (:data:`DECODER_NOTE_PREFIX` lines) and passes everything else on at once (progress bars'
+    (:data:`DECODER_NOTE_PREFIXES` lines) and passes everything else on at once (progress bars'
     carriage returns included). Off with MIXINGBUDDY_DEBUG=1, or where descriptors cannot be
     duplicated."""
     if not active or os.environ.get("MIXINGBUDDY_DEBUG"):
@@ -212,7 +216,7 @@ def _without_decoder_notes(active: bool = True):
     except (OSError, ValueError, AttributeError):
         yield
         return
-    note = DECODER_NOTE_PREFIX
+    note = DECODER_NOTE_PREFIXES
 
     def pump() -> None:
         pending = b""
@@ -220,7 +224,7 @@ def _without_decoder_notes(active: bool = True):
             while chunk := os.read(read_fd, 65536):
                 *lines, pending = (pending + chunk).split(b"\n")
                 out = b"".join(line + b"\n" for line in lines if not line.startswith(note))
-                if pending and not note.startswith(pending[:len(note)]):  # cannot be the start of a note
+                if pending and not any(n.startswith(pending[:len(n)]) for n in note):  # cannot start a note
                     out, pending = out + pending, b""
                 _forward(saved, out)
             if pending and not pending.startswith(note):

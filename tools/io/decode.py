@@ -240,7 +240,7 @@ def _decode_sf(path: str, name: str, kind: Kind, size: int, max_duration_s: floa
         if layout is not None:
             if layout.declared_frames is None and layout.available_frames:
                 raise _TryOther(_WAV_UNSIZED)
-            if layout.sr:
+            if layout.sr is not None:  # 0 Hz too: libsndfile's words for it are "SF_INFO struct incomplete"
                 _check_rate(layout.sr, name, path)
             if layout.declared_frames == 0:
                 raise named_error(EmptyFileError, name, "has a WAV header but no audio samples", path)
@@ -545,6 +545,9 @@ def decode_av(
         declared: dict[int, float | None] = {}
         for s in streams:
             cc = s.codec_context
+            if cc is None:  # ffmpeg found the stream but has no decoder for its codec (issue 15)
+                raise named_error(UnsupportedFormatError, name,
+                                  "holds audio in a codec that no installed decoder reads", path)
             sr = int(cc.sample_rate or s.sample_rate or 0)
             if sr:
                 _check_rate(sr, name, path)
@@ -819,7 +822,11 @@ def to_audio(
     # 48 kHz copy would under-count. The dynamics tool reports this same result.
     source_clipping = None
     if spooled:  # always counted here: the dynamics tool would need another pass
-        source_clipping = clipping_runs_blocks(samples, dec.sr, dec.peak)
+        # a spooled 5.1 file holds its fold-down, louder than the raw channels ``dec.peak`` measured:
+        # judged against that peak every sample above it read as clipped (issue 15)
+        peak = dec.peak if dec.channels <= 2 else max(
+            (float(np.abs(b).max()) for _, b in blocks_of(samples)), default=0.0)
+        source_clipping = clipping_runs_blocks(samples, dec.sr, peak)
     elif dec.clip_runs or dec.sr != target_sr:
         source_clipping = clipping_runs(samples, dec.sr)
     if source_clipping is not None:

@@ -233,6 +233,19 @@ def sniff(path: str) -> Kind:
 # the length the header declares, so that the decoder can tell a truncated file from a complete one
 
 
+# WAVE format tags whose frames are exactly block_align bytes: PCM, IEEE float, A-law, mu-law
+# (Microsoft WAVE registrations, RFC 2361); the others (ADPCM, GSM 6.10, G.721...) pack frames in blocks
+_WAVE_FIXED_FRAME_TAGS = (0x0001, 0x0003, 0x0006, 0x0007)
+_WAVE_FORMAT_EXTENSIBLE = 0xFFFE
+
+
+def _tag_text(tag: bytes) -> str:
+    """A chunk or box id for a message: quoted when printable ASCII, else its bytes in hex."""
+    if all(32 <= b < 127 for b in tag):
+        return repr(tag.decode("ascii"))
+    return "0x" + tag.hex()
+
+
 @dataclass
 class PcmLayout:
     """Frame counts from a PCM header: what it declares, and what the file's size can hold."""
@@ -267,7 +280,11 @@ def riff_layout(path: str, size: int, name: str) -> PcmLayout | None:
                 if len(body) < 16:
                     raise named_error(TruncatedFileError, name,
                                       "ends inside its WAV 'fmt ' chunk; the file is truncated", path)
-                _tag, ch, sr, _rate, align, _bits = struct.unpack(endian + "HHIIHH", body[:16])
+                tag, ch, sr, _rate, align, _bits = struct.unpack(endian + "HHIIHH", body[:16])
+                if tag == _WAVE_FORMAT_EXTENSIBLE and len(body) >= 26:
+                    (tag,) = struct.unpack(endian + "H", body[24:26])  # the SubFormat GUID's first two bytes
+                if tag not in _WAVE_FIXED_FRAME_TAGS:
+                    return None  # ADPCM, GSM...: a frame is not block_align bytes, libsndfile counts them
                 fmt = (ch, sr, align)
             elif cid == b"ds64":
                 body = f.read(28)
@@ -288,7 +305,7 @@ def riff_layout(path: str, size: int, name: str) -> PcmLayout | None:
             pos += 8 + csize + (csize & 1)
             if pos > size:
                 raise named_error(TruncatedFileError, name,
-                                  f"ends inside its WAV header (chunk {cid.decode('latin-1')!r} runs past "
+                                  f"ends inside its WAV header (chunk {_tag_text(cid)} runs past "
                                   "the end of the file); the file is truncated", path)
     return None
 
@@ -396,8 +413,9 @@ def mp4_box_problem(path: str) -> str | None:
                 if typ == "moov":
                     return "its MP4 'moov' index is cut off"
                 if "moov" not in seen[:-1]:
-                    return f"its MP4 '{typ}' box runs past the end of the file and there is no 'moov' index"
-                return f"its MP4 '{typ}' box runs past the end of the file"
+                    return (f"its MP4 {_tag_text(hdr[4:8])} box runs past the end of the file and there is no "
+                            "'moov' index")
+                return f"its MP4 {_tag_text(hdr[4:8])} box runs past the end of the file"
             pos += box
     if "moov" not in seen:
         return "the MP4 file has no 'moov' index"

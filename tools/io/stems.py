@@ -252,10 +252,14 @@ def _assemble(items: list[_StemItem], sr: int, warnings: list[str]) -> StemSet:
             continue
         ch = max(it.audio.n_channels for it in group)
         spooled = any(it.audio.spool is not None for it in group)
-        acc = _spooled_sum(group, n, ch) if spooled else np.zeros((n, ch), np.float32)
+        only = group[0].audio.samples if len(group) == 1 and not spooled else None
+        whole = (only is not None and only.shape == (n, ch) and only.dtype == np.float32
+                 and only.flags.c_contiguous and only.flags.writeable)
+        # one full-length file is the role's samples as decoded (no zeroed copy to add it to)
+        acc = _spooled_sum(group, n, ch) if spooled else only if whole else np.zeros((n, ch), np.float32)
         role_warnings: list[str] = []
         for it in group:
-            if not spooled:
+            if not spooled and not whole:
                 x = it.audio.samples
                 acc[: x.shape[0]] += x  # (m, 1) broadcasts to both channels of a stereo role
             prefix = f"{it.name}: " if len(group) > 1 else ""
@@ -394,6 +398,15 @@ def load_stem_set(
                 _, stems = stems_from_container(p, name, size, float(max_duration_s), int(target_sr), False)
                 stems.warnings[:0] = warnings
                 return stems
+            kind = sniff(p)
+            if kind.key == "zip":  # issue 15: not "a single audio file"
+                raise named_error(StemSetError, name,
+                                  "is a ZIP archive; unzip it and give the folder of stems or a list of files "
+                                  "(the browser app takes a ZIP of stems)", p)
+            if kind.backend == "none":
+                raise named_error(StemSetError, name,
+                                  f"is {kind.label}, not a stem set; give a folder, a list of files, or a "
+                                  ".stem.mp4", p)
             raise named_error(StemSetError, name,
                               "is a single audio file, not a stem set; give a folder, a list of files, or a "
                               ".stem.mp4", p)
@@ -406,6 +419,8 @@ def load_stem_set(
         seen = set()
         unique = []
         for f in files:
+            if "\x00" in f:  # no file has a NUL in its name; realpath would raise ValueError (issue 15)
+                raise named_error(AudioFileNotFoundError, sanitize_name(f), "file not found", f)
             key = os.path.realpath(f)
             if key in seen:
                 warnings.append(f"'{sanitize_name(f)}' is listed twice; used once")
