@@ -23,6 +23,10 @@ __all__ = ["CACHE_THREADS", "DEFAULT_MAX_DURATION_S", "THREAD_ID_RE", "ThreadSto
 
 THREAD_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # whole string: fullmatch
 CACHE_THREADS = 4
+# and at most this much decoded audio in memory (the newest conversation is always kept): a
+# three-minute stereo song with four stems is 0.32 GB of float32, so two of those, which keeps a
+# warm app's peak under 3 GB with the audio model loaded (README, `make bench`)
+CACHE_BYTES = 768 << 20
 DEFAULT_MAX_DURATION_S = 1200.0
 
 _CACHE: OrderedDict[tuple[str, str], AudioContext] = OrderedDict()
@@ -49,6 +53,13 @@ def _unique(folder: Path, name: str) -> Path:
     return p
 
 
+def _audio_bytes(ctx: AudioContext) -> int:
+    """The bytes of decoded samples ``ctx`` holds in memory (a long file's memory-mapped spool
+    not counted)."""
+    audios = [ctx.mix, ctx.reference, *(ctx.stems.stems.values() if ctx.stems is not None else ())]
+    return sum(a.samples.nbytes for a in audios if a is not None and a.spool is None)
+
+
 class ThreadStore:
     """The audio folders of one MixingBuddy home.
 
@@ -57,8 +68,8 @@ class ThreadStore:
       stem set is rebuilt with the roles it was analysed with);
     - :meth:`context` returns the conversation's :class:`AudioContext` (the only audio its tools
       can read), rebuilt lazily from the stored paths with ``tools.io.ingest`` and cached per
-      thread in this process (a small LRU: a three-minute stereo song with four stems is a few
-      hundred MB of float32).
+      thread in this process (a small LRU of ``CACHE_THREADS`` conversations and ``CACHE_BYTES``
+      of samples: a three-minute stereo song with four stems is a few hundred MB of float32).
     """
 
     def __init__(self, home: str | os.PathLike):
@@ -132,7 +143,8 @@ class ThreadStore:
         with _LOCK:
             _CACHE[self._key(thread_id)] = ctx
             _CACHE.move_to_end(self._key(thread_id))
-            while len(_CACHE) > CACHE_THREADS:
+            while len(_CACHE) > CACHE_THREADS or (
+                    len(_CACHE) > 1 and sum(map(_audio_bytes, _CACHE.values())) > CACHE_BYTES):
                 _CACHE.popitem(last=False)
 
     def context(self, thread_id: str, audio: dict) -> AudioContext:

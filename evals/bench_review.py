@@ -81,6 +81,8 @@ def table(results: dict[str, dict], cores: list[int]) -> str:
     for name, r in results.items():
         lines += ["", f"Per node, {name} (median s):", "", "| node | seconds |", "|---|---|"]
         lines += [f"| {k} | {v:.3f} |" for k, v in r["per_node_median_s"].items()]
+        lines += ["", "(Unless the mix is separated, ingest starts the measurements on a background thread and "
+                      "they run while the audio model listens: the measure node's seconds are its wait for them.)"]
         if r["degradations"]:
             lines += ["", "Degradations: " + "; ".join(r["degradations"])]
     return "\n".join(lines) + "\n"

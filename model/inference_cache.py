@@ -111,6 +111,8 @@ def load_for_inference(folder: str | Path, *, use_cache: bool = True):
         try:
             return read_entry(dest, cfg)
         except Exception:  # noqa: BLE001 - a damaged entry is rebuilt from the sources
+            if _shutting_down():  # a load on a background thread outlived the program: the entry is fine
+                raise
             log.warning("the inference cache %s does not load; rebuilding it", dest, exc_info=True)
             shutil.rmtree(dest, ignore_errors=True)
     model = AudioLM.from_pretrained(folder)
@@ -129,6 +131,15 @@ def load_for_inference(folder: str | Path, *, use_cache: bool = True):
     except Exception:  # noqa: BLE001
         log.warning("the inference cache %s just written does not load", dest, exc_info=True)
         return model
+
+
+def _shutting_down() -> bool:
+    """Whether the interpreter is exiting (the main thread has ended): a load then fails because
+    no new thread or future may start, not because the cache entry is damaged."""
+    import sys
+    import threading
+
+    return sys.is_finalizing() or not threading.main_thread().is_alive()
 
 
 def write_entry(model, dest: Path, sources: dict) -> None:

@@ -6,6 +6,8 @@ from ...tools.errors import InvalidArgumentError
 from ...tools.io.audio import ALL_STEMS
 from ..context import AgentContext
 from ..state import AgentState
+from .listen import preload
+from .measure import start_early
 
 MODEL_ANCHORS = ("vocals", "drums", "bass")
 
@@ -34,10 +36,15 @@ def ingest(state: AgentState, ctx: AgentContext) -> dict:
     if inp.get("anchor") and actx.stems is not None and inp["anchor"] not in actx.stems.stems:
         raise InvalidArgumentError(
             f"anchor stem {inp['anchor']!r} is not among the stems ({', '.join(actx.stems.roles)})")
-    audio = ctx.store.save(tid, actx, inp["mix"], inp.get("stems"), inp.get("reference"))
     roles = actx.stems.roles if actx.stems is not None else None
     anchor = inp.get("anchor") or default_anchor(roles)
     model_anchor = model_anchor_for(anchor, roles if roles is not None else ALL_STEMS)
+    # on the decoded audio, the audio model starts loading and the measurements start, both on
+    # background threads, while the files are stored (the listen and measure nodes collect them)
+    if model_anchor is not None:
+        preload(ctx)
+    start_early({**state, "platform": inp.get("platform") or "spotify"}, ctx, actx)
+    audio = ctx.store.save(tid, actx, inp["mix"], inp.get("stems"), inp.get("reference"))
     what = f"with stems ({', '.join(roles)})" if roles else "without stems"
     ref = " and a reference track" if actx.reference is not None else ""
     request = f"Review my mix {what}{ref} for {inp.get('platform_label', inp.get('platform'))}."

@@ -3,6 +3,8 @@ Claim. Without weights (or when listening fails) a degradation is recorded and t
 on with the measurements alone."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ..claims import parse_claim
@@ -12,6 +14,25 @@ from ..state import AgentState
 from ..store import stems_present
 
 NO_MODEL = "the review uses the measurements alone"
+
+
+def preload(ctx: AgentContext) -> None:
+    """Load the audio model on a background thread (importing torch, reading the merged cache)
+    once ingest has decoded the files, while it stores them and the measurements run;
+    :func:`listen`'s own load then finds it loaded, or waits for it. A failure is left for
+    :func:`listen` to meet and report."""
+    if not ctx.use_model:
+        return
+
+    def load() -> None:
+        try:
+            from ...model.listen import Listener
+
+            Listener.load(ctx.weights)
+        except Exception:  # noqa: BLE001 - listen() loads again and says what went wrong
+            ctx.log.debug("preloading the audio model failed", exc_info=True)
+
+    threading.Thread(target=load, name="listen-preload").start()
 
 
 def _heard_audio(mix, lst) -> tuple[np.ndarray, int, float]:

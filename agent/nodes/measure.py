@@ -1,8 +1,14 @@
 """Measure: run the measurements once (``tools.measure.analyze``: the standing checks, and the tools the
 model's claim needs: stem balance with stems; without stems, the mix-only estimate and, when the
 separator is installed, stem balance on stems separated from the mix) and keep the report; with
-balance moves to suggest, the spectrum is measured again as it would be once they are made."""
+balance moves to suggest, the spectrum is measured again as it would be once they are made. Unless
+the mix is to be separated, ingest starts the measurements on a background thread as soon as the
+files are decoded (:func:`start_early`), so that they run while the audio model loads and listens."""
 from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from ...tools.measure.analyze import analyze
 from ..context import AgentContext
@@ -14,6 +20,11 @@ from ..whatif import master_residual
 SEPARATE_WINDOWS = 3  # the loudest 10 s windows of a long mix are separated
 SEPARATE_WINDOW_S = 10.0
 SEPARATE_OVERLAP = 0.0  # model segments inside a window do not overlap (no level change, half the time)
+MAX_EARLY = 8  # measurements started ahead and not yet collected (a review that failed leaves one)
+
+_EARLY: OrderedDict[tuple[str, int], Future] = OrderedDict()
+_EARLY_LOCK = threading.Lock()
+_EARLY_POOL: ThreadPoolExecutor | None = None
 
 
 def separation_for(state: AgentState, ctx: AgentContext, mix) -> tuple[object | None, list[str]]:
@@ -45,8 +56,35 @@ def separation_for(state: AgentState, ctx: AgentContext, mix) -> tuple[object | 
     return sep, []
 
 
+def start_early(state: AgentState, ctx: AgentContext, actx) -> bool:
+    """Start :func:`measure` on a background thread, so that it runs while the audio model loads
+    and listens (the node then collects the result); only when it will not separate the mix
+    (separation reports its progress, and the listen step should finish first). ``state`` is the
+    state ingest leaves, ``actx`` the conversation's decoded audio. Returns whether it was started."""
+    global _EARLY_POOL
+    if actx.stems is None and ctx.separate:
+        return False
+    key = (state["thread_id"], id(ctx))
+    with _EARLY_LOCK:
+        if _EARLY_POOL is None:
+            _EARLY_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="measure-early")
+        _EARLY[key] = _EARLY_POOL.submit(_measure_now, dict(state), ctx, actx)
+        while len(_EARLY) > MAX_EARLY:
+            _EARLY.popitem(last=False)
+    return True
+
+
 def measure(state: AgentState, ctx: AgentContext) -> dict:
-    actx = ctx.store.context(state["thread_id"], state.get("audio") or {})
+    with _EARLY_LOCK:
+        early = _EARLY.pop((state["thread_id"], id(ctx)), None)
+    if early is not None:
+        return early.result()  # its exception, if it raised, is raised here as in the node
+    return _measure_now(state, ctx)
+
+
+def _measure_now(state: AgentState, ctx: AgentContext, actx=None) -> dict:
+    if actx is None:
+        actx = ctx.store.context(state["thread_id"], state.get("audio") or {})
     # only an anchor the user chose is passed to the tools (the default one only frames the
     # audio model's question)
     anchor = (state.get("inputs") or {}).get("anchor")

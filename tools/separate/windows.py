@@ -43,8 +43,8 @@ def loudest_windows(audio: np.ndarray, sr: int, window_s: float, n: int = 1,
     if hasattr(audio, "read"):  # a long file's Spool: cumulative power read a block at a time
         energy = _cumulative_power_at(audio, starts + win) - _cumulative_power_at(audio, starts)
     else:
-        power = np.square(audio.astype(np.float64)).reshape(length, -1).mean(axis=1)
-        csum = np.concatenate([[0.0], np.cumsum(power)])
+        csum = np.zeros(length + 1)
+        np.cumsum(_channel_mean_power(audio), out=csum[1:])
         energy = csum[starts + win] - csum[starts]
     chosen: list[int] = []
     free = np.ones(starts.size, bool)
@@ -56,6 +56,17 @@ def loudest_windows(audio: np.ndarray, sr: int, window_s: float, n: int = 1,
         chosen.append(s)
         free &= (starts + win <= s) | (starts >= s + win)
     return [(s, s + win) for s in sorted(chosen)]
+
+
+def _channel_mean_power(audio: np.ndarray, block_n: int = 1 << 18) -> np.ndarray:
+    """The channel-mean power of each sample in float64, a block at a time (no float64 copy
+    of the whole signal; the same values as ``np.square(audio.astype(np.float64)).mean(axis=1)``)."""
+    x = audio.reshape(audio.shape[0], -1)
+    out = np.empty(x.shape[0])
+    for a in range(0, x.shape[0], block_n):
+        sq = np.square(x[a:a + block_n].astype(np.float64))
+        out[a:a + sq.shape[0]] = sq.mean(axis=1)
+    return out
 
 
 def _cumulative_power_at(src, positions: np.ndarray) -> np.ndarray:
