@@ -23,7 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..agent.grounding import check_grounding, conversation_evidence, read_numbers, text_values
+from ..agent.grounding import check_grounding, conversation_evidence, read_numbers, said_evidence
 from ..tools.errors import InvalidArgumentError, MixingBuddyError, sanitize_name
 from .recipes import Recipe, RecipeError, parse_recipe, render_recipe
 
@@ -630,7 +630,7 @@ def ground(answer: str, state: dict, questions: Sequence[str]) -> GroundingOutco
     """How many numbers ``answer`` states and how many the agent's own grounding check
     (:mod:`mixingbuddy.agent.grounding`) traces to the conversation's evidence in ``state`` or to
     the user's ``questions``: the score measures what the guard enforces."""
-    allowed = [v for q in questions for v in text_values(q)]
+    allowed = [item for q in questions for item in said_evidence(q, "question", question=True)]
     res = check_grounding(answer, conversation_evidence(state), allowed=allowed)
     bad = set(res.ungrounded)
     n_bad = sum(1 for n in read_numbers(answer) if n.written in bad)
@@ -685,9 +685,11 @@ def _dump(x: Any) -> Any:
     return x
 
 
-def run_scenario(buddy, sc: Scenario, workdir: str | Path) -> ScenarioResult:
+def run_scenario(buddy, sc: Scenario, workdir: str | Path,
+                 on_turn: Callable[[TurnRecord], None] | None = None) -> ScenarioResult:
     """Render the scenario's audio into ``workdir``, review it, ask each follow-up, score
-    every turn. Errors of the agent are recorded in the turn, never raised."""
+    every turn. Errors of the agent are recorded in the turn, never raised. ``on_turn`` sees
+    each turn's record (answer and the conversation's state after it) as it is scored."""
     thread_id = f"eval-{sc.name}"
     folder = Path(workdir) / sc.name
     try:
@@ -702,6 +704,8 @@ def run_scenario(buddy, sc: Scenario, workdir: str | Path) -> ScenarioResult:
         if not rec.report:
             rec.report = dict(rec.state.get("report") or {})
         checks = [run_check(c.kind, c.arg, rec) for c in specs]
+        if on_turn is not None:
+            on_turn(rec)
         g = None
         if rec.ok:
             g = ground(rec.answer, rec.state, questions)
@@ -751,9 +755,10 @@ def summarize(results: Sequence[ScenarioResult], *, llm_configured: bool) -> dic
 
     A scenario passes when every check of every turn passes. **Groundedness** is the share of
     numbers in all answers that trace to the conversation's evidence or to the numbers the user
-    wrote, by the guard's own rule and evidence
-    (:func:`mixingbuddy.agent.grounding.conversation_evidence`: the evidence ledger and the
-    report's scalars, no time series). **Fallback rate**: with a language model configured, the
+    wrote, by the guard's own typed rule (:func:`mixingbuddy.agent.grounding.check_grounding`:
+    same unit, subject and value at the precision written) and evidence
+    (:func:`mixingbuddy.agent.grounding.conversation_evidence`: the evidence ledger, the report's
+    fields and the notes, no time series). **Fallback rate**: with a language model configured, the
     share of answers whose source is the built-in composer (None without one). **Latency**: the
     median wall time of a review and of a follow-up.
     """

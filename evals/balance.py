@@ -342,10 +342,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     from .agent_eval import add_agent_eval_parser
 
     add_agent_eval_parser(esub)
+    from .redteam import add_redteam_parser
+
+    add_redteam_parser(esub)
     from .fit_judge import add_fit_judge_parser
 
     add_fit_judge_parser(esub)
     from .questions import add_questions_parser
 
     add_questions_parser(esub)
+    from .adversarial import add_adversarial_parser
+
+    add_adversarial_parser(esub)
     return e

@@ -336,8 +336,9 @@ def test_grounding_counts_traceable_numbers():
     series = [-30.0 + i for i in range(20)]
     state = {"report": {"loudness": {"integrated_lufs": -20.04, "short_term_lufs": series}},
              "evidence": [e for f in FINDINGS for e in f["evidence"]]}
-    g = AE.ground("It sits at -20.0 LUFS; the vocals are 14.2 dB under; turn up 3 dB; 37 dB of headroom; "
-                  "-27 LUFS at one point.", state, ["What if I turn it up 3 dB?"])
+    # a report field no answer has said is cited with what it is ("integrated"): the typed rule
+    g = AE.ground("It sits at -20.0 LUFS integrated; the vocals are 14.2 dB under; turn up 3 dB; 37 dB of "
+                  "headroom; -27 LUFS at one point.", state, ["What if I turn it up 3 dB?"])
     # the time series is not evidence (-27 is in it): the guard's rule, not a looser one
     assert g.numbers == 5 and g.grounded == 3 and g.ungrounded == ["37", "-27"]
 

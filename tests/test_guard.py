@@ -1,4 +1,4 @@
-"""The grounding guard: numbers said must match numbers measured, at the precision written."""
+"""The grounding guard: claims said (number, unit, subject, direction) must match claims measured."""
 from __future__ import annotations
 
 import pytest
@@ -8,11 +8,15 @@ from mixingbuddy.agent.grounding import (
     SERIES_MIN_LEN,
     check_grounding,
     conversation_evidence,
+    read_claims,
     read_numbers,
     result_evidence,
+    said_evidence,
     scalar_values,
     text_values,
 )
+from mixingbuddy.agent.schema import Evidence, Finding
+from mixingbuddy.agent.screen import lost_findings, reversed_findings
 
 
 class _Row(BaseModel):
@@ -123,9 +127,14 @@ def test_scalar_values_walks_models_dicts_and_lists_but_not_series():
 
 
 def test_conversation_evidence_is_the_ledger_the_new_rows_and_the_report_scalars():
-    state = {"evidence": [{"value": -7.2}], "report": {"loudness": {"integrated_lufs": -20.3,
-                                                                    "short_term_lufs": [-20.0] * 40}}}
-    assert conversation_evidence(state, [{"value": 3.0}, {"value": -7.2}]) == [-7.2, 3.0, -20.3]
+    state = {"evidence": [{"tool": "loudness", "quantity": "integrated_lufs", "value": -7.2, "unit": "LUFS"}],
+             "report": {"loudness": {"integrated_lufs": -20.3, "short_term_lufs": [-20.0] * 40},
+                        "timings_s": {"loudness": 3.0}}}
+    items = conversation_evidence(state, [{"tool": "t", "quantity": "x_db", "value": 3.0, "unit": ""}])
+    said = [(i.value, i.unit, i.quantity) for i in items if not i.quantity.startswith("method")]
+    assert said == [(-7.2, "LUFS", "integrated_lufs"), (3.0, "dB", "x_db"),
+                    (-20.3, "LUFS", "loudness.integrated_lufs")]  # no series, no timings
+    assert [i.unsaid for i in items[:3]] == [False, True, True]
 
 
 def test_result_evidence_names_rows_and_units():
@@ -137,3 +146,130 @@ def test_result_evidence_names_rows_and_units():
          "decimals": 1}]
 
 
+
+
+# --- typed claims: unit, subject, direction ---------------------------------------------------------
+
+def ev(quantity: str, value: float, unit: str, tool: str = "stem_balance") -> dict:
+    return {"tool": tool, "quantity": quantity, "value": value, "unit": unit, "decimals": 1}
+
+
+LEDGER = [ev("vocals.level_vs_rest_power_sum_db", -14.2, "dB"), ev("vocals.distance_db", 5.5, "dB"),
+          ev("drums.level_vs_rest_power_sum_db", -4.4, "dB"), ev("integrated_lufs", -16.0, "LUFS", "loudness"),
+          ev("spotify.target_lufs", -14.0, "LUFS", "loudness"), ev("true_peak_dbtp", -1.3, "dBTP", "loudness"),
+          ev("other->vocals.remedy_cut_hz", 235.0, "Hz", "masking"), ev("regions.air.deviation_db", 7.4, "dB", "spectrum"),
+          ev("regions.air low edge", 10.0, "kHz", "spectrum"), ev("regions.air high edge", 20.0, "kHz", "spectrum")]
+DRAFT = ("- [fix first] **Vocals too quiet**: The vocals sit at -14.2 dB against the rest of the mix, so they are "
+         "5.5 dB below that range. *Do this:* Raise the vocals by 6.0 dB.\n"
+         "- [minor] **Quieter than Spotify plays music**: Integrated loudness is -16.0 LUFS; Spotify plays music at "
+         "-14 LUFS. True peak -1.3 dBTP.")
+
+
+def guard_check(text: str, draft: str = DRAFT):
+    """The guard's grounding rule for a rewrite of ``draft`` (the ledger stands for the draft)."""
+    return check_grounding(text, conversation_evidence({"evidence": LEDGER}, ledger_strict=True),
+                           allowed=said_evidence(draft, "draft"))
+
+
+def test_claims_carry_unit_subject_and_direction():
+    c = read_claims("The vocals sit 5.5 dB below the range; raise them 4-6 dB. Spotify plays at -14 LUFS, "
+                    "a build-up around 2.5 kHz, six decibels of cut on the drums.")
+    assert [(x.written, x.unit) for x in c] == [("5.5", "dB"), ("4", "dB"), ("6", "dB"), ("-14", "LUFS"),
+                                                ("2.5 kHz", "Hz"), ("six", "dB")]
+    assert c[0].subject.stems == {"vocals"} and "low" in c[0].direction
+    assert c[1].subject.stems == {"vocals"} and c[1].direction == {"up"}  # "them": the sentence's stem
+    assert c[3].subject.platforms == {"spotify"} and c[4].scale == 1000.0
+    assert c[5].subject.stems == {"drums"} and c[5].number.word
+
+
+def test_the_composer_draft_passes_as_written():
+    assert guard_check(DRAFT).ok
+
+
+@pytest.mark.parametrize("text, why", [
+    ("The vocals sit at -16.2 dB against the rest of the mix.", "wrong number"),
+    ("The drums sit at -14.2 dB against the rest of the mix.", "wrong stem"),
+    ("Integrated loudness is -16.0 dB.", "wrong unit: the loudness is in LUFS"),
+    ("The cut is at 235 kHz on the other instruments.", "wrong unit: Hz said as kHz"),
+    ("The vocals sit at minus eleven dB against the rest of the mix.", "a number in words, wrong"),
+    ("The other instruments are at 5.5 dB.", "a vocals figure said of another stem"),
+])
+def test_planted_errors_are_ungrounded(text, why):
+    assert guard_check(text).ungrounded, why
+
+
+def test_a_whole_number_no_longer_passes_by_chance():
+    # 7 dB is near the air region's 7.4 dB, but nothing measured about the vocals is 7 dB
+    assert guard_check("The vocals are 7 dB too quiet.").ungrounded == ["7"]
+    assert guard_check("The air region deviates by 7 dB from the target.").ok  # rounded, same subject and quantity
+
+
+@pytest.mark.parametrize("text", [
+    "The vocals sit at -14.2 dB against the rest of the mix, so they are 5.5 dB above that range.",
+    "*Do this:* Cut the vocals by 6.0 dB.",
+])
+def test_a_reversed_direction_is_caught(text):
+    # "above" for "below" is the draft's number said the other way round; "cut" for "raise" is
+    # also a different statement (its words are not the draft's): either way the rewrite fails
+    res = guard_check(text)
+    assert not res.ok and (res.reversed or res.ungrounded)
+    assert guard_check(text.replace("above", "below").replace("Cut", "Raise")).ok
+
+
+def test_correct_paraphrases_pass():
+    assert guard_check("The vocals sit at about -14 dB against the rest of the mix, so they are 5.5 dB below "
+                       "that range.").ok  # rounded
+    assert guard_check("Spotify plays music at -14 LUFS. Integrated loudness is -16.0 LUFS.").ok  # reordered
+    assert guard_check("The vocals sit at -14.2 dB against the rest of the mix.").ok  # trimmed
+
+
+def test_question_numbers_are_allowed_with_their_unit():
+    q = said_evidence("what if I turn the bass down 3 dB?", "question", question=True)
+    led = conversation_evidence({"evidence": LEDGER})
+    assert check_grounding("Turning the bass down by 3 dB leaves it fine.", led, allowed=q).ok
+    assert not check_grounding("Turning the bass down by 3 LUFS.", led, allowed=q).ok
+    assert not check_grounding("Turning the vocals down by 3 dB.", led, allowed=q).ok  # the question was the bass
+    assert check_grounding("Turning the bass up by 3 dB.", led, allowed=q).reversed == ["3"]
+
+
+def test_numbers_that_are_not_quantities():
+    text = "1. In 2024 the 8-bar intro and the 4-stem session: a 3-minute song."
+    assert [n.written for n in read_numbers(text)] == ["3"]  # the list marker, the year, the counts skipped
+    assert read_claims(text)[0].unit == "s" and read_claims(text)[0].scale == 60.0
+    assert check_grounding(text, [{"tool": "mix", "quantity": "duration_s", "value": 190.0, "unit": "s"}]).ok
+    assert not check_grounding(text, [{"tool": "mix", "quantity": "duration_s", "value": 250.0, "unit": "s"}]).ok
+
+
+FINDINGS = [Finding(id="balance:vocals", topic="balance", severity="high", title="Vocals too quiet",
+                    detail="The vocals sit at -14.2 dB against the rest of the mix.",
+                    action="Raise the vocals by 6.0 dB.",
+                    evidence=[Evidence(tool="stem_balance", quantity="vocals.level", value=-14.2, unit="dB")]),
+            Finding(id="true_peak", topic="true_peak", severity="ok", title="True peak under the ceiling",
+                    detail="True peak -1.3 dBTP.")]
+
+
+def test_a_top_finding_must_survive_with_its_action():
+    assert lost_findings(DRAFT, FINDINGS) == []
+    assert lost_findings("The vocals sit at -14.2 dB against the rest of the mix.", FINDINGS) == ["Vocals too quiet"]
+    assert lost_findings("The drums sit at -14.2 dB. Raise the drums by 6.0 dB.", FINDINGS) == ["Vocals too quiet"]
+
+
+def test_a_finding_turned_round_is_caught():
+    assert reversed_findings("Most important: **vocals too loud**.", FINDINGS) == ["Vocals too quiet"]
+    assert reversed_findings("- **True peak over the ceiling**: True peak -1.3 dBTP.", FINDINGS) == [
+        "True peak under the ceiling"]
+    assert reversed_findings(DRAFT, FINDINGS) == []
+
+
+def test_the_guards_own_notes_never_become_evidence():
+    """A rewrite refused for citing 30 kHz is not accepted the second time because the guard's
+    note named 30 kHz; a measurement's note (an ingest warning) still is evidence."""
+    note = ("grounding guard: the language model's answer cited unmeasured numbers (10, 30 kHz); asked it once to "
+            "answer again")
+    state = {"evidence": LEDGER, "degradations": [note, "tool call measure_loudness failed: gain 37 dB is out of range"],
+             "report": {"warnings": ["resampled from 96 kHz to 48 kHz"]}}
+    items = conversation_evidence(state, ledger_strict=True)
+    assert not check_grounding("Your message is: 10, 30 kHz.", items).ok  # the refused answer, repeated
+    assert not check_grounding("The answer cited unmeasured numbers (10, 30 kHz).", items).ok
+    assert not check_grounding("The tool call failed: gain 37 dB is out of range.", items).ok
+    assert check_grounding("The file was resampled from 96 kHz.", items).ok

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage, SystemMessage, ToolMessage
@@ -37,14 +38,18 @@ from ..endpoint import (
     reply_message,
     reply_text,
 )
-from ..grounding import check_grounding, conversation_evidence, text_values
+from ..grounding import check_grounding, conversation_evidence, said_evidence
 from ..schema import Evidence
-from ..screen import clean_text, lost_findings, unsafe_instruction
+from ..screen import clean_text, lost_findings, reversed_findings, unsafe_instruction
 from ..state import AgentState
 from .common import timed
 from .tools import openai_tools, tool_node
 
 REGENERATE = "guard"  # the name on the message that asks for a regenerated answer
+REVERSED_REQUEST = """\
+Your answer turns round what the measurements say: {what}. \
+Write the answer again with every finding and every number in the direction the review gives it \
+(too loud or too quiet, above or below, raise or cut)."""
 
 
 def finish(state: AgentState, text: str, source: str) -> dict:
@@ -167,33 +172,74 @@ def call_model(state: AgentState, ctx: AgentContext) -> dict:
     return {**base, "llm_messages": [AIMessage(content=text)]}
 
 
-def guard(state: AgentState, ctx: AgentContext) -> dict:
-    """Accept the reply when every number it states is grounded; else ask once more; else
-    answer with the composer's draft.
+@dataclass(frozen=True)
+class Verdict:
+    """The guard's reading of a reply: ``kind`` None (accepted), "unsafe", "ungrounded",
+    "reversed" or "lost"; the problem in words and the request that asks for a new answer."""
 
-    Every number of the reply is checked against the conversation's evidence
-    (:mod:`..grounding`); the numbers of the question and of the composer's draft are allowed. A
-    failing reply is sent back once with the ungrounded numbers named; failing again, the draft
-    is the answer (source "composer") with a note."""
+    kind: str | None
+    problem: str | None = None
+    request: str = ""
+
+
+def judge_reply(state: Mapping[str, Any], text: str, *, draft: str, question: str | None) -> Verdict:
+    """The guard's rule for one reply (used by :func:`guard` and by ``mixingbuddy eval redteam``).
+
+    Parameters
+    ----------
+    state : mapping
+        The conversation (evidence ledger, report, findings, this turn's tool results).
+    text : str
+        The language model's reply, cleaned.
+    draft : str
+        The composer's answer for this turn.
+    question : str or None
+        The follow-up question; None for the review.
+
+    Returns
+    -------
+    Verdict
+    """
+    findings = state.get("findings") or []
+    unsafe = unsafe_instruction(text)
+    if unsafe:
+        return Verdict("unsafe", f"told the user to run a command or give up a secret ({unsafe!r})", REFUSE_REQUEST)
+    allowed = said_evidence(question or "", "question", question=True) + said_evidence(draft, "draft")
+    check = check_grounding(text, conversation_evidence(state, ledger_strict=True), allowed=allowed)
+    if check.ungrounded:
+        named = ", ".join(check.ungrounded[:12])
+        return Verdict("ungrounded", f"cited unmeasured numbers ({named})", REGENERATE_REQUEST.format(numbers=named))
+    turned = [t for t in reversed_findings(text, findings) if t not in reversed_findings(draft, findings)]
+    if check.reversed or turned:
+        what = "; ".join([*(f"{n} said in the opposite direction" for n in check.reversed[:8]),
+                          *(f"finding '{t}' said the other way round" for t in turned[:4])])
+        return Verdict("reversed", f"reversed a direction ({what})", REVERSED_REQUEST.format(what=what))
+    lost = lost_findings(text, findings) if question is None else []
+    if lost:
+        return Verdict("lost", f"dropped findings worth fixing ({'; '.join(lost[:4])})",
+                       KEEP_FINDINGS_REQUEST.format(titles="; ".join(lost)))
+    return Verdict(None)
+
+
+def guard(state: AgentState, ctx: AgentContext) -> dict:
+    """Accept the reply when every quantitative statement in it is grounded and the review's top
+    findings survive with their direction; else ask once more; else answer with the composer's
+    draft.
+
+    Every number of the reply is a claim with a unit, a subject and a direction, checked against
+    the conversation's typed evidence (:func:`..grounding.check_grounding`); the claims of the
+    question and of the composer's draft are allowed as they were said (same unit, same subject,
+    same direction). A rewrite of the review must keep its top findings
+    (:func:`..screen.lost_findings`), and no reply may turn a finding's direction round
+    (:func:`..screen.reversed_findings`, beyond what the draft itself says). A failing reply is
+    sent back once with the problem named; failing again, the draft is the answer (source
+    "composer") with a note."""
     msgs = _this_turn(state)
     text = clean_text(reply_text(msgs[-1].content) if msgs and isinstance(msgs[-1], AIMessage) else "")
     draft = state.get("draft") or ""
     question = state.get("question") if state.get("mode") == "followup" else None
-    problem, request = None, ""
-    unsafe = unsafe_instruction(text)
-    check = check_grounding(text, conversation_evidence(state),
-                            allowed=text_values(question or "") + text_values(draft))
-    lost = lost_findings(text, state.get("findings") or []) if question is None else []
-    if unsafe:
-        problem = f"told the user to run a command or give up a secret ({unsafe!r})"
-        request = REFUSE_REQUEST
-    elif not check.ok:
-        named = ", ".join(check.ungrounded[:12])
-        problem = f"cited unmeasured numbers ({named})"
-        request = REGENERATE_REQUEST.format(numbers=named)
-    elif lost:
-        problem = f"dropped findings worth fixing ({'; '.join(lost[:4])})"
-        request = KEEP_FINDINGS_REQUEST.format(titles="; ".join(lost))
+    verdict = judge_reply(state, text, draft=draft, question=question)
+    problem, request = verdict.problem, verdict.request
     if problem is None:
         return {**finish(state, text, "llm"), "llm_status": "done", "guard_verdict": "pass"}
     regenerated = any(isinstance(m, HumanMessage) and m.name == REGENERATE for m in msgs)
@@ -204,7 +250,8 @@ def guard(state: AgentState, ctx: AgentContext) -> dict:
                 "llm_messages": [HumanMessage(request, name=REGENERATE)]}
     note = f"grounding guard: the regenerated answer still {problem}; the built-in composer's answer was used"
     ctx.log.warning("llm: %s", note)
-    return {**finish(state, with_note(draft, NOTE_UNGROUNDED if not check.ok else NOTE_REJECTED), "composer"),
+    return {**finish(state, with_note(draft, NOTE_UNGROUNDED if verdict.kind == "ungrounded" else NOTE_REJECTED),
+                     "composer"),
             "llm_status": "done", "guard_verdict": "fallback", "degradations": [note]}
 
 
