@@ -743,7 +743,7 @@ def balance_findings(rep: AnalysisReport, sol: BalanceMoves | None = None) -> li
                     detail += (f" {cap(_names(roles))} read {'above' if move.gain_db > 0 else 'below'} "
                                f"{'their ranges' if many else 'its range'} only because {cause}: "
                                f"{'they land' if many else 'it lands'} inside once "
-                               f"{_verb(role, 'it comes ', 'they come ') + ('up' if move.gain_db > 0 else 'down') if len(moves) == 1 else 'both are moved'}.")
+                               f"{stem_word(role) + _verb(role, ' comes ', ' come ') + ('up' if move.gain_db > 0 else 'down') if len(moves) == 1 else 'both are moved'}.")
             else:
                 action = balance_action(led, st)
             if getattr(st, "separation_suspect", None):
