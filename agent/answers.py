@@ -291,7 +291,7 @@ def _stem(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
             a.add(line)
             said = True
         if st.integrated_lufs is not None and st.loudness_vs_mix_lu is not None:
-            a.add(f"- **Loudness**: {led.num(st.integrated_lufs, tool='stem_balance', quantity=f'{st.name}.integrated_lufs', unit='LUFS')} "
+            a.add(f"- **Loudness**: {stem_word(stem)} at {led.num(st.integrated_lufs, tool='stem_balance', quantity=f'{st.name}.integrated_lufs', unit='LUFS')} "
                   f"integrated, {led.mag(st.loudness_vs_mix_lu, tool='stem_balance', quantity=f'{st.name}.loudness_vs_mix_lu', unit='LU')} "
                   "under the whole mix.")
             said = True
@@ -316,9 +316,9 @@ def _stem(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
     region = {"vocals": "presence", "bass": "low", "drums": None, "other": "mid"}.get(stem)
     g = next((x for x in rep.spectrum.regions if x.name == region), None) if region else None
     if g is not None and g.deviation_db is not None:
-        a.add(f"- **The {region_word(g.name)} region of the mix** "
-              f"({led.hz_range(g.lo_hz, g.hi_hz, tool='spectrum', quantity=f'regions.{g.name}')}), where "
-              f"{stem_word(stem)} {'live' if stem in ('vocals', 'drums', 'other') else 'lives'}, is at "
+        a.add(f"- **Where {stem_word(stem)} {'live' if stem in ('vocals', 'drums', 'other') else 'lives'}**: the "
+              f"{region_word(g.name)} region of the mix "
+              f"({led.hz_range(g.lo_hz, g.hi_hz, tool='spectrum', quantity=f'regions.{g.name}')}) is at "
               f"{led.num(g.deviation_db, tool='spectrum', quantity=f'regions.{g.name}.deviation_db', unit='dB', signed=True)} "
               f"against the professional target mean"
               + (", outside the usual range." if g.outside_target_range else ", within the usual range."))
@@ -349,7 +349,7 @@ def _whatif(a: Answer, rt, state, rep, findings, claims, tool_result) -> None:
         return
     led = a.led
     b, af = tool_result["before"], tool_result["after"]
-    g = led.mag(gain, tool="user", quantity="requested_gain_db", unit="dB")
+    g = led.mag(gain, tool="user", quantity=f"{stem}.requested_gain_db", unit="dB")
     if tool_result.get("residual") == "master":
         a.add(f"Turning {stem_word(stem)} {'up' if gain > 0 else 'down'} by {g}, simulated on your stems and "
               "measured again; before is your mix file itself, and what your master adds to the stems' sum "

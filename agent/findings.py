@@ -872,7 +872,8 @@ def masking_findings(rep: AnalysisReport, max_pairs: int = 2) -> list[Finding]:
         ref = masking_reference().get(f"{p.masker}->{p.target}")
         if ref is not None:
             p90 = led.num(ref["p90_pct"], tool="reference:masking", quantity=f"{p.masker}->{p.target}.p90_pct", unit="%")
-            detail += f" That is more than nine in ten professional mixes show (p90 at {p90.replace(' %', '%')})."
+            detail += (f" That is more than nine in ten professional mixes show for {stem_word(p.masker)} over "
+                       f"{stem_word(p.target)} (p90 at {p90.replace(' %', '%')}).")
         regions = [(w.start_s, w.end_s) for w in p.worst_ranges]
         out.append(Finding(id=f"masking:{p.masker}->{p.target}", topic="masking",
                            severity=masking_severity(p),
