@@ -36,6 +36,8 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 
+from .audio_files import write_av
+
 __all__ = ["Case", "Outcome", "build_corpus", "run_case", "run_corpus", "summary_table", "main",
            "add_adversarial_parser"]
 
@@ -149,24 +151,7 @@ def _av(path: Path, x: np.ndarray | list[np.ndarray], sr: int = SR, codec: str =
         container: str = "mp4") -> Path:
     """Write (n, 1|2) float audio with ffmpeg (PyAV): AAC in MP4/M4A; a list gives one stream per
     array (five for a MUSDB18-style ``.stem.mp4``)."""
-    import av
-
-    signals = x if isinstance(x, list) else [x]
-    with av.open(str(path), "w", format=container) as out:
-        streams = [out.add_stream(codec, rate=sr, layout="stereo" if sig.shape[1] == 2 else "mono")
-                   for sig in signals]  # every stream before the first packet
-        for st, sig in zip(streams, signals):
-            layout = "stereo" if sig.shape[1] == 2 else "mono"
-            for i in range(0, sig.shape[0], 4096):
-                chunk = np.ascontiguousarray(sig[i : i + 4096].T, dtype=np.float32)
-                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
-                frame.sample_rate = sr
-                frame.pts = i
-                for pkt in st.encode(frame):
-                    out.mux(pkt)
-            for pkt in st.encode(None):
-                out.mux(pkt)
-    return path
+    return write_av(path, x, sr, codec=codec, container=container)
 
 
 def _wav_header(path: Path, *, sr: int = SR, channels: int = 2, bits: int = 16, fmt_tag: int = 1,
