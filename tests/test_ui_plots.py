@@ -157,3 +157,24 @@ def test_all_figures_names(song):
     assert set(figs) == set(plots.PLOT_NAMES)
     assert figs["stem_levels"] is None and figs["masking"] is None
     assert all(figs[k] is not None for k in ("spectrum", "loudness", "waveform"))
+
+
+def test_a_long_mix_waveform_is_read_a_slice_at_a_time(tmp_path):
+    """A mix past the spooling length is drawn from its spool, one slice per column, with the
+    same envelope as the whole file decoded into memory."""
+    from mixingbuddy.tools.io.spool import SPOOL_ABOVE_S, Spool
+
+    sr = 8_000
+    n = int((SPOOL_ABOVE_S + 10) * sr)
+    t = np.arange(n) / sr
+    x = (0.5 * np.sin(2 * np.pi * 220 * t) * np.minimum(1.0, t / 60.0)).astype(np.float32)
+    path = tmp_path / "long.wav"
+    sf.write(path, np.stack([x, x], axis=1), sr, subtype="PCM_16")
+    spooled = load_audio(path, spool_above_s=SPOOL_ABOVE_S)
+    assert isinstance(spooled.source(), Spool)
+    lo, hi = plots.envelope(spooled.source())
+    lo2, hi2 = plots.envelope(load_audio(path).samples)
+    np.testing.assert_array_equal(lo, lo2)
+    np.testing.assert_array_equal(hi, hi2)
+    assert hi[0] < 0.05 < 0.45 < hi[-1]  # the fade-in is drawn
+    assert plots.waveform_figure(path) is not None

@@ -295,9 +295,23 @@ def _hz_label(f: float) -> str:
 # ----------------------------------------------------------------------------- waveform
 
 
-def envelope(samples: np.ndarray, columns: int = ENVELOPE_COLUMNS) -> tuple[np.ndarray, np.ndarray]:
+def envelope(samples: Any, columns: int = ENVELOPE_COLUMNS) -> tuple[np.ndarray, np.ndarray]:
     """Min and max of the channel-mean signal over ``columns`` equal slices (fewer for a
-    short signal): what a DAW draws as its overview waveform."""
+    short signal): what a DAW draws as its overview waveform. ``samples``: an array, or the
+    :class:`~mixingbuddy.tools.io.spool.Spool` of a long file, read one slice at a time."""
+    from ..tools.io.spool import Spool
+
+    if isinstance(samples, Spool):
+        n = len(samples)
+        if n == 0:
+            raise InvalidArgumentError("samples must be a non-empty (n,) or (n, channels) array")
+        cols = max(1, min(int(columns), n))
+        per = n // cols
+        lo, hi = np.empty(cols, np.float32), np.empty(cols, np.float32)
+        for c in range(cols):
+            m = samples.read(c * per, (c + 1) * per).mean(axis=1)
+            lo[c], hi[c] = m.min(), m.max()
+        return lo, hi
     x = np.asarray(samples, dtype=np.float32)
     if x.ndim == 2:
         x = x.mean(axis=1)
@@ -370,16 +384,17 @@ def waveform_figure(audio: Any, report: Any = None, findings: Iterable[Any] | No
         return None
     if isinstance(audio, (str, os.PathLike)):
         from ..tools.io.ingest import load_audio
+        from ..tools.io.spool import SPOOL_ABOVE_S
 
-        audio = load_audio(audio)
+        audio = load_audio(audio, spool_above_s=SPOOL_ABOVE_S)  # a long mix is read a slice at a time
     if hasattr(audio, "samples") and hasattr(audio, "sr"):
-        samples, rate = audio.samples, int(audio.sr)
+        samples, rate = (audio.source() if hasattr(audio, "source") else audio.samples), int(audio.sr)
     else:
         if sr is None or sr <= 0:
             raise InvalidArgumentError("a samples array needs its sample rate (sr=...)")
         samples, rate = np.asarray(audio), int(sr)
     lo, hi = envelope(samples)
-    dur_s = np.asarray(samples).shape[0] / rate
+    dur_s = (len(samples) if not isinstance(samples, np.ndarray) else samples.shape[0]) / rate
     t = np.linspace(0.0, dur_s, lo.size)
     fig = _new_figure((8.0, 3.0))
     ax = fig.add_subplot()
