@@ -11,7 +11,7 @@ from typing import Any
 from ..model.data.advice_parser import parse_advice
 from ..model.data.templates import class_parts
 from ..tools.measure.analyze import AnalysisReport
-from .findings import cap, stem_word
+from .findings import balance_stem_sentence, cap, joint_moves, moves_words, stem_word
 from .numbers import Ledger
 from .schema import Claim, Evidence
 
@@ -79,7 +79,6 @@ def _done(claim: Claim, verdict: str, note: str, led: Ledger) -> Claim:
 
 
 def _verify_with_stems(claim: Claim, rep: AnalysisReport) -> Claim:
-    from .findings import balance_stem_sentence, joint_moves, moves_words
 
     B = rep.stem_balance
     led = Ledger()
