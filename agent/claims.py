@@ -79,7 +79,6 @@ def _done(claim: Claim, verdict: str, note: str, led: Ledger) -> Claim:
 
 
 def _verify_with_stems(claim: Claim, rep: AnalysisReport) -> Claim:
-
     B = rep.stem_balance
     led = Ledger()
     judged = [st for st in B.stems if st.status in ("within_range", "too_loud", "too_quiet")]
