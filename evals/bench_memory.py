@@ -81,19 +81,23 @@ def peak_rss_mb(cmd: list[str], cap_gb: float, env: dict | None = None) -> tuple
     driver = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode)")
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", driver, *cmd], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    capped = False
-    while proc.poll() is None:
-        if _rss_mb(proc.pid) > cap_gb * 1024.0:
-            for k in reversed(_children(proc.pid)):
-                try:
-                    os.kill(k, 9)
-                except OSError:
-                    pass
-            capped = True
-        time.sleep(0.2)
-    out, err = proc.communicate()
+    # stderr to a file: a long job's progress would fill an unread pipe (64 KiB) and stall the child
+    with tempfile.TemporaryFile("w+") as err_file:
+        proc = subprocess.Popen([sys.executable, "-c", driver, *cmd], stdout=subprocess.PIPE,
+                                stderr=err_file, text=True, env=env)
+        capped = False
+        while proc.poll() is None:
+            if _rss_mb(proc.pid) > cap_gb * 1024.0:
+                for k in reversed(_children(proc.pid)):
+                    try:
+                        os.kill(k, 9)
+                    except OSError:
+                        pass
+                capped = True
+            time.sleep(0.2)
+        out, _ = proc.communicate()
+        err_file.seek(0)
+        err = err_file.read()
     wall = time.perf_counter() - t0
     if capped:
         return None, wall, -9, err[-300:]

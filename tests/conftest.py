@@ -97,3 +97,15 @@ def no_tempfile_leak(tmp_path: Path, monkeypatch):
     yield private
     left = sorted(os.listdir(private))
     assert not left, f"temporary files leaked: {left[:5]}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test that used an app process (a fixture with ``log_tail``) shows the app's log."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for value in getattr(item, "funcargs", {}).values():
+            tail = getattr(value, "log_tail", None)
+            if callable(tail):
+                report.sections.append(("app log (tail)", tail()))

@@ -43,17 +43,22 @@ class App:
         self.home, self.tmp, self.port = home, tmp, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
+        self.log = tmp / "app.log"  # a file, not a pipe: an unread pipe fills (64 KiB) and blocks the app
+
+    def log_tail(self, n: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-n:] if self.log.exists() else ""
 
     def start(self) -> None:
         env = dict(os.environ, MIXINGBUDDY_HOME=str(self.home), MIXINGBUDDY_SEPARATE="0", TMPDIR=str(self.tmp),
                    NO_PROXY="127.0.0.1,localhost", GRADIO_ANALYTICS_ENABLED="False")
         exe = Path(sys.executable).with_name("mixingbuddy")
-        self.proc = subprocess.Popen([str(exe), "ui", "--host", "127.0.0.1", "--port", str(self.port), "--no-model"],
-                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([str(exe), "ui", "--host", "127.0.0.1", "--port", str(self.port),
+                                          "--no-model"], env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the app exited: {self.proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"the app exited: {self.log_tail(2000)}")
             try:
                 with urllib.request.urlopen(self.url, timeout=2) as r:
                     if r.status == 200 and not r.headers.get("X-MixingBuddy-Starting"):  # the app, not its placeholder
