@@ -35,7 +35,10 @@ $(STAMP): pyproject.toml
 weights: $(STAMP)
 	$(PY) -m mixingbuddy.tools.separate fetch --allow-fail
 
+# Bytecode for the project's own modules (an editable install has none, and with
+# PYTHONDONTWRITEBYTECODE set every start would compile them again): only stale files are rebuilt.
 setup: $(STAMP) weights
+	$(PY) -m compileall -q -j 0 agent tools model ui evals mixingbuddy >/dev/null
 
 # The test suite's real language-model server; `make run` does not need it. A native build
 # (-march=native) segfaulted on chat prompts on shared CPUs, so the wheel is built for generic

@@ -1,46 +1,25 @@
 """Cascaded second-order-section (biquad) filtering without importing ``scipy.signal``.
 
-``import scipy.signal`` loads scipy.stats, scipy.interpolate, scipy.spatial and scipy.optimize
-with it (about 0.7 s on the 2-core machine, most of a cold ``mixingbuddy analyze``), while the
-measurements need only the biquad cascade loop behind ``scipy.signal.sosfilt`` (K-weighting,
-ITU-R BS.1770-4 Annex 1) and the frequency response of a cascade.
+The measurements need only the biquad cascade loop behind ``scipy.signal.sosfilt`` (K-weighting,
+ITU-R BS.1770-4 Annex 1) and the frequency response of a cascade; the loop is loaded on its own
+(:mod:`.scipy_kernels`: ``import scipy.signal`` would cost about 0.7 s).
 """
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
-import sys
-from functools import lru_cache
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from .scipy_kernels import load_kernel
+
 _KERNEL_MODULE = "scipy.signal._sosfilt"
 
 
-@lru_cache(maxsize=1)
 def _cascade_kernel() -> Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None:
     """scipy's compiled ``_sosfilt(sos, x, zi)`` (filters the rows of ``x`` in place, updates
     ``zi`` in place), or None when it cannot be loaded on its own."""
-    if _KERNEL_MODULE in sys.modules:  # scipy.signal already imported: share its copy
-        return sys.modules[_KERNEL_MODULE]._sosfilt
-    try:
-        import scipy
-
-        folder = Path(scipy.__file__).parent / "signal"
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            path = folder / f"_sosfilt{suffix}"
-            if path.is_file():
-                loader = importlib.machinery.ExtensionFileLoader(_KERNEL_MODULE, str(path))
-                spec = importlib.util.spec_from_file_location(_KERNEL_MODULE, path, loader=loader)
-                module = importlib.util.module_from_spec(spec)
-                loader.exec_module(module)
-                sys.modules[_KERNEL_MODULE] = module  # a later `import scipy.signal` reuses it
-                return module._sosfilt
-    except Exception:  # any change in scipy's layout: fall back to the public function
-        return None
-    return None
+    module = load_kernel(_KERNEL_MODULE)
+    return None if module is None else module._sosfilt
 
 
 def sosfilt_axis0(sos: np.ndarray, x: np.ndarray, zi: np.ndarray | None = None

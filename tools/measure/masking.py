@@ -8,13 +8,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import InvalidArgumentError
 from ..io.validate import check_sr, check_stems
 from ..results import Measurement, Row, r
 from .bands import band_matrix, erb_bands_hz
+from .fft import rfft
 
 FFT_S = 0.085  # target STFT length (s); rounded up to a power of two
 MIN_RANGE_S = 0.5  # shortest reported masked time range
@@ -85,7 +85,7 @@ def _stft_band_db(x: np.ndarray, n_fft: int, hop: int, w_band: np.ndarray) -> np
     frames = sliding_window_view(x, n_fft)[::hop]
     band = np.empty((frames.shape[0], w_band.shape[0]), np.float32)
     for i in range(0, frames.shape[0], _FRAMES_PER_BATCH):
-        spec = scipy.fft.rfft(frames[i: i + _FRAMES_PER_BATCH] * win, axis=1, workers=2)
+        spec = rfft(frames[i: i + _FRAMES_PER_BATCH] * win, axis=1, workers=2)
         band[i: i + _FRAMES_PER_BATCH] = (spec.real ** 2 + spec.imag ** 2) @ w_band.T
     # one-sided power -> mean square: 2 / (N * sum(w^2)) per bin
     band *= np.float32(2.0 / (n_fft * float(np.sum(win.astype(np.float64) ** 2))))

@@ -11,7 +11,6 @@ from importlib import resources
 from typing import Literal
 
 import numpy as np
-import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import InvalidArgumentError
@@ -19,6 +18,7 @@ from ..io.decode import MIN_DURATION_S
 from ..io.validate import check_array, check_sr
 from ..results import Measurement, r
 from .bands import band_matrix
+from .fft import rfft
 from .stem_balance import ReferenceRange, place_in_range, reference_range, resolve_reference
 
 FEATURE_VERSION = 1  # bump when _features changes; the calibration must then be rebuilt
@@ -116,11 +116,11 @@ def _band_power(chan: np.ndarray, n_fft: int, hop: int, win: np.ndarray, w: np.n
     ps = np.zeros_like(pm)
     for i in range(0, n_frames, _FRAMES_PER_BATCH):
         j = min(i + _FRAMES_PER_BATCH, n_frames)
-        a = scipy.fft.rfft(fa[i:j] * win, axis=1, workers=2)
+        a = rfft(fa[i:j] * win, axis=1, workers=2)
         if fb is None:
             pm[i:j] = (a.real ** 2 + a.imag ** 2) @ w.T
             continue
-        b = scipy.fft.rfft(fb[i:j] * win, axis=1, workers=2)
+        b = rfft(fb[i:j] * win, axis=1, workers=2)
         m = (a + b) * np.float32(0.5)
         a -= b
         a *= np.float32(0.5)  # side

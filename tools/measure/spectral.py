@@ -14,13 +14,13 @@ from importlib import resources
 from typing import Literal
 
 import numpy as np
-import scipy.fft
 
 from ..errors import InvalidArgumentError
 from ..io.validate import check_samples, check_sr
 from ..results import Measurement, r
 from ..results import Row as _Row
 from .bands import REGION_LABELS, REGIONS_HZ, band_matrix, nominal_hz, region_band_weights, third_octave_bands_hz
+from .fft import rfft
 
 DEFAULT_N_FFT = 16384
 MIN_SAMPLES = 1024  # shortest signal analysed (21 ms at 48 kHz)
@@ -108,7 +108,7 @@ def _ltas_from_stretches(stretches, ch: int, sr: int, n_fft: int, hop: int) -> t
             xc = x[:, c]  # frames are read strided: `frames * w` makes the contiguous copy anyway
             frames = np.lib.stride_tricks.sliding_window_view(xc, n_fft)[::hop]
             for i in range(0, frames.shape[0], 64):  # chunks keep the working set small
-                spec = scipy.fft.rfft(frames[i:i + 64] * w, axis=1, workers=2)
+                spec = rfft(frames[i:i + 64] * w, axis=1, workers=2)
                 acc += (spec.real ** 2 + spec.imag ** 2).sum(axis=0, dtype=np.float64)
         n_frames += frames.shape[0]
     scale = 2.0 / (n_fft * float(np.sum(w.astype(np.float64) ** 2)) * n_frames * ch)

@@ -9,12 +9,12 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-import scipy.fft
 
 from ..io.validate import check_samples, check_sr
 from ..results import Measurement, r
 from ..results import Row as _Row
 from .bands import REGION_LABELS, REGIONS_HZ, band_matrix
+from .fft import rfft
 from .iir import sos_frequency_response
 from .loudness import k_weighting_sos
 from .spectral import MIN_SAMPLES
@@ -158,8 +158,8 @@ def _stft_cross_stretches(stretches, n_fft: int, hop: int) -> tuple[np.ndarray, 
         fl = np.lib.stride_tricks.sliding_window_view(L, n_fft)[::hop]
         fr = np.lib.stride_tricks.sliding_window_view(R, n_fft)[::hop]
         for i in range(0, fl.shape[0], 64):
-            XL = scipy.fft.rfft(fl[i:i + 64] * w, axis=1, workers=2)
-            XR = scipy.fft.rfft(fr[i:i + 64] * w, axis=1, workers=2)
+            XL = rfft(fl[i:i + 64] * w, axis=1, workers=2)
+            XR = rfft(fr[i:i + 64] * w, axis=1, workers=2)
             pll += (XL.real ** 2 + XL.imag ** 2).sum(axis=0, dtype=np.float64)
             prr += (XR.real ** 2 + XR.imag ** 2).sum(axis=0, dtype=np.float64)
             clr += (XL.real * XR.real + XL.imag * XR.imag).sum(axis=0, dtype=np.float64)

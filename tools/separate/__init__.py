@@ -1,10 +1,34 @@
 """Source separation of a bounced mix into vocals, drums, bass and other (HT-Demucs v4 on
-onnxruntime; weights for personal and research use only, fetched by the set-up)."""
-from .htdemucs import MODEL_SR, SEGMENT, SOURCES, HTDemucs, SeparatorConfig, load_separator
-from .separation import Separation, separate_mix
-from .weights import LICENSE_NOTE, SeparatorStatus, check_weights, fetch_weights, separator_status, weights_path
-from .windows import loudest_windows
+onnxruntime; weights for personal and research use only, fetched by the set-up).
 
-__all__ = ["LICENSE_NOTE", "MODEL_SR", "SEGMENT", "SOURCES", "HTDemucs", "Separation", "SeparatorConfig",
-           "SeparatorStatus", "check_weights", "fetch_weights", "load_separator", "loudest_windows",
-           "separate_mix", "separator_status", "weights_path"]
+The names below are imported on first use (PEP 562), so ``from mixingbuddy.tools.separate.weights
+import LICENSE_NOTE`` (the command line's help) does not import numpy and the model code."""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+_WHERE = {
+    "MODEL_SR": "htdemucs", "SEGMENT": "htdemucs", "SOURCES": "htdemucs", "HTDemucs": "htdemucs",
+    "SeparatorConfig": "htdemucs", "load_separator": "htdemucs",
+    "Separation": "separation", "separate_mix": "separation",
+    "LICENSE_NOTE": "weights", "SeparatorStatus": "weights", "check_weights": "weights",
+    "fetch_weights": "weights", "separator_status": "weights", "weights_path": "weights",
+    "loudest_windows": "windows",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if TYPE_CHECKING:  # for type checkers and editors
+    from .htdemucs import MODEL_SR, SEGMENT, SOURCES, HTDemucs, SeparatorConfig, load_separator  # noqa: F401
+    from .separation import Separation, separate_mix  # noqa: F401
+    from .weights import LICENSE_NOTE, SeparatorStatus, check_weights, fetch_weights, separator_status, weights_path  # noqa: F401
+    from .windows import loudest_windows  # noqa: F401
