@@ -56,14 +56,16 @@ class BlobStore:
             tmp.unlink(missing_ok=True)
             raise
 
-    def link(self, src: str | os.PathLike, dst: Path) -> Path:
-        """Store ``src`` and make ``dst`` a reference to its blob (a hard link, else a copy)."""
+    def link(self, src: str | os.PathLike, dst: Path, blob: Path | None = None) -> Path:
+        """Store ``src`` and make ``dst`` a reference to its blob (a hard link, else a copy);
+        ``blob``: ``src``'s blob when :meth:`put` has stored it already."""
         for _ in range(3):  # a collector in another process may remove the blob between put and link
-            blob = self.put(src)
+            blob = blob or self.put(src)
             try:
                 os.link(blob, dst)
                 return dst
             except FileNotFoundError:
+                blob = None  # collected meanwhile: store it again
                 continue
             except OSError:  # no hard links here (some network and FAT file systems)
                 shutil.copyfile(blob, dst)

@@ -9,6 +9,7 @@ import re
 import shutil
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,18 @@ def _audio_bytes(ctx: AudioContext) -> int:
     not counted)."""
     audios = [ctx.mix, ctx.reference, *(ctx.stems.stems.values() if ctx.stems is not None else ())]
     return sum(a.samples.nbytes for a in audios if a is not None and a.spool is None)
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Two threads for storing a review's files side by side (shared by every store)."""
+    global _POOL
+    with _LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="blob-store")
+        return _POOL
 
 
 class ThreadStore:
@@ -112,13 +125,12 @@ class ThreadStore:
         and left as they are."""
         d = self.thread_dir(thread_id)
         d.mkdir(parents=True, exist_ok=True)
-        out: dict[str, Any] = {"mix": str(self._copy(mix, d / "mix")), "stems": [], "stem_roles": {},
-                               "stems_container": None, "reference": None,
-                               "mix_name": ctx.mix.name}
+        # what is kept, in order: (source, sub-folder, the stem file's role or None)
+        plan: list[tuple[str | os.PathLike, str, str | None]] = [(mix, "mix", None)]
         if ctx.stems is not None and stems is not None:
             spec = stems
             if isinstance(spec, (str, bytes, os.PathLike)) and os.path.isfile(os.fspath(spec)):
-                out["stems_container"] = str(self._copy(spec, d / "stems"))
+                plan.append((spec, "stems", None))
             else:
                 files = ([os.path.join(os.fspath(spec), f) for f in sorted(os.listdir(os.fspath(spec)))]
                          if isinstance(spec, (str, bytes, os.PathLike)) else [os.fspath(f) for f in spec])
@@ -126,11 +138,25 @@ class ThreadStore:
                 for f in files:
                     shown = sanitize_name(f)
                     if shown in role_of and os.path.isfile(f):
-                        dst = self._copy(f, d / "stems")
-                        out["stems"].append(str(dst))
-                        out["stem_roles"][dst.name] = role_of.pop(shown)
+                        plan.append((f, "stems", role_of.pop(shown)))
         if ctx.reference is not None and reference is not None:
-            out["reference"] = str(self._copy(reference, d / "reference"))
+            plan.append((reference, "reference", None))
+        # hashing and copying into the blob store, two files at a time (hashlib and file I/O
+        # release the GIL); then the links, in order, so the names are unique as before
+        blobs = list(_pool().map(self.blobs.put, [src for src, _, _ in plan])) if len(plan) > 1 else [None]
+        out: dict[str, Any] = {"mix": None, "stems": [], "stem_roles": {}, "stems_container": None,
+                               "reference": None, "mix_name": ctx.mix.name}
+        for (src, sub, role), blob in zip(plan, blobs):
+            dst = str(self._copy(src, d / sub, blob))
+            if sub == "mix":
+                out["mix"] = dst
+            elif sub == "reference":
+                out["reference"] = dst
+            elif role is None:  # a .stem.mp4
+                out["stems_container"] = dst
+            else:
+                out["stems"].append(dst)
+                out["stem_roles"][Path(dst).name] = role
         self.put(thread_id, ctx)
         return out
 
@@ -172,10 +198,11 @@ class ThreadStore:
         with _LOCK:
             _CACHE.pop(self._key(thread_id), None)
 
-    def _copy(self, src: str | os.PathLike, folder: Path) -> Path:
-        """``src`` referenced from ``folder`` under its sanitised name (unique in the folder)."""
+    def _copy(self, src: str | os.PathLike, folder: Path, blob: Path | None = None) -> Path:
+        """``src`` referenced from ``folder`` under its sanitised name (unique in the folder);
+        ``blob``: its blob, already stored."""
         folder.mkdir(parents=True, exist_ok=True)
-        return self.blobs.link(src, _unique(folder, sanitize_name(src)))
+        return self.blobs.link(src, _unique(folder, sanitize_name(src)), blob=blob)
 
     def thread_ids(self) -> list[str]:
         """Ids of the thread folders on disk (whatever the database says)."""
