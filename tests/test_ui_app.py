@@ -83,6 +83,68 @@ def test_findings_markdown_in_a_mixers_words(reviewed):
     assert findings_markdown([]) == "_No findings yet._"
 
 
+def test_each_finding_links_to_its_plot_and_time_range(reviewed):
+    """finding -> (tab, time ranges): the topic's plot tab, then the waveform at the ranges the
+    measurements report (a finding's regions_s; for dynamics, the loudest 3 s of the report's
+    short-term loudness series); the "See:" line and the buttons read from the same links."""
+    from mixingbuddy.ui.finding_links import FindingLink, finding_links, loudest_window, see_line
+
+    report = reviewed["state"]["report"]
+
+    def where(f, rep=None):
+        return [(ln.tab, ln.spans) for ln in finding_links(f, rep)]
+
+    clip = {"topic": "clipping", "title": "Clipping", "regions_s": [[3.263, 3.313], [0.011, 0.061], [3.263, 3.313]]}
+    assert where(clip) == [("waveform", ((0.011, 0.061), (3.263, 3.313)))]  # the waveform is its tab: once
+    assert finding_links(clip)[0].button_text() == "See: Waveform at 0:00.0-0:00.1, 0:03.3"
+    balance = reviewed["state"]["findings"][0]
+    links = finding_links(balance)
+    assert [(ln.tab, ln.spans) for ln in links] == [("stem_levels", ()), ("waveform", ((1.0, 2.5),))]
+    assert [ln.button_text() for ln in links] == ["See: Balance tab", "See: Waveform at 0:01.0-0:02.5"]
+    assert see_line(links, "model+tools") == ("*See:* the Balance tab and the Waveform tab at 0:01.0-0:02.5; "
+                                              "heard by the audio model and measured")
+    assert where({"topic": "masking", "regions_s": [(4.0, 6.5)]}) == [("masking", ()), ("waveform", ((4.0, 6.5),))]
+    assert where({"topic": "true_peak"}, report) == [("loudness", ())]  # no time is measured for it
+    assert where({"topic": "spectrum"}) == [("spectrum", ())] and where({"topic": "reference"}) == [("spectrum", ())]
+    assert where({"topic": "stereo"}) == [] and see_line([]) == ""  # no stereo figure
+    assert where({"topic": "stereo", "regions_s": [(2.0, 5.0)]}) == [("waveform", ((2.0, 5.0),))]
+    # dynamics: the PSR is the true peak over the loudest short-term loudness: that window
+    loud = report["loudness"]
+    k = max(range(len(loud["short_term_lufs"])), key=lambda i: loud["short_term_lufs"][i])
+    end, lufs = loud["short_term_times_s"][k], loud["short_term_lufs"][k]
+    assert loudest_window(report) == (max(0.0, end - 3.0), end, lufs)
+    dyn = finding_links({"topic": "dynamics", "title": "Dynamics intact"}, report)
+    assert [(ln.tab, ln.spans) for ln in dyn] == [("loudness", ()), ("waveform", ((max(0.0, end - 3.0), end),))]
+    assert dyn[1].what == f"the loudest 3 s, short-term loudness {lufs:.1f} LUFS"
+    assert where({"topic": "dynamics"}) == [("loudness", ())]  # without the report: the tab alone
+    no_psr = dict(report, dynamics=dict(report["dynamics"], psr_db=None))
+    assert where({"topic": "dynamics"}, no_psr) == [("loudness", ())]
+    assert loudest_window({"loudness": {"short_term_times_s": [3.0, 4.0], "short_term_lufs": [None, -9.5]}}) == \
+        (1.0, 4.0, -9.5)
+    assert loudest_window({}) is None
+    # the link as the page keeps it, and back
+    assert FindingLink.from_dict(dyn[1].as_dict()) == dyn[1]
+    assert FindingLink.from_dict({"tab": "nowhere"}) is None and FindingLink.from_dict(None) is None
+    # the Findings tab's text without the "See:" line (the buttons say it), the note on the title
+    entry = ui_app.finding_entries([balance])[0]
+    assert entry.links == tuple(links) and "See:" not in entry.text(see=False)
+    assert entry.text(see=False).startswith("**[fix first]** **Vocals too quiet** (heard by the audio model")
+
+
+def test_highlighted_waveform_of_a_stored_review(reviewed):
+    from mixingbuddy.ui.finding_links import FindingLink, highlighted_waveform
+
+    link = FindingLink("waveform", ((1.0, 2.5),), "Vocals too quiet")
+    fig, alt = highlighted_waveform(reviewed["state"], link)
+    ax = fig.axes[0]
+    spans = [(p.get_x(), p.get_x() + p.get_width()) for p in ax.patches if p.get_gid() == "highlight"]
+    assert np.allclose(spans, [(1.0, 2.5)])
+    assert any("finding" in t.get_text() for t in ax.get_legend().get_texts())  # the other regions stay
+    assert alt.endswith(" Highlighted in blue: 0:01.0-0:02.5 (Vocals too quiet).")
+    gone = dict(reviewed["state"], audio={"mix": str(reviewed["dir"] / "missing.wav")})
+    assert highlighted_waveform(gone, link) == (None, "")
+
+
 def test_review_downloads(reviewed, tmp_path):
     st, hist = reviewed["state"], reviewed["history"]
     md_path, js_path = write_downloads(tmp_path / "dl", "thread-1", st, hist)

@@ -419,6 +419,63 @@ def test_plots_read_in_hz_with_alt_text(desk, app):
     assert ticks and all(re.fullmatch(r"\d+(\.\d+)? k?Hz", t) for t in ticks), ticks
 
 
+def test_a_finding_links_to_its_plot_and_time_range(browser, app, song):
+    """Each finding's "See:" buttons: one selects its plot's tab, one for a time range selects the
+    waveform and re-draws it with the range highlighted (its alt text names the range); the
+    buttons fit a phone's width."""
+    from mixingbuddy.agent.api import MixingBuddy
+    from mixingbuddy.ui.finding_links import finding_links
+    from mixingbuddy.ui.plots import spans_text
+
+    ctx = browser.new_context(viewport=DESK)  # a tab of its own: a new conversation, whatever ran before
+    desk = ctx.new_page()
+    desk.set_default_timeout(TIMEOUT_MS)
+    desk.goto(app.url)
+    desk.wait_for_selector("#message-box textarea")
+    _send(desk, files=song)
+    _idle(desk)
+    with MixingBuddy(app.home, llm=None, use_model=False) as mb:
+        state = mb.state(_thread(desk))
+    clip = next(f for f in state["findings"] if f["topic"] == "clipping" and f["regions_s"])
+    wave = finding_links(clip, state["report"])[-1]
+    assert wave.tab == "waveform" and wave.spans
+
+    desk.get_by_role("tab", name="Findings").click()
+    card = desk.locator("#findings .finding:visible", has_text="Clipping").first
+    assert "See:" not in card.inner_text()  # the buttons say where to look
+    # the tab-only link: the vocals finding's Balance plot
+    desk.locator("#findings .see-finding:visible", has_text="See: Balance tab").first.click()
+    balance = desk.get_by_role("tab", name="Balance")
+    desk.wait_for_function("() => [...document.querySelectorAll('#panels [role=tab]')].some("
+                           "t => t.innerText.trim() === 'Balance' && t.getAttribute('aria-selected') === 'true')")
+    assert balance.get_attribute("aria-selected") == "true"
+    assert desk.locator("#plot-stem_levels").is_visible()
+
+    # the clipping finding's time ranges: the waveform tab, re-drawn with them highlighted
+    desk.get_by_role("tab", name="Findings").click()
+    btn = desk.locator("#findings .see-finding:visible", has_text=wave.button_text())
+    assert btn.count() == 1, desk.locator("#findings .see-finding:visible").all_inner_texts()
+    btn.click()
+    desk.wait_for_function("() => [...document.querySelectorAll('#panels [role=tab]')].some("
+                           "t => t.innerText.trim() === 'Waveform' && t.getAttribute('aria-selected') === 'true')")
+    want = f"Highlighted in blue: {spans_text(wave.spans)} ({clip['title']})."
+    desk.wait_for_function("w => (document.querySelector('#alt-waveform') || {innerText: ''}).innerText.includes(w)",
+                           arg=want)
+    desk.locator("#plot-waveform img").wait_for(state="visible")
+
+    # on a phone: the buttons wrap inside the screen, no horizontal scroll
+    desk.set_viewport_size(PHONE)
+    try:
+        desk.get_by_role("tab", name="Findings").click()
+        boxes = [b.bounding_box() for b in desk.locator("#findings .see-finding:visible").all()]
+        assert boxes and all(b["x"] >= 0 and b["x"] + b["width"] <= PHONE["width"] for b in boxes), boxes
+        assert _no_horizontal_scroll(desk)
+    finally:
+        desk.set_viewport_size(DESK)
+    assert _no_horizontal_scroll(desk)
+    ctx.close()
+
+
 def test_phone_sample_mix_review(browser, app):
     ctx = browser.new_context(viewport=PHONE)
     page = ctx.new_page()

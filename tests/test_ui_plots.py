@@ -178,3 +178,38 @@ def test_a_long_mix_waveform_is_read_a_slice_at_a_time(tmp_path):
     np.testing.assert_array_equal(hi, hi2)
     assert hi[0] < 0.05 < 0.45 < hi[-1]  # the fade-in is drawn
     assert plots.waveform_figure(path) is not None
+
+
+def test_waveform_highlights_a_findings_range():
+    """A finding's time ranges picked out on the waveform: hatched spans at those x positions with
+    solid edges (a few-millisecond clipped run stays visible), named in the legend and title,
+    clipped to the file; the alt text says which range is highlighted."""
+    x = np.sin(np.linspace(0, 400, 96_000)).astype(np.float32)[:, None] * 0.5  # 2 s at 48 kHz
+    fig = plots.waveform_figure(x, None, sr=48_000, highlight=[(1.25, 1.75), (0.4, 0.402), (1.9, 9.0)])
+    ax = fig.axes[0]
+    spans = sorted((p.get_x(), p.get_x() + p.get_width()) for p in ax.patches if p.get_gid() == "highlight")
+    assert np.allclose(spans, [(0.4, 0.402), (1.25, 1.75), (1.9, 2.0)])
+    edges = sorted(ln.get_xdata()[0] for ln in ax.get_lines() if ln.get_gid() == "highlight-edge")
+    assert edges == pytest.approx([0.4, 0.402, 1.25, 1.75, 1.9, 2.0])
+    assert all(p.get_facecolor()[:3] == pytest.approx(matplotlib_rgb(plots.HIGHLIGHT_COLOUR))
+               for p in ax.patches if p.get_gid() == "highlight")
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "highlighted: 0:00.4, 0:01.2-0:01.8 and 1 more" in legend
+    assert ax.get_title().endswith("0:00.4, 0:01.2-0:01.8 and 1 more highlighted")
+    # without a highlight: nothing of it drawn
+    plain = plots.waveform_figure(x, None, sr=48_000).axes[0]
+    assert not [p for p in plain.patches if p.get_gid() == "highlight"]
+    assert plain.get_title() == "Waveform with problem regions"
+
+    base = plots.plot_alt_text("waveform", {})
+    assert base.startswith("Figure: the mix's waveform") and "Highlighted" not in base
+    alt = plots.plot_alt_text("waveform", {}, highlight=[(61.04, 64.5)], highlight_what="Clipping")
+    assert alt == base + " Highlighted in blue: 1:01.0-1:04.5 (Clipping)."
+    assert plots.spans_text([(3.0, 3.04), (0.0, 3.0), (0.0, 3.0)]) == "0:00.0-0:03.0, 0:03.0"
+    assert plots.time_span(63.2, 64.0) == "1:03.2-1:04.0" and plots.spans_text([]) == ""
+
+
+def matplotlib_rgb(colour: str) -> tuple[float, float, float]:
+    from matplotlib.colors import to_rgb
+
+    return to_rgb(colour)

@@ -48,6 +48,7 @@ from .conversations import (
     browser_secret,
     new_book,
 )
+from .finding_links import HEARD, PLOT_TABS, FindingLink, finding_links, highlighted_waveform, see_line
 from .plots import plot_alt_text
 from .starting import allowed_host_names, on_sigterm
 from .uploads import UploadLimits, UploadSession, cleanup_stale, prepare_upload, upload_path
@@ -74,8 +75,7 @@ PLACEHOLDER = ("**Drop a mix** (wav, flac, mp3, m4a, ogg, aiff or a .stem.mp4), 
                "a ZIP) and a reference, in the box below and press **Review**. Then ask follow-up questions.")
 RETRY_REVIEW = "To review again, drop the files in the box again; retry repeats follow-up questions."
 FINDING_SLOTS = 16  # findings shown one by one (each may carry a "try it"); any beyond share the last
-PLOT_TABS = (("spectrum", "Spectrum"), ("loudness", "Loudness"), ("stem_levels", "Balance"),
-             ("masking", "Masking"), ("waveform", "Waveform"))
+SEE_BUTTONS = 2  # "See:" buttons per finding: its plot's tab, its time ranges on the waveform
 NO_THREAD = "Drop a mix in the box and press Review first; follow-up questions continue that conversation."
 _URL_JS = """(thread) => {
   const url = new URL(window.location.href);
@@ -168,23 +168,30 @@ def _as_dict(x: Any) -> dict:
 
 # words, not emoji: they read the same without an emoji font
 _SEVERITY_MARK = {"high": "**[fix first]**", "medium": "**[worth fixing]**", "low": "[minor]", "ok": "[fine]"}
-# where each topic is drawn (a tab of the side panel)
-_TOPIC_PLOT = {"balance": "Balance", "loudness": "Loudness", "true_peak": "Loudness", "clipping": "Waveform",
-               "masking": "Masking", "spectrum": "Spectrum", "low_end": "Spectrum", "reference": "Spectrum",
-               "dynamics": "Loudness"}
+@dataclass(frozen=True)
+class FindingEntry:
+    """One finding as the Findings tab shows it: its lines in a mixer's words (what was heard and
+    measured, what to do), where to look (:func:`ui.finding_links.finding_links`), the finding."""
+
+    lines: tuple[str, ...]
+    links: tuple[FindingLink, ...]
+    finding: dict
+
+    def text(self, see: bool = True) -> str:
+        """The finding as Markdown, with its "*See:*" line (``see=False``: without it, the
+        "heard by the audio model" note then on the title line)."""
+        src = self.finding.get("source")
+        if see:
+            line = see_line(list(self.links), src)
+            return "  \n".join(self.lines + ((line,) if line else ()))  # two spaces: a Markdown line break
+        head = self.lines[0] + (f" ({HEARD})" if src == "model+tools" else "")
+        return "  \n".join((head,) + self.lines[1:])
 
 
-def _span(start_s: float, end_s: float) -> str:
-    """A time range as a mixer reads it off a timeline: "1:03.2-1:04.0"."""
-    def clock(t_s: float) -> str:
-        return f"{int(t_s // 60)}:{t_s % 60:04.1f}"
-    return clock(start_s) if end_s - start_s < 0.1 else f"{clock(start_s)}-{clock(end_s)}"
-
-
-def finding_blocks(findings: list[Any]) -> list[tuple[str, dict]]:
-    """Each finding in a mixer's words, most severe first as given, with the finding: what was
-    heard and measured, what to do, where to look (the plot's tab, and the time ranges in the
-    waveform). No internal keys, and a finding repeated word for word is shown once."""
+def finding_entries(findings: list[Any], report: Any = None) -> list[FindingEntry]:
+    """Each finding in a mixer's words, most severe first as given, with where to look (the
+    plot's tab, and the time ranges in the waveform; ``report`` adds the dynamics finding's
+    loudest window). No internal keys, and a finding repeated word for word is shown once."""
     out, seen = [], set()
     for f in (_as_dict(x) for x in findings or []):
         key = (f.get("title"), f.get("detail"), f.get("action"))
@@ -197,19 +204,14 @@ def finding_blocks(findings: list[Any]) -> list[tuple[str, dict]]:
             lines.append(str(f["detail"]))
         if f.get("action"):
             lines.append(f"*What to do:* {f['action']}")
-        where = []
-        spans = sorted({(round(float(a), 1), round(float(b), 1)) for a, b in
-                        (r for r in f.get("regions_s") or [] if isinstance(r, (list, tuple)) and len(r) == 2)})
-        if _TOPIC_PLOT.get(f.get("topic", "")) and not (spans and _TOPIC_PLOT[f["topic"]] == "Waveform"):
-            where.append(f"the {_TOPIC_PLOT[f['topic']]} tab")
-        if spans:
-            where.append("the Waveform tab at " + ", ".join(_span(a, b) for a, b in spans[:4])
-                         + (f" and {len(spans) - 4} more" if len(spans) > 4 else ""))
-        if where:
-            lines.append(f"*See:* {' and '.join(where)}"
-                         + ("; heard by the audio model and measured" if f.get("source") == "model+tools" else ""))
-        out.append(("  \n".join(lines), f))  # two spaces: a Markdown line break
+        out.append(FindingEntry(tuple(lines), tuple(finding_links(f, report)), f))
     return out
+
+
+def finding_blocks(findings: list[Any], report: Any = None) -> list[tuple[str, dict]]:
+    """Each finding (:func:`finding_entries`) as Markdown ending with where to look ("*See:* the
+    Balance tab and the Waveform tab at 0:01.0-0:02.5"), with the finding."""
+    return [(e.text(), e.finding) for e in finding_entries(findings, report)]
 
 
 def findings_markdown(findings: list[Any]) -> str:
@@ -584,12 +586,20 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                 with gr.Tabs(elem_id="panels") as tabs:
                     with gr.Tab("Findings", id="findings"), gr.Column(elem_id="findings"):
                         findings_md = gr.Markdown("_No review yet._", elem_id="findings-note")
-                        finding_mds, finding_btns = [], []
-                        for i in range(FINDING_SLOTS):  # one slot per finding, in order; a "try it" on balance moves
+                        finding_mds, finding_btns, see_rows, see_btns = [], [], [], []
+                        # one slot per finding, in order: its text, then its buttons: "See:" its plot's
+                        # tab and its time ranges on the waveform, "try it" on a balance move
+                        for i in range(FINDING_SLOTS):
                             finding_mds.append(gr.Markdown("", visible=False, elem_classes=["finding"]))
-                            finding_btns.append(gr.Button("Try it", visible=False, size="sm", elem_id=f"try-finding-{i}",
-                                                          elem_classes=["try-finding"]))
+                            with gr.Row(visible=False, elem_classes=["finding-actions"]) as row:
+                                see_btns.append([gr.Button("See", visible=False, size="sm", scale=0,
+                                                           elem_id=f"see-finding-{i}-{j}", elem_classes=["see-finding"])
+                                                 for j in range(SEE_BUTTONS)])
+                                finding_btns.append(gr.Button("Try it", visible=False, size="sm", scale=0,
+                                                              elem_id=f"try-finding-{i}", elem_classes=["try-finding"]))
+                            see_rows.append(row)
                         finding_moves_st = gr.State([])
+                        finding_links_st = gr.State([])  # each slot's links (FindingLink.as_dict)
                         try_balance = gr.Button("Try the balance moves in the audition", visible=False,
                                                 size="sm", elem_id="try-balance")
                     with gr.Tab("Audition", id="audition", elem_id="audition-tab"):
@@ -617,7 +627,8 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                             gr.Markdown(about_text())
 
         panel = [findings_md, try_balance, aud_hint, aud_box, *sliders, *plot_outs, *plot_alts, md_file, json_file,
-                 *finding_mds, *finding_btns, finding_moves_st]
+                 *finding_mds, *finding_btns, finding_moves_st, *see_rows, *(b for p in see_btns for b in p),
+                 finding_links_st]
         outputs = [chat, box, thread, book_st, conv_list, taken_row, try_btn, whatif_st, *q_btns, *panel]
 
         # ------------------------------------------------------------------ pieces of output
@@ -627,7 +638,7 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
             roles = stem_roles_of(state)
             gains = aud.suggested_gains(state.get("report") or {})
             md_path, js_path = write_downloads(cfg.folder("downloads", thread_id), thread_id, state, history)
-            out = {**_findings_out(state), try_balance: gr.update(visible=any(abs(v) > 0 for v in gains.values())),
+            out = {**_findings_out(state, figs), try_balance: gr.update(visible=any(abs(v) > 0 for v in gains.values())),
                    aud_hint: gr.update(visible=not roles), aud_box: gr.update(visible=bool(roles)),
                    md_file: md_path, json_file: js_path}
             out.update({s: gr.update(visible=r in roles, value=float(gains.get(r, 0.0)))
@@ -638,25 +649,41 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
             out.update({b: gr.update(visible=True) for b in q_btns})
             return out
 
-        def _findings_out(state: dict | None) -> dict:
-            """The findings, one slot each (the last slot takes any beyond), with a "try it" button
-            on each balance finding that has a move."""
+        def _findings_out(state: dict | None, figs: dict | None = None) -> dict:
+            """The findings, one slot each (the last slot takes any beyond), each with "See:"
+            buttons for the places to look whose figure is drawn (``figs``; the others stay in
+            its text), and a "try it" button on each balance finding that has a move."""
+            report = (state or {}).get("report") or {}
             if not state:
-                blocks = []
+                entries = []
                 note = "_No review yet._"
             else:
-                blocks = finding_blocks(state.get("findings") or [])
-                note = "" if blocks else "_No findings yet._"
-            report = (state or {}).get("report") or {}
+                entries = finding_entries(state.get("findings") or [], report)
+                note = "" if entries else "_No findings yet._"
             out: dict = {findings_md: gr.update(value=note, visible=bool(note))}
             moves: list = []
-            for i, (md, btn) in enumerate(zip(finding_mds, finding_btns)):
-                mine = blocks[i:i + 1] if i < FINDING_SLOTS - 1 else blocks[i:]
-                gains = finding_move(mine[0][1], report) if mine else None
+            links_st: list = []
+            for i, (md, btn, row, pair) in enumerate(zip(finding_mds, finding_btns, see_rows, see_btns)):
+                mine = entries[i:i + 1] if i < FINDING_SLOTS - 1 else entries[i:]
+                gains = finding_move(mine[0].finding, report) if mine else None
                 moves.append(gains)
-                out[md] = gr.update(value="\n\n".join(t for t, _ in mine), visible=bool(mine))
+                shown = [ln for ln in mine[0].links if (figs or {}).get(ln.tab) is not None][:SEE_BUTTONS] \
+                    if len(mine) == 1 else []
+                if len(mine) == 1 and shown:  # the buttons say where to look; the rest stays in the text
+                    rest = FindingEntry(mine[0].lines, tuple(ln for ln in mine[0].links if ln not in shown),
+                                        mine[0].finding)
+                    text = rest.text(see=bool(rest.links))
+                else:
+                    text = "\n\n".join(e.text() for e in mine)
+                links_st.append([ln.as_dict() for ln in shown])
+                out[md] = gr.update(value=text, visible=bool(mine))
+                for j, b in enumerate(pair):
+                    ln = shown[j] if j < len(shown) else None
+                    out[b] = gr.update(visible=ln is not None, value=ln.button_text() if ln else "See")
                 out[btn] = gr.update(visible=bool(gains), value=f"Try it: {move_label(gains)}" if gains else "Try it")
+                out[row] = gr.update(visible=bool(shown or gains))
             out[finding_moves_st] = moves
+            out[finding_links_st] = links_st
             return out
 
         def _empty_panel() -> dict:
@@ -1111,6 +1138,41 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
             btn.click(_slot_move(i), [finding_moves_st], [whatif_st], api_visibility="private", queue=False
                       ).then(prefill, [whatif_st], [tabs, *sliders], api_visibility="private", queue=False
                              ).then(do_audition, aud_args, aud_outs, api_visibility="private", concurrency_limit=lim)
+
+        # a finding's "See:" button: its plot's tab at once, then for time ranges the waveform
+        # re-drawn with them highlighted (its alt text naming them)
+        wave = [name for name, _ in PLOT_TABS].index("waveform")
+        wave_plot, wave_alt = plot_outs[wave], plot_alts[wave]
+
+        def _slot_link(links: Any, i: int, j: int) -> FindingLink | None:
+            mine = links[i] if isinstance(links, list) and i < len(links) and isinstance(links[i], list) else []
+            return FindingLink.from_dict(mine[j]) if j < len(mine) else None
+
+        def _see_tab(i: int, j: int):
+            def show_tab(links):
+                link = _slot_link(links, i, j)
+                return gr.Tabs(selected=link.tab) if link else gr.skip()
+            return show_tab
+
+        def _see_range(i: int, j: int):
+            def show_range(links, thread_id, book):
+                link = _slot_link(links, i, j)
+                if link is None or not link.spans:
+                    return gr.skip(), gr.skip()
+                try:
+                    tid = _owned(thread_id, new_book(book))
+                    fig, alt = highlighted_waveform(agent.get().state(tid), link)
+                except Exception as e:  # noqa: BLE001 - the waveform stays as it was
+                    log.info("waveform highlight skipped: %s", e)
+                    return gr.skip(), gr.skip()
+                return (fig, alt) if fig is not None else (gr.skip(), gr.skip())
+            return show_range
+
+        for i, pair in enumerate(see_btns):
+            for j, b in enumerate(pair):
+                b.click(_see_tab(i, j), [finding_links_st], [tabs], api_visibility="private", queue=False
+                        ).then(_see_range(i, j), [finding_links_st, thread, book_st], [wave_plot, wave_alt],
+                               api_visibility="private", concurrency_limit=lim)
         try_balance.click(balance_gains, [thread, book_st], [whatif_st], api_visibility="private"
                           ).then(prefill, [whatif_st], [tabs, *sliders], api_visibility="private"
                                  ).then(do_audition, aud_args, aud_outs, api_visibility="private",
@@ -1151,6 +1213,8 @@ CSS = """
 #model-status { flex-grow: 1; text-align: right; font-size: 0.85em; opacity: 0.8; }
 #chat-actions { flex-wrap: wrap; gap: 0.4rem; }
 #chat-actions button { flex: 0 1 auto; min-width: fit-content; white-space: nowrap; }
+.finding-actions { flex-wrap: wrap; gap: 0.4rem; margin-bottom: 0.6rem; }
+.finding-actions button { flex: 0 1 auto; min-width: 0; max-width: 100%; white-space: normal; }
 .plot-alt { font-size: 0.85em; opacity: 0.85; }
 html, body, gradio-app { max-width: 100vw; overflow-x: hidden; }
 @media (max-width: 640px) {

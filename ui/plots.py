@@ -245,9 +245,11 @@ def masking_figure(report: Any) -> Figure | None:
     return fig
 
 
-def plot_alt_text(name: str, report: Any) -> str:
+def plot_alt_text(name: str, report: Any, *, highlight: Iterable[tuple[float, float]] | None = None,
+                  highlight_what: str = "") -> str:
     """A figure's alt text: what it draws and its main measured numbers, in one or two sentences
-    (for screen readers, and shown under the figure)."""
+    (for screen readers, and shown under the figure). For the waveform, ``highlight`` (time
+    ranges, s) and ``highlight_what`` (what they are) name the range drawn highlighted."""
     rep = _as_dict(report) or {}
     if name == "spectrum":
         out = [r for r in (rep.get("spectrum") or {}).get("regions") or [] if r.get("outside_target_range")]
@@ -274,8 +276,30 @@ def plot_alt_text(name: str, report: Any) -> str:
                 + (f"; worst: {w.get('masker')} over {w.get('target')}, {_num(w.get('masked_pct')):.0f}%" if w else "")
                 + ".")
     if name == "waveform":
-        return "Figure: the mix's waveform, with clipped samples, the loudest passages and the findings' regions marked."
+        alt = "Figure: the mix's waveform, with clipped samples, the loudest passages and the findings' regions marked."
+        shown = spans_text(highlight or ())
+        if shown:
+            alt += f" Highlighted in blue: {shown}" + (f" ({highlight_what})" if highlight_what else "") + "."
+        return alt
     return ""
+
+
+def time_span(start_s: float, end_s: float) -> str:
+    """A time range as a mixer reads it off a timeline: "1:03.2-1:04.0" (one time when the range
+    is under 0.1 s)."""
+    def clock(t_s: float) -> str:
+        return f"{int(t_s // 60)}:{t_s % 60:04.1f}"
+    return clock(start_s) if end_s - start_s < 0.1 else f"{clock(start_s)}-{clock(end_s)}"
+
+
+def spans_text(spans: Iterable[tuple[float, float]], limit: int = 4) -> str:
+    """Time ranges as text, earliest first, to a tenth of a second (ranges that read the same
+    said once): "0:01.0-0:02.5, 0:05.0 and 3 more"; "" for none."""
+    shown = sorted({(round(float(a), 1), round(float(b), 1)) for a, b in spans})
+    if not shown:
+        return ""
+    text = ", ".join(time_span(a, b) for a, b in shown[:limit])
+    return text + (f" and {len(shown) - limit} more" if len(shown) > limit else "")
 
 
 FREQ_TICKS_HZ = (31.5, 63.0, 125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0)
@@ -372,11 +396,33 @@ _REGION_STYLE = {"finding": (OKABE_ITO["orange"], "problem region (finding)", (0
                  "loud": (OKABE_ITO["purple"], f"loudest passage (within {LOUDEST_WITHIN_LU:g} LU of max)", (0.92, 1.0))}
 
 
+HIGHLIGHT_COLOUR = OKABE_ITO["blue"]  # a finding's range picked out on the waveform
+
+
+def _highlight_spans(highlight: Iterable[tuple[float, float]] | None, dur_s: float) -> list[tuple[float, float]]:
+    """The ranges to highlight, finite, inside the file, start <= end, earliest first."""
+    out = set()
+    for reg in highlight or ():
+        try:
+            a, b = float(reg[0]), float(reg[1])
+        except (TypeError, ValueError, IndexError):
+            continue
+        if math.isfinite(a) and math.isfinite(b):
+            a, b = max(0.0, min(a, b)), min(dur_s, max(a, b))
+            if a <= b:
+                out.add((a, b))
+    return sorted(out)
+
+
 def waveform_figure(audio: Any, report: Any = None, findings: Iterable[Any] | None = None, *,
-                    sr: int | None = None) -> Figure | None:
+                    sr: int | None = None, highlight: Iterable[tuple[float, float]] | None = None) -> Figure | None:
     """The waveform's min/max envelope with problem regions shaded: the findings' ``regions_s``,
     clipped runs and the loudest passages (short-term loudness within 1 LU of its maximum, the
     passage the PSR is measured on; :func:`problem_regions`).
+
+    ``highlight``: time ranges (s) of one finding to pick out, drawn over the rest as hatched
+    blue spans with solid edges (:data:`HIGHLIGHT_COLOUR`; the edges keep a range of a few
+    milliseconds, a clipped run, visible) and named in the legend.
 
     ``audio``: a file path (decoded with ``tools.io.ingest.load_audio``), a ``tools.io.audio.Audio``,
     or a samples array with ``sr``. None when ``audio`` is None."""
@@ -406,11 +452,18 @@ def waveform_figure(audio: Any, report: Any = None, findings: Iterable[Any] | No
                    alpha=0.3 if reg.kind != "loud" else 0.6, linewidth=0,
                    label=None if reg.kind in seen else label)
         seen.add(reg.kind)
+    spans = _highlight_spans(highlight, dur_s)
+    for k, (a, b) in enumerate(spans):
+        ax.axvspan(a, b, facecolor=HIGHLIGHT_COLOUR, alpha=0.25, edgecolor=HIGHLIGHT_COLOUR, hatch="//",
+                   linewidth=0, gid="highlight", zorder=3)
+        for e, x in enumerate((a, b)):
+            ax.axvline(x, color=HIGHLIGHT_COLOUR, linewidth=1.6, gid="highlight-edge", zorder=4,
+                       label=None if k or e else f"highlighted: {spans_text(spans, limit=2)}")
     ax.set_xlim(0.0, dur_s)
     ax.set_ylim(-1.05, 1.05)
     ax.set_xlabel("Time (s)")
     ax.set_ylabel("Amplitude (full scale = 1)")
-    ax.set_title("Waveform with problem regions")
+    ax.set_title("Waveform with problem regions" + (f"; {spans_text(spans, limit=2)} highlighted" if spans else ""))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     return fig
