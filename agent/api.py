@@ -293,9 +293,10 @@ class MixingBuddy:
     def _config(self, thread_id: str) -> dict:
         return {"configurable": {"thread_id": thread_id}}
 
-    def _context(self, on_progress) -> AgentContext:
+    def _context(self, on_progress, on_text=None) -> AgentContext:
         return AgentContext(store=self.store, weights=self.weights, use_model=self.use_model,
-                            llm=self.llm, on_progress=on_progress, log=log, separate=self.separate)
+                            llm=self.llm, on_progress=on_progress, on_text=on_text, log=log,
+                            separate=self.separate)
 
     def _values(self, thread_id: str) -> dict:
         tid = check_thread_id(thread_id)
@@ -323,10 +324,14 @@ class MixingBuddy:
                genre: str | None = None, thread_id: str | None = None,
                on_progress: Callable[[str, str], None] | None = None,
                stem_roles: dict[str, str] | None = None,
-               max_duration_s: float = DEFAULT_MAX_DURATION_S) -> Review:
+               max_duration_s: float = DEFAULT_MAX_DURATION_S,
+               on_text: Callable[[str], None] | None = None) -> Review:
         """Review a mix: listen, measure, check the claims, compose. ``stems``: a list of stem files, or
         one folder / ``.stem.mp4`` (alone or as a one-item list); ``stem_roles`` maps a stem
-        file's name to its role when its name does not say it. Returns the :class:`Review`."""
+        file's name to its role when its name does not say it. ``on_text``: with a streaming
+        language model, called with each longer checked prefix of its answer (the final answer,
+        in the returned :class:`Review`, may differ: the guard judges the whole). Returns the
+        :class:`Review`."""
         mix_p = _path_arg(mix, "mix")
         if platform not in PLATFORM_TARGETS:
             raise InvalidArgumentError(
@@ -360,7 +365,7 @@ class MixingBuddy:
             self._discard(tid)
         try:
             self.index.started(tid)
-            ctx = self._context(on_progress)
+            ctx = self._context(on_progress, on_text)
             ctx.max_duration_s = float(max_duration_s)
             inputs = {"mix": mix_p, "stems": stems_spec, "reference": ref_p, "anchor": anchor,
                       "platform": platform, "platform_label": PLATFORM_TARGETS[platform].label,
@@ -385,8 +390,9 @@ class MixingBuddy:
                       balance_judgement=out.get("balance_judgement"))
 
     def ask(self, thread_id: str, question: str, *,
-            on_progress: Callable[[str, str], None] | None = None) -> Turn:
-        """Answer a follow-up question in an existing conversation."""
+            on_progress: Callable[[str, str], None] | None = None,
+            on_text: Callable[[str], None] | None = None) -> Turn:
+        """Answer a follow-up question in an existing conversation (``on_text`` as in :meth:`review`)."""
         if not isinstance(question, str) or not question.strip():
             raise InvalidArgumentError("the question is empty")
         if len(question) > MAX_QUESTION_CHARS:
@@ -405,7 +411,7 @@ class MixingBuddy:
                       **{k: as_json(now.get(k)) for k in TURN_KEYS}}
             undo = [*(now.get("turn_undo") or []), before]
             out = self.graph.invoke({"mode": "followup", "question": question, "turn_undo": undo},
-                                    self._config(thread_id), context=self._context(on_progress))
+                                    self._config(thread_id), context=self._context(on_progress, on_text))
             self.index.answered(thread_id)
             self.index.compact(thread_id)
         return Turn(thread_id=thread_id, question=question, answer=out["answer"],

@@ -24,6 +24,9 @@ class AgentContext:
     use_model: bool = True
     llm: Any = None  # mixingbuddy.agent.endpoint.EndpointConfig, or None for the embedded default
     on_progress: Callable[[str, str], None] | None = None
+    # the language model's answer as it streams, each time a longer checked prefix of it
+    # (``llm_loop``: sentences whose numbers the guard accepts); the final answer may differ
+    on_text: Callable[[str], None] | None = None
     log: logging.Logger = field(default_factory=lambda: log)
     max_duration_s: float = DEFAULT_MAX_DURATION_S
     # separate a bounced mix into stems when the user gives none (tools.separate; on when the
@@ -55,6 +58,16 @@ class AgentContext:
             self.on_progress(node, status)
         except Exception:  # a broken progress callback must not break the turn
             self.log.warning("on_progress callback failed for %s", node, exc_info=True)
+
+    def text(self, checked_prefix: str) -> None:
+        """Tell ``on_text`` the answer's checked text so far (a callback that fails is dropped)."""
+        if self.on_text is None:
+            return
+        try:
+            self.on_text(checked_prefix)
+        except Exception:  # a broken callback must not break the turn
+            self.log.warning("on_text callback failed", exc_info=True)
+            self.on_text = None
 
 
 def resolve_llm(llm: Any) -> Any:

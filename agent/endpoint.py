@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from ..tools.errors import InvalidArgumentError
 
+log = logging.getLogger("mixingbuddy.agent")
 ENV_BASE_URL = "MIXINGBUDDY_LLM_BASE_URL"
 ENV_MODEL = "MIXINGBUDDY_LLM_MODEL"
 ENV_API_KEY = "MIXINGBUDDY_LLM_API_KEY"
@@ -185,7 +186,8 @@ def _bounded(fn: Callable[[], Any], seconds: float) -> Any:
 
 
 def chat_completion(cfg: EndpointConfig, messages: list[dict], *, tools: list[dict] | None = None,
-                    tool_choice: str = "auto", deadline: float | None = None) -> dict:
+                    tool_choice: str = "auto", deadline: float | None = None,
+                    on_text: Callable[[str], None] | None = None) -> dict:
     """One chat-completions request; the reply's ``message`` dict, or an :class:`EndpointFault`.
 
     ``deadline``: a ``time.monotonic()`` instant the request must complete by (default: now +
@@ -198,7 +200,10 @@ def chat_completion(cfg: EndpointConfig, messages: list[dict], *, tools: list[di
     (:func:`_streamed_message`) and closed at the deadline; one that offers tools is sent whole,
     since some servers cannot stream an automatic tool choice (llama-cpp-python's
     ``chatml-function-calling`` refuses it). Any fault is an :class:`EndpointFault`; the graph
-    then answers with the composer's draft and a note."""
+    then answers with the composer's draft and a note.
+
+    ``on_text``: with a streamed request, called with the reply's text so far after each piece
+    (from the request's worker thread; unchecked endpoint text, for the caller to check)."""
     import openai  # imported here: the embedded default never needs it
 
     ends = deadline if deadline is not None else time.monotonic() + cfg.timeout_s
@@ -215,7 +220,7 @@ def chat_completion(cfg: EndpointConfig, messages: list[dict], *, tools: list[di
                            timeout=remaining, max_retries=0)
     try:
         if cfg.stream and not tools:
-            return _bounded(lambda: _streamed_message(client, kwargs, ends), remaining + 0.5)
+            return _bounded(lambda: _streamed_message(client, kwargs, ends, on_text), remaining + 0.5)
         raw = _bounded(lambda: client.chat.completions.with_raw_response.create(**kwargs), remaining + 0.5)
         body = raw.http_response.text
     except (TimeoutError, openai.APITimeoutError):
@@ -247,14 +252,17 @@ def chat_completion(cfg: EndpointConfig, messages: list[dict], *, tools: list[di
     return msg
 
 
-def _streamed_message(client: Any, kwargs: dict[str, Any], deadline: float) -> dict:
+def _streamed_message(client: Any, kwargs: dict[str, Any], deadline: float,
+                      on_text: Callable[[str], None] | None = None) -> dict:
     """One streamed chat completion accumulated into the ``message`` dict a non-streamed reply
     carries: content deltas joined, tool-call deltas merged by their ``index`` (id and name from
     the first delta that has them, argument fragments joined).
 
     ``deadline``: a ``time.monotonic()`` instant; a chunk arriving after it ends the stream
     (TimeoutError), and so does a reply past ``MAX_REPLY_CHARS`` (returned cut, for the caller to
-    refuse). Either way the connection is closed, so the server stops generating."""
+    refuse). Either way the connection is closed, so the server stops generating. ``on_text`` is
+    called with the text so far after each content piece; an error it raises is logged and
+    streaming to it stops (the reply itself goes on)."""
     stream = client.chat.completions.create(**kwargs, stream=True)
     parts: list[str] = []
     n_chars = 0
@@ -272,6 +280,12 @@ def _streamed_message(client: Any, kwargs: dict[str, Any], deadline: float) -> d
                 if isinstance(delta.content, str) and delta.content:
                     parts.append(delta.content)
                     n_chars += len(delta.content)
+                    if on_text is not None and n_chars <= MAX_REPLY_CHARS:
+                        try:
+                            on_text("".join(parts))
+                        except Exception:  # noqa: BLE001 - a listener must not break the reply
+                            log.warning("llm: the streamed-text listener failed", exc_info=True)
+                            on_text = None
                 for tc in delta.tool_calls or []:
                     slot = calls.setdefault(tc.index, {"id": None, "type": "function",
                                                        "function": {"name": "", "arguments": ""}})

@@ -3,8 +3,10 @@
 Tests (and the scripted evaluations) point an OpenAI client at it; nothing is mocked in the
 client. It answers:
 
-- ``POST /v1/chat/completions`` (non-streaming) with the next scripted :class:`Step`, or with
-  what ``reply_fn(request_body)`` returns when the queue is empty;
+- ``POST /v1/chat/completions`` with the next scripted :class:`Step`, or with what
+  ``reply_fn(request_body)`` returns when the queue is empty; a request with ``"stream": true``
+  gets a ``text`` step as server-sent events, a few words per chunk (``Step.seconds`` apart:
+  ``streamed(content, every_s)``), ended by ``data: [DONE]``;
 - ``GET /v1/models`` with the one model it serves.
 
 Every chat request body is recorded (``server.requests``, parsed JSON) with its headers
@@ -77,6 +79,12 @@ def tool_call(name: str, arguments: dict[str, Any] | str | None = None,
               content: str | None = None) -> Step:
     """One tool call. ``arguments`` as a dict is sent as JSON; a string is sent as is."""
     return Step("tool_calls", content=content, calls=[_call(name, arguments)])
+
+
+def streamed(content: str, every_s: float = 0.0) -> Step:
+    """A text reply; streamed (when the request asks for it) three words per chunk, ``every_s``
+    seconds apart."""
+    return Step("text", content=content, seconds=every_s)
 
 
 def tool_calls(calls: Iterable[tuple[str, dict[str, Any] | str | None]]) -> Step:
@@ -255,10 +263,42 @@ class _Handler(BaseHTTPRequestHandler):
         with self.fake._lock:
             self.fake.requests.append(body)
             self.fake.headers.append({k.lower(): v for k, v in self.headers.items()})
+        step = self.fake._next(body)
         if body.get("stream"):
-            self._error(400, "the fake server does not stream")
+            if step.kind != "text":
+                self._error(400, f"the fake server streams text replies only, not {step.kind}")
+            else:
+                self._stream(step, body)
             return
-        self._reply(self.fake._next(body), body)
+        self._reply(step, body)
+
+    def _stream(self, step: Step, body: dict[str, Any]) -> None:
+        """``step``'s content as server-sent events: chat.completion.chunk objects of three words."""
+        words = (step.content or "").split(" ")
+        pieces = [" ".join(words[i:i + 3]) + (" " if i + 3 < len(words) else "") for i in range(0, len(words), 3)]
+        base = {"id": f"chatcmpl-fake-{next(self.fake._ids)}", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": body.get("model", self.fake.model)}
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            first = True
+            for piece in pieces:
+                if step.seconds and self.fake._stop.wait(step.seconds):
+                    return
+                delta = {"role": "assistant", "content": piece} if first else {"content": piece}
+                first = False
+                chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.flush()
+            end = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            self.wfile.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass  # the client closed the stream
 
     def _reply(self, step: Step, body: dict[str, Any]) -> None:
         try:

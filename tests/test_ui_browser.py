@@ -37,10 +37,10 @@ pytestmark = [pytest.mark.slow,
 class App:
     """``mixingbuddy ui`` in a subprocess on a fixed port, its home and temp folder in tmp_path."""
 
-    def __init__(self, home: Path, tmp: Path):
+    def __init__(self, home: Path, tmp: Path, env: dict[str, str] | None = None):
         from mixingbuddy.ui.app import free_port
 
-        self.home, self.tmp, self.port = home, tmp, free_port()
+        self.home, self.tmp, self.port, self.extra_env = home, tmp, free_port(), dict(env or {})
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
         self.log = tmp / "app.log"  # a file, not a pipe: an unread pipe fills (64 KiB) and blocks the app
@@ -50,7 +50,7 @@ class App:
 
     def start(self) -> None:
         env = dict(os.environ, MIXINGBUDDY_HOME=str(self.home), MIXINGBUDDY_SEPARATE="0", TMPDIR=str(self.tmp),
-                   NO_PROXY="127.0.0.1,localhost", GRADIO_ANALYTICS_ENABLED="False")
+                   NO_PROXY="127.0.0.1,localhost", GRADIO_ANALYTICS_ENABLED="False", **self.extra_env)
         exe = Path(sys.executable).with_name("mixingbuddy")
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([str(exe), "ui", "--host", "127.0.0.1", "--port", str(self.port),
@@ -535,3 +535,38 @@ def test_remove_deletes_on_the_server(desk, app, browser, song):
     assert thread not in stored()
     assert thread not in desk.locator("#conversation-list").inner_html()
     assert _thread(desk) is None
+
+
+def test_a_streaming_language_model_writes_into_the_chat(browser, tmp_path, song):
+    """With an external language model that streams (MIXINGBUDDY_LLM_STREAM=1), its answer grows in
+    the chat a few checked sentences at a time, marked as being written, then the final answer
+    replaces it (issue 16)."""
+    from fake_openai import FakeOpenAI, streamed
+    from test_agent_llm_e2e import draft_of
+
+    with FakeOpenAI(reply_fn=lambda body: streamed("A friendly review. " + draft_of(body), 0.08)) as server:
+        llm_app = App(tmp_path / "home", tmp_path / "tmp", env={
+            "MIXINGBUDDY_LLM_BASE_URL": server.base_url, "MIXINGBUDDY_LLM_MODEL": "fake-model",
+            "MIXINGBUDDY_LLM_STREAM": "1", "MIXINGBUDDY_LLM_TIMEOUT_S": "60"})
+        (tmp_path / "tmp").mkdir()
+        llm_app.start()
+        ctx = browser.new_context(viewport=DESK)
+        try:
+            page = ctx.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(llm_app.url)
+            page.wait_for_selector("#message-box textarea")
+            _send(page, files=song[:1])
+            writing = page.locator('#chat [data-testid="bot"]', has_text="Being written by the language model")
+            writing.first.wait_for()
+            partial = writing.first.inner_text()
+            assert "A friendly review." in partial
+            _idle(page)
+            page.wait_for_function("() => ![...document.querySelectorAll('#chat [data-testid=\"bot\"]')]"
+                                   ".some(b => b.innerText.includes('Being written by the language model'))")
+            final = " ".join(page.locator('#chat [data-testid="bot"]').all_inner_texts())
+            assert "A friendly review." in final
+            assert len(server.requests) >= 1 and server.requests[0].get("stream") is True
+        finally:
+            ctx.close()
+            llm_app.stop()

@@ -36,6 +36,7 @@ from .chat import (
     messages_from_history,
     progress_message,
     step_lines,
+    streaming_message,
     text_of,
 )
 from .conversations import (
@@ -413,17 +414,21 @@ class AppConfig:
         return d
 
 
-def _run_with_progress(fn: Callable[[Callable[[str, str], None]], Any]) -> Iterator[tuple[str, Any]]:
-    """Run ``fn(on_progress)`` in a worker thread; yields ("progress", "node: status") as they
+def _run_with_progress(fn: Callable[..., Any]) -> Iterator[tuple[str, Any]]:
+    """Run ``fn(on_progress, on_text)`` in a worker thread; yields ("progress", "node: status")
+    and ("text", the answer's checked text so far, from a streaming language model) as they
     come, then ("done", result) or ("error", exception)."""
     q: queue.Queue = queue.Queue()
 
     def on_progress(node: str, status: str) -> None:
         q.put(("progress", f"{node}: {status}"))
 
+    def on_text(checked: str) -> None:
+        q.put(("text", checked))
+
     def work() -> None:
         try:
-            q.put(("done", fn(on_progress)))
+            q.put(("done", fn(on_progress, on_text)))
         except BaseException as e:  # noqa: BLE001 - handed to the generator, shown as one line
             q.put(("error", e))
 
@@ -727,12 +732,18 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                 tid = _owned(thread_id, book)
                 mbx = agent.get()
                 turn = None
-                for kind, payload in _run_with_progress(lambda cb: mbx.ask(tid, q, on_progress=cb)):
+                writing: list = []  # the streamed answer so far, as a chat message
+                for kind, payload in _run_with_progress(lambda cb, on_text: mbx.ask(tid, q, on_progress=cb,
+                                                                                    on_text=on_text)):
                     if kind == "progress":
                         node, _, status = payload.partition(": ")
                         nodes[node] = status
                         yield {chat: chat_now + [progress_message(
-                            "Thinking...", step_lines(nodes, time.perf_counter() - t0))]}
+                            "Thinking...", step_lines(nodes, time.perf_counter() - t0))] + writing}
+                    elif kind == "text":
+                        writing = [streaming_message(payload)]
+                        yield {chat: chat_now + [progress_message(
+                            "Writing...", step_lines(nodes, time.perf_counter() - t0))] + writing}
                     elif kind == "error":
                         raise payload
                     else:
@@ -774,18 +785,23 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                 mbx = agent.get()
                 title_now = f"Reviewing {a.mix}..."
 
-                def run(cb):
+                def run(cb, on_text):
                     return mbx.review(prep.mix, stems=[str(p) for p in prep.stems] or None,
                                       reference=prep.reference, anchor=pick_anchor(anchor), platform=platform,
-                                      genre=genre_v, thread_id=None, on_progress=cb)
+                                      genre=genre_v, thread_id=None, on_progress=cb, on_text=on_text)
 
                 result = None
+                writing: list = []  # the streamed answer so far, as a chat message
                 for kind, payload in _run_with_progress(run):
                     if kind == "progress":
                         node, _, status = payload.partition(": ")
                         nodes[node] = status
                         yield {chat: base + [progress_message(
-                            title_now, taken + step_lines(nodes, time.perf_counter() - t0) + notes)]}
+                            title_now, taken + step_lines(nodes, time.perf_counter() - t0) + notes)] + writing}
+                    elif kind == "text":
+                        writing = [streaming_message(payload)]
+                        yield {chat: base + [progress_message(
+                            title_now, taken + step_lines(nodes, time.perf_counter() - t0) + notes)] + writing}
                     elif kind == "error":
                         raise payload
                     else:

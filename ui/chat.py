@@ -9,7 +9,7 @@ from typing import Any
 from ..tools.io.stems import infer_stem_role, is_stem_mp4_name
 
 __all__ = ["LEAD_ITEMS", "NONE", "Assignment", "assign_files", "echo_text", "fold_review", "messages_from_history",
-           "progress_message", "step_lines", "text_of"]
+           "progress_message", "step_lines", "streaming_message", "text_of"]
 
 LEAD_ITEMS = 3  # the fixes the lead names; the rest is folded
 NONE = "(none)"
@@ -123,6 +123,15 @@ def progress_message(title: str, body: str, done: bool = False) -> dict:
     pending, folded once done."""
     return {"role": "assistant", "content": body or "starting...",
             "metadata": {"title": title, "status": "done" if done else "pending"}}
+
+
+STREAMING_NOTE = ("_Being written by the language model; each sentence shows once its numbers match the "
+                  "measurements. The whole answer is checked again when it ends._")
+
+
+def streaming_message(checked_text: str) -> dict:
+    """The language model's answer while it streams: the checked text so far, marked as not final."""
+    return {"role": "assistant", "content": f"{checked_text.rstrip()} \u2026\n\n{STREAMING_NOTE}"}
 
 
 def _first_clause(text: str) -> str:

@@ -7,6 +7,7 @@ endpoint fault ends the turn with the draft and a note naming it; so does any un
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -138,7 +139,7 @@ def call_model(state: AgentState, ctx: AgentContext) -> dict:
     try:
         reply = chat_completion(cfg, endpoint_messages(msgs), tools=openai_tools() if offer else None,
                                 tool_choice="none" if last_round else "auto",
-                                deadline=time.monotonic() + remaining)
+                                deadline=time.monotonic() + remaining, on_text=_checked_stream(state, ctx))
         msg = reply_message(reply)
     except EndpointFault as f:
         return _fault(state, ctx, str(f), f.note, evidence=evidence, degradations=degradations)
@@ -172,6 +173,44 @@ def call_model(state: AgentState, ctx: AgentContext) -> dict:
     return {**base, "llm_messages": [AIMessage(content=text)]}
 
 
+_SENTENCE_END = re.compile(r"(?:[.!?:;](?=\s)|\n)")
+
+
+def _checked_stream(state: AgentState, ctx: AgentContext) -> Callable[[str], None] | None:
+    """A listener for a streamed reply (``chat_completion(on_text=...)``) that tells the user
+    (``ctx.text``) the reply's complete sentences as they arrive, each time the prefix up to the
+    last complete sentence passes the guard's rule (:func:`judge_reply`, without the check for
+    dropped findings, which a beginning cannot pass). At the first prefix the rule refuses it
+    stops: nothing after an unchecked or refused sentence is shown, and the guard then judges
+    the whole reply as always (the final answer may differ from what was shown). None when
+    nobody listens."""
+    if ctx.on_text is None:
+        return None
+    draft = state.get("draft") or ""
+    question = state.get("question") if state.get("mode") == "followup" else None
+    shown = {"upto": 0, "stopped": False}
+    inputs: list = []  # judge_inputs, computed at the first sentence
+
+    def on_text(text: str) -> None:
+        if shown["stopped"]:
+            return
+        ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+        cut = ends[-1] if ends else 0
+        if cut <= shown["upto"]:
+            return
+        prefix = clean_text(reply_text(text[:cut]))
+        if not prefix:
+            return
+        inputs[:] = inputs or [judge_inputs(state, draft, question)]
+        if judge_reply(state, prefix, draft=draft, question=question, partial=True, inputs=inputs[0]).kind is not None:
+            shown["stopped"] = True
+            return
+        shown["upto"] = cut
+        ctx.text(prefix)
+
+    return on_text
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The guard's reading of a reply: ``kind`` None (accepted), "unsafe", "ungrounded",
@@ -182,7 +221,15 @@ class Verdict:
     request: str = ""
 
 
-def judge_reply(state: Mapping[str, Any], text: str, *, draft: str, question: str | None) -> Verdict:
+def judge_inputs(state: Mapping[str, Any], draft: str, question: str | None) -> tuple[list, list]:
+    """What :func:`judge_reply` checks a reply against: the conversation's typed evidence, and the
+    claims the question and the draft make (allowed as they were said)."""
+    allowed = said_evidence(question or "", "question", question=True) + said_evidence(draft, "draft")
+    return conversation_evidence(state, ledger_strict=True), allowed
+
+
+def judge_reply(state: Mapping[str, Any], text: str, *, draft: str, question: str | None,
+                partial: bool = False, inputs: tuple[list, list] | None = None) -> Verdict:
     """The guard's rule for one reply (used by :func:`guard` and by ``mixingbuddy eval redteam``).
 
     Parameters
@@ -195,6 +242,11 @@ def judge_reply(state: Mapping[str, Any], text: str, *, draft: str, question: st
         The composer's answer for this turn.
     question : str or None
         The follow-up question; None for the review.
+    partial : bool
+        ``text`` is the beginning of a reply still streaming: findings it has not reached yet
+        are not "dropped".
+    inputs : (evidence, allowed), optional
+        :func:`judge_inputs` of this turn, computed once by a caller that judges many texts.
 
     Returns
     -------
@@ -204,8 +256,8 @@ def judge_reply(state: Mapping[str, Any], text: str, *, draft: str, question: st
     unsafe = unsafe_instruction(text)
     if unsafe:
         return Verdict("unsafe", f"told the user to run a command or give up a secret ({unsafe!r})", REFUSE_REQUEST)
-    allowed = said_evidence(question or "", "question", question=True) + said_evidence(draft, "draft")
-    check = check_grounding(text, conversation_evidence(state, ledger_strict=True), allowed=allowed)
+    evidence, allowed = inputs if inputs is not None else judge_inputs(state, draft, question)
+    check = check_grounding(text, evidence, allowed=allowed)
     if check.ungrounded:
         named = ", ".join(check.ungrounded[:12])
         return Verdict("ungrounded", f"cited unmeasured numbers ({named})", REGENERATE_REQUEST.format(numbers=named))
@@ -214,7 +266,7 @@ def judge_reply(state: Mapping[str, Any], text: str, *, draft: str, question: st
         what = "; ".join([*(f"{n} said in the opposite direction" for n in check.reversed[:8]),
                           *(f"finding '{t}' said the other way round" for t in turned[:4])])
         return Verdict("reversed", f"reversed a direction ({what})", REVERSED_REQUEST.format(what=what))
-    lost = lost_findings(text, findings) if question is None else []
+    lost = lost_findings(text, findings) if question is None and not partial else []
     if lost:
         return Verdict("lost", f"dropped findings worth fixing ({'; '.join(lost[:4])})",
                        KEEP_FINDINGS_REQUEST.format(titles="; ".join(lost)))
