@@ -132,3 +132,55 @@ def test_chat_what_if_and_audition_show_the_same_numbers(song, tmp_path):
         assert chat[side]["mix"]["true_peak_dbtp"] == nums.true_peak_dbtp
         for st in nums.stems:
             assert chat[side]["stems"][st.name]["level_vs_rest_db"] == st.level_vs_rest_db, (side, st.name)
+
+
+@pytest.fixture(scope="module")
+def long_song(tmp_path_factory):
+    """A 90 s mix with a master residual and its stems, decoded in memory and through the spool
+    (tests/test_long_files.py), with the master residual of each as ``ui.app`` gets it."""
+    from test_long_files import load_twice, write_song_with_master
+
+    from mixingbuddy.agent.whatif import master_residual
+
+    plain, long = load_twice(*write_song_with_master(tmp_path_factory.mktemp("long")))
+    return {"plain": (*plain, *master_residual(*plain)), "long": (*long, *master_residual(*long))}
+
+
+def test_long_stems_audition_plays_the_loudest_windows(long_song, tmp_path):
+    """Long (spooled) stems: the numbers next to the players are the in-memory audition's for
+    loudness, peaks and the playback gains (the whole song's, block by block); the stem levels
+    are measured on the mix's loudest windows (the review's), and the players hold those windows
+    of the in-memory before/after files, joined, sample for sample."""
+    from test_long_files import _windows_cut
+
+    from mixingbuddy.agent.whatif import MasterResidual
+    from mixingbuddy.tools.measure import long_mix
+    from mixingbuddy.tools.measure.stem_balance import measure_stem_balance
+
+    (pm, ps, pr, pk), (lm, ls, lr, lk) = long_song["plain"], long_song["long"]
+    assert pk == lk == "master" and isinstance(lr, MasterResidual)
+    gains = {"vocals": 4.0, "drums": -1.0}
+    ref = audition(ps, gains, tmp_path / "plain", anchor="drums", residual=pr, residual_kind=pk)
+    got = audition(ls, gains, tmp_path / "long", anchor="drums", residual=lr, residual_kind=lk)
+    for side in ("before", "after"):
+        a, b = getattr(ref, side), getattr(got, side)
+        for key in ("integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "sample_peak_dbfs",
+                    "platform_delta_lu"):
+            assert getattr(b, key) == getattr(a, key), (side, key)
+    assert (got.match_gain_db, got.playback_trim_db, got.playback_true_peak_dbtp, got.would_clip) == \
+        (ref.match_gain_db, ref.playback_trim_db, ref.playback_true_peak_dbtp, ref.would_clip)
+    spans = long_mix.stem_window_spans(pm.samples, 48_000, pm.n_samples)
+    for side, g in (("before", {}), ("after", gains)):
+        expected = measure_stem_balance(_windows_cut(ps, spans, g), 48_000, anchor="drums")
+        shown = {s.name: s.level_vs_rest_db for s in getattr(got, side).stems}
+        assert shown == {s.name: s.level_vs_rest_power_sum_db for s in expected.stems}, side
+    assert any("loudest" in n and "whole song" in n for n in got.notes)
+    for key in ("before_wav", "after_wav"):
+        full, sr = sf.read(getattr(ref, key), dtype="int16")
+        clip, sr_clip = sf.read(getattr(got, key), dtype="int16")
+        assert sr == sr_clip == 48_000
+        np.testing.assert_array_equal(clip, np.concatenate([full[lo:hi] for lo, hi in spans]))
+    assert clip.shape[0] == sum(hi - lo for lo, hi in spans) < full.shape[0]
+    # without the mix (ui.app passes the residual), the windows come from the residual's mix: the same
+    again = audition(ls, gains, tmp_path / "again", anchor="drums", residual=lr, residual_kind=lk, mix=lm)
+    assert again.after == got.after

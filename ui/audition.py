@@ -1,7 +1,8 @@
 """Audition the fix: apply per-stem gain changes, render before/after mixes, and re-measure.
 
 The two versions are measured with the review's own tools, then written loudness-matched and
-peak-safe for listening; the details are in the Notes of :func:`audition`.
+peak-safe for listening; the details are in the Notes of :func:`audition`. Long (spooled) stems
+are read a block at a time and only the mix's loudest windows are rendered (see the Notes).
 """
 from __future__ import annotations
 
@@ -15,14 +16,23 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from ..agent.whatif import MAX_GAIN_DB, apply_gains, stem_level_db, sum_mix
+from ..agent.whatif import (
+    MAX_GAIN_DB,
+    apply_gains,
+    balance_audio,
+    blockwise,
+    mixes_loudness,
+    stem_level_db,
+    sum_mix,
+)
 from ..tools.errors import InvalidArgumentError, SilentAudioError
 from ..tools.io.audio import StemSet
-from ..tools.measure.loudness import PLATFORM_TARGETS, measure_loudness
+from ..tools.measure.loudness import PLATFORM_TARGETS, LoudnessResult, measure_loudness
 from ..tools.measure.stem_balance import measure_stem_balance
 
 CEILING_DBTP = -1.0
 CLIP_DBTP = 0.0
+SILENT_DBFS = -90.0  # an after mix whose sample peak is at or below this is silent
 GAIN_STEP_DB = 0.1  # the sliders' step: suggested gains come rounded to it (suggested_gains_db)
 
 
@@ -121,9 +131,8 @@ def check_gains(stems: StemSet, gains_db: Mapping[str, Any]) -> dict[str, float]
     return out
 
 
-def _numbers(stems: StemSet, gains: Mapping[str, float], arrays: Mapping[str, np.ndarray], mix: np.ndarray,
+def _numbers(stems: StemSet, gains: Mapping[str, float], arrays: Mapping[str, np.ndarray], loud: LoudnessResult,
              anchor: str | None, platform: str) -> MixNumbers:
-    loud = measure_loudness(mix, stems.sr, platform=platform)
     rows: list[StemNumbers] = []
     if len(arrays) >= 2:
         bal = measure_stem_balance(arrays, stems.sr, anchor=anchor)
@@ -148,12 +157,14 @@ def _write_wav(path: Path, x: np.ndarray, sr: int) -> None:
 
 def audition(stems: StemSet, gains_db: Mapping[str, Any], out_dir: str | os.PathLike, *,
              anchor: str | None = None, platform: str = "spotify",
-             ceiling_dbtp: float = CEILING_DBTP, residual: np.ndarray | None = None,
-             residual_kind: str = "separated") -> AuditionResult:
+             ceiling_dbtp: float = CEILING_DBTP, residual=None,
+             residual_kind: str = "separated", mix=None) -> AuditionResult:
     """Apply ``gains_db`` (stem -> dB) to ``stems``, write loudness-matched, peak-safe
     ``before.wav`` / ``after.wav`` in a new folder under ``out_dir``, and return both versions'
     measurements. ``residual``: stems separated from a bounced mix leave part of it out; it is
-    added to both versions, which are then approximate.
+    added to both versions, which are then approximate (for a long mix, the
+    ``agent.whatif.MasterResidual`` that ``master_residual`` gives). ``mix``: the mix file's
+    ``Audio``, which picks the windows of long stems (else the residual's mix, else the stems' sum).
 
     Notes
     -----
@@ -174,20 +185,41 @@ def audition(stems: StemSet, gains_db: Mapping[str, Any], out_dir: str | os.Path
     Clipping: when the after mix as it would be bounced (no matching) has a true peak above
     0 dBTP (``CLIP_DBTP``), a note says so and by how much to pull the master (or the other
     stems) down.
+
+    Long stems (spooled by ingest): the two mixes are never built whole. Their loudness and
+    peaks are the whole song's, measured a block at a time (``agent.whatif.mixes_loudness``, the
+    numbers of the whole arrays), so the match gain and the trim hold for the whole song; the
+    stem levels are measured, and the two files rendered, on the mix's loudest windows
+    (``agent.whatif.balance_audio``: the stretches the review measured the stems on, joined end to
+    end as the separated windows of a bounced mix are), and a note names them. The files are then
+    at most a minute long instead of the whole song.
     """
     if not isinstance(stems, StemSet) or not stems.stems:
         raise InvalidArgumentError("auditioning a fix needs the stems of the mix")
     if platform not in PLATFORM_TARGETS:
         raise InvalidArgumentError(f"unknown platform {platform!r}; choose one of {', '.join(PLATFORM_TARGETS)}")
     gains = check_gains(stems, gains_db)
-    arrays = {role: a.stereo() for role, a in stems.stems.items()}
+    # what the stem balance is measured on and the players hold: every stem whole, or for long
+    # stems the mix's loudest windows (spans)
+    arrays, res, spans = balance_audio(stems, mix, residual)
     moved = apply_gains(arrays, gains)
-    before, after = sum_mix(arrays, residual), sum_mix(moved, residual)
-    if not np.any(np.abs(after) > 10 ** (-90 / 20)):
+    before, after = sum_mix(arrays, res), sum_mix(moved, res)
+    long = blockwise(stems, residual)
+    if long:  # the whole song's loudness, both mixes in one block-wise pass
+        loud_b, loud_a = mixes_loudness(stems, [{}, gains], residual, platform)
+    if (loud_a.sample_peak_dbfs <= SILENT_DBFS) if long else not np.any(np.abs(after) > 10 ** (SILENT_DBFS / 20)):
         raise SilentAudioError("with these gains the mix is silent")
-    nb = _numbers(stems, {r: 0.0 for r in stems.roles}, arrays, before, anchor, platform)
-    na = _numbers(stems, gains, moved, after, anchor, platform)
+    if not long:  # what mixes_loudness measures, on the arrays already summed
+        loud_b, loud_a = (measure_loudness(x, stems.sr, platform=platform) for x in (before, after))
+    nb = _numbers(stems, {r: 0.0 for r in stems.roles}, arrays, loud_b, anchor, platform)
+    na = _numbers(stems, gains, moved, loud_a, anchor, platform)
     notes: list[str] = []
+    if spans is not None:
+        from ..tools.measure.long_mix import STEM_WINDOW_S, window_note
+
+        notes.append(f"long mix: the players hold its {len(spans)} loudest {STEM_WINDOW_S:g} s windows "
+                     f"({window_note(spans, stems.sr)}), joined end to end, where the stem levels are "
+                     "measured; loudness, peaks and the matching are the whole song's")
     if residual is not None and residual_kind == "master":
         notes.append("approximate: before is your mix file; what your master adds to the stems' sum (bus "
                      "processing, limiting) is kept as it is in the after version")

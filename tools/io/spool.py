@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["Spool", "BLOCK_N", "SPOOL_ABOVE_S", "blocks_of", "frame_blocks", "read_span"]
+__all__ = ["Spool", "ComputedSpool", "BLOCK_N", "SPOOL_ABOVE_S", "blocks_of", "frame_blocks", "read_span"]
 
 # Frames per block for block-wise measurement: 10 s at 48 kHz, a whole number of the loudness
 # meter's 100 ms sub-blocks and of the true-peak interpolator's 16-sample rows. Frame-based
@@ -103,6 +103,44 @@ class Spool:
             self.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
+
+
+class ComputedSpool(Spool):
+    """A read-only float32 (n, channels) signal computed on each read by ``fn(start, stop)``
+    (e.g. other spools' blocks gained and summed), so that a signal made of long ones is never
+    whole in memory. Every block-wise reader here (:meth:`Spool.blocks`, :func:`blocks_of`,
+    :func:`read_span`, :func:`frame_blocks`) takes it as it takes a :class:`Spool`; no file backs
+    it, and :meth:`array` refuses (a whole array is what it exists to avoid).
+
+    Parameters
+    ----------
+    n, channels : int
+        Frames and channels of the signal.
+    fn : callable
+        ``fn(start, stop)`` -> the (stop - start, channels) frames, ``0 <= start <= stop <= n``.
+    """
+
+    def __init__(self, n: int, channels: int, fn) -> None:  # no temporary file: nothing to open
+        self._fd = -1
+        self._map = None
+        self.channels = int(channels)
+        self.n = int(n)
+        self._fn = fn
+
+    def append(self, block: np.ndarray) -> None:
+        raise TypeError("a computed spool is read-only")
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``start`` to ``stop`` (clipped to the signal), computed now, as float32 (m, channels)."""
+        start = min(max(0, int(start)), self.n)
+        stop = max(start, min(self.n, int(stop)))
+        out = np.ascontiguousarray(self._fn(start, stop), dtype=np.float32)
+        if out.shape != (stop - start, self.channels):
+            raise ValueError(f"computed spool gave a block of shape {out.shape} for frames {start}-{stop}")
+        return out
+
+    def array(self) -> np.ndarray:
+        raise TypeError("a computed spool is read a block at a time; it has no whole array")
 
 
 def blocks_of(x, block_n: int = 0) -> Iterator[tuple[int, np.ndarray]]:
