@@ -16,6 +16,7 @@ from typing import Any
 from ..tools.errors import InvalidArgumentError, sanitize_name
 from ..tools.io.audio import StemSet
 from ..tools.io.ingest import load_audio, load_mix_and_stems
+from ..tools.io.spool import SPOOL_ABOVE_S
 from ..tools.registry import AudioContext
 from .blobs import BlobStore
 
@@ -29,6 +30,7 @@ CACHE_THREADS = 4
 # warm app's peak under 3 GB with the audio model loaded (README, `make bench`)
 CACHE_BYTES = 768 << 20
 DEFAULT_MAX_DURATION_S = 1200.0
+STORED_MAX_DURATION_S = 24 * 3600.0  # reloading a conversation's stored files (checked when stored)
 
 _CACHE: OrderedDict[tuple[str, str], AudioContext] = OrderedDict()
 _LOCK = threading.Lock()
@@ -114,7 +116,8 @@ class ThreadStore:
              max_duration_s: float = DEFAULT_MAX_DURATION_S) -> AudioContext:
         """Decode and check the user's files (``tools.io.ingest``: typed errors on bad input)."""
         mix_a, stem_set = load_mix_and_stems(mix, stems, roles=roles or None, max_duration_s=max_duration_s)
-        ref = load_audio(reference, max_duration_s=max_duration_s) if reference is not None else None
+        ref = (load_audio(reference, max_duration_s=max_duration_s, spool_above_s=SPOOL_ABOVE_S)  # a long one: a block at a time
+               if reference is not None else None)
         return AudioContext(mix=mix_a, stems=stem_set, reference=ref)
 
     def save(self, thread_id: str, ctx: AudioContext, mix: str | os.PathLike, stems: Any = None,
@@ -188,8 +191,10 @@ class ThreadStore:
             stems = audio["stems_container"]
         elif audio.get("stems"):
             stems = list(audio["stems"])
+        # the stored files passed the length limit of the review that stored them (a review may
+        # raise it): reloading them applies no tighter one, so a long conversation reopens
         ctx = self.load(audio["mix"], stems, audio.get("reference"),
-                        roles=audio.get("stem_roles") or None)
+                        roles=audio.get("stem_roles") or None, max_duration_s=STORED_MAX_DURATION_S)
         self.put(thread_id, ctx)
         return ctx
 

@@ -52,7 +52,9 @@ def _load_inputs(args):
                               max_duration_s=cap)
     else:
         mix, stems = load_mix_and_stems(args.mix, args.stems, max_duration_s=cap)
-    reference = load_audio(args.reference, max_duration_s=cap) if args.reference else None
+    from mixingbuddy.tools.io.spool import SPOOL_ABOVE_S  # a long reference: decoded a block at a time
+
+    reference = load_audio(args.reference, max_duration_s=cap, spool_above_s=SPOOL_ABOVE_S) if args.reference else None
     return mix, stems, reference
 
 

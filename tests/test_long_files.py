@@ -302,3 +302,35 @@ def test_long_stem_paths_hold_blocks_not_the_song():
         finally:
             tracemalloc.stop()
         assert peak_mb < 100.0 < whole_mb, (step, peak_mb)
+
+
+def test_a_long_reference_is_compared_a_block_at_a_time(two_ways):
+    """A spooled mix against a spooled reference (``long_mix.reference_comparison``: each side
+    measured a block at a time) gives the in-memory comparison's numbers (crest factor within
+    0.01 dB, as ``LoudnessFeed``), and the comparison tool of a conversation takes that path."""
+    from mixingbuddy.tools.measure import long_mix
+    from mixingbuddy.tools.registry import AudioContext, call_tool
+
+    (pm, ps, _), (lm, ls, _) = two_ways["plain"], two_ways["long"]
+    want = long_mix.reference_comparison(pm, ps.stems["vocals"]).model_dump()
+    got = long_mix.reference_comparison(lm, ls.stems["vocals"]).model_dump()
+
+    def close(a, b, path="") -> None:
+        if isinstance(a, dict):
+            assert a.keys() == b.keys(), path
+            for k in a:
+                close(a[k], b[k], f"{path}.{k}")
+        elif isinstance(a, list):
+            assert len(a) == len(b), path
+            for i, (x, y) in enumerate(zip(a, b)):
+                close(x, y, f"{path}[{i}]")
+        elif isinstance(a, float) and isinstance(b, float):
+            assert abs(a - b) <= 0.011, (path, a, b)
+        elif path != ".verdict":
+            assert a == b, (path, a, b)
+
+    close(got, want)
+    assert got["mix_integrated_lufs"] == want["mix_integrated_lufs"]
+    assert got["reference_true_peak_dbtp"] == want["reference_true_peak_dbtp"]
+    out = call_tool(AudioContext(mix=lm, reference=ls.stems["vocals"]), "compare_to_reference", {})
+    assert abs(out.matched_gain_db - want["matched_gain_db"]) <= 0.011

@@ -22,7 +22,7 @@ from .measure.dynamics import DynamicsResult, measure_dynamics
 from .measure.loudness import LoudnessResult, measure_loudness
 from .measure.masking import MaskingResult, measure_masking
 from .measure.mix_estimate import MixEstimateResult, estimate_stem_levels
-from .measure.reference_compare import ReferenceComparison, compare_to_reference
+from .measure.reference_compare import ReferenceComparison
 from .measure.spectral import SpectrumResult, measure_spectrum
 from .measure.stem_balance import StemBalanceResult, measure_stem_balance
 from .measure.stereo import StereoResult, measure_stereo
@@ -100,8 +100,7 @@ class ToolSpec:
 
 
 def _ref_compare(ctx: AudioContext, p: NoParams) -> ReferenceComparison:
-    ref = ctx.resolve("reference")
-    return compare_to_reference(ctx.mix.samples, ref.samples, ctx.mix.sr)
+    return long_mix.reference_comparison(ctx.mix, ctx.resolve("reference"))
 
 
 TOOLS: dict[str, ToolSpec] = {t.name: t for t in [

@@ -25,7 +25,7 @@ from .dynamics import DynamicsResult, measure_dynamics
 from .loudness import PLATFORM_TARGETS, LoudnessResult, measure_loudness
 from .masking import MaskingResult, measure_masking
 from .mix_estimate import MixEstimateResult, estimate_stem_levels
-from .reference_compare import ReferenceComparison, compare_to_reference
+from .reference_compare import ReferenceComparison
 from .spectral import SpectrumResult, measure_spectrum
 from .stem_balance import StemBalanceResult, measure_stem_balance
 from .stereo import StereoResult, measure_stereo
@@ -119,7 +119,7 @@ def analyze(mix: Audio, stems: StemSet | None = None, *, anchor: str | None = No
             sep_arrays = dict(separation.stems)
             jobs["stem_balance"] = lambda: measure_stem_balance(sep_arrays, separation.sr, anchor=None)
     if reference is not None:
-        jobs["reference_comparison"] = lambda: compare_to_reference(x, reference.samples, sr)
+        jobs["reference_comparison"] = lambda: long_mix.reference_comparison(mix, reference)
 
     def timed(name: str) -> tuple[str, Any, float]:
         t0 = time.perf_counter()

@@ -34,6 +34,7 @@ from .loudness import (
     true_peak_blocks,
 )
 from .mix_estimate import MixEstimateResult, estimate_from_features, features_blocks
+from .reference_compare import ReferenceComparison, SideMeasures, compare_to_reference
 from .spectral import SpectrumResult, ltas_power_blocks, profile_from_power, spectrum_result
 from .stereo import (
     ST_WINDOW_S,
@@ -46,7 +47,8 @@ from .stereo import (
     stereo_result,
 )
 
-__all__ = ["loudness_and_dynamics_long", "spectrum_long", "bandwidth_long", "stereo_long",
+__all__ = ["loudness_and_dynamics_long", "spectrum_long", "bandwidth_long", "stereo_long", "side_long",
+           "reference_comparison",
            "mix_estimate_long", "stem_windows", "stem_window_spans", "window_note", "loudness_block_n",
            "LoudnessFeed", "STEM_WINDOWS", "STEM_WINDOW_S"]
 
@@ -154,6 +156,24 @@ def loudness_and_dynamics_long(mix: Audio, platform: str | None) -> tuple[Loudne
     dyn = dynamics_result(loud.true_peak_dbtp, loud.max_short_term_lufs, loud.crest_factor_db, clip,
                           dc_from_means(means), src.shape[1])
     return loud, dyn
+
+
+def side_long(audio: Audio) -> SideMeasures:
+    """What the reference comparison needs of a spooled file (``reference_compare.measure_side``
+    a block at a time)."""
+    loud, _ = loudness_and_dynamics_long(audio, None)
+    profile = profile_from_power(*ltas_power_blocks(audio.source(), audio.sr), audio.sr)
+    return SideMeasures(loud.integrated_lufs, loud.loudness_range_lu, loud.crest_factor_db, loud.true_peak_dbtp,
+                        stereo_long(audio).width_ratio, profile)
+
+
+def reference_comparison(mix: Audio, reference: Audio) -> ReferenceComparison:
+    """``compare_to_reference`` of two decoded files; a spooled one (a long file) is measured a
+    block at a time and never read whole."""
+    ms = side_long(mix) if mix.spool is not None else None
+    rs = side_long(reference) if reference.spool is not None else None
+    return compare_to_reference(None if ms else mix.samples, None if rs else reference.samples, mix.sr,
+                                mix_side=ms, reference_side=rs)
 
 
 def spectrum_long(mix: Audio) -> SpectrumResult:

@@ -5,6 +5,8 @@ loudness; the method is in the Notes of :func:`compare_to_reference`.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import InvalidArgumentError
@@ -12,7 +14,7 @@ from ..results import Measurement, Row, r
 from .bands import REGION_LABELS, nominal_hz
 from .dynamics import crest_factor_db
 from .loudness import integrated_loudness_lufs, loudness_range_lu, true_peak_dbtp
-from .spectral import spectral_profile
+from .spectral import SpectralProfile, spectral_profile
 from .stereo import measure_stereo
 
 NOTABLE_DIFFERENCE_DB = 2.0  # region differences at least this large are named in the verdict
@@ -52,6 +54,26 @@ class ReferenceComparison(Measurement):
     regions: list[RegionDifference]
 
 
+@dataclass(frozen=True)
+class SideMeasures:
+    """What the comparison needs of one signal (a long file's come from ``long_mix.side_long``,
+    read a block at a time)."""
+
+    integrated_lufs: float | None
+    lra_lu: float | None
+    crest_factor_db: float | None
+    true_peak_dbtp: float
+    width_ratio: float | None
+    profile: SpectralProfile
+
+
+def measure_side(samples: np.ndarray, sr: int) -> SideMeasures:
+    """:class:`SideMeasures` of ``samples`` ((n,) or (n, ch)) in memory."""
+    return SideMeasures(integrated_loudness_lufs(samples, sr), loudness_range_lu(samples, sr),
+                        crest_factor_db(samples), true_peak_dbtp(samples, sr),
+                        measure_stereo(samples, sr).width_ratio, spectral_profile(samples, sr))
+
+
 def _diff(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
@@ -65,8 +87,12 @@ def _region_action(diff_db: float, label: str) -> str:
             f"{verb} about {abs(diff_db) / 2:.1f}-{abs(diff_db):.1f} dB to get closer")
 
 
-def compare_to_reference(mix: np.ndarray, reference: np.ndarray, sr: int) -> ReferenceComparison:
+def compare_to_reference(mix: np.ndarray | None, reference: np.ndarray | None, sr: int, *,
+                         mix_side: SideMeasures | None = None,
+                         reference_side: SideMeasures | None = None) -> ReferenceComparison:
     """Loudness-matched comparison of ``mix`` with ``reference`` (both (n,) or (n, ch), same sr).
+    ``mix_side`` / ``reference_side``: that signal's measures, taken already (a long file's, read
+    a block at a time); its samples are then not needed (None).
 
     Notes
     -----
@@ -82,14 +108,15 @@ def compare_to_reference(mix: np.ndarray, reference: np.ndarray, sr: int) -> Ref
     Positive: the mix has more energy there than the reference at the same loudness. The other
     deltas are plain differences, mix minus reference.
     """
-    i_mix = integrated_loudness_lufs(mix, sr)
-    i_ref = integrated_loudness_lufs(reference, sr)
+    sm = mix_side if mix_side is not None else measure_side(mix, sr)
+    sref = reference_side if reference_side is not None else measure_side(reference, sr)
+    i_mix, i_ref = sm.integrated_lufs, sref.integrated_lufs
     if i_mix is None:
         raise InvalidArgumentError("the mix is too quiet to loudness-match (all blocks gated)")
     if i_ref is None:
         raise InvalidArgumentError("the reference is too quiet to loudness-match (all blocks gated)")
     gain = i_mix - i_ref
-    pm, pr = spectral_profile(mix, sr), spectral_profile(reference, sr)
+    pm, pr = sm.profile, sref.profile
     ref_matched = pr.band_power_db + gain
     bands = [BandDifference(centre_hz=float(nominal_hz(c)), mix_db=r(m), reference_matched_db=r(f),
                             difference_db=r(m - f))
@@ -102,17 +129,16 @@ def compare_to_reference(mix: np.ndarray, reference: np.ndarray, sr: int) -> Ref
         d = float(a - b)
         regions.append(RegionDifference(region=name, label=REGION_LABELS[name], difference_db=r(d),
                                         action=_region_action(d, REGION_LABELS[name])))
-    sm, sref = measure_stereo(mix, sr), measure_stereo(reference, sr)
-    lra_m, lra_r = loudness_range_lu(mix, sr), loudness_range_lu(reference, sr)
-    cf_m, cf_r = crest_factor_db(mix), crest_factor_db(reference)
+    lra_m, lra_r = sm.lra_lu, sref.lra_lu
+    cf_m, cf_r = sm.crest_factor_db, sref.crest_factor_db
     res = dict(
         matched_gain_db=r(gain), mix_integrated_lufs=r(i_mix), reference_integrated_lufs=r(i_ref),
         loudness_delta_lu=r(i_mix - i_ref),
         mix_lra_lu=r(lra_m), reference_lra_lu=r(lra_r), lra_delta_lu=r(_diff(lra_m, lra_r)),
         mix_crest_factor_db=r(cf_m), reference_crest_factor_db=r(cf_r),
         crest_factor_delta_db=r(_diff(cf_m, cf_r)),
-        mix_true_peak_dbtp=r(true_peak_dbtp(mix, sr)),
-        reference_true_peak_dbtp=r(true_peak_dbtp(reference, sr)),
+        mix_true_peak_dbtp=r(sm.true_peak_dbtp),
+        reference_true_peak_dbtp=r(sref.true_peak_dbtp),
         mix_width_ratio=r(sm.width_ratio), reference_width_ratio=r(sref.width_ratio),
         width_delta_ratio=r(_diff(sm.width_ratio, sref.width_ratio)),
         bands=bands, regions=regions)
