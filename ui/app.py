@@ -1048,7 +1048,7 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                 tid = _owned(thread_id, new_book(book))
                 state = agent.get().state(tid)
                 report = state.get("report") or {}
-                residual, kind = None, "separated"
+                residual, kind, mix = None, "separated", None
                 if (report.get("stem_balance") or {}).get("source") == "separated":
                     sep = agent.get().store.separation(tid)  # a bounced mix: the stems separated in the review
                     if sep is None:
@@ -1067,7 +1067,7 @@ def build_app(mb: Any = None, *, config: AppConfig | None = None, title: str = "
                     shutil.rmtree(old, ignore_errors=True)
                 res = aud.audition(stems, chosen, folder, anchor=report.get("anchor"),
                                    platform=report.get("platform") or DEFAULT_PLATFORM, residual=residual,
-                                   residual_kind=kind)
+                                   residual_kind=kind, mix=mix)  # a long mix: its loudest windows, as the review
                 return res.before_wav, res.after_wav, aud.audition_markdown(res)
             except Exception as e:
                 return None, None, _fail("audition", e)
