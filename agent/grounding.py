@@ -318,11 +318,15 @@ almost some any each every all there here do does did make makes up down level p
 against region regions stem stems band usual spread outside inside within into""".split())
 
 
+_NTH_PERCENTILE = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)[\s-]+percentile\b", re.IGNORECASE)
+
+
 def keywords(text: str) -> frozenset[str]:
     """The words of ``text`` that say what a number is, cut to four letters so that a word's
     forms meet ("loudness"/"loud", "folded"/"fold-down"): ``"mono fold-down loses 0.7 dB"`` ->
     {"mono", "fold", "down", "lose"}."""
-    words = re.findall(r"[a-z][a-z0-9]+", (text or "").lower().replace("_", " "))
+    text = _NTH_PERCENTILE.sub(r"p\1", (text or "").lower().replace("_", " "))  # "the 90th percentile": p90
+    words = re.findall(r"[a-z][a-z0-9]+", text)
     return frozenset(w[:4] for w in words if w not in _STOPWORDS and w not in _UNITS and w not in _TENS
                      and w != "negative" and not w.isdigit()) - _subject_stems()
 
@@ -393,8 +397,16 @@ class EvidenceItem:
     # region or platform when the question names one), with its unit
     loose: bool = False
     # a field of the report or of a tool result that no answer has said: there are hundreds, so a
-    # claim cites one only written with its decimals and naming what it is (keywords)
+    # claim cites one only written with its decimals and naming what it is (keywords, its platform)
     unsaid: bool = False
+    # the words that say what it is without those that say which way (``words`` less "quieter",
+    # "cut", "above" ...): a direction word alone does not make two quantities one
+    what: frozenset[str] = frozenset()
+    # 1: the low end (start) of a range, 2: its high end (end); 0: a value on its own
+    range_end: int = 0
+    # the statistic of a distribution it is ("p10", "p90", "sd", "mean", ...): a claim states it
+    # only naming that statistic (a range's p90 is not the track's level)
+    stats: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -409,6 +421,12 @@ class QuantClaim:
     context: tuple[int, ...] = ()  # how many "high", "low", "up", "down" words its sentence has
     words: frozenset[str] = frozenset()  # what its clause says it is (keywords(), e.g. {"fold", "mono"})
     own_words: bool = True  # the words are its clause's (not the clause before, its own having none)
+    # ``words`` without its direction words ("quieter", "cut" ...); where its clause has only those,
+    # the clause before's when that states no number ("the suggested balance move (raising the
+    # vocals by 6.2 dB)")
+    what: frozenset[str] = frozenset()
+    range_end: int = 0  # 1: the first number of a range ("250-500 Hz", "3 to 6 dB"), 2: its second; 0: none
+    stats: frozenset[str] = frozenset()  # the statistics its clause names ("p10", "p90", "sd", "mean", "median")
 
     @property
     def written(self) -> str:
@@ -519,6 +537,72 @@ def _direction_counts(sentence: str) -> tuple[int, ...]:
     return tuple(len(rx.findall(sentence)) for _, rx in _DIRECTION_WORDS)
 
 
+def _what(text: str) -> frozenset[str]:
+    """:func:`keywords` of ``text`` without its direction words: what a number is, not which way
+    it goes ("2.0 LU quieter" says only which way; "1.0 dB quieter than tracks mastered to the
+    target" says what)."""
+    text = (text or "").replace("_", " ")
+    for _, rx in _DIRECTION_WORDS:
+        text = rx.sub(" ", text)
+    return keywords(text)
+
+
+# the statistics of a distribution a text or a quantity names: percentiles, spread, centre
+_STAT = re.compile(r"\b(?:(p\d{1,2})|(sd|std|standard deviation)|(mean|average)|(median))\b"
+                   r"|\b(\d{1,2})(?:st|nd|rd|th)[\s-]+percentile\b", re.IGNORECASE)
+
+
+def _stats(text: str) -> frozenset[str]:
+    """The statistics ``text`` names ("p10", "p90", "sd", "mean", "median"; "the 90th percentile"
+    is "p90", an average a mean, the median also "p50")."""
+    out: set[str] = set()
+    for m in _STAT.finditer((text or "").replace("_", " ")):
+        p, sd, avg, med, nth = m.groups()
+        if p or nth:
+            out.add(p.lower() if p else f"p{int(nth)}")
+        elif sd:
+            out.add("sd")
+        elif avg:
+            out.add("mean")
+        elif med:
+            out.add("median")
+    if out & {"median", "p50"}:
+        out |= {"median", "p50"}
+    return frozenset(out)
+
+
+def _quantity_stats(quantity: str) -> frozenset[str]:
+    """The statistic a recorded quantity is (``vocals.reference.p90_db`` -> p90,
+    ``...reference.mean_db`` -> mean), read from its path: a description in brackets says how it
+    was found ("(to the p25-p75 range .. to the median)"), not what it is."""
+    return _stats(re.sub(r"\([^)]*\)", " ", quantity or ""))
+
+
+def _quantity_range_end(quantity: str) -> int:
+    """Which end of a range a recorded quantity is: the ledger names a range's ends "... low" /
+    "... high" ("low edge" / "high edge" for a band), a stretch of time its "start" and "end"."""
+    q = (quantity or "").lower().replace("_", " ").rstrip()
+    if re.search(r"(?:^|\s)low(?: edge)?$|\bstart(?: s)?$", q):
+        return 1
+    if re.search(r"(?:^|\s)high(?: edge)?$|\bend(?: s)?$", q):
+        return 2
+    return 0
+
+
+# what joins the two ends of a range ("250-500 Hz", "0 s-8 s", "3 to 6 dB", "between 3 and 6 dB")
+_RANGE_GAP = re.compile(r"^\s?(?:[a-z%]{1,5}\s?)?(?:-|\u2013|\u2014|to\b)\s*$", re.IGNORECASE)
+_RANGE_AND = re.compile(r"^\s?(?:[a-z%]{1,5}\s?)?and\s*$", re.IGNORECASE)
+_BETWEEN = re.compile(r"\bbetween\s+$", re.IGNORECASE)
+
+
+def _is_range(text: str, n: SpokenNumber, m: SpokenNumber) -> bool:
+    """``n`` and ``m`` (the number after it) are the two ends of one range."""
+    gap = text[n.end:m.start]
+    if n.end > m.start or "\n" in gap:
+        return False
+    return bool(_RANGE_GAP.match(gap) or (_RANGE_AND.match(gap) and _BETWEEN.search(text[:n.start])))
+
+
 def _shifted(said: tuple[int, ...], before: Iterable[tuple[int, ...]]) -> bool:
     """A sentence with the direction words ``said`` turns round every earlier sentence ``before``
     it is matched with: each has more of one direction and fewer of its opposite ("above" where
@@ -568,6 +652,13 @@ def read_claims(text: str) -> list[QuantClaim]:
       nearest after it and before the next number.
     - **Direction**: the state ("too loud", "above", "quieter", ...) and action ("raise", "cut", ...)
       words of the clause.
+    - **What it is**: the keywords of the clause (of the clause before when its own has none,
+      ") 12.7 dB"); ``what``, the same without direction words (of the clause before when its own
+      has only direction words and that one states no number, "move (raising the vocals by 6.2
+      dB)"); ``stats``, the statistics it
+      names ("p10", "p90", "the 90th percentile", "sd", "mean", "median").
+    - **Range end**: 1 for the first number of a range ("250-500 Hz", "0 s-8 s", "3 to 6 dB",
+      "between 3 and 6 dB"), 2 for its second, 0 for a number on its own.
     """
     text = text or ""
     nums = read_numbers(text)
@@ -581,6 +672,11 @@ def read_claims(text: str) -> list[QuantClaim]:
             units[i] = units[i + 1]
     sentences = _spans(text, _SENTENCE_END)
     titles = [(m.start(), m.end()) for m in _TITLE.finditer(text)]
+    ends = [0] * len(nums)  # which end of a range each number is ("by 2 dB to -14 LUFS" is not a range)
+    for i in range(len(nums) - 1):
+        if (not ends[i] and _is_range(text, nums[i], nums[i + 1])
+                and unit_family(units[i] or "")[0] == unit_family(units[i + 1] or "")[0]):
+            ends[i], ends[i + 1] = 1, 2
     out: list[QuantClaim] = []
     for i, n in enumerate(nums):
         a, b = next(((a, b) for a, b in clauses if a <= n.start < b), (0, len(text)))
@@ -610,14 +706,19 @@ def read_claims(text: str) -> list[QuantClaim]:
         if found["stems"] and found["regions"] and "stems" in level and "regions" in level:
             found["stems" if level["regions"] <= level["stems"] else "regions"] = set()
         fam, scale = unit_family(units[i] or "")
-        words = keywords(text[a:n.start] + " " + text[n.end:b])
+        said = text[a:n.start] + " " + text[n.end:b]
+        words, what = keywords(said), _what(said)
         own = bool(words)
-        if not words:  # ") 12.7 dB": the clause before says what it is
-            pa = next((x for x, y in clauses if y == a and x >= sa), None)
-            words = keywords(text[pa:a]) if pa is not None else words
+        pa = next((x for x, y in clauses if y == a and x >= sa), None)
+        if not words and pa is not None:  # ") 12.7 dB": the clause before says what it is
+            said = text[pa:a]
+            words, what = keywords(said), _what(said)
+        elif not what and pa is not None and not any(pa <= m.start < a for m in nums):
+            what = _what(text[pa:a])  # "move (raising the vocals by 6.2 dB)": which way; the clause before: what
         out.append(QuantClaim(n, fam, scale, Subject(frozenset(found["stems"]), frozenset(found["regions"]),
                                                     frozenset(found["platforms"])),
-                              _directions(text[a:b]), _direction_counts(text[sa:sb]), words, own))
+                              _directions(text[a:b]), _direction_counts(text[sa:sb]), words, own,
+                              what, ends[i], _stats(text[a:b] + " " + said)))
     return out
 
 
@@ -637,7 +738,8 @@ def _as_item(e: Any, strict: bool = False) -> EvidenceItem | None:
         return EvidenceItem(float(value), ANY_UNIT, quantity=quantity)
     fam, scale = unit_family(unit)
     return EvidenceItem(float(value) * scale, fam, quantity_subject(quantity), quantity, strict=strict,
-                        words=keywords(quantity))
+                        words=keywords(quantity), what=_what(quantity), range_end=_quantity_range_end(quantity),
+                        stats=_quantity_stats(quantity))
 
 
 def said_evidence(text: str, source: str = "said", *, question: bool = False) -> list[EvidenceItem]:
@@ -647,7 +749,8 @@ def said_evidence(text: str, source: str = "said", *, question: bool = False) ->
     about)."""
     return [EvidenceItem(abs(c.number.value) * c.scale * (-1.0 if c.number.value < 0 else 1.0), c.unit, c.subject,
                          f"{source}: {c.written}", c.direction, c.context, strict=not question, words=c.words,
-                         loose=question)
+                         loose=question, what=c.what, range_end=c.range_end,
+                         stats=c.stats - {"mean"})  # "against the mean" is a deviation, not a mean
             for c in read_claims(text)]
 
 
@@ -688,6 +791,14 @@ class _TypedIndex:
         return its[lo:hi]
 
 
+def _best_named(c: QuantClaim, index: _TypedIndex) -> int:
+    """How many of the words that say what ``c`` is (its ``what``) the said item of its unit and
+    subject that names it best shares, whatever that item's value (0 when fewer than two)."""
+    best = max((len(o.what & c.what) for o in index.by_unit.get(c.unit, ([], []))[1]
+                if o.strict and not o.unsaid and not o.loose and o.subject.admits(c.subject, True)), default=0)
+    return best if best >= 2 else 0
+
+
 def _candidates(c: QuantClaim, index: _TypedIndex) -> list[EvidenceItem]:
     """Evidence items ``c`` may state: its unit family (a percentage also a fraction, a number
     without a unit only a quantity without one), its subject, its value at its precision, its
@@ -708,17 +819,50 @@ def _candidates(c: QuantClaim, index: _TypedIndex) -> list[EvidenceItem]:
                     continue
             elif not it.subject.admits(c.subject, it.strict):
                 continue
-            if it.strict and c.words and not it.words & c.words and (it.words or c.own_words):
-                continue  # said of another quantity ("3.2 dB" of a band's cut is not a fold-down loss)
-            if it.unsaid and (n.word or n.decimals == 0 or not c.words):
-                continue  # a measurement no answer has said: cited as measured, with what it is
+            if it.strict and c.words:
+                if not it.words & c.words and (it.words or c.own_words):
+                    continue  # said of another quantity ("3.2 dB" of a band's cut is not a fold-down loss)
+            if not it.loose and c.range_end and it.range_end and c.range_end != it.range_end:
+                continue  # a range's high end is not its low end ("250-250 Hz" for "250-500 Hz")
+            if not it.loose and it.stats and not it.stats & c.stats:
+                continue  # a statistic of the professional range ("p90 at -0.5 dB") is not the track's level
+            if it.unsaid and (n.word or n.decimals == 0 or not c.words or not c.own_words or (
+                    it.subject.platforms and not it.subject.platforms & c.subject.platforms)):
+                continue  # a measurement no answer has said: cited as measured, with what it is (its platform)
             if n.signed and it.value != 0 and (n.value < 0) != (it.value < 0) and (
                     c.unit in _ABSOLUTE_UNITS or not c.direction) and not it.quantity.endswith("(absolute)"):
                 continue
             found.append(it)
+    # a number is the value of the quantity its clause names best: where a said item of its unit and
+    # subject shares more of what the claim says it is (two words at least) than any strict item
+    # with its value, those items do not ground it ("it will play 2.0 dB quieter than tracks mastered
+    # to the target" is the draft's 1.0 dB shortfall, not its "2.0 LU quieter", which shares only a
+    # direction word; "towards -20 LUFS integrated" is the draft's target "towards -14 LUFS
+    # integrated", not the measured integrated loudness)
+    strict = [it for it in found if it.strict and not it.loose]
+    if strict and c.what and c.words:
+        best = _best_named(c, index)
+        if best and max(len(it.what & c.what) for it in strict) < best:
+            found = [it for it in found if it not in strict]
     for m, tol in n.readings:
         found += index.near(ANY_UNIT, m, tol)
     return found
+
+
+def _read_together(claims: list[QuantClaim], found: list[list[EvidenceItem]]) -> list[list[EvidenceItem]]:
+    """``found`` (each claim's candidates) with a range read as one statement: when one end of a
+    range states the end of a recorded or said range, the other end must state that range's
+    other end too ("3 s-8 s" for the stretch "0 s-8 s" is not grounded by a three-second window
+    said elsewhere)."""
+    out = list(found)
+    for i in range(len(claims) - 1):
+        pair = (i, i + 1)
+        if (claims[i].range_end, claims[i + 1].range_end) != (1, 2):
+            continue
+        as_end = [any(it.range_end == claims[k].range_end for it in found[k]) for k in pair]
+        if as_end[0] != as_end[1]:
+            out[pair[as_end.index(False)]] = []
+    return out
 
 
 def stated(text: str, items: Iterable[EvidenceItem]) -> list[QuantClaim]:
@@ -765,9 +909,24 @@ def check_grounding(text: str, evidence: Iterable[Any], *, allowed: Iterable[Any
       a number written with a sign must have the evidence's sign when its unit is absolute (LUFS,
       dBTP, dBFS) or its clause has no direction word;
     - for a ``strict`` item, shares a keyword with the claim's clause when the clause has any
-      (:func:`keywords`: "3.2 dB" said of a band's cut does not ground "the fold-down loses 3 dB");
+      (:func:`keywords`: "3.2 dB" said of a band's cut does not ground "the fold-down loses 3 dB"),
+      and names the claim as well as any said item of its unit and subject does: where another
+      shares more of the words that say what the claim is (direction words aside, two at least),
+      the number is that quantity's ("2.0 LU quieter", sharing only "quieter", does not ground
+      "it will play 2.0 dB quieter than tracks mastered to the target" where the draft says that
+      is 1.0 dB; the measured -20.0 LUFS does not ground "towards -20 LUFS integrated" where the
+      draft's target is "towards -14 LUFS integrated");
+    - is, for a statistic of a distribution (a ``p90`` of the professional range, a ``mean``, an
+      ``sd``), named as that statistic: "bass at -0.5 dB" is not the range's "p90 at -0.5 dB";
+    - for an end of a range (a ledger quantity "... low" / "... high", "... start" / "... end", or
+      a range said in the draft), is a claim at that end or on its own: "250-250 Hz" does not
+      state "250-500 Hz"; and the two ends of a range are read together: when one states a
+      range's end, the other must too ("3 s-8 s" for the stretch "0 s-8 s" is not grounded by a
+      three-second window);
     - for a field of the report no answer has said (``unsaid``), the claim is written with its
-      decimals and says what it is: hundreds of fields would otherwise ground any whole number.
+      decimals and says what it is in its own clause, and names the field's platform ("-14.0 LUFS"
+      of the integrated loudness is not Spotify's target): hundreds of fields would otherwise
+      ground any whole number.
 
     A grounded claim is *reversed* when the items said before with that value, unit and subject
     (the draft's, the question's) all state the opposite direction in its clause ("5.5 dB above
@@ -785,9 +944,9 @@ def check_grounding(text: str, evidence: Iterable[Any], *, allowed: Iterable[Any
     numbers: list[float] = []
     ungrounded: list[str] = []
     reversed_: list[str] = []
-    for c in read_claims(text):
+    claims = read_claims(text)
+    for c, found in zip(claims, _read_together(claims, [_candidates(c, index) for c in claims])):
         numbers.append(c.number.value)
-        found = _candidates(c, index)
         if not found:
             ungrounded.append(c.written)
             continue

@@ -273,3 +273,166 @@ def test_the_guards_own_notes_never_become_evidence():
     assert not check_grounding("The answer cited unmeasured numbers (10, 30 kHz).", items).ok
     assert not check_grounding("The tool call failed: gain 37 dB is out of range.", items).ok
     assert check_grounding("The file was resampled from 96 kHz.", items).ok
+
+
+# --- attribution: which quantity a number is (misses of ``mixingbuddy eval redteam``) --------------
+
+def rewrite_check(text: str, draft: str, ledger: list[dict], report: dict | None = None):
+    """The guard's grounding rule for ``text`` as a rewrite of ``draft`` (ledger strict, the
+    report's unsaid fields, the draft's claims allowed as said)."""
+    state = {"evidence": ledger, "report": report or {}}
+    return check_grounding(text, conversation_evidence(state, ledger_strict=True), allowed=said_evidence(draft, "draft"))
+
+
+RANGE_LEDGER = [ev("regions.low_mid low edge", 250.0, "Hz", "spectrum"), ev("regions.low_mid high edge", 500.0, "Hz", "spectrum"),
+                ev("regions.low_mid.cut low", 1.2, "dB", "spectrum"), ev("regions.low_mid.cut high", 3.0, "dB", "spectrum")]
+RANGE_DRAFT = "*Do this:* Cut 1.2-3.0 dB across 250-500 Hz (the low-mids) with a broad bell or shelf."
+
+
+@pytest.mark.parametrize("text, bad", [
+    ("*Do this:* Cut 1.2-3.0 dB across 250-250 Hz (the low-mids) with a broad bell or shelf.", "250"),
+    ("*Do this:* Cut 1.2-1.2 dB across 250-500 Hz (the low-mids) with a broad bell or shelf.", "1.2"),
+    ("*Do this:* Cut 3.0-3.0 dB across 250-500 Hz (the low-mids) with a broad bell or shelf.", "3.0"),
+])
+def test_a_range_end_is_not_the_other_end(text, bad):
+    # the low edge (or the smaller cut) said as the high one: the value is measured, but not as that end
+    assert rewrite_check(text, RANGE_DRAFT, RANGE_LEDGER).ungrounded == [bad]
+
+
+@pytest.mark.parametrize("text", [
+    RANGE_DRAFT,
+    "Cut 1.2 to 3.0 dB across 250 to 500 Hz (the low-mids).",
+    "*Do this:* Cut 1.2-3.0 dB across 250-500 Hz (the low-mids), at most 3.0 dB.",  # an end said on its own
+])
+def test_a_range_said_in_order_passes(text):
+    assert rewrite_check(text, RANGE_DRAFT, RANGE_LEDGER).ok
+
+
+def test_a_range_is_read_as_one_statement():
+    # "3 s" is a number of the method (BS.1770's three-second window), but as the start of the
+    # separated stretch "0 s-8 s" it is not that stretch's start
+    ledger = [ev("separation.window_start_s", 0.0, "s", "separation"), ev("separation.window_end_s", 8.0, "s", "separation")]
+    draft = "- Stems separated from the mix on its loudest stretch (0 s-8 s)."
+    assert rewrite_check(draft, draft, ledger).ok
+    assert rewrite_check("- Stems separated from the mix on its loudest stretch, from 0 to 8 s.", draft, ledger).ok
+    assert rewrite_check("- Stems separated from the mix on its loudest stretch (3 s-8 s).", draft, ledger).ungrounded == ["3"]
+    assert rewrite_check("PSR uses the loudest 3 s of the song.", draft, ledger).ok  # the method's window on its own
+
+
+STAT_LEDGER = [ev("drums.level_vs_rest_power_sum_db", -4.1, "dB"), ev("bass.level_vs_rest_power_sum_db", -3.5, "dB"),
+               ev("bass.reference.p10_db", -11.1, "dB"), ev("bass.reference.p90_db", -0.5, "dB")]
+STAT_DRAFT = ("- **Stem balance**: Every judged stem sits within the professional range against the rest of the mix "
+              "(drums at -4.1 dB, bass at -3.5 dB).\n"
+              "- The bass sits at -3.5 dB against the rest of the mix; in professional mixes it ranges from p10 at "
+              "-11.1 dB to p90 at -0.5 dB.")
+
+
+@pytest.mark.parametrize("level", ["-0.5 dB", "minus one dB"])
+def test_a_statistic_of_the_range_is_not_the_tracks_level(level):
+    text = STAT_DRAFT.replace("bass at -3.5 dB", f"bass at {level}")
+    assert rewrite_check(text, STAT_DRAFT, STAT_LEDGER).ungrounded == [level.removesuffix(" dB")]
+
+
+@pytest.mark.parametrize("text", [
+    STAT_DRAFT,
+    "For the bass, p90 in professional mixes is -0.5 dB.",
+    "The bass reference's 90th percentile is -0.5 dB and its 10th percentile -11.1 dB.",
+])
+def test_a_statistic_named_passes(text):
+    assert rewrite_check(text, STAT_DRAFT, STAT_LEDGER).ok
+
+
+def test_a_platforms_target_in_the_report_is_not_the_mixs_loudness():
+    report = {"loudness": {"integrated_lufs": -18.0, "platforms": [{"name": "spotify", "target_lufs": -14.0},
+                                                                  {"name": "apple_music", "target_lufs": -16.0}]}}
+    ledger = [ev("integrated_lufs", -18.0, "LUFS", "loudness")]
+    draft = "The integrated loudness is -18.0 LUFS."
+    assert rewrite_check(draft, draft, ledger, report).ok
+    assert rewrite_check("The integrated loudness is -14.0 LUFS.", draft, ledger, report).ungrounded == ["-14.0"]
+    assert rewrite_check("The integrated loudness is -16.0 LUFS.", draft, ledger, report).ungrounded == ["-16.0"]
+    assert rewrite_check("Apple Music's target loudness is -16.0 LUFS.", draft, ledger, report).ok  # its platform named
+
+
+def test_an_unsaid_field_is_cited_in_its_own_clause():
+    report = {"loudness": {"short_term_lufs": [-12.0, -10.7]}}
+    ledger = [ev("psr_db", 10.7, "dB", "dynamics")]
+    draft = "- **Dynamics intact**: PSR (true peak minus the loudest short-term loudness) 10.7 dB."
+    assert rewrite_check(draft, draft, ledger, report).ok
+    # the unit swapped: only a short-term reading is 10.7 (as -10.7 LUFS), and the clause of the number says nothing
+    assert rewrite_check(draft.replace("10.7 dB", "10.7 LUFS"), draft, ledger, report).ungrounded == ["10.7"]
+    assert rewrite_check("The loudest short-term loudness reading is -10.7 LUFS.", draft, ledger, report).ok
+
+
+SPOTIFY_LEDGER = [ev("integrated_lufs", -16.0, "LUFS", "loudness"), ev("spotify.target_lufs", -14.0, "LUFS", "loudness"),
+                  ev("spotify.delta_lu (absolute)", 2.0, "LU", "loudness"),
+                  ev("spotify.gain_change_db", 1.1, "dB", "loudness"),
+                  ev("spotify.shortfall_db (target - loudness after normalisation)", 1.0, "dB", "loudness")]
+SPOTIFY_DRAFT = ("Integrated loudness is -16.0 LUFS; Spotify plays music at -14 LUFS, so it is 2.0 LU quieter. "
+                 "Spotify turns it up by 1.1 dB. It will play 1.0 dB quieter than tracks mastered to the target.")
+
+
+@pytest.mark.parametrize("wrong", ["2.0", "two"])
+def test_a_shared_direction_word_does_not_make_two_quantities_one(wrong):
+    # "2.0 LU quieter" (before normalisation) shares only "quieter" with the shortfall after it
+    text = SPOTIFY_DRAFT.replace("play 1.0 dB", f"play {wrong} dB")
+    assert rewrite_check(text, SPOTIFY_DRAFT, SPOTIFY_LEDGER).ungrounded == [wrong]
+
+
+@pytest.mark.parametrize("text", [
+    SPOTIFY_DRAFT,
+    "Integrated loudness is -16.0 LUFS, so it is 2 LU quieter than Spotify plays music.",  # "play": not most words
+    "Spotify turns it up by 1.1 dB, and it will still play about 1 dB quieter than tracks mastered to the target.",
+])
+def test_the_same_quantities_said_again_pass(text):
+    assert rewrite_check(text, SPOTIFY_DRAFT, SPOTIFY_LEDGER).ok
+
+
+MOVE_LEDGER = [ev("vocals.move (every stem in range .. this stem at the median) low", 4.5, "dB"),
+               ev("vocals.move (every stem in range .. this stem at the median) high", 8.0, "dB"),
+               ev("vocals.suggested move", 6.2, "dB"), ev("regions.air.deviation_db", 8.2, "dB", "spectrum"),
+               ev("regions.air.deviation_db after the suggested balance moves", 7.4, "dB", "spectrum")]
+MOVE_DRAFT = ("*Do this:* Raise the vocals by 4.5-8.0 dB.\n"
+              "- **Tonal balance**: The air region is at +8.2 dB against the target mean; with the suggested balance "
+              "move (raising the vocals by 6.2 dB) it would measure +7.4 dB against the mean.")
+
+
+def test_a_move_in_brackets_is_what_the_clause_before_names():
+    # "(raising the vocals by five dB)" is the suggested balance move (6.2 dB), not the smallest
+    # move of the range (4.5 dB rounds to five): the bracket says only which way
+    assert rewrite_check(MOVE_DRAFT.replace("by 6.2 dB", "by five dB"), MOVE_DRAFT, MOVE_LEDGER).ungrounded == ["five"]
+    assert rewrite_check(MOVE_DRAFT.replace("by 6.2 dB", "by six dB"), MOVE_DRAFT, MOVE_LEDGER).ok
+    assert rewrite_check("Raise the vocals by about 5 dB.", MOVE_DRAFT, MOVE_LEDGER).ok  # the range's low end, rounded
+
+
+TARGET_LEDGER = [ev("integrated_lufs", -20.0, "LUFS", "loudness"), ev("spotify.target_lufs", -14.0, "LUFS", "loudness"),
+                 ev("true_peak_dbtp", -6.4, "dBTP", "loudness"), ev("spotify.ceiling_dbtp", -1.0, "dBTP", "loudness"),
+                 ev("spotify.shortfall_db (target - loudness after normalisation)", 0.6, "dB", "loudness")]
+TARGET_DRAFT = ("The integrated loudness is -20.0 LUFS and the true peak -6.4 dBTP. Raise the level into the master "
+                "limiter by about 0.6 dB (towards -14 LUFS integrated), keeping the true peak at or below -1 dBTP.")
+
+
+@pytest.mark.parametrize("old, new", [("towards -14 LUFS", "towards -20 LUFS"), ("at or below -1 dBTP", "at or below -6 dBTP")])
+def test_a_number_is_the_value_of_the_quantity_its_clause_names_best(old, new):
+    # the measured loudness (true peak) said as the draft's target (ceiling): the clause is the target's
+    text = TARGET_DRAFT.replace(old, new)
+    assert rewrite_check(text, TARGET_DRAFT, TARGET_LEDGER).ungrounded == [new.split()[-2]]
+
+
+@pytest.mark.parametrize("text", [
+    TARGET_DRAFT,
+    "Your track is at -20.0 LUFS integrated; push the limiter about 0.6 dB harder to reach -14 LUFS integrated.",
+    "Keep the true peak at or below -1 dBTP; the true peak is -6.4 dBTP now.",
+])
+def test_a_quantity_named_in_other_words_passes(text):
+    assert rewrite_check(text, TARGET_DRAFT, TARGET_LEDGER).ok
+
+
+def test_a_clause_with_its_own_number_does_not_say_what_the_next_one_is():
+    # ": they are 5.5 dB below that range" is not the p10/p90 of the clause before the colon
+    ledger = [ev("vocals.level_vs_rest_power_sum_db", -14.2, "dB"), ev("vocals.reference.p10_db", -8.8, "dB"),
+              ev("vocals.reference.p90_db", -1.5, "dB"), ev("vocals.distance_db", 5.5, "dB")]
+    draft = ("The vocals sit at -14.2 dB against the rest of the mix; in professional mixes they range from p10 at "
+             "-8.8 dB to p90 at -1.5 dB, so they are 5.5 dB below that range.")
+    text = ("The vocals sit at -14.2 dB against the rest of the mix, while professional mixes range from p10 at "
+            "-8.8 dB to p90 at -1.5 dB: they are 5.5 dB below that range.")
+    assert rewrite_check(text, draft, ledger).ok
