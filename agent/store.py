@@ -9,7 +9,6 @@ import re
 import shutil
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from ..tools.errors import InvalidArgumentError, sanitize_name
 from ..tools.io.audio import StemSet
 from ..tools.io.ingest import load_audio, load_mix_and_stems
 from ..tools.io.spool import SPOOL_ABOVE_S
+from ..tools.io.stems import parallel_map
 from ..tools.registry import AudioContext
 from .blobs import BlobStore
 
@@ -61,18 +61,6 @@ def _audio_bytes(ctx: AudioContext) -> int:
     not counted)."""
     audios = [ctx.mix, ctx.reference, *(ctx.stems.stems.values() if ctx.stems is not None else ())]
     return sum(a.samples.nbytes for a in audios if a is not None and a.spool is None)
-
-
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    """Two threads for storing a review's files side by side (shared by every store)."""
-    global _POOL
-    with _LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="blob-store")
-        return _POOL
 
 
 class ThreadStore:
@@ -146,7 +134,7 @@ class ThreadStore:
             plan.append((reference, "reference", None))
         # hashing and copying into the blob store, two files at a time (hashlib and file I/O
         # release the GIL); then the links, in order, so the names are unique as before
-        blobs = list(_pool().map(self.blobs.put, [src for src, _, _ in plan])) if len(plan) > 1 else [None]
+        blobs = parallel_map(self.blobs.put, [src for src, _, _ in plan])
         out: dict[str, Any] = {"mix": None, "stems": [], "stem_roles": {}, "stems_container": None,
                                "reference": None, "mix_name": ctx.mix.name}
         for (src, sub, role), blob in zip(plan, blobs):

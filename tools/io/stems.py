@@ -285,7 +285,7 @@ def _assemble(items: list[_StemItem], sr: int, warnings: list[str]) -> StemSet:
     return StemSet(stems=stems, sr=sr, warnings=warnings, sources=sources)
 
 
-def _parallel_map(fn, jobs: list) -> list:
+def parallel_map(fn, jobs: list) -> list:
     """``[fn(j) for j in jobs]`` on a small thread pool (the heavy parts, libsndfile and
     soxr, run without the GIL). Results keep the order of ``jobs``; the first exception
     in that order is raised."""
@@ -320,7 +320,7 @@ def stems_from_container(
                         target_sr=target_sr, max_duration_s=max_duration_s, min_duration_s=0.0,
                         allow_silent=True)
 
-    done = _parallel_map(finish, list(zip(decs, want)))
+    done = parallel_map(finish, list(zip(decs, want)))
     mix = done[0][0] if with_mix else None
     items = [
         _StemItem(audio.name, MUSDB_STREAM_ROLES[stream], audio, peak)
@@ -470,7 +470,7 @@ def load_stem_set(
                 raise
             return e
 
-    results = _parallel_map(load_one, todo)
+    results = parallel_map(load_one, todo)
 
     # 3) roles and warnings, in file order
     items: list[_StemItem] = []
