@@ -22,13 +22,26 @@ class BandwidthResult(Measurement):
     nyquist_hz: float
 
 
+_FRAMES_PER_BATCH = 64  # frames transformed at a time: a few MB, never a whole-song spectrogram
+
+
 def _welch_db(mono: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
-    """Welch's averaged periodogram (Hann, half overlap, about 10 Hz bins) in dB."""
+    """Welch's averaged periodogram (Hann, half overlap, about 10 Hz bins) in dB.
+
+    The frames are transformed ``_FRAMES_PER_BATCH`` at a time and their powers added row by row
+    in frame order, the order of numpy's ``mean(axis=0)`` over all of them, so the result is the
+    same to the bit without a spectrogram of every frame in memory (60 s at 48 kHz: 140 MB of
+    fresh memory, which costs as much time as the transforms)."""
     n = min(int(2 ** np.ceil(np.log2(sr / 10.0))), 1 << int(np.floor(np.log2(len(mono)))))
     hop = n // 2
-    frames = np.lib.stride_tricks.sliding_window_view(mono.astype(np.float64), n)[::hop]
-    spec = np.abs(np.fft.rfft(frames * np.hanning(n), axis=1)) ** 2
-    return np.fft.rfftfreq(n, 1.0 / sr), 10.0 * np.log10(spec.mean(axis=0) + 1e-30)
+    frames = np.lib.stride_tricks.sliding_window_view(mono, n)[::hop]
+    window = np.hanning(n)
+    total = np.zeros(n // 2 + 1)
+    for i in range(0, frames.shape[0], _FRAMES_PER_BATCH):
+        spec = np.abs(np.fft.rfft(frames[i:i + _FRAMES_PER_BATCH].astype(np.float64) * window, axis=1)) ** 2
+        for row in spec:
+            total += row
+    return np.fft.rfftfreq(n, 1.0 / sr), 10.0 * np.log10(total / frames.shape[0] + 1e-30)
 
 
 def _channel_mean(x: np.ndarray) -> np.ndarray:

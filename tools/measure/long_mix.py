@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ..io.audio import Audio, StemSet
-from ..io.spool import BLOCK_N, blocks_of, frame_blocks, read_span
+from ..io.spool import BLOCK_N, blocks_of, read_span
 from .bandwidth import MAX_ANALYSED_S, BandwidthResult, _channel_mean, _welch_db, measure_bandwidth
 from .dynamics import DynamicsResult, clipping_runs_blocks, dc_from_means, dynamics_result
 from .iir import sosfilt_axis0
@@ -36,16 +36,7 @@ from .loudness import (
 from .mix_estimate import MixEstimateResult, estimate_from_features, features_blocks
 from .reference_compare import ReferenceComparison, SideMeasures, compare_to_reference
 from .spectral import SpectrumResult, ltas_power_blocks, profile_from_power, spectrum_result
-from .stereo import (
-    ST_WINDOW_S,
-    STFT_N_FFT,
-    StereoResult,
-    _ac,
-    _short_term_from,
-    _stft_cross_stretches,
-    _window_sums,
-    stereo_result,
-)
+from .stereo import StereoResult, stereo_of_blocks
 
 __all__ = ["loudness_and_dynamics_long", "spectrum_long", "bandwidth_long", "stereo_long", "side_long",
            "reference_comparison",
@@ -194,31 +185,8 @@ def bandwidth_long(mix: Audio) -> BandwidthResult:
 
 
 def stereo_long(mix: Audio) -> StereoResult:
-    """``measure_stereo`` of a spooled mix (two passes: the window sums, then the STFT of the
-    channels less their means)."""
-    src, sr = mix.source(), mix.sr
-    mono = src.shape[1] == 1
-    win = max(1, int(round(ST_WINDOW_S * sr)))
-    parts: list[list] = [[] for _ in range(5)]
-    tails = np.zeros(5)
-    for _, x in blocks_of(src, (BLOCK_N // win) * win):
-        L = np.ascontiguousarray(x[:, 0])
-        R = L if mono else np.ascontiguousarray(x[:, 1])
-        for k, (blk, tail) in enumerate(_window_sums(L, R, win)):
-            parts[k].append(blk)
-            tails[k] += tail
-    sums = [(np.concatenate(p), float(t)) for p, t in zip(parts, tails)]
-    short, totals = _short_term_from(sums, win, sr, src.shape[0])
-    sL, sR, sLL, sRR, _, n = totals
-
-    hop = STFT_N_FFT if n >= 32 * STFT_N_FFT else STFT_N_FFT // 2  # as _stft_cross
-
-    def stretches():
-        for x in frame_blocks(src, STFT_N_FFT, hop):
-            aL = _ac(np.ascontiguousarray(x[:, 0]), sL, sLL, n)
-            yield aL, (aL if mono else _ac(np.ascontiguousarray(x[:, 1]), sR, sRR, n))
-
-    return stereo_result(short, totals, _stft_cross_stretches(stretches(), STFT_N_FFT, hop), sr, mono)
+    """``measure_stereo`` of a spooled mix (``stereo_of_blocks`` reads any signal a block at a time)."""
+    return stereo_of_blocks(mix.source(), mix.sr)
 
 
 def mix_estimate_long(mix: Audio) -> MixEstimateResult:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..io.spool import BLOCK_N, blocks_of, frame_blocks
 from ..io.validate import check_samples, check_sr
 from ..results import Measurement, r
 from ..results import Row as _Row
@@ -138,18 +139,9 @@ def k_weighting_power(freqs_hz: np.ndarray) -> np.ndarray:
     return np.abs(h) ** 2
 
 
-def _stft_cross(L: np.ndarray, R: np.ndarray, n_fft: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-bin sums over frames of |X_L|^2, |X_R|^2 and Re(X_L conj X_R) (Hann, float32)."""
-    n = len(L)
-    if n < n_fft:
-        n_fft = 1 << int(math.floor(math.log2(n)))
-    hop = n_fft if n >= 32 * n_fft else n_fft // 2
-    return _stft_cross_stretches([(L, R)], n_fft, hop)
-
-
 def _stft_cross_stretches(stretches, n_fft: int, hop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_stft_cross` summed over the frames (``n_fft`` every ``hop``) of each ``(L, R)``
-    stretch of whole frames (a long signal read a stretch at a time)."""
+    """Per-bin sums over frames of |X_L|^2, |X_R|^2 and Re(X_L conj X_R) (Hann, float32), over
+    the frames (``n_fft`` every ``hop``) of each ``(L, R)`` stretch of whole frames."""
     w = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
     pll = np.zeros(n_fft // 2 + 1)
     prr = np.zeros_like(pll)
@@ -173,13 +165,6 @@ def _ac(x: np.ndarray, s: float, ss: float, n: float) -> np.ndarray:
     return x - np.float32(s / n)
 
 
-def _short_term(L: np.ndarray, R: np.ndarray, sr: int) -> tuple[ShortTermCorrelation, tuple[float, ...]]:
-    """400 ms window stats, plus the whole-signal raw sums (sL, sR, sLL, sRR, sLR, n) built from
-    the same window sums (one pass over the data)."""
-    win = max(1, int(round(ST_WINDOW_S * sr)))
-    return _short_term_from(_window_sums(L, R, win), win, sr, len(L))
-
-
 def _window_sums(L: np.ndarray, R: np.ndarray, win: int) -> list[tuple[np.ndarray, float]]:
     """Per complete ``win``-sample window, the sums of L, R, LL, RR and LR (float64), each with
     the same sum over the samples after the last complete window."""
@@ -200,7 +185,8 @@ def _window_sums(L: np.ndarray, R: np.ndarray, win: int) -> list[tuple[np.ndarra
 
 def _short_term_from(sums: list[tuple[np.ndarray, float]], win: int, sr: int, n: int
                      ) -> tuple[ShortTermCorrelation, tuple[float, ...]]:
-    """:func:`_short_term` from :func:`_window_sums` of an ``n``-sample signal."""
+    """400 ms window statistics, plus the whole-signal raw sums (sL, sR, sLL, sRR, sLR, n), from
+    :func:`_window_sums` of an ``n``-sample signal (one pass over the data)."""
     (wL, tL), (wR, tR), (wLL, tLL), (wRR, tRR), (wLR, tLR) = sums
     nw = len(wL)
     totals = (wL.sum() + tL, wR.sum() + tR, wLL.sum() + tLL, wRR.sum() + tRR, wLR.sum() + tLR, float(n))
@@ -267,23 +253,48 @@ def measure_stereo(samples: np.ndarray, sr: int) -> StereoResult:
     """
     sr = check_sr(sr, "measure_stereo")
     x, _ = check_samples(samples, "measure_stereo", min_samples=MIN_SAMPLES, sr=sr, float32=True)
-    mono = x.shape[1] == 1
-    L = np.ascontiguousarray(x[:, 0])
-    R = L if mono else np.ascontiguousarray(x[:, 1])
+    return stereo_of_blocks(x, sr)
 
-    short, (sL, sR, sLL, sRR, sLR, n) = _short_term(L, R, sr)
+
+def stereo_of_blocks(src, sr: int) -> StereoResult:
+    """:func:`measure_stereo` of a checked float32 (n, 1|2) signal, an in-memory array or a
+    :class:`~mixingbuddy.tools.io.spool.Spool`, read ``BLOCK_N`` samples at a time in two passes
+    (the 400 ms window sums, then the STFT of the channels less their means). Each pass copies
+    one block of each channel at a time, never a whole channel: a 3-minute stereo mix would
+    otherwise make four 35 MB copies, and on two cores fresh memory costs as much time as the
+    arithmetic (``evals/bench_analyze.py``)."""
+    mono = src.shape[1] == 1
+    win = max(1, int(round(ST_WINDOW_S * sr)))
+    parts: list[list] = [[] for _ in range(5)]
+    tails = np.zeros(5)
+    for _, x in blocks_of(src, (BLOCK_N // win) * win):
+        L = np.ascontiguousarray(x[:, 0])
+        R = L if mono else np.ascontiguousarray(x[:, 1])
+        for k, (blk, tail) in enumerate(_window_sums(L, R, win)):
+            parts[k].append(blk)
+            tails[k] += tail
+    sums = [(np.concatenate(p), float(t)) for p, t in zip(parts, tails)]
+    short, totals = _short_term_from(sums, win, sr, src.shape[0])
+    sL, sR, sLL, sRR, _, n = totals
+
     # The regions start at 20 Hz: each channel's mean (DC) is taken out first, or the analysis
     # window's leakage of a DC offset would be measured as low-frequency content. A channel that
     # does not vary (AC power below -120 dB, as in _corr) carries nothing above DC.
-    aL, aR = _ac(L, sL, sLL, n), (None if mono else _ac(R, sR, sRR, n))
-    pll, prr, clr = _stft_cross(aL, aL if aR is None else aR, STFT_N_FFT)
-    return stereo_result(short, (sL, sR, sLL, sRR, sLR, n), (pll, prr, clr), sr, mono)
+    n_fft = STFT_N_FFT if n >= STFT_N_FFT else 1 << int(math.floor(math.log2(n)))
+    hop = n_fft if n >= 32 * n_fft else n_fft // 2
+
+    def stretches():
+        for x in frame_blocks(src, n_fft, hop):
+            aL = _ac(np.ascontiguousarray(x[:, 0]), sL, sLL, n)
+            yield aL, (aL if mono else _ac(np.ascontiguousarray(x[:, 1]), sR, sRR, n))
+
+    return stereo_result(short, totals, _stft_cross_stretches(stretches(), n_fft, hop), sr, mono)
 
 
 def stereo_result(short: ShortTermCorrelation, totals: tuple[float, ...], cross: tuple[np.ndarray, ...],
                   sr: int, mono: bool) -> StereoResult:
     """The :class:`StereoResult` from the short-term statistics, the whole-signal sums
-    ``(sL, sR, sLL, sRR, sLR, n)`` and the STFT sums ``(pll, prr, clr)`` of :func:`_stft_cross`."""
+    ``(sL, sR, sLL, sRR, sLR, n)`` and the STFT sums ``(pll, prr, clr)`` of :func:`_stft_cross_stretches`."""
     sL, sR, sLL, sRR, sLR, n = totals
     pll, prr, clr = cross
     total_ms = (sLL + sRR) / (2.0 * n)
