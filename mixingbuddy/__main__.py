@@ -1,6 +1,6 @@
 """``python -m mixingbuddy``: the ``mixingbuddy`` command."""
 import sys
 
-from mixingbuddy.cli import main
+from mixingbuddy.cli import run
 
-sys.exit(main())
+sys.exit(run())

@@ -9,12 +9,13 @@ block at a time by ``.long_mix`` (the same numbers), and long stems on the mix's
 """
 from __future__ import annotations
 
+import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from pydantic import BaseModel
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ..errors import InvalidArgumentError
 from ..io.audio import Audio, StemSet
@@ -22,6 +23,7 @@ from ..separate.evidence import SeparationInfo, annotate_stem_balance
 from . import long_mix
 from .bandwidth import BandwidthResult, measure_bandwidth
 from .dynamics import DynamicsResult, measure_dynamics
+from .fft import one_thread_each
 from .loudness import PLATFORM_TARGETS, LoudnessResult, measure_loudness
 from .masking import MaskingResult, measure_masking
 from .mix_estimate import MixEstimateResult, estimate_stem_levels
@@ -60,6 +62,38 @@ class AnalysisReport(BaseModel):
     reference_comparison: ReferenceComparison | None = None
     warnings: list[str] = []
     timings_s: dict[str, float] = {}
+
+
+@functools.lru_cache(maxsize=1)
+def _threadpools() -> ThreadpoolController:
+    """The process's native thread pools (OpenBLAS behind numpy), found once: finding them
+    walks every loaded library, about 7 ms, which ``threadpool_limits`` would pay per call."""
+    return ThreadpoolController()
+
+
+def prepare() -> None:
+    """Load now what the measurements would otherwise load on first use: numpy's FFT and
+    masked-array modules (``np.median`` imports the latter: 20 ms), scipy's compiled FFT and
+    biquad loops, and the packaged tables (the target curve, the mix-estimate calibration, the
+    balance reference). The command line calls it while the files decode, so that the
+    measurement jobs, running side by side, never wait for one another's imports (an import
+    holds the GIL)."""
+    import numpy.fft  # noqa: F401
+    import numpy.ma  # noqa: F401
+
+    from .fft import _KERNEL_MODULE as FFT_KERNEL
+    from .iir import _KERNEL_MODULE as IIR_KERNEL
+    from .mix_estimate import load_calibration
+    from .scipy_kernels import load_kernel
+    from .spectral import load_target_curve
+    from .stem_balance import load_balance_reference
+
+    load_kernel(FFT_KERNEL)
+    load_kernel(IIR_KERNEL)
+    load_target_curve()
+    load_calibration()
+    load_balance_reference()
+    _threadpools()
 
 
 def file_info(a: Audio) -> FileInfo:
@@ -131,9 +165,9 @@ def analyze(mix: Audio, stems: StemSet | None = None, *, anchor: str | None = No
     # Longest jobs first so the pool stays busy.
     order = sorted(jobs, key=lambda k: ("masking", "mix_estimate", "loudness").index(k)
                    if k in ("masking", "mix_estimate", "loudness") else 9)
-    # The tools run side by side, so BLAS (numpy's matrix products) gets one thread each: its
-    # own threads would only wait for cores the pool already uses.
-    with threadpool_limits(limits=1, user_api="blas"), \
+    # The tools run side by side, so BLAS (numpy's matrix products) and the FFT get one thread
+    # each: their own threads would only wait for cores the pool already uses.
+    with _threadpools().limit(limits=1, user_api="blas"), one_thread_each(), \
             ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for name, out, dt in pool.map(timed, order):
             if name == "loudness":

@@ -1,13 +1,33 @@
 """The real FFT of scipy.fft (pocketfft) without importing the scipy.fft package."""
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 import numpy as np
 
 from .scipy_kernels import load_kernel
 
-__all__ = ["rfft"]
+__all__ = ["rfft", "one_thread_each"]
 
 _KERNEL_MODULE = "scipy.fft._pocketfft.pypocketfft"
+_side_by_side = 0  # pools running measurement tools side by side (see one_thread_each)
+_lock = threading.Lock()
+
+
+@contextmanager
+def one_thread_each():
+    """While the measurement tools run side by side on a pool (``analyze``), every transform uses
+    one thread: a second pocketfft thread would only wait for a core the pool already uses
+    (a 3-minute analysis: 0.33 -> 0.32 s on two cores). Results are the same either way."""
+    global _side_by_side
+    with _lock:
+        _side_by_side += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _side_by_side -= 1
 
 
 def rfft(x: np.ndarray, axis: int = -1, workers: int = 1) -> np.ndarray:
@@ -21,7 +41,7 @@ def rfft(x: np.ndarray, axis: int = -1, workers: int = 1) -> np.ndarray:
     axis : int
         The axis transformed.
     workers : int
-        Threads pocketfft may use (>= 1).
+        Threads pocketfft may use (>= 1); one inside :func:`one_thread_each`.
 
     Returns
     -------
@@ -45,4 +65,4 @@ def rfft(x: np.ndarray, axis: int = -1, workers: int = 1) -> np.ndarray:
     a = np.require(a, a.dtype.newbyteorder("="), "A")  # native byte order, aligned
     if a.shape[axis] < 1:
         raise ValueError(f"invalid number of data points ({a.shape[axis]}) specified")
-    return kernel.r2c(a, (axis,), True, 0, None, int(workers))
+    return kernel.r2c(a, (axis,), True, 0, None, 1 if _side_by_side else int(workers))

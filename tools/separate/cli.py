@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from .weights import LICENSE_NOTE
+from .license import LICENSE_NOTE
 
 __all__ = ["add_separate_parser", "cmd_separate"]
 

