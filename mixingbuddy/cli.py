@@ -23,7 +23,26 @@ DECODER_NOTE_PREFIXES = (DECODER_NOTE_PREFIX, b"Note: ", b"Warning: ")
 DECODING_COMMANDS = ("analyze", "review", "chat", "listen", "separate")  # short runs that decode files
 
 
+class _NoBar:
+    """The progress bar where none is drawn (stderr is not a terminal)."""
+
+    total = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        return None
+
+
 def _progress_bar(total: int, desc: str):
+    """A tqdm bar on stderr when it is a terminal (tqdm's own ``disable=None`` rule), else
+    :class:`_NoBar`, so a command whose stderr is piped does not import tqdm."""
+    if not sys.stderr.isatty():
+        return _NoBar()
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="step", disable=None, leave=False, file=sys.stderr)
@@ -62,8 +81,8 @@ def _in_background(job):
     """Start ``job()`` on a daemon thread; return a function that waits for its result (or
     raises its exception). libsndfile's reads and soxr release the GIL, so files decode while
     the calling thread imports the modules that will measure them: a cold ``analyze`` of a
-    3-minute song starts measuring about 0.1 s sooner (``evals/bench_analyze.py --cold``). A
-    daemon, so Ctrl-C during a long decode ends the command at once."""
+    3-minute song starts measuring about 0.1 s sooner (``make bench``, the cold ``analyze``
+    row). A daemon, so Ctrl-C during a long decode ends the command at once."""
     box: dict = {}
 
     def run() -> None:

@@ -257,12 +257,25 @@ def measure_stereo(samples: np.ndarray, sr: int) -> StereoResult:
 
 
 def stereo_of_blocks(src, sr: int) -> StereoResult:
-    """:func:`measure_stereo` of a checked float32 (n, 1|2) signal, an in-memory array or a
-    :class:`~mixingbuddy.tools.io.spool.Spool`, read ``BLOCK_N`` samples at a time in two passes
-    (the 400 ms window sums, then the STFT of the channels less their means). Each pass copies
-    one block of each channel at a time, never a whole channel: a 3-minute stereo mix would
-    otherwise make four 35 MB copies, and on two cores fresh memory costs as much time as the
-    arithmetic (``evals/bench_analyze.py``)."""
+    """:func:`measure_stereo` of a signal read ``BLOCK_N`` samples at a time, in two passes: the
+    400 ms window sums, then the STFT of the channels less their means.
+
+    Each pass copies one block of each channel at a time, never a whole channel: a 3-minute
+    stereo mix would otherwise make four 35 MB copies, and on two cores fresh memory costs as
+    much time as the arithmetic (``make bench``).
+
+    Parameters
+    ----------
+    src : np.ndarray or Spool
+        The checked float32 signal, (n, 1) or (n, 2): an in-memory array or a
+        :class:`~mixingbuddy.tools.io.spool.Spool` (a long mix).
+    sr : int
+        Sample rate, Hz.
+
+    Returns
+    -------
+    StereoResult
+    """
     mono = src.shape[1] == 1
     win = max(1, int(round(ST_WINDOW_S * sr)))
     parts: list[list] = [[] for _ in range(5)]
