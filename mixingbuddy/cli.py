@@ -104,6 +104,10 @@ def _in_background(job):
 
 
 def cmd_analyze(args) -> int:
+    # analyze's tools run side by side on its own two-thread pool, with numpy's BLAS limited to
+    # one thread each; OpenBLAS's own worker threads would only spin, from numpy's import on
+    # (about 0.05 s of a core before the first product): none are started
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import mixingbuddy.tools.io.ingest  # noqa: F401 (numpy, libsndfile, soxr: what decoding needs)
 
     loading = _in_background(lambda: _load_inputs(args))  # decodes while the imports below run
