@@ -135,11 +135,11 @@ class Separation:
 
 
 def separate_mix(mix: Audio, *, n_windows: int | None = 3, window_s: float = 10.0, overlap: float = 0.0,
-                 config: SeparatorConfig | None = None,
+                 context_s: float = CONTEXT_S, config: SeparatorConfig | None = None,
                  progress: Callable[[int, int], None] | None = None) -> Separation:
     """Separate a mix's loudest windows (or the whole mix) into vocals, drums, bass and other.
 
-    The mix is cut to its loudest windows (:mod:`.windows`), each with :data:`CONTEXT_S` of
+    The mix is cut to its loudest windows (:mod:`.windows`), each with ``context_s`` of
     context on both sides; each stretch is resampled to the separator's 44.1 kHz (soxr),
     separated (:mod:`.htdemucs`), resampled back and trimmed to the window. The separated
     windows are concatenated per stem, so the stems and the same stretches of the mix line up
@@ -155,6 +155,9 @@ def separate_mix(mix: Audio, *, n_windows: int | None = 3, window_s: float = 10.
         Window length in seconds.
     overlap : float
         Overlap of the model's segments inside a window (0 to 0.5).
+    context_s : float
+        Seconds of audio separated with each window on either side, then trimmed (the model
+        hears what leads into the window).
     config : SeparatorConfig, optional
         Threads and weights (default: all cores up to 4, the cached weights).
     progress : callable, optional
@@ -175,7 +178,7 @@ def separate_mix(mix: Audio, *, n_windows: int | None = 3, window_s: float = 10.
     n = mix.n_samples
     # only the windows are read (a long mix lives in a spool: see tools.io.spool)
     wins = [(0, n)] if n_windows is None else loudest_windows(mix.source(), sr, window_s, n_windows)
-    ctx = int(round(CONTEXT_S * sr))
+    ctx = int(round(context_s * sr))
     spans = [(max(0, a - ctx), min(n, b + ctx)) for a, b in wins]
     total = sum(len(segment_offsets(int(math.ceil((hi - lo) * MODEL_SR / sr)), overlap)) for lo, hi in spans)
     done = 0
