@@ -37,7 +37,13 @@ weights: $(STAMP)
 
 # Bytecode for the project's own modules (an editable install has none, and with
 # PYTHONDONTWRITEBYTECODE set every start would compile them again): only stale files are rebuilt.
-setup: $(STAMP) weights
+# The audio model's inference cache (model/inference_cache.py), built once here so that the first
+# review after installing does not spend about 20 s de-quantising SmolLM2; a failure only costs
+# that time later.
+$(VENV)/.model-cache: $(STAMP) $(wildcard model/weights/*)
+	-$(PY) -m mixingbuddy.model.inference_cache && touch $@
+
+setup: $(STAMP) weights $(VENV)/.model-cache
 	$(PY) -m compileall -q -j 0 agent tools model ui evals mixingbuddy >/dev/null
 
 # The test suite's real language-model server; `make run` does not need it. A native build

@@ -219,3 +219,31 @@ def read_entry(dest: Path, cfg: C.AudioLMConfig):
         raise KeyError(f"cached weights do not match: unexpected {unknown[:3]}")
     remember_mel_matrix(cfg.features, state["features.mel"].numpy().copy())
     return model.requires_grad_(False).eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mixingbuddy.model.inference_cache [FOLDER]``: build the cache entry of a
+    trained model folder (the shipped ``model/weights/`` by default) unless it is there. ``make
+    setup`` runs it once, so that the first review after installing loads the model in about
+    1.5 s instead of de-quantising SmolLM2 first (about 20 s)."""
+    import argparse
+    import time
+
+    from .listen import DEFAULT_WEIGHTS
+
+    p = argparse.ArgumentParser(prog="python -m mixingbuddy.model.inference_cache",
+                                description="build the audio model's inference cache entry")
+    p.add_argument("folder", nargs="?", default=str(DEFAULT_WEIGHTS), help="trained model folder")
+    args = p.parse_args(argv)
+    from .audio_lm import load_config
+
+    t0 = time.perf_counter()
+    load_for_inference(args.folder)
+    cfg = load_config(args.folder)
+    where = entry_dir(args.folder, cfg) if cacheable(cfg) else "not cached (this backbone loads quickly)"
+    print(f"audio model ready to listen in {time.perf_counter() - t0:.1f} s: {where}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

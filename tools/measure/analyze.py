@@ -71,6 +71,14 @@ def _threadpools() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+# Longest first, so that the two workers end together (seconds each took beside another on a
+# 3-minute mix with 4 stems: stem balance 0.46, masking 0.26, loudness with dynamics 0.20, the
+# mix-only estimate 0.16, stereo 0.08-0.11, spectrum 0.07, bandwidth 0.04). The mix alone:
+# 0.31 -> 0.28 s against the earlier order, which left stereo for last.
+_JOB_ORDER = ("stem_balance", "masking", "loudness", "mix_estimate", "stereo", "spectrum",
+              "reference_comparison", "bandwidth")
+
+
 def prepare() -> None:
     """Load now what the measurements would otherwise load on first use: numpy's FFT and
     masked-array modules (``np.median`` imports the latter: 20 ms), scipy's compiled FFT and
@@ -162,9 +170,7 @@ def analyze(mix: Audio, stems: StemSet | None = None, *, anchor: str | None = No
 
     results: dict[str, Any] = {}
     timings: dict[str, float] = {}
-    # Longest jobs first so the pool stays busy.
-    order = sorted(jobs, key=lambda k: ("masking", "mix_estimate", "loudness").index(k)
-                   if k in ("masking", "mix_estimate", "loudness") else 9)
+    order = sorted(jobs, key=lambda k: _JOB_ORDER.index(k) if k in _JOB_ORDER else len(_JOB_ORDER))
     # The tools run side by side, so BLAS (numpy's matrix products) and the FFT get one thread
     # each: their own threads would only wait for cores the pool already uses.
     with _threadpools().limit(limits=1, user_api="blas"), one_thread_each(), \
