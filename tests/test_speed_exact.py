@@ -46,3 +46,28 @@ def test_row_bounds_a_block_at_a_time_equal_the_whole_signal():
     got = loudness._row_bounds(rows)
     assert np.array_equal(got, want)
     assert got[loudness._BOUND_ROWS] == 9.0 and got[loudness._BOUND_ROWS + 1] == 8.0
+
+
+def test_a_kernel_loaded_by_many_threads_at_once_is_whole_in_each():
+    """Two measurement tools that filter for the first time side by side once got scipy's biquad
+    module half-initialised (a Cython module enters sys.modules as its initialisation starts):
+    "module 'scipy.signal._sosfilt' has no attribute '_sosfilt'". Loads are serialised now."""
+    import subprocess
+    import sys
+
+    code = (
+        "import threading\n"
+        "from mixingbuddy.tools.measure.scipy_kernels import load_kernel\n"
+        "barrier = threading.Barrier(8); got = []\n"
+        "def go():\n"
+        "    barrier.wait()\n"
+        "    got.append(hasattr(load_kernel('scipy.signal._sosfilt'), '_sosfilt')\n"
+        "               and hasattr(load_kernel('scipy.fft._pocketfft.pypocketfft'), 'r2c'))\n"
+        "ts = [threading.Thread(target=go) for _ in range(8)]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]\n"
+        "print(sum(got))\n"
+    )
+    for _ in range(3):  # a fresh interpreter each time: the first load is the one that races
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "8"

@@ -79,13 +79,14 @@ _JOB_ORDER = ("stem_balance", "masking", "loudness", "mix_estimate", "stereo", "
               "reference_comparison", "bandwidth")
 
 
+@functools.lru_cache(maxsize=1)
 def prepare() -> None:
     """Load now what the measurements would otherwise load on first use: numpy's FFT and
     masked-array modules (``np.median`` imports the latter: 20 ms), scipy's compiled FFT and
     biquad loops, and the packaged tables (the target curve, the mix-estimate calibration, the
-    balance reference). The command line calls it while the files decode, so that the
-    measurement jobs, running side by side, never wait for one another's imports (an import
-    holds the GIL)."""
+    balance reference). :func:`analyze` calls it before it starts its pool, so the tools, side
+    by side, never wait for one another's imports (an import holds the GIL) or load a kernel
+    twice; the command line calls it earlier, while the files decode. Once per process."""
     import numpy.fft  # noqa: F401
     import numpy.ma  # noqa: F401
 
@@ -128,6 +129,7 @@ def analyze(mix: Audio, stems: StemSet | None = None, *, anchor: str | None = No
     if anchor is not None and stems is not None and anchor not in stems.stems:
         raise InvalidArgumentError(
             f"anchor stem {anchor!r} is not among the stems ({', '.join(stems.roles)})")
+    prepare()  # before the pool: what the tools would load on first use, loaded once
     x, sr = mix.samples, mix.sr
     def loudness_and_dynamics() -> tuple[LoudnessResult, DynamicsResult]:
         loud = measure_loudness(x, sr, platform=platform)

@@ -13,11 +13,18 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import sys
+import threading
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
 __all__ = ["load_kernel"]
+
+# One load at a time: a Cython module puts itself in sys.modules as its initialisation starts,
+# so a second thread asking meanwhile would be handed a module without its functions yet (seen:
+# "module 'scipy.signal._sosfilt' has no attribute '_sosfilt'" when two measurement tools
+# filtered for the first time side by side).
+_LOADING = threading.Lock()
 
 
 @lru_cache(maxsize=None)
@@ -35,6 +42,12 @@ def load_kernel(module: str) -> ModuleType | None:
     -------
     module or None
     """
+    with _LOADING:
+        return _load(module)
+
+
+def _load(module: str) -> ModuleType | None:
+    """:func:`load_kernel`'s work, under its lock."""
     if module in sys.modules:  # the package is already imported: share its copy
         return sys.modules[module]
     try:
