@@ -77,7 +77,7 @@ test: setup llama
 
 # One table: analyze vs ffmpeg, listen, review (cold CLI with warm and empty caches, warm API; with
 # and without stems; separated when the weights are installed), wall, CPU and peak RSS.
-# `make bench RUNS=3 BENCH_ARGS="--no-empty-cache"` to shorten it (about 20 min as it is, 2 cores).
+# `make bench RUNS=3 BENCH_ARGS="--no-empty-cache"` to shorten it (about 8 min as it is on 2 idle cores).
 bench: setup debs
 	$(PY) -m mixingbuddy.evals.bench --runs $(or $(RUNS),5) $(BENCH_ARGS)
 
