@@ -60,7 +60,7 @@ TRUNCATION_TOLERANCE_RATIO = 0.9
 
 _DOWNMIX_GAIN = 1.0 / math.sqrt(2.0)  # 0.7071, -3 dB (ITU-R BS.775)
 _CLIP_LEVEL = 0.9999  # |x| at or above this counts as full scale (-0.0009 dBFS)
-_READ_BLOCK = 1 << 17  # frames per libsndfile read into a staging block (spooled or 5.1 input)
+_READ_BLOCK = 1 << 17  # frames per libsndfile read of compressed, spooled or 5.1 input (salvages a cut FLAC)
 # frames per libsndfile read of uncompressed audio straight into the samples array (mono or
 # stereo in memory): few reads, so a decode running beside the command line's imports rarely
 # waits for the GIL between them. Compressed formats keep ``_READ_BLOCK``: a FLAC decoder that

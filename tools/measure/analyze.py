@@ -82,7 +82,7 @@ _JOB_ORDER = ("stem_balance", "masking", "loudness", "mix_estimate", "stereo", "
 @functools.lru_cache(maxsize=1)
 def prepare() -> None:
     """Load now what the measurements would otherwise load on first use: numpy's FFT and
-    masked-array modules (``np.median`` imports the latter: 20 ms), scipy's compiled FFT and
+    masked-array modules (``np.median`` and ``np.percentile`` import the latter: 7-20 ms), scipy's compiled FFT and
     biquad loops, and the packaged tables (the target curve, the mix-estimate calibration, the
     balance reference). :func:`analyze` calls it before it starts its pool, so the tools, side
     by side, never wait for one another's imports (an import holds the GIL) or load a kernel
