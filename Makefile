@@ -35,14 +35,14 @@ $(STAMP): pyproject.toml
 weights: $(STAMP)
 	$(PY) -m mixingbuddy.tools.separate fetch --allow-fail
 
-# Bytecode for the project's own modules (an editable install has none, and with
-# PYTHONDONTWRITEBYTECODE set every start would compile them again): only stale files are rebuilt.
 # The audio model's inference cache (model/inference_cache.py), built once here so that the first
 # review after installing does not spend about 20 s de-quantising SmolLM2; a failure only costs
 # that time later.
 $(VENV)/.model-cache: $(STAMP) $(wildcard model/weights/*)
 	-$(PY) -m mixingbuddy.model.inference_cache && touch $@
 
+# Bytecode for the project's own modules (an editable install has none, and with
+# PYTHONDONTWRITEBYTECODE set every start would compile them again): only stale files are rebuilt.
 setup: $(STAMP) weights $(VENV)/.model-cache
 	$(PY) -m compileall -q -j 0 agent tools model ui evals mixingbuddy >/dev/null
 

@@ -845,15 +845,16 @@ def to_audio(
         )
     samples = dec.samples
     spooled = isinstance(samples, Spool)
-    # Resampling starts first, on a thread of its own, while the clipping is counted here.
+    # Resampling starts first, on threads of its own, while the clipping is counted here.
     resampled = (_start_resampling(samples, dec.sr, target_sr) if dec.sr != target_sr and not spooled
                  else None)
-    # Clipping is judged on the file's own samples: resampling rounds off flat tops, so the
-    # 48 kHz copy would under-count. The dynamics tool reports this same result.
-    # imported here, not at the top, so that decoding never waits for pydantic: the command line
-    # imports the measurement modules while a file decodes (``mixingbuddy.cli``)
+    # imported here, not at the top, so that decoding never waits for pydantic (the command line
+    # imports the measurement modules while a file decodes, ``mixingbuddy.cli``), and after the
+    # resampling has started, so that it does not wait either
     from ..measure.dynamics import clipping_runs, clipping_runs_blocks
 
+    # Clipping is judged on the file's own samples: resampling rounds off flat tops, so the
+    # 48 kHz copy would under-count. The dynamics tool reports this same result.
     source_clipping = None
     if spooled:  # always counted here: the dynamics tool would need another pass
         # a spooled 5.1 file holds its fold-down, louder than the raw channels ``dec.peak`` measured:

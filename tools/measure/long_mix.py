@@ -2,8 +2,9 @@
 the in-memory tools, with memory that does not grow with the length.
 
 Each function here is the block-wise twin of one tool and ends in that tool's own result builder
-(``loudness_result``, ``dynamics_result``, ``spectrum_result``, ``stereo_result``,
-``estimate_from_features``), so the rules and constants are written once, in the tool.
+(``loudness_result``, ``dynamics_result``, ``spectrum_result``, ``estimate_from_features``; the
+stereo tool reads any signal a block at a time itself, ``stereo_of_blocks``), so the rules and
+constants are written once, in the tool.
 :class:`LoudnessFeed` is ``measure_loudness`` of signals handed over a block at a time, for
 signals made on the fly from long stems (``agent.whatif``: the mix before and after a move).
 """
